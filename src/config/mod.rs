@@ -1,0 +1,250 @@
+//! Everything the environment and the control files decide, as plain data. Nothing here writes,
+//! and only control files are read, so tests build an `Env` and a temporary control directory and
+//! assert on the result.
+
+pub mod control;
+pub mod env;
+pub mod options;
+
+pub use control::ControlDir;
+pub use env::Env;
+
+use crate::dkim::sign::{default_header_list, SignParams};
+use crate::error::{Error, Result};
+use crate::message::{address_domain, Headers};
+use control::{lookup_dkimkeys, parse_dkimkeys, EnvChange};
+use std::path::{Path, PathBuf};
+
+/// What to do with DKIM for this message (shared/SPEC.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// A relay client with `RELAYCLIENT_NODKIMVERIFY`: hand the message on untouched.
+    Pass,
+    /// Sign with this key path template (`%` = signing domain).
+    Sign { template: String },
+    /// Verify; the letters decide refusals (empty: refuse nothing).
+    Verify { letters: String },
+}
+
+pub const DEFAULT_KEY: &str = "domainkeys/%/default";
+
+pub fn control_dir(env: &Env) -> ControlDir {
+    ControlDir::new(env.nonempty("CONTROLDIR").unwrap_or(control::DEFAULT_CONTROLDIR))
+}
+
+pub fn dkim_mode(env: &Env) -> Mode {
+    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
+    if let Some(t) = env.get("DKIMSIGN") {
+        let t = if t.is_empty() { env.nonempty("DKIMKEY").unwrap_or(DEFAULT_KEY) } else { t };
+        return Mode::Sign { template: t.to_string() };
+    }
+    let bypass = env.is_set("RELAYCLIENT_NODKIMVERIFY") || env.is_set("RELAYCLIENT_NODKVERIFY");
+    match env.get("DKIMVERIFY") {
+        Some(_) if relay && bypass => Mode::Pass,
+        Some(l) => Mode::Verify { letters: l.to_string() },
+        None if relay => Mode::Sign { template: env.nonempty("DKIMKEY").unwrap_or(DEFAULT_KEY).to_string() },
+        None => Mode::Verify { letters: String::new() },
+    }
+}
+
+/// Where to look for a key: the candidates in order. When none exists, a template with `%`
+/// means "this domain has no key: queue unsigned", one without `%` is error 35.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChoice {
+    pub candidates: Vec<PathBuf>,
+    pub has_percent: bool,
+}
+
+impl KeyChoice {
+    pub fn new(control: &ControlDir, template: &str, domain: &str) -> KeyChoice {
+        let has_percent = template.contains('%');
+        let mut candidates = vec![control.resolve(&template.replace('%', domain))];
+        if has_percent {
+            let removed = template.replace("/%/", "/").replace('%', "");
+            candidates.push(control.resolve(&removed));
+        }
+        candidates.dedup();
+        KeyChoice { candidates, has_percent }
+    }
+}
+
+/// One key and the signatures to make with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignJob {
+    pub key: KeyChoice,
+    /// One per algorithm; `selector` is filled in from the key file that is found.
+    pub params: Vec<SignParams>,
+}
+
+/// The selector: the key file's basename.
+pub fn selector_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
+/// control/bouncehost, control/me.
+pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Result<Option<String>> {
+    for name in ["Return-Path", "Sender", "From", "X-Bounced-Address"] {
+        if let Some(d) = headers.first_value(name).and_then(|v| address_domain(&v)) {
+            return Ok(Some(d));
+        }
+    }
+    if let Some(b) = env.nonempty("BOUNCEDOMAIN") {
+        let d = b.rsplit_once('@').map_or(b, |(_, d)| d).trim().trim_end_matches('.');
+        if !d.is_empty() {
+            return Ok(Some(d.to_ascii_lowercase()));
+        }
+    }
+    for f in ["bouncehost", "me"] {
+        if let Some(d) = control.first_line(f)? {
+            return Ok(Some(d.to_ascii_lowercase()));
+        }
+    }
+    Ok(None)
+}
+
+/// The signing jobs for a message: the primary key (dkimkeys entry or the template), then
+/// `DKIMSIGNEXTRA`. The returned order is the order of the headers, top first (the extra
+/// signature goes above the primary one).
+pub fn sign_jobs(env: &Env, control: &ControlDir, template: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+    let domain = signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?;
+    let mut env = env.clone();
+    let mut template = template.to_string();
+    if !env.is_set("NODKIMKEYS") {
+        let path = control.resolve("dkimkeys");
+        if let Some(lines) = control::read_lines(&path)? {
+            let entries = parse_dkimkeys(&lines, &path)?;
+            if let Some(e) = lookup_dkimkeys(&entries, &domain, env.is_set("QREGEX")) {
+                template = e.key.clone();
+                for c in &e.envstr {
+                    match c {
+                        EnvChange::Set(k, v) => env.set(k, v),
+                        EnvChange::Unset(k) => env.unset(k),
+                    }
+                }
+            }
+        }
+    }
+    let exclude: Vec<String> = env.get("EXCLUDE_DKIMSIGN").unwrap_or("").split(':').map(|s| s.trim().to_string()).collect();
+    let names = default_header_list(headers, &exclude);
+    let primary = SignJob {
+        key: KeyChoice::new(control, &template, &domain),
+        params: params_for(&env, "DKIMSIGNOPTIONS", &domain, &names, now)?,
+    };
+    let mut jobs = Vec::new();
+    if let Some(extra) = env.nonempty("DKIMSIGNEXTRA") {
+        jobs.push(SignJob {
+            key: KeyChoice::new(control, extra, &domain),
+            params: params_for(&env, "DKIMSIGNOPTIONSEXTRA", &domain, &names, now)?,
+        });
+    }
+    jobs.push(primary);
+    Ok(jobs)
+}
+
+fn params_for(env: &Env, var: &str, domain: &str, names: &[String], now: u64) -> Result<Vec<SignParams>> {
+    let o = options::parse(env.get(var).unwrap_or(""))
+        .map_err(|e| Error::Config(format!("Invalid {var}: {e}")))?;
+    let identity = match env.get("DKIMIDENTITY") {
+        Some(i) => Some(i.to_string()).filter(|i| !i.is_empty() && i != "-"),
+        None => o.identity.clone().flatten(),
+    };
+    let secs = match env.get("DKIMEXPIRE") {
+        Some(x) if x.is_empty() || x == "-" => None,
+        Some(x) => Some(x.trim().parse::<u64>().map_err(|_| Error::Config(format!("Invalid DKIMEXPIRE {x:?}")))?),
+        None => match o.expire {
+            None => Some(options::DEFAULT_EXPIRE),
+            Some(s) => s,
+        },
+    };
+    let timestamp = o.timestamp.then_some(now);
+    Ok(o.algorithms
+        .iter()
+        .map(|&algorithm| SignParams {
+            algorithm,
+            canon: o.canon,
+            domain: domain.to_string(),
+            selector: String::new(),
+            identity: identity.clone(),
+            timestamp,
+            expire: secs.map(|s| now + s),
+            body_length: o.body_length,
+            query_tag: o.query_tag,
+            copy_headers: o.copy_headers,
+            headers: names.to_vec(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dkim::Algorithm;
+
+    fn env(p: &[(&str, &str)]) -> Env {
+        Env::from_pairs(p)
+    }
+
+    #[test]
+    fn mode_choice() {
+        assert_eq!(dkim_mode(&env(&[])), Mode::Verify { letters: String::new() });
+        assert_eq!(dkim_mode(&env(&[("RELAYCLIENT", "")])), Mode::Sign { template: DEFAULT_KEY.into() });
+        assert_eq!(dkim_mode(&env(&[("AUTHINFO", ""), ("DKIMKEY", "k/%")])), Mode::Sign { template: "k/%".into() });
+        assert_eq!(dkim_mode(&env(&[("DKIMSIGN", "/k"), ("DKIMVERIFY", "FG")])), Mode::Sign { template: "/k".into() });
+        assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", "")])), Mode::Verify { letters: "FG".into() });
+        for v in ["RELAYCLIENT_NODKIMVERIFY", "RELAYCLIENT_NODKVERIFY"] {
+            assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", ""), (v, "")])), Mode::Pass);
+            assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), (v, "")])), Mode::Verify { letters: "FG".into() });
+        }
+    }
+
+    #[test]
+    fn key_candidates() {
+        let c = ControlDir::new("/ctl");
+        let k = KeyChoice::new(&c, "domainkeys/%/default", "a.org");
+        assert_eq!(k.candidates, vec![PathBuf::from("/ctl/domainkeys/a.org/default"), PathBuf::from("/ctl/domainkeys/default")]);
+        assert!(k.has_percent);
+        let k = KeyChoice::new(&c, "/keys/sel", "a.org");
+        assert_eq!(k.candidates, vec![PathBuf::from("/keys/sel")]);
+        assert!(!k.has_percent);
+    }
+
+    #[test]
+    fn domain_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        let h = Headers::parse(b"From: a@from.org\nSender: b@sender.org\n".to_vec());
+        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("sender.org"));
+        let h = Headers::parse(b"Subject: x\n".to_vec());
+        assert_eq!(signing_domain(&h, &env(&[("BOUNCEDOMAIN", "x@b.org")]), &c).unwrap().as_deref(), Some("b.org"));
+        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap(), None);
+        std::fs::write(dir.path().join("me"), "me.org\n").unwrap();
+        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("me.org"));
+        std::fs::write(dir.path().join("bouncehost"), "bh.org\n").unwrap();
+        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("bh.org"));
+    }
+
+    #[test]
+    fn jobs_with_dkimkeys_and_extra() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        std::fs::write(dir.path().join("dkimkeys"), "a.org:keys/a/sel:DKIMSIGNOPTIONS=-z 4 -t -x -,DKIMIDENTITY=\n").unwrap();
+        let h = Headers::parse(b"From: x@a.org\nTo: y@b.org\nX-Foo: 1\nX-Mailer: m\nReceived: r\n".to_vec());
+        let jobs = sign_jobs(&env(&[("DKIMSIGNEXTRA", "/extra/%/e")]), &c, "/k/%/d", &h, 1000).unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].key.candidates[0], PathBuf::from("/extra/a.org/e"));
+        assert_eq!(jobs[0].params[0].algorithm, Algorithm::RsaSha256);
+        assert_eq!(jobs[1].key.candidates[0], dir.path().join("keys/a/sel"));
+        let p = &jobs[1].params[0];
+        assert_eq!(p.algorithm, Algorithm::Ed25519Sha256);
+        assert_eq!((p.timestamp, p.expire), (Some(1000), None));
+        assert_eq!(p.headers, vec!["from", "to", "x-mailer", "from"]);
+        assert_eq!(jobs[0].params[0].expire, Some(1000 + 604_800));
+        assert!(sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "/k/%/d", &h, 0).unwrap()[0].key.candidates[0]
+            .starts_with("/k/a.org"));
+        assert!(matches!(
+            sign_jobs(&env(&[("DKIMSIGNOPTIONS", "-z 9")]), &c, "/k", &h, 0),
+            Err(Error::Config(_))
+        ));
+    }
+}

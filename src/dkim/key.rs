@@ -1,0 +1,245 @@
+//! Private keys for signing: PEM RSA (PKCS#1, PKCS#8) and Ed25519 (PKCS#8 v1/v2).
+//! ring signs RSA-SHA256 with 2048–4096-bit keys and Ed25519; the `rsa` crate only what ring
+//! refuses (rsa-sha1, 1024-bit and over-4096-bit keys). It is off the default path
+//! (RUSTSEC-2023-0071, see docs/security.md).
+
+use super::Algorithm;
+use base64::Engine;
+use ring::signature::KeyPair;
+
+pub const MIN_RSA_BITS: usize = 1024;
+pub const MAX_RSA_BITS: usize = 8192;
+
+const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+const SHA256_PREFIX: &[u8] =
+    &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Rsa,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+}
+
+pub enum SigningKey {
+    /// 2048–4096-bit RSA through ring.
+    Ring(Box<ring::rsa::KeyPair>),
+    /// RSA through the `rsa` crate (rsa-sha1 wanted, or a size ring refuses).
+    Rsa(Box<rsa::PrivateKey>),
+    Ed25519(Box<ring::signature::Ed25519KeyPair>),
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({:?}, {} bits)", self.key_type(), self.bits())
+    }
+}
+
+/// A decoded PEM block: its label and DER bytes.
+pub fn pem_decode(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let text = std::str::from_utf8(pem).map_err(|_| "not a PEM file (not text)".to_string())?;
+    let mut label = None;
+    let mut b64 = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(l) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+            if label.is_none() {
+                label = Some(l.to_string());
+            }
+            continue;
+        }
+        if line.starts_with("-----END ") {
+            if label.is_some() {
+                break;
+            }
+            continue;
+        }
+        if label.is_some() && !line.contains(':') {
+            b64.push_str(line);
+        }
+    }
+    let label = label.ok_or("not a PEM file (no BEGIN line)")?;
+    let der = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| "corrupt PEM (bad base64)")?;
+    if der.is_empty() {
+        return Err("corrupt PEM (empty)".into());
+    }
+    Ok((label, der))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl SigningKey {
+    /// Loads a key. `need_sha1` makes RSA keys load through the `rsa` crate, which can sign SHA-1.
+    pub fn from_pem(pem: &[u8], need_sha1: bool) -> Result<SigningKey, String> {
+        let (label, der) = pem_decode(pem)?;
+        match label.as_str() {
+            "RSA PRIVATE KEY" => Self::rsa(&der, false, need_sha1),
+            "PRIVATE KEY" => {
+                let head = &der[..der.len().min(32)];
+                if find(head, OID_ED25519) {
+                    ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                        .map(|k| SigningKey::Ed25519(Box::new(k)))
+                        .map_err(|e| format!("corrupt Ed25519 key: {e}"))
+                } else if find(head, OID_RSA) {
+                    Self::rsa(&der, true, need_sha1)
+                } else {
+                    Err("unsupported key type (neither RSA nor Ed25519)".into())
+                }
+            }
+            "ENCRYPTED PRIVATE KEY" => Err("encrypted private keys are not supported".into()),
+            "EC PRIVATE KEY" => Err("EC keys cannot sign DKIM (use RSA or Ed25519)".into()),
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => Err("this is a public key, not a private key".into()),
+            other => Err(format!("unsupported PEM type {other:?}")),
+        }
+    }
+
+    fn rsa(der: &[u8], pkcs8: bool, need_sha1: bool) -> Result<SigningKey, String> {
+        if !need_sha1 {
+            let ring_key = if pkcs8 { ring::rsa::KeyPair::from_pkcs8(der) } else { ring::rsa::KeyPair::from_der(der) };
+            if let Ok(k) = ring_key {
+                return Ok(SigningKey::Ring(Box::new(k)));
+            }
+        }
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        use rsa::traits::PublicKeyParts;
+        let k = if pkcs8 { rsa::PrivateKey::from_pkcs8_der(der).ok() } else { rsa::PrivateKey::from_pkcs1_der(der).ok() };
+        let k = k.ok_or("corrupt RSA key")?;
+        let bits = k.n().bit_width() as usize;
+        if bits < MIN_RSA_BITS {
+            return Err(format!("RSA key of {bits} bits is too short (at least {MIN_RSA_BITS})"));
+        }
+        if bits > MAX_RSA_BITS {
+            return Err(format!("RSA key of {bits} bits is too long (at most {MAX_RSA_BITS})"));
+        }
+        Ok(SigningKey::Rsa(Box::new(k)))
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            SigningKey::Ed25519(_) => KeyType::Ed25519,
+            _ => KeyType::Rsa,
+        }
+    }
+
+    pub fn bits(&self) -> usize {
+        use rsa::traits::PublicKeyParts;
+        match self {
+            SigningKey::Ring(k) => k.public().modulus_len() * 8,
+            SigningKey::Rsa(k) => k.n().bit_width() as usize,
+            SigningKey::Ed25519(_) => 256,
+        }
+    }
+
+    /// Whether this key can make signatures of this algorithm.
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        matches!(
+            (self, alg),
+            (SigningKey::Ring(_), Algorithm::RsaSha256)
+                | (SigningKey::Rsa(_), Algorithm::RsaSha256 | Algorithm::RsaSha1)
+                | (SigningKey::Ed25519(_), Algorithm::Ed25519Sha256)
+        )
+    }
+
+    /// Signs the header data (not a digest: the hash is applied here as the algorithm says).
+    pub fn sign(&self, alg: Algorithm, data: &[u8]) -> Result<Vec<u8>, String> {
+        let rng = ring::rand::SystemRandom::new();
+        match (self, alg) {
+            (SigningKey::Ring(k), Algorithm::RsaSha256) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, data, &mut sig).map_err(|_| "RSA signing failed")?;
+                Ok(sig)
+            }
+            (SigningKey::Rsa(k), Algorithm::RsaSha256 | Algorithm::RsaSha1) => {
+                let (prefix, hash) = if alg == Algorithm::RsaSha1 {
+                    (SHA1_PREFIX, &ring::digest::SHA1_FOR_LEGACY_USE_ONLY)
+                } else {
+                    (SHA256_PREFIX, &ring::digest::SHA256)
+                };
+                let digest = ring::digest::digest(hash, data);
+                let pad = rsa::Pkcs1v15Sign { hash_len: Some(digest.as_ref().len()), prefix: prefix.into() };
+                k.sign(pad, digest.as_ref()).map_err(|e| format!("RSA signing failed: {e}"))
+            }
+            (SigningKey::Ed25519(k), Algorithm::Ed25519Sha256) => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, data);
+                Ok(k.sign(digest.as_ref()).as_ref().to_vec())
+            }
+            _ => Err(format!("a {} key cannot make {} signatures", self.key_type().as_str(), alg.as_str())),
+        }
+    }
+
+    /// The public key as published in DNS `p=`: SubjectPublicKeyInfo DER for RSA, the raw
+    /// 32 bytes for Ed25519 (RFC 8463).
+    pub fn public_key_dns(&self) -> Vec<u8> {
+        match self {
+            SigningKey::Ring(k) => spki_from_pkcs1(k.public().as_ref()),
+            SigningKey::Rsa(k) => {
+                use rsa::pkcs8::EncodePublicKey;
+                k.to_public_key().to_public_key_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default()
+            }
+            SigningKey::Ed25519(k) => k.public_key().as_ref().to_vec(),
+        }
+    }
+}
+
+fn der_len(n: usize, out: &mut Vec<u8>) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
+pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    let alg: &[u8] = &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut bitstr = vec![0x03];
+    der_len(pkcs1.len() + 1, &mut bitstr);
+    bitstr.push(0);
+    bitstr.extend_from_slice(pkcs1);
+    let mut out = vec![0x30];
+    der_len(alg.len() + bitstr.len(), &mut out);
+    out.extend_from_slice(alg);
+    out.extend_from_slice(&bitstr);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8463 Appendix A: the Ed25519 test key (seed), as OpenSSL's PKCS#8 v1 PEM.
+    pub const RFC8463_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn ed25519_rfc8463_public_key() {
+        let k = SigningKey::from_pem(RFC8463_ED25519_PEM.as_bytes(), false).unwrap();
+        let p = base64::engine::general_purpose::STANDARD.encode(k.public_key_dns());
+        assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+        assert!(k.fits(Algorithm::Ed25519Sha256));
+        assert!(!k.fits(Algorithm::RsaSha256));
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert!(SigningKey::from_pem(b"hello", false).is_err());
+        assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n", false).is_err());
+        assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false).is_err());
+        assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false).is_err());
+    }
+}

@@ -1,0 +1,1048 @@
+//! Key generation and DNS record formatting for `dknewkey`.
+//!
+//! Pure functions (apart from the random number generator):
+//!
+//! * [`generate_rsa_pem`] / [`generate_ed25519_pem`]: a new private key as PKCS#8 PEM
+//!   (`-----BEGIN PRIVATE KEY-----`), the form OpenSSL 3 writes. Ed25519 keys are byte for byte
+//!   what `openssl genpkey -algorithm ed25519` writes (PKCS#8 v1, RFC 8410).
+//! * [`public_key_info`] / [`public_record_key`]: the `p=` value of an existing private key
+//!   (RSA PKCS#1 or PKCS#8, Ed25519 PKCS#8 v1 or v2): for RSA the base64 of the
+//!   SubjectPublicKeyInfo DER (what `openssl pkey -pubout -outform DER` writes), for Ed25519 the
+//!   base64 of the raw 32-byte public key (RFC 8463).
+//! * [`dkim_record`], [`domainkeys_key_record`], [`domainkeys_policy_record`]: TXT record values.
+//! * [`bind_txt`], [`tinydns_txt`]: those values as a BIND zone file line or a tinydns-data line.
+//!
+//! The key parser is self-contained (a small DER reader) so that `dknewkey -p` works on any key
+//! size, even one the signer would refuse, and can say why.
+
+use std::fmt::Write as _;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use rsa::pkcs8::der::zeroize::Zeroizing;
+use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+
+/// The RSA modulus size `dknewkey` uses when none is given.
+pub const DEFAULT_RSA_BITS: usize = 2048;
+/// The smallest RSA key we generate (RFC 8301: verifiers ignore smaller keys).
+pub const MIN_RSA_BITS: usize = 1024;
+/// The largest RSA key we generate (larger ones do not fit well in DNS and many verifiers refuse them).
+pub const MAX_RSA_BITS: usize = 4096;
+/// The TTL of the tinydns-data lines we write.
+pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
+
+/// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
+pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// DER content (no tag, no length) of the rsaEncryption OID 1.2.840.113549.1.1.1.
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// DER content of the id-RSASSA-PSS OID 1.2.840.113549.1.1.10 (refused: DKIM uses PKCS#1 v1.5).
+const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+/// DER content of the id-Ed25519 OID 1.3.101.112.
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeygenError {
+    /// An RSA size outside 1024..=4096 bits.
+    #[error("RSA key size {0} is not supported (use 1024 to 4096 bits; 2048 is the default)")]
+    BadBits(usize),
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// The RSA library failed to generate or encode a key.
+    #[error("RSA key generation failed: {0}")]
+    Rsa(String),
+    /// No PEM private key block, or broken base64 in it.
+    #[error("not a PEM private key: {0}")]
+    NotPem(String),
+    /// An encrypted (password protected) private key.
+    #[error("the private key is encrypted; qmail-dkim needs an unencrypted key")]
+    Encrypted,
+    /// A key type we do not handle (EC, DSA, RSA-PSS, X25519, ...).
+    #[error("unsupported key type: {0} (DKIM uses rsa or ed25519 keys)")]
+    Unsupported(String),
+    /// The DER inside the PEM does not parse as the key it claims to be.
+    #[error("malformed private key: {0}")]
+    Malformed(&'static str),
+    /// DomainKeys (RFC 4870) knows only RSA keys.
+    #[error("DomainKeys records need an RSA key")]
+    DomainKeysNeedsRsa,
+}
+
+/// The kind of a key: the `k=` tag of its DKIM record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA (`k=rsa`).
+    Rsa,
+    /// Ed25519 (`k=ed25519`, RFC 8463).
+    Ed25519,
+}
+
+impl KeyKind {
+    /// The value of the DKIM key record's `k=` tag.
+    pub fn k_tag(self) -> &'static str {
+        match self {
+            KeyKind::Rsa => "rsa",
+            KeyKind::Ed25519 => "ed25519",
+        }
+    }
+
+    /// Parses `rsa` or `ed25519` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<KeyKind> {
+        if name.eq_ignore_ascii_case("rsa") {
+            Some(KeyKind::Rsa)
+        } else if name.eq_ignore_ascii_case("ed25519") {
+            Some(KeyKind::Ed25519)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.k_tag())
+    }
+}
+
+/// What the DNS needs to know about a private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    /// RSA or Ed25519.
+    pub kind: KeyKind,
+    /// Modulus size for RSA (significant bits of n); 256 for Ed25519.
+    pub bits: usize,
+    /// The `p=` value: base64 of the SubjectPublicKeyInfo DER (RSA) or of the raw 32-byte key (Ed25519).
+    pub p: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation
+// ---------------------------------------------------------------------------------------------
+
+/// Checks an RSA size given by the user: 1024 to 4096 bits.
+pub fn check_rsa_bits(bits: usize) -> Result<(), KeygenError> {
+    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(KeygenError::BadBits(bits))
+    }
+}
+
+/// ring's `SystemRandom` as the `rand_core` generator the `rsa` crate asks for.
+struct RingRng(SystemRandom);
+
+#[derive(Debug)]
+struct RingRngError;
+
+impl std::fmt::Display for RingRngError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("system random number generator failed")
+    }
+}
+
+impl std::error::Error for RingRngError {}
+
+impl rsa::rand_core::TryRng for RingRng {
+    type Error = RingRngError;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill(dst).map_err(|_| RingRngError)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for RingRng {}
+
+/// Generates an RSA key (public exponent 65537) of `bits` bits, returned as PKCS#8 PEM with LF
+/// line ends (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey` / OpenSSL 3 `genrsa` write it).
+pub fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
+    check_rsa_bits(bits)?;
+    let mut rng = RingRng(SystemRandom::new());
+    let key = rsa::PrivateKey::new(&mut rng, bits).map_err(|e| match e {
+        rsa::Error::Rng => KeygenError::Random,
+        other => KeygenError::Rsa(other.to_string()),
+    })?;
+    key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeygenError::Rsa(e.to_string()))
+}
+
+/// Generates an Ed25519 key: the DER is [`ED25519_PKCS8_V1_PREFIX`] followed by a 32-byte random
+/// seed, written as PEM exactly as `openssl genpkey -algorithm ed25519` writes it.
+pub fn generate_ed25519_pem() -> Result<Zeroizing<String>, KeygenError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    SystemRandom::new().fill(&mut seed[..]).map_err(|_| KeygenError::Random)?;
+    Ok(ed25519_pem_from_seed(&seed))
+}
+
+/// The PKCS#8 v1 PEM of the Ed25519 key with this seed.
+pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Zeroizing<String> {
+    let mut der = Zeroizing::new(Vec::with_capacity(48));
+    der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
+    der.extend_from_slice(seed);
+    pem_encode("PRIVATE KEY", &der)
+}
+
+/// Generates a key of the given kind (`bits` is used for RSA only) and returns its PEM together
+/// with what its DNS record needs.
+pub fn generate(kind: KeyKind, bits: usize) -> Result<(Zeroizing<String>, PublicKeyInfo), KeygenError> {
+    let pem = match kind {
+        KeyKind::Rsa => generate_rsa_pem(bits)?,
+        KeyKind::Ed25519 => generate_ed25519_pem()?,
+    };
+    // Derive the public side from the PEM we are about to write: what we publish is what the
+    // signer will read.
+    let info = public_key_info(pem.as_bytes())?;
+    Ok((pem, info))
+}
+
+/// PEM armour with 64-character base64 lines and LF line ends.
+fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let b64 = Zeroizing::new(B64.encode(der));
+    let mut out = Zeroizing::new(String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40));
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 output is ASCII
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading an existing private key
+// ---------------------------------------------------------------------------------------------
+
+/// The DNS public key of a private key: its kind and the base64 `p=` value.
+///
+/// Accepts PEM `RSA PRIVATE KEY` (PKCS#1) and `PRIVATE KEY` (PKCS#8 v1 or v2, RSA or Ed25519),
+/// or the same as bare DER.
+pub fn public_record_key(pem: &[u8]) -> Result<(KeyKind, String), KeygenError> {
+    let info = public_key_info(pem)?;
+    Ok((info.kind, info.p))
+}
+
+/// Like [`public_record_key`], and also gives the key size.
+pub fn public_key_info(pem: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let (label, der) = if pem.first() == Some(&0x30) {
+        (PemLabel::Unknown, Zeroizing::new(pem.to_vec()))
+    } else {
+        pem_decode_private(pem)?
+    };
+    match label {
+        PemLabel::RsaPkcs1 => rsa_info_from_pkcs1(&der),
+        PemLabel::Pkcs8 => info_from_pkcs8(&der),
+        PemLabel::Unknown => info_from_pkcs8(&der).or_else(|e8| rsa_info_from_pkcs1(&der).map_err(|_| e8)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PemLabel {
+    RsaPkcs1,
+    Pkcs8,
+    Unknown,
+}
+
+/// Finds the first private-key PEM block and decodes its base64.
+fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), KeygenError> {
+    let text = std::str::from_utf8(pem).map_err(|_| KeygenError::NotPem("the file is not text".into()))?;
+    let mut lines = text.lines();
+    let mut seen_other: Option<String> = None;
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+            continue;
+        };
+        let kind = match label {
+            "PRIVATE KEY" => PemLabel::Pkcs8,
+            "RSA PRIVATE KEY" => PemLabel::RsaPkcs1,
+            "ENCRYPTED PRIVATE KEY" => return Err(KeygenError::Encrypted),
+            other => {
+                if other.ends_with("PRIVATE KEY") {
+                    return Err(KeygenError::Unsupported(other.trim_end_matches(" PRIVATE KEY").to_string()));
+                }
+                seen_other.get_or_insert_with(|| other.to_string());
+                continue;
+            }
+        };
+        let end = format!("-----END {label}-----");
+        let mut b64 = Zeroizing::new(String::new());
+        let mut closed = false;
+        for body in lines.by_ref() {
+            let body = body.trim();
+            if body == end {
+                closed = true;
+                break;
+            }
+            if body.contains(':') {
+                // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED", "DEK-Info: ...")
+                if body.starts_with("Proc-Type:") && body.contains("ENCRYPTED") {
+                    return Err(KeygenError::Encrypted);
+                }
+                continue;
+            }
+            b64.push_str(body);
+        }
+        if !closed {
+            return Err(KeygenError::NotPem(format!("no \"{end}\" line")));
+        }
+        let der = B64
+            .decode(b64.as_bytes())
+            .map_err(|_| KeygenError::NotPem("bad base64 inside the PEM block".into()))?;
+        return Ok((kind, Zeroizing::new(der)));
+    }
+    Err(KeygenError::NotPem(match seen_other {
+        Some(l) => format!("found a \"{l}\" block, no private key"),
+        None => "no \"-----BEGIN PRIVATE KEY-----\" line".into(),
+    }))
+}
+
+/// A minimal DER reader: one TLV at a time.
+struct Der<'a> {
+    rest: &'a [u8],
+}
+
+/// One DER element: its tag, its contents, and the whole encoding.
+#[derive(Clone, Copy)]
+struct Tlv<'a> {
+    tag: u8,
+    value: &'a [u8],
+}
+
+impl<'a> Der<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Der { rest: data }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    fn next(&mut self) -> Result<Tlv<'a>, KeygenError> {
+        const TRUNC: KeygenError = KeygenError::Malformed("truncated DER");
+        let (&tag, rest) = self.rest.split_first().ok_or(TRUNC)?;
+        if tag & 0x1f == 0x1f {
+            return Err(KeygenError::Malformed("unexpected multi-byte DER tag"));
+        }
+        let (&l0, mut rest) = rest.split_first().ok_or(TRUNC)?;
+        let len = if l0 < 0x80 {
+            usize::from(l0)
+        } else {
+            let n = usize::from(l0 & 0x7f);
+            if n == 0 || n > 4 {
+                return Err(KeygenError::Malformed("bad DER length"));
+            }
+            if rest.len() < n {
+                return Err(TRUNC);
+            }
+            let mut len = 0usize;
+            for &b in &rest[..n] {
+                len = (len << 8) | usize::from(b);
+            }
+            rest = &rest[n..];
+            len
+        };
+        if rest.len() < len {
+            return Err(TRUNC);
+        }
+        let (value, rest) = rest.split_at(len);
+        self.rest = rest;
+        Ok(Tlv { tag, value })
+    }
+
+    fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, KeygenError> {
+        let t = self.next()?;
+        if t.tag == tag {
+            Ok(t)
+        } else {
+            Err(KeygenError::Malformed(what))
+        }
+    }
+}
+
+const TAG_INTEGER: u8 = 0x02;
+const TAG_BIT_STRING: u8 = 0x03;
+const TAG_OCTET_STRING: u8 = 0x04;
+const TAG_NULL: u8 = 0x05;
+const TAG_OID: u8 = 0x06;
+const TAG_SEQUENCE: u8 = 0x30;
+
+/// PKCS#8 (RFC 5208 PrivateKeyInfo / RFC 5958 OneAsymmetricKey) with RSA or Ed25519 inside.
+fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let mut outer = Der::new(der);
+    let seq = outer.expect(TAG_SEQUENCE, "PKCS#8: not a SEQUENCE")?;
+    if !outer.is_empty() {
+        return Err(KeygenError::Malformed("PKCS#8: data after the key"));
+    }
+    let mut pki = Der::new(seq.value);
+    let version = pki.expect(TAG_INTEGER, "PKCS#8: no version")?;
+    if version.value != [0] && version.value != [1] {
+        return Err(KeygenError::Malformed("PKCS#8: unknown version"));
+    }
+    let alg = pki.expect(TAG_SEQUENCE, "PKCS#8: no algorithm identifier")?;
+    let mut alg = Der::new(alg.value);
+    let oid = alg.expect(TAG_OID, "PKCS#8: no algorithm OID")?;
+    let private = pki.expect(TAG_OCTET_STRING, "PKCS#8: no private key")?;
+    // Optional [0] attributes, then optional [1] public key (v2).
+    let mut public: Option<&[u8]> = None;
+    while !pki.is_empty() {
+        let t = pki.next()?;
+        match t.tag {
+            0xa0 => {}
+            0x81 | 0xa1 => public = Some(t.value),
+            _ => return Err(KeygenError::Malformed("PKCS#8: unexpected element")),
+        }
+    }
+    match oid.value {
+        OID_RSA_ENCRYPTION => {
+            if !alg.is_empty() {
+                let params = alg.next()?;
+                if params.tag != TAG_NULL || !params.value.is_empty() {
+                    return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL"));
+                }
+            }
+            rsa_info_from_pkcs1(private.value)
+        }
+        OID_ED25519 => {
+            if !alg.is_empty() {
+                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters"));
+            }
+            let mut inner = Der::new(private.value);
+            let seed = inner.expect(TAG_OCTET_STRING, "Ed25519: private key is not an OCTET STRING")?;
+            if !inner.is_empty() || seed.value.len() != 32 {
+                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes"));
+            }
+            let pair = match public {
+                None => Ed25519KeyPair::from_seed_unchecked(seed.value)
+                    .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key")),
+                Some(bits) => {
+                    // BIT STRING contents: unused-bits byte 0, then the 32-byte key.
+                    let key = match bits.split_first() {
+                        Some((0, key)) if key.len() == 32 => key,
+                        _ => return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2")),
+                    };
+                    Ed25519KeyPair::from_seed_and_public_key(seed.value, key).map_err(|_| {
+                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key")
+                    })
+                }
+            }?;
+            Ok(PublicKeyInfo { kind: KeyKind::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
+        }
+        OID_RSA_PSS => Err(KeygenError::Unsupported("RSA-PSS".into())),
+        [0x2b, 0x65, 0x6e] => Err(KeygenError::Unsupported("X25519".into())),
+        [0x2b, 0x65, 0x71] => Err(KeygenError::Unsupported("Ed448".into())),
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01] => Err(KeygenError::Unsupported("EC".into())),
+        [0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01] => Err(KeygenError::Unsupported("DSA".into())),
+        _ => Err(KeygenError::Unsupported("unknown algorithm".into())),
+    }
+}
+
+/// Minimal DER encoding of a positive INTEGER given its big-endian magnitude.
+fn der_unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
+    let mut m = magnitude;
+    while m.len() > 1 && m[0] == 0 {
+        m = &m[1..];
+    }
+    let mut content = Vec::with_capacity(m.len() + 1);
+    if m.first().is_some_and(|&b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(m);
+    der_tlv(TAG_INTEGER, &content)
+}
+
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Significant bits of a big-endian magnitude.
+fn bit_length(magnitude: &[u8]) -> usize {
+    let m: &[u8] = match magnitude.iter().position(|&b| b != 0) {
+        Some(i) => &magnitude[i..],
+        None => return 0,
+    };
+    (m.len() - 1) * 8 + (8 - m[0].leading_zeros() as usize)
+}
+
+/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo.
+fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let mut outer = Der::new(der);
+    let seq = outer.expect(TAG_SEQUENCE, "RSA: not a SEQUENCE")?;
+    let mut key = Der::new(seq.value);
+    let version = key.expect(TAG_INTEGER, "RSA: no version")?;
+    if version.value != [0] && version.value != [1] {
+        return Err(KeygenError::Malformed("RSA: unknown version"));
+    }
+    let n = key.expect(TAG_INTEGER, "RSA: no modulus")?;
+    let e = key.expect(TAG_INTEGER, "RSA: no public exponent")?;
+    // A private key has d, p, q, ... after n and e.
+    if key.peek_tag() != Some(TAG_INTEGER) {
+        return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)"));
+    }
+    for v in [n.value, e.value] {
+        if v.first().is_none_or(|&b| b & 0x80 != 0) {
+            return Err(KeygenError::Malformed("RSA: negative or empty integer"));
+        }
+    }
+    let bits = bit_length(n.value);
+    if bits == 0 || bit_length(e.value) < 2 || e.value.last().is_some_and(|&b| b & 1 == 0) {
+        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent"));
+    }
+    let mut rsa_pub = der_unsigned_integer(n.value);
+    rsa_pub.extend_from_slice(&der_unsigned_integer(e.value));
+    let rsa_pub = der_tlv(TAG_SEQUENCE, &rsa_pub);
+    let mut bit_string = Vec::with_capacity(rsa_pub.len() + 1);
+    bit_string.push(0);
+    bit_string.extend_from_slice(&rsa_pub);
+    let mut alg = der_tlv(TAG_OID, OID_RSA_ENCRYPTION);
+    alg.extend_from_slice(&der_tlv(TAG_NULL, &[]));
+    let mut spki = der_tlv(TAG_SEQUENCE, &alg);
+    spki.extend_from_slice(&der_tlv(TAG_BIT_STRING, &bit_string));
+    let spki = der_tlv(TAG_SEQUENCE, &spki);
+    Ok(PublicKeyInfo { kind: KeyKind::Rsa, bits, p: B64.encode(spki) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record values
+// ---------------------------------------------------------------------------------------------
+
+/// Optional tags of a DKIM key record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DkimRecordOptions {
+    /// `t=y`: the domain is testing DKIM (verifiers must not treat failures differently from unsigned mail).
+    pub testing: bool,
+    /// `h=sha256`: the key may sign only with SHA-256 (no rsa-sha1).
+    pub sha256_only: bool,
+    /// `s=email`: the key is for email only.
+    pub email_only: bool,
+}
+
+impl Default for DkimRecordOptions {
+    fn default() -> Self {
+        DkimRecordOptions { testing: true, sha256_only: false, email_only: false }
+    }
+}
+
+/// The DKIM key record: `v=DKIM1; k=rsa; [t=y; ][h=sha256; ][s=email; ]p=…`.
+pub fn dkim_record(kind: KeyKind, p: &str, opts: DkimRecordOptions) -> String {
+    let mut r = format!("v=DKIM1; k={}; ", kind.k_tag());
+    if opts.testing {
+        r.push_str("t=y; ");
+    }
+    if opts.sha256_only {
+        r.push_str("h=sha256; ");
+    }
+    if opts.email_only {
+        r.push_str("s=email; ");
+    }
+    r.push_str("p=");
+    r.push_str(p);
+    r
+}
+
+/// The DomainKeys (RFC 4870) key record: `k=rsa; [t=y; ]p=…`.
+pub fn domainkeys_key_record(kind: KeyKind, p: &str, testing: bool) -> Result<String, KeygenError> {
+    if kind != KeyKind::Rsa {
+        return Err(KeygenError::DomainKeysNeedsRsa);
+    }
+    Ok(format!("k=rsa; {}p={p}", if testing { "t=y; " } else { "" }))
+}
+
+/// The DomainKeys policy record published at `_domainkey.<domain>`:
+/// `[t=y; ]o=~; r=postmaster@<domain>` (`o=-` when the domain signs all its mail).
+pub fn domainkeys_policy_record(domain: &str, signs_all: bool, testing: bool) -> String {
+    format!(
+        "{}o={}; r=postmaster@{}",
+        if testing { "t=y; " } else { "" },
+        if signs_all { '-' } else { '~' },
+        domain.trim_end_matches('.')
+    )
+}
+
+/// `<selector>._domainkey.<domain>` (no trailing dot).
+pub fn key_record_name(selector: &str, domain: &str) -> String {
+    format!("{selector}._domainkey.{}", domain.trim_end_matches('.'))
+}
+
+/// `_domainkey.<domain>` (no trailing dot): the DomainKeys policy record's name.
+pub fn policy_record_name(domain: &str) -> String {
+    format!("_domainkey.{}", domain.trim_end_matches('.'))
+}
+
+/// Is this a plausible DNS domain name for a signing domain: at least two labels of letters,
+/// digits and hyphens (no hyphen at either end of a label), labels 1..63 octets, 253 in all,
+/// and a top-level label that is not all digits (so no IP address)?
+pub fn looks_like_domain(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    let ldh = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    labels.iter().all(ldh) && labels.last().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Is this a valid DKIM selector (RFC 6376 `selector = sub-domain *("." sub-domain)`):
+/// labels of letters, digits and hyphens, not starting or ending with a hyphen, 1..63 octets?
+pub fn is_valid_selector(sel: &str) -> bool {
+    !sel.is_empty()
+        && sel.len() <= 200
+        && sel.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zone file formats
+// ---------------------------------------------------------------------------------------------
+
+/// The longest character-string in a TXT record (RFC 1035 §3.3).
+pub const TXT_CHUNK: usize = 255;
+
+/// A BIND zone file TXT record: `name. IN TXT ( "…" "…" )`, the value split into quoted strings
+/// of at most 255 bytes each (`"` and `\` escaped with a backslash, other non-printable bytes
+/// as `\DDD` decimal, as BIND reads them). `name` is made fully qualified (trailing dot).
+/// Several strings are put one per line inside the parentheses.
+pub fn bind_txt(name: &str, value: &str) -> String {
+    let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
+    let chunks: Vec<String> = value.as_bytes().chunks(TXT_CHUNK).map(bind_quote).collect();
+    let mut out = format!("{fqdn}\tIN\tTXT\t( ");
+    for (i, c) in chunks.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\t");
+        }
+        out.push_str(c);
+    }
+    if chunks.is_empty() {
+        out.push_str("\"\"");
+    }
+    out.push_str(" )");
+    out
+}
+
+fn bind_quote(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() + 2);
+    s.push('"');
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                s.push('\\');
+                s.push(char::from(b));
+            }
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => {
+                let _ = write!(s, "\\{b:03}");
+            }
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// A tinydns-data `'` (TXT) line: `'name:value:ttl`. In the value, `:` is written `\072`, `\`
+/// `\134`, and every byte outside printable ASCII as `\ooo` octal, as tinydns-data reads it
+/// (tinydns-data splits long values into character-strings itself). `name` loses a trailing dot.
+pub fn tinydns_txt(name: &str, value: &str, ttl: u32) -> String {
+    format!("'{}:{}:{ttl}", tinydns_escape(name.trim_end_matches('.')), tinydns_escape(value))
+}
+
+fn tinydns_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for &b in s.as_bytes() {
+        match b {
+            b':' | b'\\' => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ---- parsers for the zone formats (test-only), to check round trips ----
+
+    /// Reads a BIND TXT line back: the concatenation of its quoted strings.
+    fn parse_bind(line: &str) -> (String, Vec<Vec<u8>>) {
+        let (name, rest) = line.split_once(char::is_whitespace).expect("name");
+        let rest = rest.trim_start();
+        let rest = rest.strip_prefix("IN").expect("IN").trim_start();
+        let rest = rest.strip_prefix("TXT").expect("TXT").trim_start();
+        let rest = rest.strip_prefix('(').expect("(");
+        let rest = rest.trim_end().strip_suffix(')').expect(")");
+        let b = rest.as_bytes();
+        let mut strings = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_whitespace() {
+                i += 1;
+                continue;
+            }
+            assert_eq!(b[i], b'"', "expected a quote in {rest:?}");
+            i += 1;
+            let mut cur = Vec::new();
+            loop {
+                match b[i] {
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    b'\\' if b[i + 1].is_ascii_digit() => {
+                        let d = std::str::from_utf8(&b[i + 1..i + 4]).unwrap();
+                        cur.push(d.parse::<u8>().unwrap());
+                        i += 4;
+                    }
+                    b'\\' => {
+                        cur.push(b[i + 1]);
+                        i += 2;
+                    }
+                    c => {
+                        assert!((0x20..0x7f).contains(&c), "raw non-printable in BIND output");
+                        cur.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            strings.push(cur);
+        }
+        (name.to_string(), strings)
+    }
+
+    /// Reads a tinydns-data `'` line back: (name, value, ttl), undoing `\ooo`.
+    fn parse_tinydns(line: &str) -> (String, Vec<u8>, u32) {
+        let line = line.strip_prefix('\'').expect("'");
+        assert!(!line.contains('\n'));
+        let fields: Vec<&str> = line.split(':').collect();
+        assert_eq!(fields.len(), 3, "unescaped colon in {line:?}");
+        let unescape = |f: &str| {
+            let b = f.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'\\' {
+                    let o = std::str::from_utf8(&b[i + 1..i + 4]).unwrap();
+                    out.push(u8::from_str_radix(o, 8).unwrap());
+                    i += 4;
+                } else {
+                    assert!((0x20..0x7f).contains(&b[i]));
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            out
+        };
+        (String::from_utf8(unescape(fields[0])).unwrap(), unescape(fields[1]), fields[2].parse().unwrap())
+    }
+
+    /// One 1024-bit RSA key for all tests (generation is slow in debug builds): PKCS#8 PEM.
+    fn test_rsa_pem() -> &'static str {
+        static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| generate_rsa_pem(1024).unwrap().to_string())
+    }
+
+    /// The same key as PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, `openssl genrsa -traditional`).
+    fn test_rsa_pkcs1_pem() -> String {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+        let key = rsa::PrivateKey::from_pkcs8_pem(test_rsa_pem()).unwrap();
+        key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string()
+    }
+
+    #[test]
+    fn bits_range() {
+        assert!(check_rsa_bits(1024).is_ok());
+        assert!(check_rsa_bits(2048).is_ok());
+        assert!(check_rsa_bits(4096).is_ok());
+        assert_eq!(check_rsa_bits(512), Err(KeygenError::BadBits(512)));
+        assert_eq!(check_rsa_bits(8192), Err(KeygenError::BadBits(8192)));
+        assert!(generate_rsa_pem(768).is_err());
+    }
+
+    #[test]
+    fn rsa_generation_round_trip() {
+        let pem = test_rsa_pem();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(pem.ends_with("-----END PRIVATE KEY-----\n"));
+        assert!(pem.lines().all(|l| l.len() <= 64));
+        let info = public_key_info(pem.as_bytes()).unwrap();
+        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.bits, 1024);
+        // The SPKI we build equals the one the rsa crate encodes.
+        use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+        let key = rsa::PrivateKey::from_pkcs8_pem(pem).unwrap();
+        let spki = key.to_public_key().to_public_key_der().unwrap();
+        assert_eq!(info.p, B64.encode(spki.as_bytes()));
+        // ring parses the SPKI's RSAPublicKey, as a verifier will.
+        let der = B64.decode(&info.p).unwrap();
+        assert_eq!(&der[..4], &[0x30, 0x81, 0x9f, 0x30]);
+    }
+
+    #[test]
+    fn ed25519_generation_is_openssl_form() {
+        let (pem, info) = generate(KeyKind::Ed25519, 0).unwrap();
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "-----BEGIN PRIVATE KEY-----");
+        assert_eq!(lines[2], "-----END PRIVATE KEY-----");
+        assert!(lines[1].starts_with("MC4CAQAwBQYDK2VwBCIEI"));
+        assert_eq!(lines[1].len(), 64);
+        let der = B64.decode(lines[1]).unwrap();
+        assert_eq!(&der[..16], &ED25519_PKCS8_V1_PREFIX);
+        assert_eq!(der.len(), 48);
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+        assert_eq!(info.p, B64.encode(pair.public_key().as_ref()));
+        assert_eq!(info.kind, KeyKind::Ed25519);
+        assert_eq!(B64.decode(&info.p).unwrap().len(), 32);
+        // Two keys differ.
+        let (pem2, _) = generate(KeyKind::Ed25519, 0).unwrap();
+        assert_ne!(*pem, *pem2);
+    }
+
+    #[test]
+    fn rfc8463_test_key() {
+        // RFC 8463 Appendix A.2: the seed of brisbane._domainkey.football.example.com and its p=.
+        let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+        let pem = ed25519_pem_from_seed(&seed.try_into().unwrap());
+        let (kind, p) = public_record_key(pem.as_bytes()).unwrap();
+        assert_eq!(kind, KeyKind::Ed25519);
+        assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+        assert_eq!(
+            dkim_record(kind, &p, DkimRecordOptions { testing: false, ..Default::default() }),
+            "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+        );
+    }
+
+    #[test]
+    fn ed25519_pkcs8_v2() {
+        let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+        let public = B64.decode("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").unwrap();
+        // OneAsymmetricKey v2: version 1, alg, private key, [1] public key.
+        let mut body = vec![0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        body.extend_from_slice(&seed);
+        body.extend_from_slice(&[0x81, 0x21, 0x00]);
+        body.extend_from_slice(&public);
+        let der = der_tlv(TAG_SEQUENCE, &body);
+        let pem = pem_encode("PRIVATE KEY", &der);
+        assert_eq!(public_record_key(pem.as_bytes()).unwrap().1, B64.encode(&public));
+        // A v2 key whose public key does not match is refused.
+        let mut bad = body.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let pem = pem_encode("PRIVATE KEY", &der_tlv(TAG_SEQUENCE, &bad));
+        assert!(matches!(public_record_key(pem.as_bytes()), Err(KeygenError::Malformed(_))));
+        // Bare DER works as well.
+        assert_eq!(public_record_key(&der).unwrap().0, KeyKind::Ed25519);
+    }
+
+    #[test]
+    fn rsa_pkcs1_and_pkcs8_agree() {
+        let pkcs1_pem = test_rsa_pkcs1_pem();
+        assert!(pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let info = public_key_info(pkcs1_pem.as_bytes()).unwrap();
+        assert_eq!(info, public_key_info(test_rsa_pem().as_bytes()).unwrap());
+        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.bits, 1024);
+        assert!(info.p.starts_with("MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ"));
+        // The same key wrapped in PKCS#8.
+        let (_, pkcs1) = pem_decode_private(pkcs1_pem.as_bytes()).unwrap();
+        let mut body = vec![0x02, 0x01, 0x00];
+        let mut alg = der_tlv(TAG_OID, OID_RSA_ENCRYPTION);
+        alg.extend_from_slice(&der_tlv(TAG_NULL, &[]));
+        body.extend_from_slice(&der_tlv(TAG_SEQUENCE, &alg));
+        body.extend_from_slice(&der_tlv(TAG_OCTET_STRING, &pkcs1));
+        let pem8 = pem_encode("PRIVATE KEY", &der_tlv(TAG_SEQUENCE, &body));
+        assert_eq!(public_key_info(pem8.as_bytes()).unwrap(), info);
+        // PEM with CRLF line ends and text around it.
+        let crlf = format!("some comment\r\n{}", pkcs1_pem.replace('\n', "\r\n"));
+        assert_eq!(public_key_info(crlf.as_bytes()).unwrap(), info);
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            public_record_key(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+            Err(KeygenError::Encrypted)
+        );
+        let enc = test_rsa_pkcs1_pem().replace(
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n",
+        );
+        assert_eq!(public_record_key(enc.as_bytes()), Err(KeygenError::Encrypted));
+        assert!(matches!(
+            public_record_key(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"),
+            Err(KeygenError::Unsupported(_))
+        ));
+        assert!(matches!(
+            public_record_key(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
+            Err(KeygenError::NotPem(_))
+        ));
+        assert!(matches!(public_record_key(b"hello"), Err(KeygenError::NotPem(_))));
+        assert!(matches!(
+            public_record_key(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----\n"),
+            Err(KeygenError::Malformed(_))
+        ));
+        assert!(matches!(
+            public_record_key(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw"),
+            Err(KeygenError::NotPem(_))
+        ));
+        // X25519 key (openssl genpkey -algorithm x25519)
+        let x = pem_encode("PRIVATE KEY", &{
+            let mut d = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
+            d.extend_from_slice(&[7u8; 32]);
+            d
+        });
+        assert_eq!(public_record_key(x.as_bytes()), Err(KeygenError::Unsupported("X25519".into())));
+    }
+
+    #[test]
+    fn der_helpers() {
+        assert_eq!(der_unsigned_integer(&[0x00, 0x00, 0x7f]), vec![0x02, 0x01, 0x7f]);
+        assert_eq!(der_unsigned_integer(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(der_tlv(0x04, &[0u8; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
+        assert_eq!(der_tlv(0x04, &[0u8; 200])[..3], [0x04, 0x81, 0xc8]);
+        assert_eq!(bit_length(&[0x00, 0x01, 0x00]), 9);
+        assert_eq!(bit_length(&[0x80, 0]), 16);
+    }
+
+    #[test]
+    fn record_values() {
+        let o = DkimRecordOptions::default();
+        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", o), "v=DKIM1; k=rsa; t=y; p=AAAA");
+        let all = DkimRecordOptions { testing: true, sha256_only: true, email_only: true };
+        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", all), "v=DKIM1; k=rsa; t=y; h=sha256; s=email; p=AAAA");
+        let none = DkimRecordOptions { testing: false, sha256_only: false, email_only: false };
+        assert_eq!(dkim_record(KeyKind::Ed25519, "BB", none), "v=DKIM1; k=ed25519; p=BB");
+        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", true).unwrap(), "k=rsa; t=y; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", false).unwrap(), "k=rsa; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyKind::Ed25519, "A", false), Err(KeygenError::DomainKeysNeedsRsa));
+        assert_eq!(domainkeys_policy_record("domain.xyz", false, true), "t=y; o=~; r=postmaster@domain.xyz");
+        assert_eq!(domainkeys_policy_record("domain.xyz.", true, false), "o=-; r=postmaster@domain.xyz");
+        assert_eq!(key_record_name("default", "example.com."), "default._domainkey.example.com");
+        assert_eq!(policy_record_name("example.com"), "_domainkey.example.com");
+    }
+
+    #[test]
+    fn names() {
+        for good in ["example.com", "mail.example.co.uk", "xn--bcher-kva.example", "a-b.c1", "example.com."] {
+            assert!(looks_like_domain(good), "{good}");
+        }
+        for bad in ["domainkeys", "control", "", ".", "-a.com", "a-.com", "a..com", "127.0.0.1", "a_b.com", "tmp"] {
+            assert!(!looks_like_domain(bad), "{bad}");
+        }
+        for good in ["default", "s2048", "2026-01", "rsa.mail", "ed25519"] {
+            assert!(is_valid_selector(good), "{good}");
+        }
+        for bad in ["", "key.pem.", "my_key", "-x", "a..b", "sel ector"] {
+            assert!(!is_valid_selector(bad), "{bad}");
+        }
+        assert_eq!(KeyKind::from_name("ED25519"), Some(KeyKind::Ed25519));
+        assert_eq!(KeyKind::from_name("rsa"), Some(KeyKind::Rsa));
+        assert_eq!(KeyKind::from_name("dsa"), None);
+    }
+
+    #[test]
+    fn bind_round_trip() {
+        let long_p = "A".repeat(392); // a 2048-bit SPKI is 392 base64 characters
+        let value = dkim_record(KeyKind::Rsa, &long_p, DkimRecordOptions::default());
+        let line = bind_txt("default._domainkey.example.com", &value);
+        assert!(line.starts_with("default._domainkey.example.com.\tIN\tTXT\t( \""));
+        let (name, strings) = parse_bind(&line.replace('\n', " "));
+        assert_eq!(name, "default._domainkey.example.com.");
+        assert_eq!(strings.len(), 2);
+        assert!(strings.iter().all(|s| s.len() <= 255));
+        assert_eq!(strings[0].len(), 255);
+        assert_eq!(strings.concat(), value.as_bytes());
+
+        // Quotes, backslashes and a control byte, placed across the 255-byte boundary.
+        let mut tricky = "x".repeat(253);
+        tricky.push_str("\"\\;\t\u{1}n=ok\"");
+        let line = bind_txt("n.example.", &tricky);
+        let (name, strings) = parse_bind(&line.replace('\n', " "));
+        assert_eq!(name, "n.example.");
+        assert!(strings.iter().all(|s| s.len() <= 255));
+        assert_eq!(strings.concat(), tricky.as_bytes());
+
+        // Short value: one string, one line.
+        let line = bind_txt("_domainkey.example.com", "t=y; o=~; r=postmaster@example.com");
+        assert_eq!(line, "_domainkey.example.com.\tIN\tTXT\t( \"t=y; o=~; r=postmaster@example.com\" )");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn tinydns_round_trip() {
+        let p = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(9);
+        let value = dkim_record(KeyKind::Rsa, &p, DkimRecordOptions::default());
+        let line = tinydns_txt("default._domainkey.example.com.", &value, DEFAULT_TINYDNS_TTL);
+        assert!(line.starts_with("'default._domainkey.example.com:v=DKIM1; k=rsa; t=y; p=MIIB"));
+        assert!(line.ends_with(":86400"));
+        let (name, v, ttl) = parse_tinydns(&line);
+        assert_eq!(name, "default._domainkey.example.com");
+        assert_eq!(v, value.as_bytes());
+        assert_eq!(ttl, 86400);
+
+        let tricky = "a:b\\c\nd\u{7f}e é";
+        let line = tinydns_txt("x.example", tricky, 300);
+        assert_eq!(line, "'x.example:a\\072b\\134c\\012d\\177e \\303\\251:300");
+        let (_, v, ttl) = parse_tinydns(&line);
+        assert_eq!(v, tricky.as_bytes());
+        assert_eq!(ttl, 300);
+
+        let line = tinydns_txt("_domainkey.domain.xyz", &domainkeys_policy_record("domain.xyz", false, true), 86400);
+        assert_eq!(line, "'_domainkey.domain.xyz:t=y; o=~; r=postmaster@domain.xyz:86400");
+    }
+}

@@ -1,0 +1,14 @@
+//! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
+//!
+//! Layers, top to bottom (a module imports only from the ones below it):
+//! `run` -> `queue`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`, `message`,
+//! `envelope` -> `error`.
+
+pub mod error;
+pub mod envelope;
+pub mod message;
+pub mod config;
+pub mod dkim;
+pub mod keygen;
+pub mod queue;
+pub mod run;

@@ -1,0 +1,345 @@
+//! The message as read from fd 0: the header block (kept in memory and parsed into fields) and
+//! the spool that holds every byte for the next program (memory below a threshold, an unlinked
+//! 0600 file in `$TMPDIR` above it).
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+
+/// One header field: byte ranges into the header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The whole field, from its name to and including its last line end.
+    pub raw: Range<usize>,
+    /// The name, without the colon and without whitespace before the colon.
+    pub name: Range<usize>,
+    /// The value after the colon, with its line ends (folded).
+    pub value: Range<usize>,
+}
+
+/// The parsed header block.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    pub block: Vec<u8>,
+    pub fields: Vec<Field>,
+}
+
+impl Headers {
+    /// Splits a header block (everything before the body, without the blank separator line).
+    /// A line without a colon that is not a continuation is kept as a field with an empty name;
+    /// nothing is dropped, so the block is always reproduced exactly.
+    pub fn parse(block: Vec<u8>) -> Headers {
+        let mut fields: Vec<Field> = Vec::new();
+        let mut pos = 0;
+        while pos < block.len() {
+            let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i + 1);
+            let first = block[pos];
+            if (first == b' ' || first == b'\t') && !fields.is_empty() {
+                let f = fields.last_mut().expect("checked non-empty");
+                f.raw.end = end;
+                f.value.end = end;
+            } else {
+                let line = &block[pos..end];
+                match memchr::memchr(b':', line) {
+                    Some(c) => {
+                        let mut ne = pos + c;
+                        while ne > pos && matches!(block[ne - 1], b' ' | b'\t') {
+                            ne -= 1;
+                        }
+                        fields.push(Field { raw: pos..end, name: pos..ne, value: pos + c + 1..end });
+                    }
+                    None => fields.push(Field { raw: pos..end, name: pos..pos, value: pos..end }),
+                }
+            }
+            pos = end;
+        }
+        Headers { block, fields }
+    }
+
+    pub fn name(&self, f: &Field) -> &[u8] {
+        &self.block[f.name.clone()]
+    }
+
+    pub fn raw(&self, f: &Field) -> &[u8] {
+        &self.block[f.raw.clone()]
+    }
+
+    pub fn value(&self, f: &Field) -> &[u8] {
+        &self.block[f.value.clone()]
+    }
+
+    /// Fields with this name (case-insensitive), top to bottom.
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
+        self.fields.iter().filter(move |f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))
+    }
+
+    /// The unfolded value of the first field with this name, trimmed.
+    pub fn first_value(&self, name: &str) -> Option<Vec<u8>> {
+        self.named(name).next().map(|f| unfold(self.value(f)))
+    }
+}
+
+/// Removes line ends (LF and the CR before it) and trims surrounding whitespace.
+pub fn unfold(v: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\r' && v.get(i + 1) == Some(&b'\n') {
+            i += 2;
+            continue;
+        }
+        if v[i] == b'\n' {
+            i += 1;
+            continue;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out.trim_ascii().to_vec()
+}
+
+/// The domain of the first address in a header value: inside `<>` if present, else the bare
+/// address; the part after the last `@`, lowercased, without a trailing dot.
+pub fn address_domain(value: &[u8]) -> Option<String> {
+    let v = strip_comments(value);
+    let addr: &[u8] = match (memchr::memchr(b'<', &v), memchr::memrchr(b'>', &v)) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => {
+            // A bare address list: take the first element.
+            let end = memchr::memchr2(b',', b';', &v).unwrap_or(v.len());
+            &v[..end]
+        }
+    };
+    let addr = addr.trim_ascii();
+    let at = memchr::memrchr(b'@', addr)?;
+    let dom = addr[at + 1..].trim_ascii();
+    let dom = dom.strip_suffix(b".").unwrap_or(dom);
+    if dom.is_empty() || !dom.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_') {
+        return None;
+    }
+    Some(String::from_utf8_lossy(dom).to_ascii_lowercase())
+}
+
+/// Removes RFC 5322 comments (nested parentheses) outside quoted strings.
+fn strip_comments(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let (mut depth, mut quoted, mut esc) = (0u32, false, false);
+    for &c in v {
+        if esc {
+            esc = false;
+            if depth == 0 {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            b'\\' => {
+                esc = true;
+                if depth == 0 {
+                    out.push(c);
+                }
+            }
+            b'"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where the header block ends in `data`: `Some((block_end, body_start))` once a blank line is
+/// seen. `block_end` excludes the blank line; `body_start` is after it.
+pub fn find_header_end(data: &[u8], from: usize) -> Option<(usize, usize)> {
+    // A blank line is an LF at the start of the data or right after another line end.
+    if from == 0 {
+        if data.first() == Some(&b'\n') {
+            return Some((0, 1));
+        }
+        if data.starts_with(b"\r\n") {
+            return Some((0, 2));
+        }
+    }
+    let mut i = from;
+    while let Some(p) = memchr::memchr(b'\n', &data[i..]) {
+        let lf = i + p;
+        let next = &data[lf + 1..];
+        if next.first() == Some(&b'\n') {
+            return Some((lf + 1, lf + 2));
+        }
+        if next.starts_with(b"\r\n") {
+            return Some((lf + 1, lf + 3));
+        }
+        if next.is_empty() || (next == b"\r") {
+            // Not decidable yet: wait for more data.
+            return None;
+        }
+        i = lf + 1;
+    }
+    None
+}
+
+/// Below this the message stays in memory.
+pub const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
+
+/// Every byte of the message, in order, for the next program.
+pub enum Spool {
+    Memory(Vec<u8>),
+    File { file: File, len: u64 },
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool::Memory(Vec::new())
+    }
+}
+
+impl Spool {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Spool::Memory(v) if v.len() + data.len() <= SPOOL_MEMORY_LIMIT => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            Spool::Memory(v) => {
+                let mut file = temp_file().map_err(Error::Spool)?;
+                file.write_all(v).map_err(Error::Spool)?;
+                file.write_all(data).map_err(Error::Spool)?;
+                let len = (v.len() + data.len()) as u64;
+                *self = Spool::File { file, len };
+                Ok(())
+            }
+            Spool::File { file, len } => {
+                file.write_all(data).map_err(Error::Spool)?;
+                *len += data.len() as u64;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Spool::Memory(v) => v.len() as u64,
+            Spool::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `out` with the spooled bytes in order, in large pieces.
+    pub fn replay(&mut self, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
+        match self {
+            Spool::Memory(v) => out(v).map_err(ReplayError::Write),
+            Spool::File { file, .. } => {
+                file.seek(SeekFrom::Start(0)).map_err(ReplayError::Read)?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(ReplayError::Read(e)),
+                    };
+                    out(&buf[..n]).map_err(ReplayError::Write)?;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ReplayError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// An anonymous 0600 file in `$TMPDIR` (default /tmp): `O_TMPFILE` where the file system has
+/// it, else a random name that is unlinked at once.
+fn temp_file() -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
+    let tmp = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&dir);
+    if let Ok(f) = tmp {
+        return Ok(f);
+    }
+    let mut seed = [0u8; 8];
+    for attempt in 0..16u32 {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+            .map_err(|_| io::Error::other("no randomness"))?;
+        let name = std::path::Path::new(&dir)
+            .join(format!("qmail-dkim.{}.{:016x}", std::process::id(), u64::from_le_bytes(seed) ^ attempt as u64));
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&name) {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&name);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("cannot create a temporary file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_fields() {
+        let h = Headers::parse(b"From: a@b\nSubject: x\n  y\r\nNoColon\nTo : c\n".to_vec());
+        assert_eq!(h.fields.len(), 4);
+        assert_eq!(h.name(&h.fields[0]), b"From");
+        assert_eq!(h.raw(&h.fields[1]), b"Subject: x\n  y\r\n");
+        assert_eq!(h.name(&h.fields[2]), b"");
+        assert_eq!(h.name(&h.fields[3]), b"To");
+        assert_eq!(h.value(&h.fields[3]), b" c\n");
+        assert_eq!(h.first_value("subject").unwrap(), b"x  y");
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(address_domain(b" Joe <joe@Example.COM>").as_deref(), Some("example.com"));
+        assert_eq!(address_domain(b" joe@example.com (Joe)").as_deref(), Some("example.com"));
+        assert_eq!(address_domain(b" \"a@b\" <x@y.org.>").as_deref(), Some("y.org"));
+        assert_eq!(address_domain(b" <>"), None);
+        assert_eq!(address_domain(b" undisclosed"), None);
+    }
+
+    #[test]
+    fn header_end() {
+        assert_eq!(find_header_end(b"A: b\n\nbody", 0), Some((5, 6)));
+        assert_eq!(find_header_end(b"A: b\r\n\r\nbody", 0), Some((6, 8)));
+        assert_eq!(find_header_end(b"\nbody", 0), Some((0, 1)));
+        assert_eq!(find_header_end(b"A: b\n", 0), None);
+        assert_eq!(find_header_end(b"A: b\nB: c\n", 0), None);
+    }
+
+    #[test]
+    fn spool_spills_to_file() {
+        let mut s = Spool::default();
+        let chunk = vec![b'x'; 100_000];
+        for _ in 0..5 {
+            s.write(&chunk).unwrap();
+        }
+        assert!(matches!(s, Spool::File { .. }));
+        let mut out = Vec::new();
+        s.replay(|d| {
+            out.extend_from_slice(d);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out.len(), 500_000);
+    }
+}

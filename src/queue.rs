@@ -1,0 +1,215 @@
+//! Handing the message on: run the next program with the message on its fd 0 and the envelope
+//! on its fd 1 (two pipes), wait for it, and mirror its exit code. Also the custom-error
+//! conventions for refusals (shared/SPEC.md §2).
+
+use crate::config::Env;
+use crate::error::{Error, Result};
+use crate::message::{ReplayError, Spool};
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+
+pub const DEFAULT_QUEUE: &str = "/var/qmail/bin/qmail-queue";
+
+/// The next program's argv: our own arguments, else `DKIMQUEUE` (or `DKQUEUE` for a
+/// DomainKeys-only run), else `QUEUEPROG`, else qmail-queue. Values are split on whitespace.
+pub fn choose(args: &[OsString], env: &Env, dk_only: bool) -> Vec<OsString> {
+    if !args.is_empty() {
+        return args.to_vec();
+    }
+    let v = env
+        .nonempty("DKIMQUEUE")
+        .or_else(|| if dk_only { env.nonempty("DKQUEUE") } else { None })
+        .or_else(|| env.nonempty("QUEUEPROG"))
+        .unwrap_or(DEFAULT_QUEUE);
+    let words: Vec<OsString> = v.split_ascii_whitespace().map(OsString::from).collect();
+    if words.is_empty() {
+        vec![DEFAULT_QUEUE.into()]
+    } else {
+        words
+    }
+}
+
+/// A started queue program with the write ends of its two pipes.
+pub struct Queue {
+    child: Child,
+    name: String,
+    msg: Option<std::io::PipeWriter>,
+    env: Option<std::io::PipeWriter>,
+}
+
+impl Queue {
+    /// Starts the program. It gets our environment less `DKIMQUEUE`/`DKQUEUE` (so a chained
+    /// qmail-dkim does not loop), and our fd 2.
+    pub fn start(argv: &[OsString]) -> Result<Queue> {
+        let name = argv[0].to_string_lossy().into_owned();
+        let (msg_r, msg_w) = std::io::pipe().map_err(Error::Pipe)?;
+        let (env_r, env_w) = std::io::pipe().map_err(Error::Pipe)?;
+        set_pipe_size(&msg_w);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .env_remove("DKIMQUEUE")
+            .env_remove("DKQUEUE")
+            .stdin(Stdio::from(msg_r))
+            .stdout(Stdio::from(env_r))
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOMEM) => Error::Fork(e),
+            _ => Error::Exec { path: name.clone(), source: e },
+        })?;
+        Ok(Queue { child, name, msg: Some(msg_w), env: Some(env_w) })
+    }
+
+    /// Writes our headers, the spooled message and the envelope, in qmail-queue's order, then
+    /// waits. A program that stops reading early is reaped and its code returned; a program
+    /// that exits 0 without having read everything is not trusted.
+    pub fn feed_and_wait(mut self, prefix: &[u8], spool: &mut Spool, envelope: &[u8]) -> Result<i32> {
+        let mut short = false;
+        if let Some(mut w) = self.msg.take() {
+            let r = w.write_all(prefix).map_err(ReplayError::Write).and_then(|_| spool.replay(|d| w.write_all(d)));
+            match r {
+                Ok(()) => {}
+                Err(ReplayError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => short = true,
+                Err(ReplayError::Write(e)) => return self.abandon(Error::Pipe(e)),
+                Err(ReplayError::Read(e)) => return self.abandon(Error::Read { what: "spool", source: e }),
+            }
+            drop(w);
+        }
+        if let Some(mut w) = self.env.take() {
+            if !short {
+                match w.write_all(envelope) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => short = true,
+                    Err(e) => return self.abandon(Error::Pipe(e)),
+                }
+            }
+        }
+        let code = self.wait()?;
+        if short && code == 0 {
+            return Err(Error::QueueShortRead);
+        }
+        Ok(code)
+    }
+
+    /// Closes both pipes without completing the envelope (qmail-queue then queues nothing) and
+    /// reaps the program; returns `err`.
+    pub fn abandon<T>(mut self, err: Error) -> Result<T> {
+        self.msg.take();
+        self.env.take();
+        let _ = self.child.wait();
+        Err(err)
+    }
+
+    fn wait(&mut self) -> Result<i32> {
+        let status = loop {
+            match self.child.wait() {
+                Ok(s) => break s,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Wait(e)),
+            }
+        };
+        match (status.code(), status.signal()) {
+            (Some(c), _) => Ok(c),
+            (None, Some(s)) => Err(Error::QueueKilled(self.name.clone(), s)),
+            _ => Err(Error::Wait(io::Error::other("unknown exit status"))),
+        }
+    }
+}
+
+/// A larger pipe lets big messages go through in fewer system calls; failure is harmless.
+fn set_pipe_size(w: &std::io::PipeWriter) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ only changes the buffer size.
+    unsafe {
+        libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
+/// How refusals are reported (`CUSTOM_ERRORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomErrors {
+    /// Text on fd 2 (or `ERROR_FD`), exit 88.
+    Indimail,
+    /// Text on fd 6, exit 82.
+    Notqmail,
+    /// Exit 31 (permanent) or 71 (temporary); the text goes to fd 2 for the log.
+    None,
+}
+
+impl CustomErrors {
+    pub fn from_env(env: &Env) -> CustomErrors {
+        match env.get("CUSTOM_ERRORS").map(str::to_ascii_lowercase).as_deref() {
+            Some("notqmail") => CustomErrors::Notqmail,
+            Some("none") | Some("netqmail") => CustomErrors::None,
+            _ => CustomErrors::Indimail,
+        }
+    }
+}
+
+/// Writes a refusal in the configured convention and returns the exit code.
+/// `text` is the message without the D/Z letter and without a newline.
+pub fn report_refusal(env: &Env, permanent: bool, text: &str) -> i32 {
+    let letter = if permanent { 'D' } else { 'Z' };
+    let clean: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+    match CustomErrors::from_env(env) {
+        CustomErrors::Indimail => {
+            let fd = match env.get("ERROR_FD").map(str::trim) {
+                Some("-1") => None,
+                Some(n) => n.parse::<i32>().ok().filter(|&n| n >= 0).or(Some(2)),
+                None => Some(2),
+            };
+            if let Some(fd) = fd {
+                let mut t: String = format!("{letter}{clean}");
+                t.truncate(1023);
+                write_fd(fd, t.as_bytes());
+            }
+            88
+        }
+        CustomErrors::Notqmail => {
+            let mut t = format!("{letter}{clean}");
+            t.truncate(255);
+            write_fd(6, t.as_bytes());
+            82
+        }
+        CustomErrors::None => {
+            write_fd(2, format!("{clean}\n").as_bytes());
+            if permanent {
+                31
+            } else {
+                71
+            }
+        }
+    }
+}
+
+fn write_fd(fd: i32, data: &[u8]) {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: write(2) on a descriptor number; a bad one just fails with EBADF.
+        let n = unsafe { libc::write(fd, data[off..].as_ptr().cast(), data.len() - off) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        off += n as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_choice() {
+        let e = Env::from_pairs(&[("DKIMQUEUE", "/q/a x"), ("QUEUEPROG", "/q/b")]);
+        assert_eq!(choose(&[], &e, false), vec![OsString::from("/q/a"), "x".into()]);
+        assert_eq!(choose(&["/f".into()], &e, false), vec![OsString::from("/f")]);
+        let e = Env::from_pairs(&[("QUEUEPROG", "/q/b"), ("DKQUEUE", "/q/dk")]);
+        assert_eq!(choose(&[], &e, false), vec![OsString::from("/q/b")]);
+        assert_eq!(choose(&[], &e, true), vec![OsString::from("/q/dk")]);
+        assert_eq!(choose(&[], &Env::default(), false), vec![OsString::from(DEFAULT_QUEUE)]);
+    }
+}

@@ -1,0 +1,221 @@
+//! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
+//! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
+
+use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, Mode, SignJob};
+use crate::dkim::canon::BodyHasher;
+use crate::dkim::key::SigningKey;
+use crate::dkim::{sign, HashAlg};
+use crate::envelope;
+use crate::error::{Error, Result};
+use crate::message::{find_header_end, Headers, Spool};
+use crate::queue::{self, report_refusal, Queue};
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+
+const READ_SIZE: usize = 256 * 1024;
+
+/// Entry point of the qmail-dkim binary: returns the exit code.
+pub fn main() -> i32 {
+    let env = Env::from_process();
+    install_death_alarm(&env);
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args)));
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(Error::Refused { permanent, text })) => report_refusal(&env, permanent, &text),
+        Ok(Err(e)) => {
+            eprintln!("qmail-dkim: {e}");
+            e.exit_code()
+        }
+        Err(_) => {
+            eprintln!("qmail-dkim: internal error (panic); message not queued");
+            81
+        }
+    }
+}
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe. Our pipes close with us, so the queue program sees
+    // an incomplete envelope and queues nothing.
+    unsafe { libc::_exit(52) }
+}
+
+fn install_death_alarm(env: &Env) {
+    let secs = env.nonempty("DEATH").and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(86_400);
+    if secs == 0 {
+        return;
+    }
+    // SAFETY: installing a handler that only calls _exit, then arming alarm(2).
+    unsafe {
+        libc::signal(libc::SIGALRM, on_alarm as *const () as libc::sighandler_t);
+        libc::alarm(secs);
+    }
+}
+
+fn fd(n: i32) -> ManuallyDrop<File> {
+    // SAFETY: fd 0 and fd 1 are given to us by the caller; ManuallyDrop never closes them.
+    ManuallyDrop::new(unsafe { File::from_raw_fd(n) })
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Read { what: "message", source: e }),
+        }
+    }
+}
+
+/// A loaded key with the signatures to make with it.
+struct Signer {
+    key: SigningKey,
+    params: Vec<sign::SignParams>,
+    /// Index into the hasher list, per params entry.
+    hasher: Vec<usize>,
+}
+
+pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
+    let mode = dkim_mode(env);
+    let control = control_dir(env);
+    let mut stdin = fd(0);
+
+    // 1. The header block.
+    let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut eof = false;
+    let (block_end, body_start) = loop {
+        let scan_from = head.len().saturating_sub(2);
+        let n = read_some(&mut *stdin, &mut buf)?;
+        if n == 0 {
+            eof = true;
+            break find_header_end(&head, 0).unwrap_or((head.len(), head.len()));
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(e) = find_header_end(&head, scan_from) {
+            break e;
+        }
+    };
+    let headers = Headers::parse(head[..block_end].to_vec());
+
+    // 2. Decide what to do, load keys.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let jobs = match &mode {
+        Mode::Sign { template } => config::sign_jobs(env, &control, template, &headers, now)?,
+        Mode::Pass | Mode::Verify { .. } => Vec::new(),
+    };
+    let mut hashers: Vec<BodyHasher> = Vec::new();
+    let mut signers: Vec<Signer> = Vec::new();
+    for job in jobs {
+        if let Some(s) = load_signer(job, &control, &mut hashers)? {
+            signers.push(s);
+        }
+    }
+
+    // 3. The body: spool every byte, hash the body.
+    let mut spool = Spool::default();
+    spool.write(&head)?;
+    for h in &mut hashers {
+        h.update(&head[body_start..]);
+    }
+    drop(head);
+    while !eof {
+        let n = read_some(&mut *stdin, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        spool.write(&buf[..n])?;
+        for h in &mut hashers {
+            h.update(&buf[..n]);
+        }
+    }
+    drop(buf);
+
+    // 4. The envelope, then the signatures.
+    let env_bytes = envelope::read(&mut *fd(1))?;
+    let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
+    let mut prefix = Vec::new();
+    for s in &signers {
+        for (p, &h) in s.params.iter().zip(&s.hasher) {
+            let (hash, len) = &finished[h];
+            let field = sign::sign(&headers, p, hash, *len, &s.key)
+                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
+            if env.is_set("VERBOSE") {
+                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
+            }
+            prefix.extend_from_slice(&field);
+        }
+    }
+
+    // 5. Hand on.
+    let argv = queue::choose(args, env, false);
+    let q = Queue::start(&argv)?;
+    q.feed_and_wait(&prefix, &mut spool, &env_bytes.raw)
+}
+
+/// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
+/// is not signed).
+fn load_signer(job: SignJob, control: &ControlDir, hashers: &mut Vec<BodyHasher>) -> Result<Option<Signer>> {
+    let _ = control;
+    let mut found: Option<(PathBuf, Vec<u8>)> = None;
+    for cand in &job.key.candidates {
+        match std::fs::read(cand) {
+            Ok(b) => {
+                found = Some((cand.clone(), b));
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+            Err(e) => {
+                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
+            }
+        }
+    }
+    let Some((path, pem)) = found else {
+        if job.key.has_percent {
+            let d = job.params.first().map_or("", |p| p.domain.as_str());
+            eprintln!("qmail-dkim: no private key for {d} ({}): not signed", job.key.candidates[0].display());
+            return Ok(None);
+        }
+        return Err(Error::KeyMissing(job.key.candidates[0].clone()));
+    };
+    warn_key_mode(&path);
+    let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
+    let key = SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    let selector = selector_of(&path);
+    let mut params = job.params;
+    let mut idx = Vec::new();
+    for p in &mut params {
+        if !key.fits(p.algorithm) {
+            return Err(Error::KeyInvalid {
+                path: path.clone(),
+                reason: format!("a {} key cannot make {} signatures (check DKIMSIGNOPTIONS -z)", key.key_type().as_str(), p.algorithm.as_str()),
+            });
+        }
+        p.selector = selector.clone();
+        let want = (p.canon.body, p.algorithm.hash());
+        let i = match hashers.iter().position(|h| (h.canon(), h.hash_alg()) == want && h.limit().is_none()) {
+            Some(i) => i,
+            None => {
+                hashers.push(BodyHasher::new(want.0, want.1, None));
+                hashers.len() - 1
+            }
+        };
+        idx.push(i);
+    }
+    Ok(Some(Signer { key, params, hasher: idx }))
+}
+
+/// A private key others can read or change is worth a warning in the log.
+fn warn_key_mode(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        let mode = m.permissions().mode();
+        if mode & 0o022 != 0 || mode & 0o004 != 0 {
+            eprintln!("qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600", path.display(), mode & 0o7777);
+        }
+    }
+}
