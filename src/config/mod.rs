@@ -243,7 +243,7 @@ mod tests {
         assert!(sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "/k/%/d", &h, 0).unwrap()[0].key.candidates[0]
             .starts_with("/k/a.org"));
         assert!(matches!(
-            sign_jobs(&env(&[("DKIMSIGNOPTIONS", "-z 9")]), &c, "/k", &h, 0),
+            sign_jobs(&env(&[("DKIMSIGNOPTIONS", "-z 9"), ("NODKIMKEYS", "")]), &c, "/k", &h, 0),
             Err(Error::Config(_))
         ));
     }
