@@ -233,12 +233,12 @@ impl Spool {
         self.len() == 0
     }
 
-    /// Calls `out` with the spooled bytes in order, in large pieces.
-    pub fn replay(&mut self, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
+    /// Calls `out` with the spooled bytes from offset `from` on, in order, in large pieces.
+    pub fn replay(&mut self, from: u64, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
         match self {
-            Spool::Memory(v) => out(v).map_err(ReplayError::Write),
+            Spool::Memory(v) => out(&v[(from as usize).min(v.len())..]).map_err(ReplayError::Write),
             Spool::File { file, .. } => {
-                file.seek(SeekFrom::Start(0)).map_err(ReplayError::Read)?;
+                file.seek(SeekFrom::Start(from)).map_err(ReplayError::Read)?;
                 let mut buf = vec![0u8; 256 * 1024];
                 loop {
                     let n = match file.read(&mut buf) {
@@ -335,7 +335,7 @@ mod tests {
         }
         assert!(matches!(s, Spool::File { .. }));
         let mut out = Vec::new();
-        s.replay(|d| {
+        s.replay(0, |d| {
             out.extend_from_slice(d);
             Ok(())
         })

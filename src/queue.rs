@@ -4,7 +4,7 @@
 
 use crate::config::Env;
 use crate::error::{Error, Result};
-use crate::message::{ReplayError, Spool};
+use crate::message::{Headers, ReplayError, Spool};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -64,10 +64,31 @@ impl Queue {
     /// Writes our headers, the spooled message and the envelope, in qmail-queue's order, then
     /// waits. A program that stops reading early is reaped and its code returned; a program
     /// that exits 0 without having read everything is not trusted.
-    pub fn feed_and_wait(mut self, prefix: &[u8], spool: &mut Spool, envelope: &[u8]) -> Result<i32> {
+    /// `remove` lists header fields (indices into `headers.fields`) that are left out.
+    pub fn feed_and_wait(
+        mut self,
+        prefix: &[u8],
+        headers: &Headers,
+        remove: &[usize],
+        spool: &mut Spool,
+        envelope: &[u8],
+    ) -> Result<i32> {
         let mut short = false;
         if let Some(mut w) = self.msg.take() {
-            let r = w.write_all(prefix).map_err(ReplayError::Write).and_then(|_| spool.replay(|d| w.write_all(d)));
+            let r = w.write_all(prefix).map_err(ReplayError::Write).and_then(|_| {
+                if remove.is_empty() {
+                    spool.replay(0, |d| w.write_all(d))
+                } else {
+                    // Only the header block changes; it is at the start of the spool.
+                    for (i, f) in headers.fields.iter().enumerate() {
+                        if !remove.contains(&i) {
+                            w.write_all(headers.raw(f)).map_err(ReplayError::Write)?;
+                        }
+                    }
+                    let covered = headers.fields.last().map_or(0, |f| f.raw.end);
+                    spool.replay(covered as u64, |d| w.write_all(d))
+                }
+            });
             match r {
                 Ok(()) => {}
                 Err(ReplayError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => short = true,

@@ -71,12 +71,33 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// A loaded key with the signatures to make with it.
-struct Signer {
-    key: SigningKey,
-    params: Vec<sign::SignParams>,
-    /// Index into the hasher list, per params entry.
-    hasher: Vec<usize>,
+/// One piece of work on a message (DKIM signing, DKIM verifying, DomainKeys signing or
+/// verifying). run() feeds every task the body as it streams, then asks each for its result.
+/// Tasks are planned before the body is read, so their keys and options are known.
+pub trait Task {
+    /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
+    fn body(&mut self, data: &[u8]);
+    /// After the body and the envelope: what to add and what to refuse.
+    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult>;
+}
+
+/// What a task sees when it finishes.
+pub struct Finish<'a> {
+    pub env: &'a Env,
+    pub control: &'a ControlDir,
+    pub headers: &'a Headers,
+    pub envelope: &'a envelope::Envelope,
+    pub now: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct TaskResult {
+    /// Header fields to prepend, LF-ended and LF-folded, top first.
+    pub prepend: Vec<u8>,
+    /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
+    pub remove: Vec<usize>,
+    /// A refusal: (permanent, text without D/Z).
+    pub refuse: Option<(bool, String)>,
 }
 
 pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
@@ -101,26 +122,27 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
         }
     };
     let headers = Headers::parse(head[..block_end].to_vec());
-
-    // 2. Decide what to do, load keys.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let jobs = match &mode {
-        Mode::Sign { template } => config::sign_jobs(env, &control, template, &headers, now)?,
-        Mode::Pass | Mode::Verify { .. } => Vec::new(),
-    };
-    let mut hashers: Vec<BodyHasher> = Vec::new();
-    let mut signers: Vec<Signer> = Vec::new();
-    for job in jobs {
-        if let Some(s) = load_signer(job, &control, &mut hashers)? {
-            signers.push(s);
+
+    // 2. Decide what to do; load keys. Task order is header order: the first task's headers
+    // end up on top.
+    let mut tasks: Vec<Box<dyn Task>> = Vec::new();
+    match &mode {
+        Mode::Sign { template } => {
+            for job in config::sign_jobs(env, &control, template, &headers, now)? {
+                if let Some(s) = load_signer(job)? {
+                    tasks.push(Box::new(s));
+                }
+            }
         }
+        Mode::Pass | Mode::Verify { .. } => {}
     }
 
     // 3. The body: spool every byte, hash the body.
     let mut spool = Spool::default();
     spool.write(&head)?;
-    for h in &mut hashers {
-        h.update(&head[body_start..]);
+    for t in &mut tasks {
+        t.body(&head[body_start..]);
     }
     drop(head);
     while !eof {
@@ -129,38 +151,75 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
             break;
         }
         spool.write(&buf[..n])?;
-        for h in &mut hashers {
-            h.update(&buf[..n]);
+        for t in &mut tasks {
+            t.body(&buf[..n]);
         }
     }
     drop(buf);
 
-    // 4. The envelope, then the signatures.
-    let env_bytes = envelope::read(&mut *fd(1))?;
-    let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
+    // 4. The envelope, then each task's result.
+    let envelope = envelope::read(&mut *fd(1))?;
+    let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
     let mut prefix = Vec::new();
-    for s in &signers {
-        for (p, &h) in s.params.iter().zip(&s.hasher) {
-            let (hash, len) = &finished[h];
-            let field = sign::sign(&headers, p, hash, *len, &s.key)
-                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
-            if env.is_set("VERBOSE") {
-                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
+    let mut remove: Vec<usize> = Vec::new();
+    let mut refusal: Option<(bool, String)> = None;
+    for t in tasks {
+        let r = t.finish(&ctx)?;
+        prefix.extend_from_slice(&r.prepend);
+        remove.extend(r.remove);
+        if let Some((perm, text)) = r.refuse {
+            // The stricter outcome wins: permanent over temporary, else the first.
+            if refusal.as_ref().is_none_or(|(p, _)| perm && !*p) {
+                refusal = Some((perm, text));
             }
-            prefix.extend_from_slice(&field);
         }
+    }
+    if let Some((permanent, text)) = refusal {
+        return Err(Error::Refused { permanent, text });
     }
 
     // 5. Hand on.
     let argv = queue::choose(args, env, false);
     let q = Queue::start(&argv)?;
-    q.feed_and_wait(&prefix, &mut spool, &env_bytes.raw)
+    q.feed_and_wait(&prefix, &headers, &remove, &mut spool, &envelope.raw)
+}
+
+/// A loaded key with the signatures to make with it.
+struct Signer {
+    key: SigningKey,
+    params: Vec<sign::SignParams>,
+    /// Per params entry: its body hasher (shared when canonicalization and hash agree).
+    hasher: Vec<usize>,
+    hashers: Vec<BodyHasher>,
+}
+
+impl Task for Signer {
+    fn body(&mut self, data: &[u8]) {
+        for h in &mut self.hashers {
+            h.update(data);
+        }
+    }
+
+    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
+        let Signer { key, params, hasher, hashers } = *self;
+        let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
+        let mut prepend = Vec::new();
+        for (p, &h) in params.iter().zip(&hasher) {
+            let (hash, len) = &finished[h];
+            let field = sign::sign(ctx.headers, p, hash, *len, &key)
+                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
+            if ctx.env.is_set("VERBOSE") {
+                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
+            }
+            prepend.extend_from_slice(&field);
+        }
+        Ok(TaskResult { prepend, ..Default::default() })
+    }
 }
 
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
-fn load_signer(job: SignJob, control: &ControlDir, hashers: &mut Vec<BodyHasher>) -> Result<Option<Signer>> {
-    let _ = control;
+fn load_signer(job: SignJob) -> Result<Option<Signer>> {
     let mut found: Option<(PathBuf, Vec<u8>)> = None;
     for cand in &job.key.candidates {
         match std::fs::read(cand) {
@@ -188,6 +247,7 @@ fn load_signer(job: SignJob, control: &ControlDir, hashers: &mut Vec<BodyHasher>
     let selector = selector_of(&path);
     let mut params = job.params;
     let mut idx = Vec::new();
+    let mut hashers: Vec<BodyHasher> = Vec::new();
     for p in &mut params {
         if !key.fits(p.algorithm) {
             return Err(Error::KeyInvalid {
@@ -206,7 +266,7 @@ fn load_signer(job: SignJob, control: &ControlDir, hashers: &mut Vec<BodyHasher>
         };
         idx.push(i);
     }
-    Ok(Some(Signer { key, params, hasher: idx }))
+    Ok(Some(Signer { key, params, hasher: idx, hashers }))
 }
 
 /// A private key others can read or change is worth a warning in the log.
