@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod message;
 pub mod config;
 pub mod dkim;
+pub mod dns;
 pub mod keygen;
 pub mod queue;
 pub mod run;
