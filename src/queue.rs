@@ -12,6 +12,9 @@ use std::process::{Child, Command, Stdio};
 
 pub const DEFAULT_QUEUE: &str = "/var/qmail/bin/qmail-queue";
 
+/// The running queue program's pid, for the DEATH alarm handler (0: none).
+pub static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// The next program's argv: our own arguments, else `DKIMQUEUE` (or `DKQUEUE` for a
 /// DomainKeys-only run), else `QUEUEPROG`, else qmail-queue. Values are split on whitespace.
 pub fn choose(args: &[OsString], env: &Env, dk_only: bool) -> Vec<OsString> {
@@ -58,6 +61,7 @@ impl Queue {
             Some(libc::EAGAIN) | Some(libc::ENOMEM) => Error::Fork(e),
             _ => Error::Exec { path: name.clone(), source: e },
         })?;
+        CHILD_PID.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
         Ok(Queue { child, name, msg: Some(msg_w), env: Some(env_w) })
     }
 

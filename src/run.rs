@@ -39,9 +39,16 @@ pub fn main() -> i32 {
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
-    // SAFETY: _exit is async-signal-safe. Our pipes close with us, so the queue program sees
-    // an incomplete envelope and queues nothing.
-    unsafe { libc::_exit(52) }
+    // The queue program must not outlive us holding the caller's error descriptor; it has not
+    // seen the envelope's final NUL, so it has queued nothing.
+    let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: kill and _exit are async-signal-safe.
+    unsafe {
+        if pid > 0 {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        libc::_exit(52)
+    }
 }
 
 fn install_death_alarm(env: &Env) {

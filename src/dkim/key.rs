@@ -68,7 +68,7 @@ pub fn pem_decode(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
             b64.push_str(line);
         }
     }
-    let label = label.ok_or("not a PEM file (no BEGIN line)")?;
+    let label = label.ok_or("not a PEM file (no PEM header line)")?;
     let der = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| "corrupt PEM (bad base64)")?;
     if der.is_empty() {
         return Err("corrupt PEM (empty)".into());
