@@ -233,6 +233,14 @@ impl Spool {
         self.len() == 0
     }
 
+    /// The spool file and its length, when the message is on disk.
+    pub fn file(&self) -> Option<(&File, u64)> {
+        match self {
+            Spool::File { file, len } => Some((file, *len)),
+            Spool::Memory(_) => None,
+        }
+    }
+
     /// Calls `out` with the spooled bytes from offset `from` on, in order, in large pieces.
     pub fn replay(&mut self, from: u64, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
         match self {

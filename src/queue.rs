@@ -81,7 +81,7 @@ impl Queue {
         if let Some(mut w) = self.msg.take() {
             let r = w.write_all(prefix).map_err(ReplayError::Write).and_then(|_| {
                 if remove.is_empty() {
-                    spool.replay(0, |d| w.write_all(d))
+                    send_spool(spool, 0, &mut w)
                 } else {
                     // Only the header block changes; it is at the start of the spool.
                     for (i, f) in headers.fields.iter().enumerate() {
@@ -90,7 +90,7 @@ impl Queue {
                         }
                     }
                     let covered = headers.fields.last().map_or(0, |f| f.raw.end);
-                    spool.replay(covered as u64, |d| w.write_all(d))
+                    send_spool(spool, covered as u64, &mut w)
                 }
             });
             match r {
@@ -140,6 +140,36 @@ impl Queue {
             _ => Err(Error::Wait(io::Error::other("unknown exit status"))),
         }
     }
+}
+
+/// Sends the spool from offset `from` into the pipe: splice(2) from the spool file (no copy
+/// through user space), else plain writes.
+fn send_spool(spool: &mut Spool, from: u64, w: &mut std::io::PipeWriter) -> Result<(), ReplayError> {
+    use std::os::fd::AsRawFd;
+    if let Some((file, len)) = spool.file() {
+        let mut off = from as libc::loff_t;
+        let end = len as libc::loff_t;
+        let (fin, fout) = (file.as_raw_fd(), w.as_raw_fd());
+        while off < end {
+            let want = ((end - off) as usize).min(1 << 30);
+            // SAFETY: splice between two descriptors we own; `off` is a valid pointer.
+            let n = unsafe { libc::splice(fin, &mut off, fout, std::ptr::null_mut(), want, libc::SPLICE_F_MORE) };
+            if n > 0 {
+                continue;
+            }
+            if n == 0 {
+                return Err(ReplayError::Read(io::Error::new(io::ErrorKind::UnexpectedEof, "spool shorter than expected")));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EINVAL) | Some(libc::ENOSYS) => return spool.replay(off as u64, |d| w.write_all(d)),
+                _ => return Err(ReplayError::Write(e)),
+            }
+        }
+        return Ok(());
+    }
+    spool.replay(from, |d| w.write_all(d))
 }
 
 /// A larger pipe lets big messages go through in fewer system calls; failure is harmless.

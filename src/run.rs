@@ -81,7 +81,7 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
 /// One piece of work on a message (DKIM signing, DKIM verifying, DomainKeys signing or
 /// verifying). run() feeds every task the body as it streams, then asks each for its result.
 /// Tasks are planned before the body is read, so their keys and options are known.
-pub trait Task {
+pub trait Task: Send {
     /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
     fn body(&mut self, data: &[u8]);
     /// After the body and the envelope: what to add and what to refuse.
@@ -109,6 +109,49 @@ pub struct TaskResult {
 
 pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
     let mode = dkim_mode(env);
+    let dk_only = mode == Mode::Pass && (env.is_set("DKSIGN") || env.is_set("DKVERIFY"));
+    // Start the queue program at once: its start-up runs beside our reading and hashing on the
+    // other core. It queues nothing until the envelope's final NUL, so if we refuse we close its
+    // pipes, reap it and exit with our own code. A program that cannot be started is reported
+    // after the input has been read, as the caller expects.
+    let queue = Queue::start(&queue::choose(args, env, dk_only));
+    let mut queue = match queue {
+        Ok(q) => Some(q),
+        Err(e) => {
+            drain_input();
+            return Err(e);
+        }
+    };
+    match prepare(env, &mode) {
+        Ok(Prepared { prefix, remove, headers, mut spool, envelope }) => match queue.take() {
+            Some(q) => q.feed_and_wait(&prefix, &headers, &remove, &mut spool, &envelope.raw),
+            None => Err(Error::Internal("queue program vanished".into())),
+        },
+        Err(e) => match queue.take() {
+            Some(q) => q.abandon(e),
+            None => Err(e),
+        },
+    }
+}
+
+/// Reads and discards the rest of fd 0 and the envelope, so the caller finishes writing before
+/// it reads our exit code.
+fn drain_input() {
+    let mut buf = vec![0u8; 64 * 1024];
+    while matches!(read_some(&mut *fd(0), &mut buf), Ok(n) if n > 0) {}
+    let _ = envelope::read(&mut *fd(1));
+}
+
+/// Everything the queue program is to get.
+struct Prepared {
+    prefix: Vec<u8>,
+    remove: Vec<usize>,
+    headers: Headers,
+    spool: Spool,
+    envelope: envelope::Envelope,
+}
+
+fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let control = control_dir(env);
     let mut stdin = fd(0);
 
@@ -128,13 +171,14 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
             break e;
         }
     };
+    drop(buf);
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
     // 2. Decide what to do; load keys. Task order is header order: the first task's headers
     // end up on top.
     let mut tasks: Vec<Box<dyn Task>> = Vec::new();
-    match &mode {
+    match mode {
         Mode::Sign { template } => {
             for job in config::sign_jobs(env, &control, template, &headers, now)? {
                 if let Some(s) = load_signer(job)? {
@@ -152,17 +196,9 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
         t.body(&head[body_start..]);
     }
     drop(head);
-    while !eof {
-        let n = read_some(&mut *stdin, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        spool.write(&buf[..n])?;
-        for t in &mut tasks {
-            t.body(&buf[..n]);
-        }
+    if !eof {
+        stream_body(&mut stdin, &mut spool, &mut tasks)?;
     }
-    drop(buf);
 
     // 4. The envelope, then each task's result.
     let envelope = envelope::read(&mut *fd(1))?;
@@ -184,11 +220,78 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
     if let Some((permanent, text)) = refusal {
         return Err(Error::Refused { permanent, text });
     }
+    Ok(Prepared { prefix, remove, headers, spool, envelope })
+}
 
-    // 5. Hand on.
-    let argv = queue::choose(args, env, false);
-    let q = Queue::start(&argv)?;
-    q.feed_and_wait(&prefix, &headers, &remove, &mut spool, &envelope.raw)
+/// Fills `buf` from `r` until it is full or at end of file; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let k = read_some(r, &mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
+
+/// Reads the rest of fd 0 into the spool and through the tasks. When there is work to do the
+/// tasks run on a second thread, so canonicalization and hashing overlap reading and spooling;
+/// a few buffers circulate between the two, so memory stays bounded.
+fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>]) -> Result<()> {
+    let mut buf = vec![0u8; READ_SIZE];
+    let n = fill(stdin, &mut buf)?;
+    spool.write(&buf[..n])?;
+    for t in tasks.iter_mut() {
+        t.body(&buf[..n]);
+    }
+    if n < READ_SIZE {
+        return Ok(());
+    }
+    if tasks.is_empty() {
+        loop {
+            let n = fill(stdin, &mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            spool.write(&buf[..n])?;
+        }
+    }
+    use std::sync::mpsc;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(3);
+        let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+        let worker = s.spawn(move || {
+            for b in rx {
+                for t in tasks.iter_mut() {
+                    t.body(&b);
+                }
+                let _ = back_tx.send(b);
+            }
+        });
+        let mut spare = Some(buf);
+        let result = (|| -> Result<()> {
+            loop {
+                let mut b = spare.take().or_else(|| back_rx.try_recv().ok()).unwrap_or_default();
+                b.resize(READ_SIZE, 0);
+                let n = fill(stdin, &mut b)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                b.truncate(n);
+                spool.write(&b)?;
+                if tx.send(b).is_err() {
+                    return Err(Error::Internal("hashing thread stopped".into()));
+                }
+            }
+        })();
+        drop(tx);
+        if worker.join().is_err() {
+            return Err(Error::Internal("hashing thread panicked".into()));
+        }
+        result
+    })
 }
 
 /// A loaded key with the signatures to make with it.

@@ -10,6 +10,9 @@ use ring::digest;
 
 const FLUSH_AT: usize = 64 * 1024;
 
+static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+
 /// Canonicalizes and hashes a body fed in arbitrary pieces.
 pub struct BodyHasher {
     canon: Canon,
@@ -76,8 +79,16 @@ impl BodyHasher {
             if let [rest @ .., b'\r'] = seg {
                 seg = rest;
             }
-            self.content(seg);
-            self.end_line();
+            if !self.in_line && !self.pending_ws && self.unchanged(seg) {
+                // Fast path: a whole line that canonicalization leaves as it is.
+                self.start_line();
+                self.emit(seg);
+                self.emit(b"\r\n");
+                self.in_line = false;
+            } else {
+                self.content(seg);
+                self.end_line();
+            }
             data = &data[p + 1..];
         }
         if !data.is_empty() {
@@ -109,6 +120,19 @@ impl BodyHasher {
         self.flush();
         let total = self.total;
         (self.ctx.finish().as_ref().to_vec(), total)
+    }
+
+    /// Whether a complete, non-empty line is its own canonical form (always, for simple).
+    fn unchanged(&self, seg: &[u8]) -> bool {
+        match self.canon {
+            Canon::Simple => !seg.is_empty(),
+            Canon::Relaxed => {
+                !seg.is_empty()
+                    && !matches!(seg[seg.len() - 1], b' ' | b'\t')
+                    && memchr::memchr(b'\t', seg).is_none()
+                    && DOUBLE_SPACE.find(seg).is_none()
+            }
+        }
     }
 
     fn content(&mut self, seg: &[u8]) {

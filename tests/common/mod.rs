@@ -66,7 +66,10 @@ impl Dns {
     /// trailing dot; several pairs with one name = several TXT records).
     /// Waits (at most ~5 s) until it listens.
     pub fn start(records: &[(&str, &str)]) -> Dns {
-        let dir = tempfile::Builder::new().prefix("dnsd").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("dnsd")
+            .tempdir()
+            .expect("tempdir");
         let zone = dir.path().join("zone");
         let port_file = dir.path().join("port");
         let log = dir.path().join("queries.log");
@@ -103,7 +106,13 @@ impl Dns {
             }
             thread::sleep(Duration::from_millis(10));
         };
-        Dns { port, zone, child, log, dir }
+        Dns {
+            port,
+            zone,
+            child,
+            log,
+            dir,
+        }
     }
 
     /// Replace the whole zone (takes effect at the next query).
@@ -193,11 +202,16 @@ impl Recorded {
     }
     /// The value of DKIMQUEUE the queue program saw (None = unset).
     pub fn dkimqueue(&self) -> Option<String> {
-        self.parsed().get("DKIMQUEUE").and_then(|v| v.as_str().map(str::to_string))
+        self.parsed()
+            .get("DKIMQUEUE")
+            .and_then(|v| v.as_str().map(str::to_string))
     }
     /// The queue program's argv (argv[0] first).
     pub fn argv(&self) -> Vec<String> {
-        self.parsed().get("argv").map(Json::str_list).unwrap_or_default()
+        self.parsed()
+            .get("argv")
+            .map(Json::str_list)
+            .unwrap_or_default()
     }
     /// One variable of the queue program's environment.
     pub fn environ(&self, name: &str) -> Option<String> {
@@ -214,7 +228,12 @@ impl Recorded {
 
 impl Queue {
     pub fn new() -> Queue {
-        Queue { dir: tempfile::Builder::new().prefix("recqueue").tempdir().expect("tempdir") }
+        Queue {
+            dir: tempfile::Builder::new()
+                .prefix("recqueue")
+                .tempdir()
+                .expect("tempdir"),
+        }
     }
 
     /// Path of `recqueue.py` (use as QMAILQUEUE / DKIMQUEUE / argv[1]).
@@ -224,7 +243,10 @@ impl Queue {
 
     /// `[("RECQUEUE_DIR", dir)]`: add to the environment of the run.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![("RECQUEUE_DIR".to_string(), self.dir.path().display().to_string())]
+        vec![(
+            "RECQUEUE_DIR".to_string(),
+            self.dir.path().display().to_string(),
+        )]
     }
 
     pub fn dir(&self) -> &Path {
@@ -262,7 +284,11 @@ impl Queue {
             if p.extension().and_then(|x| x.to_str()) != Some("json") {
                 continue;
             }
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
             let mut it = stem.splitn(2, '-');
             let pid = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
             let ns = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
@@ -377,7 +403,8 @@ impl Run {
         self
     }
     pub fn env(mut self, env: &[(&str, &str)]) -> Run {
-        self.env.extend(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        self.env
+            .extend(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
         self
     }
     pub fn env_owned(mut self, env: &[(String, String)]) -> Run {
@@ -425,7 +452,9 @@ impl Run {
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::from(env_r)).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::from(env_r))
+            .stderr(Stdio::piped());
 
         // Extra fds: pipes whose write ends become fd N in the child.
         let mut readers = Vec::new();
@@ -464,7 +493,9 @@ impl Run {
         }
 
         let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
         drop(cmd); // closes our copy of the envelope pipe's read end
         drop(writers); // closes our copies of the extra fds' write ends
 
@@ -577,14 +608,20 @@ pub struct TestKey {
 impl TestKey {
     /// A fresh RSA key of `bits` bits in a temporary directory.
     pub fn rsa(bits: u32) -> TestKey {
-        let dir = tempfile::Builder::new().prefix("key").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("key")
+            .tempdir()
+            .expect("tempdir");
         let mut k = TestKey::rsa_at(&dir.path().join("key.pem"), bits);
         k._dir = Some(dir);
         k
     }
     /// A fresh Ed25519 key in a temporary directory.
     pub fn ed25519() -> TestKey {
-        let dir = tempfile::Builder::new().prefix("key").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("key")
+            .tempdir()
+            .expect("tempdir");
         let mut k = TestKey::ed25519_at(&dir.path().join("key.pem"));
         k._dir = Some(dir);
         k
@@ -594,7 +631,12 @@ impl TestKey {
         let bits = format!("rsa_keygen_bits:{bits}");
         genpkey(path, &["-algorithm", "RSA", "-pkeyopt", &bits]);
         let der = public_der(path);
-        TestKey { kind: KeyKind::Rsa, path: path.to_path_buf(), public_b64: base64(&der), _dir: None }
+        TestKey {
+            kind: KeyKind::Rsa,
+            path: path.to_path_buf(),
+            public_b64: base64(&der),
+            _dir: None,
+        }
     }
     /// A fresh Ed25519 key written to `path` (parent directories are made).
     pub fn ed25519_at(path: &Path) -> TestKey {
@@ -659,11 +701,21 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         s.push(T[(n >> 18) as usize & 63] as char);
         s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        s.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }
@@ -682,7 +734,10 @@ pub struct Verdict {
 }
 
 fn run_script(cmd: &mut Command) -> Verdict {
-    let out = cmd.stdin(Stdio::null()).output().expect("run interop script (run .ci/install-test-deps)");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("run interop script (run .ci/install-test-deps)");
     Verdict {
         ok: out.status.success(),
         code: out.status.code(),
@@ -701,7 +756,12 @@ fn temp_msg(msg: &[u8]) -> tempfile::NamedTempFile {
 /// Verify every DKIM-Signature with dkimpy, keys from `dns`.
 pub fn dkimpy_verify(msg: &[u8], dns: &Dns) -> Verdict {
     let f = temp_msg(msg);
-    run_script(Command::new(interop_dir().join("dkimpy_verify.py")).arg(f.path()).arg("--dns").arg(dns.addr()))
+    run_script(
+        Command::new(interop_dir().join("dkimpy_verify.py"))
+            .arg(f.path())
+            .arg("--dns")
+            .arg(dns.addr()),
+    )
 }
 
 /// Verify every DKIM-Signature and DomainKey-Signature with Mail::DKIM.
@@ -719,7 +779,13 @@ pub fn mail_dkim_verify(msg: &[u8], dns: &Dns, ignore_unsupported: bool) -> Verd
 
 /// Sign with dkimpy; `extra` e.g. `["--algo", "ed25519-sha256", "--canon", "simple/simple"]`.
 /// Returns the signed message (LF line ends). Panics if signing fails.
-pub fn dkimpy_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: &[&str]) -> Vec<u8> {
+pub fn dkimpy_sign(
+    msg: &[u8],
+    key: &Path,
+    selector: &str,
+    domain: &str,
+    extra: &[&str],
+) -> Vec<u8> {
     let f = temp_msg(msg);
     let out = Command::new(interop_dir().join("dkimpy_sign.py"))
         .arg(f.path())
@@ -729,13 +795,23 @@ pub fn dkimpy_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: 
         .args(extra)
         .output()
         .expect("run dkimpy_sign.py");
-    assert!(out.status.success(), "dkimpy_sign.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dkimpy_sign.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 /// Sign with Mail::DKIM; `extra` e.g. `["relaxed/relaxed", "rsa-sha1"]` or
 /// `["--domainkeys", "nofws"]`. Returns the signed message (LF line ends).
-pub fn mail_dkim_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: &[&str]) -> Vec<u8> {
+pub fn mail_dkim_sign(
+    msg: &[u8],
+    key: &Path,
+    selector: &str,
+    domain: &str,
+    extra: &[&str],
+) -> Vec<u8> {
     let f = temp_msg(msg);
     let out = Command::new(interop_dir().join("mail_dkim_sign.pl"))
         .arg(f.path())
@@ -744,7 +820,11 @@ pub fn mail_dkim_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extr
         .args(extra)
         .output()
         .expect("run mail_dkim_sign.pl");
-    assert!(out.status.success(), "mail_dkim_sign.pl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mail_dkim_sign.pl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -821,7 +901,10 @@ pub enum Json {
 
 impl Json {
     pub fn parse(s: &str) -> Result<Json, String> {
-        let mut p = JsonParser { b: s.as_bytes(), i: 0 };
+        let mut p = JsonParser {
+            b: s.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.b.len() {
@@ -858,7 +941,10 @@ impl Json {
     }
     pub fn str_list(&self) -> Vec<String> {
         match self {
-            Json::Arr(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Json::Arr(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -943,7 +1029,12 @@ impl JsonParser<'_> {
             }
             Some(_) => {
                 let start = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.b.len()
+                    && matches!(
+                        self.b[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
                     self.i += 1;
                 }
                 std::str::from_utf8(&self.b[start..self.i])
@@ -957,7 +1048,8 @@ impl JsonParser<'_> {
     fn hex4(&mut self) -> Result<u32, String> {
         let h = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
         self.i += 4;
-        u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16).map_err(|e| e.to_string())
+        u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
+            .map_err(|e| e.to_string())
     }
     fn string(&mut self) -> Result<String, String> {
         if self.b.get(self.i) != Some(&b'"') {
@@ -984,7 +1076,8 @@ impl JsonParser<'_> {
                         b't' => '\t',
                         b'u' => {
                             let mut u = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&u) && self.b[self.i..].starts_with(b"\\u") {
+                            if (0xD800..0xDC00).contains(&u) && self.b[self.i..].starts_with(b"\\u")
+                            {
                                 let save = self.i;
                                 self.i += 2;
                                 let lo = self.hex4()?;

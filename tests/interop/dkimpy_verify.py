@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify every DKIM-Signature of a message with dkimpy, keys from a loopback DNS server.
 
-Usage: dkimpy_verify.py MSGFILE --dns 127.0.0.1:PORT [--minkey BITS] [--debug]
+Usage: dkimpy_verify.py MSGFILE --dns 127.0.0.1:PORT [--minkey BITS] [--timeout S] [--debug]
 
 MSGFILE may use LF (qmail's form) or CRLF line ends; LF is turned into CRLF
 (an existing CRLF stays as it is) before verifying, as that is the wire form.
@@ -29,12 +29,12 @@ except ImportError as e:  # pragma: no cover
     sys.exit(2)
 
 
-def make_dnsfunc(host, port, log):
+def make_dnsfunc(host, port, log, limit):
     def dnsfunc(name, timeout=5):
         if isinstance(name, bytes):
             name = name.decode("ascii", "replace")
         q = dns.message.make_query(name, dns.rdatatype.TXT)
-        t = min(float(timeout), 3.0)
+        t = min(float(timeout), limit)
         try:
             resp = dns.query.udp(q, host, port=port, timeout=t)
             if resp.flags & dns.flags.TC:
@@ -67,6 +67,8 @@ def main():
     ap.add_argument("msgfile")
     ap.add_argument("--dns", required=True, help="127.0.0.1:PORT")
     ap.add_argument("--minkey", type=int, default=1024)
+    ap.add_argument("--timeout", type=float, default=3.0,
+                    help="seconds to wait for each DNS answer (default 3)")
     ap.add_argument("--debug", action="store_true")
     args = ap.parse_args()
 
@@ -83,8 +85,20 @@ def main():
     logger = logging.getLogger("dkimpy_verify")
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    # Keep dkimpy's own complaints (it logs, then returns False) as the reason.
+    complaints = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            complaints.append(record.getMessage())
+
+    keep = Keep(level=logging.INFO)
+    logger.addHandler(keep)
+    if not args.debug:
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     dnslog = []
-    dnsfunc = make_dnsfunc(host.strip("[]"), port, dnslog)
+    dnsfunc = make_dnsfunc(host.strip("[]"), port, dnslog, args.timeout)
 
     d = dkim.DKIM(msg, logger=logger, minkey=args.minkey)
     sigs = [v for (k, v) in d.headers if k.lower() == b"dkim-signature"]
@@ -94,11 +108,12 @@ def main():
     all_ok = True
     for i, value in enumerate(sigs):
         reason = ""
+        del complaints[:]
         try:
             d = dkim.DKIM(msg, logger=logger, minkey=args.minkey)
             ok = bool(d.verify(idx=i, dnsfunc=dnsfunc))
             if not ok:
-                reason = "signature did not verify"
+                reason = complaints[-1] if complaints else "signature did not verify"
         except dkim.DKIMException as e:
             ok = False
             reason = "%s: %s" % (type(e).__name__, e)
