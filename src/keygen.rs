@@ -34,9 +34,8 @@ pub const MAX_RSA_BITS: usize = 4096;
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
 
 /// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
-pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// DER content (no tag, no length) of the rsaEncryption OID 1.2.840.113549.1.1.1.
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -306,9 +305,8 @@ fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), Keyg
         if !closed {
             return Err(KeygenError::NotPem(format!("no \"{end}\" line")));
         }
-        let der = B64
-            .decode(b64.as_bytes())
-            .map_err(|_| KeygenError::NotPem("bad base64 inside the PEM block".into()))?;
+        let der =
+            B64.decode(b64.as_bytes()).map_err(|_| KeygenError::NotPem("bad base64 inside the PEM block".into()))?;
         return Ok((kind, Zeroizing::new(der)));
     }
     Err(KeygenError::NotPem(match seen_other {
@@ -936,13 +934,11 @@ mod tests {
             public_record_key(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----\n"),
             Err(KeygenError::Malformed(_))
         ));
-        assert!(matches!(
-            public_record_key(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw"),
-            Err(KeygenError::NotPem(_))
-        ));
+        assert!(matches!(public_record_key(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw"), Err(KeygenError::NotPem(_))));
         // X25519 key (openssl genpkey -algorithm x25519)
         let x = pem_encode("PRIVATE KEY", &{
-            let mut d = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
+            let mut d =
+                vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
             d.extend_from_slice(&[7u8; 32]);
             d
         });

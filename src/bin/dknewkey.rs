@@ -33,7 +33,7 @@ const MAX_KEY_FILE: u64 = 1 << 20;
     version,
     about = "Make a DKIM signing key for qmail-dkim and print the DNS TXT record to publish",
     long_about = "Make a DKIM signing key for qmail-dkim and print the DNS TXT record to publish.\n\n\
-The selector is the key file's name (default for .../domainkeys/example.com/default). \
+The selector is the key file's name (\"default\" for .../domainkeys/example.com/default). \
 The record is printed on standard output and written to KEYFILE.pub; the private key is never printed.",
     after_help = "Examples:\n  \
 dknewkey -d example.com /var/qmail/control/domainkeys/example.com/default\n  \
@@ -230,9 +230,7 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Fail> {
         return Err(Fail(format!("{} is not a regular file", path.display())));
     }
     let mut buf = Vec::new();
-    f.take(MAX_KEY_FILE)
-        .read_to_end(&mut buf)
-        .map_err(|e| Fail(format!("cannot read {}: {e}", path.display())))?;
+    f.take(MAX_KEY_FILE).read_to_end(&mut buf).map_err(|e| Fail(format!("cannot read {}: {e}", path.display())))?;
     Ok(buf)
 }
 
@@ -339,10 +337,7 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyKind, bits: usiz
     let old = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => return Err(Fail(format!("{} is a directory", path.display()))),
         Ok(_) if !cli.force => {
-            return Err(Fail(format!(
-                "{} exists; use -f to replace it, or -p to print its record",
-                path.display()
-            )))
+            return Err(Fail(format!("{} exists; use -f to replace it, or -p to print its record", path.display())))
         }
         Ok(m) => Some(m),
         Err(_) => None,
@@ -376,13 +371,8 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyKind, bits: usiz
     io::stdout().write_all(text.as_bytes()).map_err(|e| Fail(format!("cannot write the record: {e}")))?;
     let _ = io::stdout().flush();
 
-    let mut hint = format!(
-        "dknewkey: made {} ({} {} bits, mode {:04o}",
-        path.display(),
-        info.kind,
-        info.bits,
-        own.mode
-    );
+    let mut hint =
+        format!("dknewkey: made {} ({} {} bits, mode {:04o}", path.display(), info.kind, info.bits, own.mode);
     if let Some(g) = &own.group_name {
         hint.push_str(&format!(", group {g}"));
     }
