@@ -36,3 +36,243 @@ pub fn valid_name(name: &str) -> bool {
     let n = name.strip_suffix('.').unwrap_or(name);
     !n.is_empty() && n.len() <= 253 && n.split('.').all(|l| !l.is_empty() && l.len() <= 63)
 }
+
+// ---------------------------------------------------------------------------
+// Real DNS through hickory-resolver.
+
+use crate::config::Env;
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Default time bound of one query (`DNSTIMEOUT` seconds overrides it).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// All queries of one message together may take at most this many query time bounds; after that
+/// every further lookup is a temporary failure at once, so a dead server cannot hold a delivery
+/// for (signatures × timeout).
+pub const BUDGET_TIMEOUTS: u32 = 2;
+
+/// The lookups of one message: `SELECTOR_DATA` when it is set (no DNS at all), else DNS.
+pub fn from_env(env: &Env) -> Box<dyn TxtLookup> {
+    if let Some(d) = env.get("SELECTOR_DATA") {
+        return Box::new(Fixed(d.as_bytes().to_vec()));
+    }
+    Box::new(Hickory::from_env(env))
+}
+
+/// The servers named by `DNSCACHEIP`: addresses separated by spaces or commas, each an IP
+/// address with an optional port (`127.0.0.1`, `127.0.0.1:5353`, `::1`, `[::1]:5353`).
+/// Entries that are neither are skipped.
+pub fn parse_dnscacheip(v: &str) -> Vec<SocketAddr> {
+    v.split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| {
+            s.parse::<SocketAddr>().ok().or_else(|| {
+                let bare = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+                bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+            })
+        })
+        .collect()
+}
+
+/// `DNSTIMEOUT`: whole seconds (fractions allowed, e.g. `0.5`); default 5 s; at least 10 ms.
+pub fn timeout_from_env(env: &Env) -> Duration {
+    env.nonempty("DNSTIMEOUT")
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .map(|t| Duration::from_secs_f64(t.clamp(0.01, 3600.0)))
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Where the servers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Servers {
+    /// `DNSCACHEIP`.
+    Listed(Vec<SocketAddr>),
+    /// /etc/resolv.conf (127.0.0.1:53 when it is missing or names no server).
+    System,
+}
+
+/// TXT lookups through hickory-resolver: UDP, then TCP when the answer is truncated; one
+/// time bound per query and a budget for the message. The tokio runtime (current thread) and
+/// the resolver are made at the first lookup, so a message without signatures costs nothing.
+pub struct Hickory {
+    servers: Servers,
+    timeout: Duration,
+    deadline: Cell<Option<Instant>>,
+    state: RefCell<Option<Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String>>>,
+}
+
+impl Hickory {
+    pub fn from_env(env: &Env) -> Hickory {
+        let servers = match env.nonempty("DNSCACHEIP").map(parse_dnscacheip) {
+            Some(l) if !l.is_empty() => Servers::Listed(l),
+            Some(_) => {
+                eprintln!("qmail-dkim: warning: DNSCACHEIP names no usable address; using /etc/resolv.conf");
+                Servers::System
+            }
+            None => Servers::System,
+        };
+        Hickory::new(servers, timeout_from_env(env))
+    }
+
+    pub fn new(servers: Servers, timeout: Duration) -> Hickory {
+        Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None) }
+    }
+
+    fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
+        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+        let addrs: Vec<SocketAddr> = match &self.servers {
+            Servers::Listed(l) => l.clone(),
+            Servers::System => {
+                let sys = hickory_resolver::system_conf::read_system_conf()
+                    .ok()
+                    .map(|(c, _)| c.name_servers().iter().map(|n| SocketAddr::new(n.ip, 53)).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                if sys.is_empty() {
+                    vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53)]
+                } else {
+                    sys
+                }
+            }
+        };
+        let servers: Vec<NameServerConfig> = addrs
+            .iter()
+            .map(|a| {
+                let mut ns = NameServerConfig::udp_and_tcp(a.ip());
+                for c in &mut ns.connections {
+                    c.port = a.port();
+                }
+                ns
+            })
+            .collect();
+        let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+        let mut opts = ResolverOpts::default();
+        opts.timeout = self.timeout;
+        opts.attempts = 1;
+        opts.ndots = 0;
+        opts.cache_size = 64;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.edns0 = true;
+        opts.try_tcp_on_error = false;
+        let resolver = {
+            let _guard = rt.enter();
+            hickory_resolver::TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(opts)
+                .build()
+                .map_err(|e| format!("cannot set up the resolver: {e}"))?
+        };
+        Ok((rt, resolver))
+    }
+}
+
+impl TxtLookup for Hickory {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        use hickory_resolver::proto::rr::{Name, RData};
+        if !valid_name(name) {
+            return TxtAnswer::BadName;
+        }
+        let now = Instant::now();
+        let deadline = match self.deadline.get() {
+            Some(d) => d,
+            None => {
+                let d = now + self.timeout * BUDGET_TIMEOUTS;
+                self.deadline.set(Some(d));
+                d
+            }
+        };
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return TxtAnswer::TempFail("DNS time budget for this message used up".into());
+        }
+        let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
+        let Ok(qname) = Name::from_ascii(&fqdn) else {
+            return TxtAnswer::BadName;
+        };
+        let mut state = self.state.borrow_mut();
+        if state.is_none() {
+            *state = Some(self.build());
+        }
+        let (rt, resolver) = match state.as_ref() {
+            Some(Ok(s)) => (&s.0, &s.1),
+            Some(Err(e)) => return TxtAnswer::TempFail(e.clone()),
+            None => return TxtAnswer::TempFail("no resolver".into()),
+        };
+        let bound = left.min(self.timeout + Duration::from_millis(100));
+        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.txt_lookup(qname)).await });
+        match r {
+            Err(_) => TxtAnswer::TempFail(format!("no answer within {} ms", bound.as_millis())),
+            Ok(Err(e)) if e.is_no_records_found() => TxtAnswer::NotFound,
+            Ok(Err(e)) => TxtAnswer::TempFail(e.to_string()),
+            Ok(Ok(lookup)) => {
+                let recs: Vec<Vec<u8>> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(t) => Some(t.txt_data.iter().flat_map(|s| s.iter().copied()).collect()),
+                        _ => None,
+                    })
+                    .collect();
+                if recs.is_empty() {
+                    TxtAnswer::NotFound
+                } else {
+                    TxtAnswer::Records(recs)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dnscacheip_forms() {
+        let v = parse_dnscacheip("127.0.0.1, 10.0.0.1:5353 [::1]:5353,::1  [fe80::1] junk");
+        let want: Vec<SocketAddr> = vec![
+            "127.0.0.1:53".parse().unwrap(),
+            "10.0.0.1:5353".parse().unwrap(),
+            "[::1]:5353".parse().unwrap(),
+            "[::1]:53".parse().unwrap(),
+            "[fe80::1]:53".parse().unwrap(),
+        ];
+        assert_eq!(v, want);
+        assert!(parse_dnscacheip(" , ").is_empty());
+    }
+
+    #[test]
+    fn timeouts() {
+        let e = |v: &str| Env::from_pairs(&[("DNSTIMEOUT", v)]);
+        assert_eq!(timeout_from_env(&Env::default()), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_from_env(&e("2")), Duration::from_secs(2));
+        assert_eq!(timeout_from_env(&e("0.5")), Duration::from_millis(500));
+        assert_eq!(timeout_from_env(&e("x")), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_from_env(&e("-1")), DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn selector_data_wins() {
+        let env = Env::from_pairs(&[("SELECTOR_DATA", "v=DKIM1; p="), ("DNSCACHEIP", "127.0.0.1:1")]);
+        let l = from_env(&env);
+        assert_eq!(l.txt("a._domainkey.b.org"), TxtAnswer::Records(vec![b"v=DKIM1; p=".to_vec()]));
+        assert_eq!(l.txt(&format!("{}.org", "a".repeat(260))), TxtAnswer::BadName);
+    }
+
+    #[test]
+    fn unreachable_server_is_temporary_and_bounded() {
+        // Nothing listens on this port: refused (ICMP) or silence; either way P, within the bound.
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let h = Hickory::new(Servers::Listed(vec![SocketAddr::from(([127, 0, 0, 1], port))]), Duration::from_millis(300));
+        let t = Instant::now();
+        assert!(matches!(h.txt("sel._domainkey.example.com"), TxtAnswer::TempFail(_)));
+        assert!(matches!(h.txt("sel2._domainkey.example.com"), TxtAnswer::TempFail(_)));
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert_eq!(h.txt("bad..name"), TxtAnswer::BadName);
+    }
+}

@@ -109,7 +109,7 @@ pub struct TaskResult {
 
 pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
     let mode = dkim_mode(env);
-    let dk_only = mode == Mode::Pass && (env.is_set("DKSIGN") || env.is_set("DKVERIFY"));
+    let dk_only = crate::domainkeys::task::dk_only(env, &mode);
     // Start the queue program at once: its start-up runs beside our reading and hashing on the
     // other core. It queues nothing until the envelope's final NUL, so if we refuse we close its
     // pipes, reap it and exit with our own code. A program that cannot be started is reported
@@ -186,8 +186,11 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
                 }
             }
         }
-        Mode::Pass | Mode::Verify { .. } => {}
+        Mode::Verify { letters } => tasks.push(Box::new(crate::verify_task::VerifyTask::new(letters, env, &headers, now))),
+        Mode::Pass => {}
     }
+    // DomainKeys after DKIM, so a DKIM-Signature ends up above the DomainKey-Signature.
+    tasks.extend(crate::domainkeys::task::plan(env, &control, &headers)?);
 
     // 3. The body: spool every byte, hash the body.
     let mut spool = Spool::default();

@@ -10,8 +10,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/control/domainkeys/example.com" "$work/queue"
 "$bin/dknewkey" -d example.com "$work/control/domainkeys/example.com/demo" >/dev/null
-record=$(sed -n 's/.*"\(v=DKIM1[^"]*\)".*/\1/p' "$work/control/domainkeys/example.com/demo.pub" | tr -d '\n')
-[ -n "$record" ] || record=$(grep -o 'v=DKIM1[^"]*' "$work/control/domainkeys/example.com/demo.pub" | tr -d '\n')
+record=$(grep "^'" "$work/control/domainkeys/example.com/demo.pub" | head -1 | cut -d: -f2)
 printf 'From: Demo <demo@example.com>\nTo: you@example.org\nSubject: qmail-dkim demo\n\nHello from qmail-dkim.\n' > "$work/msg"
 printf 'Fdemo@example.com\0Tyou@example.org\0\0' > "$work/env"
 

@@ -1,1 +1,274 @@
-fn main(){}
+//! dkim: sign or verify a message by hand, or test a key against the DNS, with the same library
+//! code as qmail-dkim. See dkim(8).
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use qmail_dkim::config::{self, ControlDir, Env};
+use qmail_dkim::dkim::canon::BodyHasher;
+use qmail_dkim::dkim::key::SigningKey;
+use qmail_dkim::dkim::tags::{strip_ws, TagList};
+use qmail_dkim::dkim::verify::{self, Outcome};
+use qmail_dkim::dkim::sign;
+use qmail_dkim::dns::{self, TxtAnswer};
+use qmail_dkim::message::{find_header_end, Headers};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "dkim", version, about = "Sign or verify a message with DKIM, or test a key against the DNS")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign a message (file or stdin) and write it to stdout.
+    Sign(SignArgs),
+    /// Verify every DKIM-Signature of a message; one line per signature.
+    Verify(VerifyArgs),
+    /// Check a private key against its published record.
+    Testkey(TestkeyArgs),
+}
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+struct SignArgs {
+    /// The private key (PEM).
+    #[arg(short = 'k')]
+    key: PathBuf,
+    /// Selector (default: the key file's name).
+    #[arg(short = 's')]
+    selector: Option<String>,
+    /// Signing domain (default: from Return-Path/Sender/From).
+    #[arg(short = 'd')]
+    domain: Option<String>,
+    /// Canonicalization r|s|t|u.
+    #[arg(short = 'c')]
+    canon: Option<String>,
+    /// Add l=.
+    #[arg(short = 'l')]
+    length: bool,
+    /// Add q=dns/txt.
+    #[arg(short = 'q')]
+    query: bool,
+    /// Add t=.
+    #[arg(short = 't')]
+    timestamp: bool,
+    /// Add z= (copied headers).
+    #[arg(short = 'h')]
+    copy: bool,
+    /// Identity (i=), - for none.
+    #[arg(short = 'i')]
+    identity: Option<String>,
+    /// Expiry in seconds from now, - for none.
+    #[arg(short = 'x')]
+    expire: Option<String>,
+    /// 1 rsa-sha1, 2 rsa-sha256, 3 both, 4 ed25519-sha256.
+    #[arg(short = 'z')]
+    hash: Option<String>,
+    #[arg(long = "help", action = ArgAction::Help)]
+    help: Option<bool>,
+    /// The message (default: standard input).
+    file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DnsArgs {
+    /// Use this key record for every lookup (no DNS).
+    #[arg(long = "selector-data")]
+    selector_data: Option<String>,
+    /// DNS server address (127.0.0.1:5353, [::1]:53).
+    #[arg(long = "dns")]
+    dns: Option<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    dns: DnsArgs,
+    /// The message (default: standard input).
+    file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TestkeyArgs {
+    #[arg(short = 'd')]
+    domain: String,
+    #[arg(short = 's')]
+    selector: String,
+    #[arg(short = 'k')]
+    key: PathBuf,
+    #[command(flatten)]
+    dns: DnsArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Sign(a) => sign_cmd(a),
+        Cmd::Verify(a) => verify_cmd(a),
+        Cmd::Testkey(a) => testkey_cmd(a),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("dkim: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_input(file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            v = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        }
+        _ => {
+            std::io::stdin().read_to_end(&mut v).map_err(|e| format!("cannot read standard input: {e}"))?;
+        }
+    }
+    Ok(v)
+}
+
+fn split(msg: &[u8]) -> (Headers, usize) {
+    let (end, body) = find_header_end(msg, 0).unwrap_or((msg.len(), msg.len()));
+    (Headers::parse(msg[..end].to_vec()), body)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn sign_cmd(a: SignArgs) -> Result<u8, String> {
+    let msg = read_input(&a.file)?;
+    let (headers, body_start) = split(&msg);
+    // The same option string qmail-dkim reads from DKIMSIGNOPTIONS.
+    let mut opts = Vec::new();
+    for (flag, on) in [("-l", a.length), ("-q", a.query), ("-t", a.timestamp), ("-h", a.copy)] {
+        if on {
+            opts.push(flag.to_string());
+        }
+    }
+    for (flag, v) in [("-c", &a.canon), ("-i", &a.identity), ("-x", &a.expire), ("-z", &a.hash)] {
+        if let Some(v) = v {
+            opts.push(format!("{flag} {v}"));
+        }
+    }
+    let mut env = Env::from_pairs(&[("DKIMSIGNOPTIONS", opts.join(" ")), ("NODKIMKEYS", String::new())]);
+    if let Some(d) = &a.domain {
+        env.set("BOUNCEDOMAIN", d);
+    }
+    let control = ControlDir::new("/nonexistent");
+    let template = a.key.display().to_string();
+    let jobs = config::sign_jobs(&env, &control, &template, &headers, now()).map_err(|e| e.to_string())?;
+    let pem = std::fs::read(&a.key).map_err(|e| format!("cannot read {}: {e}", a.key.display()))?;
+    let mut out = Vec::new();
+    for job in jobs {
+        let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == qmail_dkim::dkim::HashAlg::Sha1);
+        let key = SigningKey::from_pem(&pem, need_sha1).map_err(|e| format!("{}: {e}", a.key.display()))?;
+        for mut p in job.params {
+            p.selector = a.selector.clone().unwrap_or_else(|| config::selector_of(&a.key));
+            if let Some(d) = &a.domain {
+                p.domain = d.to_ascii_lowercase();
+            }
+            if !key.fits(p.algorithm) {
+                return Err(format!("a {} key cannot make {} signatures (-z)", key.key_type().as_str(), p.algorithm.as_str()));
+            }
+            let mut h = BodyHasher::new(p.canon.body, p.algorithm.hash(), None);
+            h.update(&msg[body_start.min(msg.len())..]);
+            let (hash, len) = h.finish();
+            out.extend(sign::sign(&headers, &p, &hash, len, &key)?);
+        }
+    }
+    out.extend_from_slice(&msg);
+    std::io::stdout().write_all(&out).map_err(|e| format!("cannot write: {e}"))?;
+    Ok(0)
+}
+
+fn lookup(d: &DnsArgs) -> Box<dyn dns::TxtLookup> {
+    let mut env = Env::from_process();
+    if let Some(s) = &d.selector_data {
+        env.set("SELECTOR_DATA", s);
+    } else {
+        env.unset("SELECTOR_DATA");
+    }
+    if let Some(a) = &d.dns {
+        env.set("DNSCACHEIP", a);
+    }
+    dns::from_env(&env)
+}
+
+fn verify_cmd(a: VerifyArgs) -> Result<u8, String> {
+    let msg = read_input(&a.file)?;
+    let env = Env::from_process();
+    let report = verify::verify_message(&msg, &*lookup(&a.dns), &verify::Options::from_env(&env), now());
+    for r in &report.results {
+        println!(
+            "d={} s={} a={} {} {}{}",
+            r.domain.as_deref().unwrap_or("-"),
+            r.selector.as_deref().unwrap_or("-"),
+            r.algorithm.as_deref().unwrap_or("-"),
+            r.outcome.letter(),
+            r.outcome.status_text(),
+            if r.detail.is_empty() { String::new() } else { format!(" ({})", r.detail) }
+        );
+    }
+    let overall = report.overall();
+    println!("overall: {} {}", overall.letter(), overall.status_text());
+    Ok(match overall {
+        Outcome::Success => 0,
+        o if o.letter() == 'P' => 3,
+        _ => 1,
+    })
+}
+
+fn testkey_cmd(a: TestkeyArgs) -> Result<u8, String> {
+    let pem = std::fs::read(&a.key).map_err(|e| format!("cannot read {}: {e}", a.key.display()))?;
+    let key = SigningKey::from_pem(&pem, false).map_err(|e| format!("{}: {e}", a.key.display()))?;
+    let mine = key.public_key_dns();
+    let name = format!("{}._domainkey.{}", a.selector, a.domain);
+    let (verdict, code) = match lookup(&a.dns).txt(&name) {
+        TxtAnswer::TempFail(e) => (format!("temporary DNS failure: {e}"), 3),
+        TxtAnswer::NotFound => ("missing: no TXT record".to_string(), 1),
+        TxtAnswer::BadName => ("malformed: invalid DNS name".to_string(), 1),
+        TxtAnswer::Records(recs) => judge(&recs, &mine, key.key_type().as_str()),
+    };
+    println!("{name}: {verdict}");
+    Ok(code)
+}
+
+/// Says what a published record means for this key.
+fn judge(recs: &[Vec<u8>], mine: &[u8], kind: &str) -> (String, u8) {
+    use base64::Engine;
+    let dkim: Vec<&Vec<u8>> = recs.iter().filter(|r| !r.starts_with(b"v=") || r.starts_with(b"v=DKIM1")).collect();
+    let [rec] = dkim.as_slice() else {
+        return (format!("malformed: {} TXT records at this name", dkim.len()), 1);
+    };
+    let Ok(tags) = TagList::parse(rec) else { return ("malformed: the record does not parse".into(), 1) };
+    let Some(p) = tags.get("p") else { return ("malformed: no p= tag".into(), 1) };
+    let p = strip_ws(p);
+    if p.is_empty() {
+        return ("revoked: p= is empty".into(), 1);
+    }
+    let k = tags.get("k").unwrap_or("rsa").to_ascii_lowercase();
+    if k != kind {
+        return (format!("mismatch: the record is k={k}, the key is {kind}"), 1);
+    }
+    let Ok(published) = base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) else {
+        return ("malformed: p= is not base64".into(), 1);
+    };
+    if kind == "rsa" && published.len() < 128 + 22 {
+        return ("too short: the published RSA key has fewer than 1024 bits".into(), 1);
+    }
+    if published != mine {
+        return ("mismatch: the record publishes another key".into(), 1);
+    }
+    let testing = tags.get("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
+    if testing {
+        ("testing: the record publishes this key with t=y".into(), 0)
+    } else {
+        ("match".into(), 0)
+    }
+}

@@ -5,6 +5,7 @@ pub mod canon;
 pub mod key;
 pub mod sign;
 pub mod tags;
+pub mod verify;
 
 /// The signature algorithms we sign and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,877 @@
+//! DKIM verification (RFC 6376, RFC 8463, RFC 8301), streaming: the signatures are parsed from
+//! the header block before the body arrives, each body hash is computed as the body streams
+//! through [`Verifier::body`], and the keys are fetched and the signatures checked at
+//! [`Verifier::finish`]. Every way a signature can end is one [`Outcome`], and every outcome is
+//! one letter of `DKIMVERIFY` (shared/SPEC.md §6).
+//!
+//! Bounds: at most [`MAX_SIGNATURES`] signatures (the top-most ones) are evaluated per message,
+//! so at most that many key records are queried (a selector named twice is queried once).
+//!
+//! Which letter when several could apply, in the order the checks run:
+//! 1. the field does not parse as a tag list: H; `v=` is not `1`: W; a required tag (`v a b bh
+//!    d h s`) missing or any tag value malformed (unknown `a=`, bad base64, `c=`, `q=` without
+//!    `dns/txt`, non-numeric `l= t= x=`, `x=` before `t=`, `d=`/`s=` not a domain name): H;
+//!    `h=` without `from`: H; `h=` without `subject` while the message has a Subject field and
+//!    `UNSIGNED_SUBJECT` is not set: H; `i=` not in `d=` (or without `@`): Y;
+//! 2. `x=` in the past: K;
+//! 3. the key name (`s._domainkey.d`) over 253 octets or a label over 63: O (no query made);
+//! 4. DNS: temporary failure, timeout, refused: P; NXDOMAIN or no TXT record: Q;
+//! 5. the key record: several TXT records, not a tag list, `v=` not `DKIM1` (or not first),
+//!    unknown `k=`, `s=` without `email`/`*`, no `p=`: L; `p=` empty: N; `k=` of another
+//!    algorithm family or `h=` without the signature's hash: V; `p=` not a key, or an RSA key
+//!    under 1024 or over 8192 bits: R; `g=` not matching the local part of `i=`: M; `t=s` and
+//!    an `i=` in a subdomain of `d=`: Y;
+//! 6. the body: shorter than `l=` or not hashing to `bh=`: U;
+//! 7. the signature: RSA/Ed25519 verification fails: I, or J when the key has `t=y`;
+//! 8. a signature that verified: X when `UNSIGNED_FROM` is set and the message has more From
+//!    fields than `h=` covers; E when `l=` left part of the body unsigned and
+//!    `HONOR_BODYLENGTHTAG` is not set; D for `rsa-sha1` unless `DKIM_ALLOW_SHA1` is set
+//!    (RFC 8301); else A.
+//!
+//! Overall: any signature with A makes the message A; else the first signature's result (top
+//! first); no signature: S. B, C, F, G and T are never produced here: B is a libdkim progress
+//! code, C and F are folded into A by shared/SPEC.md §6 (any pass is a pass, and a third-party
+//! signature is never the verdict), T is replaced by the first failure's own letter (more
+//! precise), G comes only from the practice step (`crate::policy`).
+
+use super::canon::{self, BodyHasher};
+use super::tags::{strip_ws, TagList};
+use super::{Algorithm, Canon, Canonicalization};
+use crate::config::Env;
+use crate::dns::{TxtAnswer, TxtLookup};
+use crate::message::{find_header_end, Headers};
+use base64::Engine;
+
+/// Signatures evaluated per message (the top-most ones); the others are ignored.
+pub const MAX_SIGNATURES: usize = 8;
+
+/// RSA keys outside these sizes are never a pass (R).
+pub const MIN_RSA_BITS: usize = 1024;
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    Success = 0,
+    FinishedBody,
+    PartialSuccess,
+    Neutral,
+    SuccessButExtra,
+    ThirdParty,
+    Fail,
+    BadSyntax,
+    SignatureBad,
+    SignatureBadButTesting,
+    SignatureExpired,
+    SelectorInvalid,
+    GranularityMismatch,
+    KeyRevoked,
+    DomainNameTooLong,
+    DnsTempFailure,
+    DnsPermFailure,
+    PublicKeyInvalid,
+    NoSignatures,
+    NoValidSignatures,
+    BodyHashMismatch,
+    AlgorithmMismatch,
+    Incompatible,
+    UnsignedFrom,
+    BadIdentity,
+}
+
+impl Outcome {
+    /// Every outcome, in letter order.
+    pub const ALL: [Outcome; 25] = [
+        Outcome::Success,
+        Outcome::FinishedBody,
+        Outcome::PartialSuccess,
+        Outcome::Neutral,
+        Outcome::SuccessButExtra,
+        Outcome::ThirdParty,
+        Outcome::Fail,
+        Outcome::BadSyntax,
+        Outcome::SignatureBad,
+        Outcome::SignatureBadButTesting,
+        Outcome::SignatureExpired,
+        Outcome::SelectorInvalid,
+        Outcome::GranularityMismatch,
+        Outcome::KeyRevoked,
+        Outcome::DomainNameTooLong,
+        Outcome::DnsTempFailure,
+        Outcome::DnsPermFailure,
+        Outcome::PublicKeyInvalid,
+        Outcome::NoSignatures,
+        Outcome::NoValidSignatures,
+        Outcome::BodyHashMismatch,
+        Outcome::AlgorithmMismatch,
+        Outcome::Incompatible,
+        Outcome::UnsignedFrom,
+        Outcome::BadIdentity,
+    ];
+
+    /// The `DKIMVERIFY` letter (uppercase).
+    pub fn letter(self) -> char {
+        (b'A' + self as u8) as char
+    }
+
+    /// The outcome of a letter (either case).
+    pub fn from_letter(c: char) -> Option<Outcome> {
+        let u = c.to_ascii_uppercase();
+        if !u.is_ascii_uppercase() {
+            return None;
+        }
+        Outcome::ALL.get((u as u8 - b'A') as usize).copied()
+    }
+
+    /// The status name of shared/SPEC.md §6 (libdkim's, without `DKIM_`).
+    pub fn name(self) -> &'static str {
+        use Outcome::*;
+        match self {
+            Success => "SUCCESS",
+            FinishedBody => "FINISHED_BODY",
+            PartialSuccess => "PARTIAL_SUCCESS",
+            Neutral => "NEUTRAL",
+            SuccessButExtra => "SUCCESS_BUT_EXTRA",
+            ThirdParty => "3PS_SIGNATURE",
+            Fail => "FAIL",
+            BadSyntax => "BAD_SYNTAX",
+            SignatureBad => "SIGNATURE_BAD",
+            SignatureBadButTesting => "SIGNATURE_BAD_BUT_TESTING",
+            SignatureExpired => "SIGNATURE_EXPIRED",
+            SelectorInvalid => "SELECTOR_INVALID",
+            GranularityMismatch => "SELECTOR_GRANULARITY_MISMATCH",
+            KeyRevoked => "SELECTOR_KEY_REVOKED",
+            DomainNameTooLong => "SELECTOR_DOMAIN_NAME_TOO_LONG",
+            DnsTempFailure => "SELECTOR_DNS_TEMP_FAILURE",
+            DnsPermFailure => "SELECTOR_DNS_PERM_FAILURE",
+            PublicKeyInvalid => "SELECTOR_PUBLIC_KEY_INVALID",
+            NoSignatures => "NO_SIGNATURES",
+            NoValidSignatures => "NO_VALID_SIGNATURES",
+            BodyHashMismatch => "BODY_HASH_MISMATCH",
+            AlgorithmMismatch => "SELECTOR_ALGORITHM_MISMATCH",
+            Incompatible => "STAT_INCOMPAT",
+            UnsignedFrom => "UNSIGNED_FROM",
+            BadIdentity => "BAD_IDENTITY",
+        }
+    }
+
+    /// libdkim's numeric status (dkim.h), used in the `(old=NAME:number)` line.
+    pub fn number(self) -> i32 {
+        use Outcome::*;
+        match self {
+            Success => 0,
+            FinishedBody => 1,
+            PartialSuccess => 2,
+            Neutral => 3,
+            SuccessButExtra => 4,
+            ThirdParty => 5,
+            Fail => -1,
+            BadSyntax => -2,
+            SignatureBad => -3,
+            SignatureBadButTesting => -4,
+            SignatureExpired => -5,
+            SelectorInvalid => -6,
+            GranularityMismatch => -7,
+            KeyRevoked => -8,
+            DomainNameTooLong => -9,
+            DnsTempFailure => -10,
+            DnsPermFailure => -11,
+            PublicKeyInvalid => -12,
+            NoSignatures => -13,
+            NoValidSignatures => -14,
+            BodyHashMismatch => -15,
+            AlgorithmMismatch => -16,
+            Incompatible => -17,
+            UnsignedFrom => -18,
+            BadIdentity => -19,
+        }
+    }
+
+    /// The `DKIM-Status:` text (shared/SPEC.md §6, typos of indimail fixed).
+    pub fn status_text(self) -> &'static str {
+        use Outcome::*;
+        match self {
+            Success => "good",
+            FinishedBody => "process result: no more message body is needed",
+            PartialSuccess => "verify result: at least one but not all signatures verified",
+            Neutral => "verify result: no signatures verified but message is not suspicious",
+            SuccessButExtra => "signature result: signature verified but it did not include all of the body",
+            ThirdParty => "signature result: 3rd party signature",
+            Fail => "DKIM Signature verification failed",
+            BadSyntax => "signature error: DKIM-Signature could not parse or has bad tags/values",
+            SignatureBad => "signature error: RSA/ED25519 verify failed",
+            SignatureBadButTesting => "signature error: RSA/ED25519 verify failed but testing",
+            SignatureExpired => "signature error: x= is old",
+            SelectorInvalid => "signature error: selector doesn't parse or contains invalid values",
+            GranularityMismatch => "signature error: selector g= doesn't match i=",
+            KeyRevoked => "signature error: selector p= empty",
+            DomainNameTooLong => "signature error: selector domain name too long to request",
+            DnsTempFailure => "signature error: temporary dns failure requesting selector",
+            DnsPermFailure => "signature error: permanent dns failure requesting selector",
+            PublicKeyInvalid => "signature error: selector p= value invalid or wrong format",
+            NoSignatures => "no signatures",
+            NoValidSignatures => "no valid signatures",
+            BodyHashMismatch => "signature verify error: message body does not hash to bh value",
+            AlgorithmMismatch => "signature error: selector h= doesn't match signature a=",
+            Incompatible => "signature error: incompatible v=",
+            UnsignedFrom => "signature error: not all message's From headers in signature",
+            BadIdentity => "signature error: invalid identity in signature",
+        }
+    }
+
+    /// The enhanced status code after the class digit: `7.0`, `7.5`, `7.6` or `7.7`.
+    pub fn code(self) -> &'static str {
+        use Outcome::*;
+        match self {
+            Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail => "7.0",
+            DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
+            BadSyntax | SignatureBad | SignatureBadButTesting | SignatureExpired | SelectorInvalid
+            | GranularityMismatch | KeyRevoked | PublicKeyInvalid | NoSignatures | NoValidSignatures => "7.5",
+            Incompatible => "7.6",
+            BodyHashMismatch | AlgorithmMismatch | UnsignedFrom | BadIdentity => "7.7",
+        }
+    }
+
+    /// The RFC 8601 `dkim=` result word.
+    pub fn ar_result(self) -> &'static str {
+        use Outcome::*;
+        match self {
+            Success | PartialSuccess | ThirdParty => "pass",
+            NoSignatures => "none",
+            Neutral | SuccessButExtra | UnsignedFrom => "policy",
+            FinishedBody => "neutral",
+            Fail | SignatureBad | SignatureBadButTesting | BodyHashMismatch | NoValidSignatures => "fail",
+            DnsTempFailure => "temperror",
+            BadSyntax | SignatureExpired | SelectorInvalid | GranularityMismatch | KeyRevoked | DomainNameTooLong
+            | DnsPermFailure | PublicKeyInvalid | AlgorithmMismatch | Incompatible | BadIdentity => "permerror",
+        }
+    }
+
+    pub fn is_pass(self) -> bool {
+        self == Outcome::Success
+    }
+}
+
+/// The settings that change verdicts (all from the environment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `DKIM_ALLOW_SHA1`: an rsa-sha1 signature that verifies is a pass (else D).
+    pub allow_sha1: bool,
+    /// `UNSIGNED_FROM`: X when a From field of the message is not covered.
+    pub check_all_from: bool,
+    /// `UNSIGNED_SUBJECT`: a signature need not cover Subject.
+    pub allow_unsigned_subject: bool,
+    /// `HONOR_BODYLENGTHTAG`: a signature whose l= leaves body unsigned can pass.
+    pub honor_body_length: bool,
+    pub max_signatures: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            allow_sha1: false,
+            check_all_from: false,
+            allow_unsigned_subject: false,
+            honor_body_length: false,
+            max_signatures: MAX_SIGNATURES,
+        }
+    }
+}
+
+impl Options {
+    pub fn from_env(env: &Env) -> Options {
+        Options {
+            allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),
+            check_all_from: env.is_set("UNSIGNED_FROM"),
+            allow_unsigned_subject: env.is_set("UNSIGNED_SUBJECT"),
+            honor_body_length: env.is_set("HONOR_BODYLENGTHTAG"),
+            max_signatures: MAX_SIGNATURES,
+        }
+    }
+}
+
+/// The result of one signature, with what Authentication-Results shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigResult {
+    pub outcome: Outcome,
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub identity: Option<String>,
+    pub algorithm: Option<String>,
+    /// The first 8 characters of b= (RFC 6008).
+    pub b_prefix: Option<String>,
+    /// A short explanation for the log.
+    pub detail: String,
+}
+
+/// The results of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// One per evaluated signature, top first.
+    pub results: Vec<SigResult>,
+    /// DKIM-Signature fields beyond the limit, not evaluated.
+    pub ignored: usize,
+}
+
+impl Report {
+    /// The message's result: any pass → A; else the first failure; no signature → S.
+    pub fn overall(&self) -> Outcome {
+        if self.results.iter().any(|r| r.outcome.is_pass()) {
+            return Outcome::Success;
+        }
+        self.results
+            .iter()
+            .map(|r| r.outcome)
+            .find(|o| *o != Outcome::ThirdParty)
+            .unwrap_or(Outcome::NoSignatures)
+    }
+}
+
+/// A parsed, syntactically valid signature, waiting for its key and body hash.
+#[derive(Debug, Clone)]
+struct Parsed {
+    alg: Algorithm,
+    canon: Canonicalization,
+    domain: String,
+    selector: String,
+    /// i= decoded, or `@d`.
+    identity: String,
+    headers: Vec<String>,
+    bh: Vec<u8>,
+    b: Vec<u8>,
+    length: Option<u64>,
+    hasher: usize,
+}
+
+struct Sig {
+    index: usize,
+    shown: SigResult,
+    state: Result<Parsed, (Outcome, String)>,
+}
+
+/// Verifies the DKIM signatures of one message.
+pub struct Verifier {
+    opts: Options,
+    sigs: Vec<Sig>,
+    hashers: Vec<BodyHasher>,
+    ignored: usize,
+}
+
+impl Verifier {
+    /// Parses the signatures of a header block (before the body is read).
+    pub fn new(headers: &Headers, opts: &Options, now: u64) -> Verifier {
+        let mut v = Verifier { opts: opts.clone(), sigs: Vec::new(), hashers: Vec::new(), ignored: 0 };
+        for (index, f) in headers.fields.iter().enumerate() {
+            if !headers.name(f).eq_ignore_ascii_case(b"DKIM-Signature") {
+                continue;
+            }
+            if v.sigs.len() >= v.opts.max_signatures {
+                v.ignored += 1;
+                continue;
+            }
+            let (shown, state) = parse_signature(headers, headers.value(f), &v.opts, now);
+            let state = state.map(|mut p| {
+                let want = (p.canon.body, p.alg.hash(), p.length);
+                p.hasher = match v.hashers.iter().position(|h| (h.canon(), h.hash_alg(), h.limit()) == want) {
+                    Some(i) => i,
+                    None => {
+                        v.hashers.push(BodyHasher::new(want.0, want.1, want.2));
+                        v.hashers.len() - 1
+                    }
+                };
+                p
+            });
+            v.sigs.push(Sig { index, shown, state });
+        }
+        v
+    }
+
+    /// Number of DKIM-Signature fields that will be evaluated.
+    pub fn signatures(&self) -> usize {
+        self.sigs.len()
+    }
+
+    /// Body bytes (after the blank line), in order, in any pieces.
+    pub fn body(&mut self, data: &[u8]) {
+        for h in &mut self.hashers {
+            h.update(data);
+        }
+    }
+
+    /// Fetches the keys and checks every signature.
+    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
+        let Verifier { opts, sigs, hashers, ignored } = self;
+        let bodies: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
+        let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
+        let mut results = Vec::with_capacity(sigs.len());
+        for s in sigs {
+            let (outcome, detail) = match &s.state {
+                Err((o, d)) => (*o, d.clone()),
+                Ok(p) => check(headers, s.index, p, &bodies[p.hasher], &opts, dns, &mut cache),
+            };
+            results.push(SigResult { outcome, detail, ..s.shown });
+        }
+        Report { results, ignored }
+    }
+}
+
+/// Verifies a whole message in memory (LF or CRLF line ends): for tests and tools.
+pub fn verify_message(msg: &[u8], dns: &dyn TxtLookup, opts: &Options, now: u64) -> Report {
+    let (end, body) = find_header_end(msg, 0).unwrap_or((msg.len(), msg.len()));
+    let headers = Headers::parse(msg[..end].to_vec());
+    let mut v = Verifier::new(&headers, opts, now);
+    v.body(&msg[body..]);
+    v.finish(&headers, dns)
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok()
+}
+
+/// A name made of labels of letters, digits, `-` and `_` (A-labels for IDN).
+fn domain_syntax(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+}
+
+/// Decodes DKIM-Quoted-Printable (`=XX`), leaving malformed escapes as they are.
+fn qp_decode(s: &str) -> String {
+    let b = strip_ws(s).into_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(x) = hex {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn colon_list(s: &str) -> Vec<String> {
+    s.split(':').map(|x| strip_ws(x)).collect()
+}
+
+fn parse_signature(
+    headers: &Headers,
+    value: &[u8],
+    opts: &Options,
+    now: u64,
+) -> (SigResult, Result<Parsed, (Outcome, String)>) {
+    let mut shown = SigResult {
+        outcome: Outcome::BadSyntax,
+        domain: None,
+        selector: None,
+        identity: None,
+        algorithm: None,
+        b_prefix: None,
+        detail: String::new(),
+    };
+    let tl = match TagList::parse(value) {
+        Ok(t) => t,
+        Err(e) => return (shown, Err((Outcome::BadSyntax, e.to_string()))),
+    };
+    shown.domain = tl.get("d").map(str::to_ascii_lowercase).filter(|d| !d.is_empty());
+    shown.selector = tl.get("s").map(str::to_string).filter(|s| !s.is_empty());
+    shown.identity = tl.get("i").map(qp_decode).filter(|s| !s.is_empty());
+    shown.algorithm = tl.get("a").map(str::to_ascii_lowercase).filter(|s| !s.is_empty());
+    shown.b_prefix = tl.get("b").map(|b| strip_ws(b).chars().take(8).collect()).filter(|s: &String| !s.is_empty());
+    let r = parse_tags(headers, &tl, opts, now);
+    (shown, r)
+}
+
+fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Result<Parsed, (Outcome, String)> {
+    let syntax = |why: String| Err((Outcome::BadSyntax, why));
+    let Some(v) = tl.get("v") else { return syntax("v= missing".into()) };
+    if v != "1" {
+        return Err((Outcome::Incompatible, format!("v={v} is not 1")));
+    }
+    for t in ["a", "b", "bh", "d", "h", "s"] {
+        if tl.get(t).is_none() {
+            return syntax(format!("required tag {t}= missing"));
+        }
+    }
+    let a = tl.get("a").unwrap_or_default().to_string();
+    let Some(alg) = Algorithm::parse(&a) else { return syntax(format!("unknown algorithm a={a}")) };
+    let b = match b64(tl.get("b").unwrap_or_default()) {
+        Some(b) if !b.is_empty() => b,
+        _ => return syntax("b= is not base64".into()),
+    };
+    let bh = match b64(tl.get("bh").unwrap_or_default()) {
+        Some(b) if !b.is_empty() => b,
+        _ => return syntax("bh= is not base64".into()),
+    };
+    let domain = tl.get("d").unwrap_or_default().to_ascii_lowercase();
+    let domain = domain.strip_suffix('.').unwrap_or(&domain).to_string();
+    let selector = tl.get("s").unwrap_or_default().to_ascii_lowercase();
+    if !domain_syntax(&domain) {
+        return syntax(format!("d={domain} is not a domain name"));
+    }
+    if !domain_syntax(&selector) {
+        return syntax(format!("s={selector} is not a selector"));
+    }
+    let names = colon_list(tl.get("h").unwrap_or_default());
+    if names.iter().any(|n| n.is_empty() || n.contains(|c: char| !c.is_ascii_graphic())) {
+        return syntax("h= has an empty or invalid name".into());
+    }
+    if !names.iter().any(|n| n.eq_ignore_ascii_case("from")) {
+        return syntax("h= does not include From".into());
+    }
+    if !opts.allow_unsigned_subject
+        && headers.named("Subject").next().is_some()
+        && !names.iter().any(|n| n.eq_ignore_ascii_case("subject"))
+    {
+        return syntax("h= does not include Subject (set UNSIGNED_SUBJECT to allow)".into());
+    }
+    let canon = match tl.get("c") {
+        None => Canonicalization { header: Canon::Simple, body: Canon::Simple },
+        Some(c) => match Canonicalization::parse(c) {
+            Some(c) => c,
+            None => return syntax(format!("unknown canonicalization c={c}")),
+        },
+    };
+    if let Some(q) = tl.get("q") {
+        if !colon_list(q).iter().any(|m| m.eq_ignore_ascii_case("dns/txt")) {
+            return syntax(format!("q={q} has no dns/txt"));
+        }
+    }
+    let num = |t: &str| -> Result<Option<u64>, (Outcome, String)> {
+        match tl.get(t) {
+            None => Ok(None),
+            Some(v) => {
+                if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err((Outcome::BadSyntax, format!("{t}={v} is not a number")));
+                }
+                // More digits than u64 holds: saturate (a length or a time beyond any real one).
+                Ok(Some(v.parse::<u64>().unwrap_or(u64::MAX)))
+            }
+        }
+    };
+    let length = num("l")?;
+    let timestamp = num("t")?;
+    let expire = num("x")?;
+    if let (Some(t), Some(x)) = (timestamp, expire) {
+        if x < t {
+            return syntax(format!("x={x} is before t={t}"));
+        }
+    }
+    let identity = match tl.get("i") {
+        None => format!("@{domain}"),
+        Some(i) => {
+            let i = qp_decode(i);
+            let Some((_, idom)) = i.rsplit_once('@') else {
+                return Err((Outcome::BadIdentity, format!("i={i} has no @")));
+            };
+            let idom = idom.to_ascii_lowercase();
+            let idom = idom.strip_suffix('.').unwrap_or(&idom);
+            if idom != domain && !idom.ends_with(&format!(".{domain}")) {
+                return Err((Outcome::BadIdentity, format!("i={i} is not within d={domain}")));
+            }
+            i
+        }
+    };
+    if let Some(x) = expire {
+        if x < now {
+            return Err((Outcome::SignatureExpired, format!("x={x} is in the past")));
+        }
+    }
+    let name_len = selector.len() + "._domainkey.".len() + domain.len();
+    if name_len > 253 || selector.split('.').chain(domain.split('.')).any(|l| l.len() > 63) {
+        return Err((Outcome::DomainNameTooLong, format!("key name of {name_len} octets")));
+    }
+    Ok(Parsed { alg, canon, domain, selector, identity, headers: names, bh, b, length, hasher: 0 })
+}
+
+/// A public key from a key record.
+enum PublicKey {
+    /// Modulus and exponent, big-endian without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ed25519(Vec<u8>),
+}
+
+/// A usable key record.
+struct KeyRecord {
+    key: PublicKey,
+    testing: bool,
+    strict: bool,
+    granularity: Option<String>,
+}
+
+fn check(
+    headers: &Headers,
+    index: usize,
+    p: &Parsed,
+    body: &(Vec<u8>, u64),
+    opts: &Options,
+    dns: &dyn TxtLookup,
+    cache: &mut Vec<(String, TxtAnswer)>,
+) -> (Outcome, String) {
+    let name = format!("{}._domainkey.{}", p.selector, p.domain);
+    let answer = match cache.iter().find(|(n, _)| *n == name) {
+        Some((_, a)) => a.clone(),
+        None => {
+            let a = dns.txt(&name);
+            cache.push((name.clone(), a.clone()));
+            a
+        }
+    };
+    let record = match answer {
+        TxtAnswer::BadName => return (Outcome::DomainNameTooLong, format!("{name} cannot be requested")),
+        TxtAnswer::TempFail(why) => return (Outcome::DnsTempFailure, format!("{name}: {why}")),
+        TxtAnswer::NotFound => return (Outcome::DnsPermFailure, format!("{name}: no such TXT record")),
+        TxtAnswer::Records(r) if r.len() != 1 => {
+            return (Outcome::SelectorInvalid, format!("{name}: {} TXT records", r.len()))
+        }
+        TxtAnswer::Records(mut r) => r.pop().unwrap_or_default(),
+    };
+    let key = match parse_key_record(&record, p) {
+        Ok(k) => k,
+        Err((o, why)) => return (o, format!("{name}: {why}")),
+    };
+    if let Some(g) = &key.granularity {
+        let local = p.identity.rsplit_once('@').map_or("", |(l, _)| l);
+        if !glob(g, local) {
+            return (Outcome::GranularityMismatch, format!("{name}: g={g} does not match i={}", p.identity));
+        }
+    }
+    if key.strict {
+        let idom = p.identity.rsplit_once('@').map_or("", |(_, d)| d);
+        if !idom.eq_ignore_ascii_case(&p.domain) {
+            return (Outcome::BadIdentity, format!("{name}: t=s and i={} is not d={}", p.identity, p.domain));
+        }
+    }
+    let (hash, total) = body;
+    if let Some(l) = p.length {
+        if *total < l {
+            return (Outcome::BodyHashMismatch, format!("body of {total} octets is shorter than l={l}"));
+        }
+    }
+    if *hash != p.bh {
+        return (Outcome::BodyHashMismatch, "body hash differs from bh=".into());
+    }
+    let mut data = Vec::with_capacity(4096);
+    canon::signed_headers(p.canon.header, headers, &p.headers, Some(index), &mut data);
+    let Some(field) = headers.fields.get(index) else {
+        return (Outcome::BadSyntax, "internal: signature field vanished".into());
+    };
+    canon::signature_header(p.canon.header, headers.raw(field), &mut data);
+    if !verify_sig(&key.key, p.alg, &data, &p.b) {
+        return if key.testing {
+            (Outcome::SignatureBadButTesting, format!("{name}: {} signature does not verify (t=y)", p.alg.as_str()))
+        } else {
+            (Outcome::SignatureBad, format!("{name}: {} signature does not verify", p.alg.as_str()))
+        };
+    }
+    if opts.check_all_from {
+        let signed = p.headers.iter().filter(|n| n.eq_ignore_ascii_case("from")).count();
+        let present = headers.named("From").count();
+        if present > signed {
+            return (Outcome::UnsignedFrom, format!("{present} From fields, {signed} signed"));
+        }
+    }
+    if let Some(l) = p.length {
+        if *total > l && !opts.honor_body_length {
+            return (Outcome::SuccessButExtra, format!("l={l} signs {l} of {total} body octets"));
+        }
+    }
+    if p.alg == Algorithm::RsaSha1 && !opts.allow_sha1 {
+        return (Outcome::Neutral, "rsa-sha1 verified but is not accepted (RFC 8301; DKIM_ALLOW_SHA1)".into());
+    }
+    (Outcome::Success, format!("{name}: verified"))
+}
+
+/// Parses a key record (RFC 6376 §3.6.1) for a signature.
+fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, String)> {
+    let invalid = |why: String| Err((Outcome::SelectorInvalid, why));
+    let tl = match TagList::parse(record) {
+        Ok(t) => t,
+        Err(e) => return invalid(format!("key record: {e}")),
+    };
+    if let Some(v) = tl.get("v") {
+        if v != "DKIM1" || tl.tags.first().is_some_and(|(k, _)| k != "v") {
+            return invalid(format!("key record v={v} (must be DKIM1, first)"));
+        }
+    }
+    let Some(pval) = tl.get("p") else { return invalid("key record has no p=".into()) };
+    let k = tl.get("k").map(|k| strip_ws(k).to_ascii_lowercase()).unwrap_or_else(|| "rsa".into());
+    if k != "rsa" && k != "ed25519" {
+        return invalid(format!("unknown key type k={k}"));
+    }
+    if let Some(s) = tl.get("s") {
+        if !colon_list(s).iter().any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
+            return invalid(format!("key service s={s} is not email"));
+        }
+    }
+    let flags = tl.get("t").map(colon_list).unwrap_or_default();
+    let testing = flags.iter().any(|f| f.eq_ignore_ascii_case("y"));
+    let strict = flags.iter().any(|f| f.eq_ignore_ascii_case("s"));
+    let pval = strip_ws(pval);
+    if pval.is_empty() {
+        return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
+    }
+    let want_k = match p.alg {
+        Algorithm::Ed25519Sha256 => "ed25519",
+        _ => "rsa",
+    };
+    if k != want_k {
+        return Err((Outcome::AlgorithmMismatch, format!("k={k} key for an {} signature", p.alg.as_str())));
+    }
+    if let Some(h) = tl.get("h") {
+        if !colon_list(h).iter().any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
+            return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", p.alg.hash().name())));
+        }
+    }
+    let bad_key = |why: &str| Err((Outcome::PublicKeyInvalid, why.to_string()));
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(pval.as_bytes()) else {
+        return bad_key("p= is not base64");
+    };
+    let key = if k == "ed25519" {
+        match ed25519_key(&der) {
+            Some(k) => PublicKey::Ed25519(k),
+            None => return bad_key("p= is not a 32-byte Ed25519 key"),
+        }
+    } else {
+        let Some((n, e)) = rsa_components(&der) else { return bad_key("p= is not an RSA public key") };
+        let bits = (n.len() - 1) * 8 + (8 - n[0].leading_zeros() as usize);
+        if bits < MIN_RSA_BITS {
+            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too short")));
+        }
+        if bits > MAX_RSA_BITS {
+            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too long")));
+        }
+        PublicKey::Rsa { n, e }
+    };
+    Ok(KeyRecord { key, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
+}
+
+fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
+    use ring::signature as s;
+    match (key, alg) {
+        (PublicKey::Rsa { n, e }, Algorithm::RsaSha1 | Algorithm::RsaSha256) => {
+            let bits = n.len() * 8;
+            let params: &s::RsaParameters = match alg {
+                Algorithm::RsaSha1 => &s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                _ if bits >= 2048 => &s::RSA_PKCS1_2048_8192_SHA256,
+                _ => &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            };
+            s::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, data, sig).is_ok()
+        }
+        (PublicKey::Ed25519(k), Algorithm::Ed25519Sha256) => {
+            let digest = ring::digest::digest(&ring::digest::SHA256, data);
+            s::UnparsedPublicKey::new(&s::ED25519, k).verify(digest.as_ref(), sig).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// `*` matches any run of characters; everything else itself.
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+// --- a little DER, enough for RSA public keys ---------------------------------------------------
+
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// One TLV: (tag, content, rest).
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (l0 as usize, rest)
+    } else {
+        let n = (l0 & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |a, &b| (a << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+fn strip_zeros(b: &[u8]) -> Vec<u8> {
+    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b[i..].to_vec()
+}
+
+/// RSAPublicKey (PKCS#1) → (n, e).
+fn pkcs1_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (tag, seq, _) = der(der_bytes)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (t1, n, rest) = der(seq)?;
+    let (t2, e, _) = der(rest)?;
+    if t1 != 0x02 || t2 != 0x02 {
+        return None;
+    }
+    let (n, e) = (strip_zeros(n), strip_zeros(e));
+    if n.is_empty() || e.is_empty() {
+        return None;
+    }
+    Some((n, e))
+}
+
+/// The algorithm OID and key bits of a SubjectPublicKeyInfo.
+fn spki(der_bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, seq, _) = der(der_bytes)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (t_alg, alg, rest) = der(seq)?;
+    let (t_bits, bits, _) = der(rest)?;
+    if t_alg != 0x30 || t_bits != 0x03 {
+        return None;
+    }
+    let (t_oid, oid, _) = der(alg)?;
+    if t_oid != 0x06 {
+        return None;
+    }
+    let (&unused, key) = bits.split_first()?;
+    if unused != 0 {
+        return None;
+    }
+    Some((oid, key))
+}
+
+/// An RSA key as DKIM publishes it (SubjectPublicKeyInfo), or a bare RSAPublicKey, which some
+/// publishers use and other verifiers accept.
+fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    match spki(der_bytes) {
+        Some((oid, key)) if oid == OID_RSA => pkcs1_components(key),
+        Some(_) => None,
+        None => pkcs1_components(der_bytes),
+    }
+}
+
+/// RFC 8463: the raw 32 bytes; a SubjectPublicKeyInfo around them is accepted too.
+fn ed25519_key(der_bytes: &[u8]) -> Option<Vec<u8>> {
+    if der_bytes.len() == 32 {
+        return Some(der_bytes.to_vec());
+    }
+    match spki(der_bytes) {
+        Some((oid, key)) if oid == OID_ED25519 && key.len() == 32 => Some(key.to_vec()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

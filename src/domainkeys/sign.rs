@@ -1,0 +1,210 @@
+//! Making a `DomainKey-Signature:` (qmail-dk's `DKSIGN` side): which fields are signed, the
+//! `DKSIGNOPTIONS`, and the field itself.
+
+use super::canon::{field_name, select_fields};
+use super::Canon;
+use crate::dkim::key::SigningKey;
+use crate::message::Headers;
+use base64::Engine;
+
+/// DigestInfo prefix of SHA-1 (RFC 8017 §9.2).
+const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+
+/// Signing keys under this size are refused.
+pub const MIN_SIGN_BITS: usize = 1024;
+
+/// `DKSIGNOPTIONS` (qmail-dk's getopt string `hrb:c:s:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignOptions {
+    /// `-c simple|nofws` (default nofws).
+    pub canon: Canon,
+    /// `-h`: write h= (the names of the signed fields).
+    pub with_h: bool,
+    /// `-r`: leave out every field whose name occurs more than once; implies `-h`.
+    pub rdupe: bool,
+    /// `-s selector`: instead of the key file's basename.
+    pub selector: Option<String>,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        SignOptions { canon: Canon::Nofws, with_h: false, rdupe: false, selector: None }
+    }
+}
+
+/// Parses `DKSIGNOPTIONS`. `-b <n>` (libdomainkeys' advice length) is accepted and ignored.
+pub fn parse_options(s: &str) -> Result<SignOptions, String> {
+    let mut o = SignOptions::default();
+    let words: Vec<&str> = s.split_ascii_whitespace().collect();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        i += 1;
+        let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            return Err(format!("unexpected argument {w:?}"));
+        };
+        for (pos, c) in flags.char_indices() {
+            match c {
+                'h' => o.with_h = true,
+                'r' => {
+                    o.rdupe = true;
+                    o.with_h = true;
+                }
+                'b' | 'c' | 's' => {
+                    let rest = &flags[pos + 1..];
+                    let arg = if !rest.is_empty() {
+                        rest.to_string()
+                    } else if i < words.len() {
+                        i += 1;
+                        words[i - 1].to_string()
+                    } else {
+                        return Err(format!("option -{c} needs a value"));
+                    };
+                    match c {
+                        'c' => o.canon = Canon::parse(&arg).ok_or_else(|| format!("invalid canonicalization -c {arg}"))?,
+                        's' => {
+                            if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+                                return Err(format!("invalid selector -s {arg}"));
+                            }
+                            o.selector = Some(arg);
+                        }
+                        _ => {
+                            arg.parse::<u32>().map_err(|_| format!("invalid length -b {arg}"))?;
+                        }
+                    }
+                    break;
+                }
+                other => return Err(format!("unknown option -{other}")),
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The fields to sign, top to bottom, and the h= list (when one is written).
+/// `exclude` (`DKEXCLUDEHEADERS`): names left out (case-insensitive); an exclusion or `-h`/`-r`
+/// makes an h= list so that verifiers hash the same fields.
+pub fn plan_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (Vec<usize>, Option<Vec<String>>) {
+    let exclude: Vec<String> = exclude.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
+    if !o.with_h && exclude.is_empty() {
+        return (select_fields(headers, 0, None), None);
+    }
+    let mut names: Vec<(usize, String, String)> = Vec::new();
+    for i in 0..headers.fields.len() {
+        let Some(lower) = field_name(headers, i) else { continue };
+        if exclude.contains(&lower) {
+            continue;
+        }
+        let shown = String::from_utf8_lossy(headers.name(&headers.fields[i])).into_owned();
+        names.push((i, lower, shown));
+    }
+    if o.rdupe {
+        let all: Vec<String> = names.iter().map(|(_, l, _)| l.clone()).collect();
+        names.retain(|(_, l, _)| all.iter().filter(|x| *x == l).count() == 1);
+    }
+    let h: Vec<String> = names.iter().map(|(_, _, s)| s.clone()).collect();
+    // Hash exactly what a verifier will pick with this h= (every instance listed, in order,
+    // gives message order under Mail::DKIM's rule and libdomainkeys' alike).
+    (select_fields(headers, 0, Some(&h)), Some(h))
+}
+
+/// Signs the SHA-1 digest of the canonical data with an RSA key (PKCS#1 v1.5).
+pub fn sign_digest(key: &SigningKey, digest: &[u8]) -> Result<Vec<u8>, String> {
+    if key.bits() < MIN_SIGN_BITS {
+        return Err(format!("RSA key of {} bits is too short to sign (at least {MIN_SIGN_BITS})", key.bits()));
+    }
+    match key {
+        SigningKey::Rsa(k) => {
+            let pad = rsa::Pkcs1v15Sign { hash_len: Some(digest.len()), prefix: SHA1_PREFIX.into() };
+            k.sign(pad, digest).map_err(|e| format!("RSA signing failed: {e}"))
+        }
+        SigningKey::Ring(_) => Err("internal: RSA key not loaded for SHA-1".into()),
+        SigningKey::Ed25519(_) => Err("DomainKeys needs an RSA key, not Ed25519".into()),
+    }
+}
+
+/// The complete `DomainKey-Signature:` field, LF-folded, ending in LF.
+pub fn make_field(canon: Canon, selector: &str, domain: &str, h: Option<&[String]>, sig: &[u8]) -> Vec<u8> {
+    let mut f = format!("DomainKey-Signature: a=rsa-sha1; q=dns; c={};\n\ts={selector}; d={domain};\n", canon.as_str());
+    if let Some(h) = h {
+        f.push_str("\th=");
+        let mut col = 10;
+        for (i, name) in h.iter().enumerate() {
+            let piece = if i + 1 == h.len() { format!("{name};") } else { format!("{name}:") };
+            if col + piece.len() > 78 && i > 0 {
+                f.push_str("\n\t  ");
+                col = 10;
+            }
+            f.push_str(&piece);
+            col += piece.len();
+        }
+        if h.is_empty() {
+            f.push(';');
+        }
+        f.push('\n');
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
+    f.push_str("\tb=");
+    let mut rest = b64.as_str();
+    let mut room = 66;
+    while !rest.is_empty() {
+        let n = room.min(rest.len());
+        f.push_str(&rest[..n]);
+        rest = &rest[n..];
+        if !rest.is_empty() {
+            f.push_str("\n\t  ");
+        }
+        room = 68;
+    }
+    f.push_str(";\n");
+    f.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        assert_eq!(parse_options("").unwrap(), SignOptions::default());
+        let o = parse_options("-c simple -h -s sel1").unwrap();
+        assert_eq!((o.canon, o.with_h, o.rdupe, o.selector.as_deref()), (Canon::Simple, true, false, Some("sel1")));
+        let o = parse_options("-r -cnofws -b 2048").unwrap();
+        assert_eq!((o.canon, o.with_h, o.rdupe), (Canon::Nofws, true, true));
+        let o = parse_options("-hr").unwrap();
+        assert!(o.rdupe && o.with_h);
+        for bad in ["-c relaxed", "-x", "-s", "h", "-b many", "-s a/b"] {
+            assert!(parse_options(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fields_to_sign() {
+        let h = Headers::parse(b"Received: a\nReceived: b\nFrom: x@y.z\nTo: t@u.v\nX-Spam: 1\nSubject: s\n".to_vec());
+        let (f, hl) = plan_fields(&h, &SignOptions::default(), &[]);
+        assert_eq!((f, hl), (vec![0, 1, 2, 3, 4, 5], None));
+        let o = SignOptions { with_h: true, ..Default::default() };
+        let (f, hl) = plan_fields(&h, &o, &[]);
+        assert_eq!(f, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(hl.unwrap(), vec!["Received", "Received", "From", "To", "X-Spam", "Subject"]);
+        let (f, hl) = plan_fields(&h, &SignOptions::default(), &["x-spam".into(), "TO".into()]);
+        assert_eq!(f, vec![0, 1, 2, 5]);
+        assert_eq!(hl.unwrap(), vec!["Received", "Received", "From", "Subject"]);
+        let o = SignOptions { with_h: true, rdupe: true, ..Default::default() };
+        let (f, hl) = plan_fields(&h, &o, &[]);
+        assert_eq!(f, vec![2, 3, 4, 5]);
+        assert_eq!(hl.unwrap(), vec!["From", "To", "X-Spam", "Subject"]);
+    }
+
+    #[test]
+    fn field_layout() {
+        let f = make_field(Canon::Nofws, "sel", "example.com", Some(&["From".to_string(), "To".to_string()]), &[0u8; 128]);
+        let s = String::from_utf8(f).unwrap();
+        assert!(s.starts_with("DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws;\n\ts=sel; d=example.com;\n\th=From:To;\n\tb="));
+        assert!(s.ends_with(";\n"));
+        assert!(s.lines().all(|l| l.len() <= 78), "{s}");
+        let t = crate::dkim::tags::TagList::parse(s.split_once(':').unwrap().1.as_bytes()).unwrap();
+        assert_eq!(t.get("d"), Some("example.com"));
+        assert_eq!(crate::dkim::tags::strip_ws(t.get("b").unwrap()).len(), 172);
+    }
+}

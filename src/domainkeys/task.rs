@@ -1,0 +1,357 @@
+//! The DomainKeys tasks run() drives: when DomainKeys is on (`DKSIGN` / `DKVERIFY`, opt-in,
+//! shared/SPEC.md §4 and §7), signing and verifying as [`crate::run::Task`]s.
+
+use super::canon::DkHasher;
+use super::sign::{make_field, parse_options, plan_fields, sign_digest};
+use super::verify::{self, message_sender, Outcome, Plan};
+use super::{is_same_or_subdomain, Canon, Status};
+use crate::config::{selector_of, ControlDir, Env, KeyChoice, Mode};
+use crate::dkim::key::SigningKey;
+use crate::error::{Error, Result};
+use crate::message::Headers;
+use crate::run::{Finish, Task, TaskResult};
+use std::io;
+use std::path::PathBuf;
+
+/// qmail-dk's default key.
+pub const DEFAULT_KEY: &str = "/etc/domainkeys/%/default";
+
+/// What DomainKeys does for this message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DkMode {
+    /// Sign with this key path template (`%` = signing domain).
+    Sign { template: String },
+    /// Verify; these letters refuse.
+    Verify { letters: String },
+}
+
+/// `DKSIGN` set: sign (empty: [`DEFAULT_KEY`]); else `DKVERIFY` set: verify, unless the client
+/// is a relay client and `RELAYCLIENT_NODKVERIFY` (or `RELAYCLIENT_NODKIMVERIFY`) is set; else
+/// nothing (DomainKeys is opt-in).
+pub fn dk_mode(env: &Env) -> Option<DkMode> {
+    if let Some(t) = env.get("DKSIGN") {
+        let t = if t.is_empty() { DEFAULT_KEY } else { t };
+        return Some(DkMode::Sign { template: t.to_string() });
+    }
+    let letters = env.get("DKVERIFY")?;
+    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
+    if relay && (env.is_set("RELAYCLIENT_NODKVERIFY") || env.is_set("RELAYCLIENT_NODKIMVERIFY")) {
+        return None;
+    }
+    Some(DkMode::Verify { letters: letters.to_string() })
+}
+
+/// Whether `DKQUEUE` applies: DomainKeys is configured and DKIM does nothing for this message.
+pub fn dk_only(env: &Env, dkim: &Mode) -> bool {
+    (env.is_set("DKSIGN") || env.is_set("DKVERIFY")) && *dkim == Mode::Pass
+}
+
+/// The DomainKeys tasks for a message (none, one signer, or one verifier).
+pub fn plan(env: &Env, control: &ControlDir, headers: &Headers) -> Result<Vec<Box<dyn Task>>> {
+    Ok(match dk_mode(env) {
+        None => Vec::new(),
+        Some(DkMode::Sign { template }) => match plan_sign(env, control, headers, &template)? {
+            Some(s) => vec![Box::new(s) as Box<dyn Task>],
+            None => Vec::new(),
+        },
+        Some(DkMode::Verify { letters }) => vec![Box::new(DkVerifier::new(headers, letters)) as Box<dyn Task>],
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Signing
+
+/// A loaded key and the hash of the signed fields; the body is fed in.
+pub struct DkSigner {
+    key: SigningKey,
+    hasher: DkHasher,
+    canon: Canon,
+    selector: String,
+    domain: String,
+    h: Option<Vec<String>>,
+}
+
+/// The signing domain: `DKDOMAIN` when the sender's domain is it or below it, else the domain
+/// of `Sender:`, else of `From:`.
+pub fn signing_domain(env: &Env, headers: &Headers) -> Option<String> {
+    let sender = message_sender(headers).map(|(_, m)| m.domain);
+    match (env.nonempty("DKDOMAIN").map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()), sender) {
+        (Some(d), Some(s)) if is_same_or_subdomain(&s, &d) => Some(d),
+        (Some(d), Some(s)) => {
+            eprintln!("qmail-dkim: DomainKeys: DKDOMAIN={d} is not a parent of the sender's domain {s}: signing as {s}");
+            Some(s)
+        }
+        (Some(d), None) => Some(d),
+        (None, s) => s,
+    }
+}
+
+/// Plans the signature; `None` when this message is not signed (no sender domain, or a `%`
+/// key path that found no key for the domain).
+pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &str) -> Result<Option<DkSigner>> {
+    let options = parse_options(env.get("DKSIGNOPTIONS").unwrap_or(""))
+        .map_err(|e| Error::Config(format!("Invalid DKSIGNOPTIONS: {e}")))?;
+    let Some(domain) = signing_domain(env, headers) else {
+        eprintln!("qmail-dkim: DomainKeys: no Sender:/From: address to sign for: not signed");
+        return Ok(None);
+    };
+    let choice = KeyChoice::new(control, template, &domain);
+    let Some((path, pem)) = find_key(&choice)? else {
+        if choice.has_percent {
+            eprintln!("qmail-dkim: DomainKeys: no private key for {domain} ({}): not signed", choice.candidates[0].display());
+            return Ok(None);
+        }
+        return Err(Error::KeyMissing(choice.candidates[0].clone()));
+    };
+    let key = SigningKey::from_pem(&pem, true).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    if !matches!(key, SigningKey::Rsa(_)) {
+        return Err(Error::KeyInvalid { path, reason: "DomainKeys needs an RSA key".into() });
+    }
+    if key.bits() < super::sign::MIN_SIGN_BITS {
+        return Err(Error::KeyInvalid { path, reason: format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()) });
+    }
+    let selector = options.selector.clone().unwrap_or_else(|| selector_of(&path));
+    let exclude: Vec<String> = env.get("DKEXCLUDEHEADERS").unwrap_or("").split(':').map(str::to_string).collect();
+    let (fields, h) = plan_fields(headers, &options, &exclude);
+    let mut hasher = DkHasher::new(options.canon);
+    for &i in &fields {
+        hasher.header(headers.raw(&headers.fields[i]));
+    }
+    Ok(Some(DkSigner { key, hasher, canon: options.canon, selector, domain, h }))
+}
+
+/// The first candidate key file that exists, with its contents.
+fn find_key(choice: &KeyChoice) -> Result<Option<(PathBuf, Vec<u8>)>> {
+    for cand in &choice.candidates {
+        match std::fs::read(cand) {
+            Ok(b) => return Ok(Some((cand.clone(), b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) && choice.has_percent => continue,
+            Err(e) => {
+                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl Task for DkSigner {
+    fn body(&mut self, data: &[u8]) {
+        self.hasher.body(data);
+    }
+
+    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
+        let DkSigner { key, hasher, canon, selector, domain, h } = *self;
+        let digest = hasher.finish();
+        let sig = sign_digest(&key, &digest)
+            .map_err(|e| Error::Internal(format!("DomainKeys signing for d={domain} s={selector}: {e}")))?;
+        if ctx.env.is_set("VERBOSE") {
+            eprintln!("qmail-dkim: DomainKeys: signed d={domain} s={selector} c={}", canon.as_str());
+        }
+        Ok(TaskResult { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verifying
+
+pub struct DkVerifier {
+    letters: String,
+    plan: Plan,
+}
+
+impl DkVerifier {
+    pub fn new(headers: &Headers, letters: String) -> DkVerifier {
+        DkVerifier { letters, plan: verify::plan(headers) }
+    }
+}
+
+impl Task for DkVerifier {
+    fn body(&mut self, data: &[u8]) {
+        if let Plan::Hash(p) = &mut self.plan {
+            p.hasher.body(data);
+        }
+    }
+
+    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
+        let DkVerifier { letters, plan } = *self;
+        let dns = crate::dns::from_env(ctx.env);
+        let mut outcome = match plan {
+            Plan::Done(o) => o,
+            Plan::Hash(p) => verify::finish(*p, &*dns),
+        };
+        if wants(&letters, outcome.status) {
+            verify::apply_policy(&mut outcome, ctx.headers, &*dns);
+        }
+        if ctx.env.is_set("VERBOSE") {
+            eprintln!("qmail-dkim: {}", log_line(&outcome));
+        }
+        let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
+        let remove = forged_fields(ctx.headers, &authserv);
+        let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
+        prepend.extend_from_slice(format!("DomainKey-Status: {}\n", outcome.status.header_value()).as_bytes());
+        Ok(TaskResult { prepend, remove, refuse: decide(&letters, &outcome) })
+    }
+}
+
+/// Whether the letters mention this outcome at all (either case).
+fn wants(letters: &str, s: Status) -> bool {
+    letters.contains(s.letter()) || letters.contains(s.letter().to_ascii_lowercase())
+}
+
+/// The refusal for an outcome: an uppercase letter refuses permanently, a lowercase one
+/// temporarily (uppercase wins when both are given); no letter, or a failure the policy says
+/// not to hold against the message, lets it through.
+pub fn decide(letters: &str, o: &Outcome) -> Option<(bool, String)> {
+    let up = o.status.letter();
+    let permanent = letters.contains(up);
+    if !permanent && !letters.contains(up.to_ascii_lowercase()) {
+        return None;
+    }
+    if let Some(why) = &o.not_fatal {
+        eprintln!("qmail-dkim: DomainKeys: {} ({}) not refused: {why}", o.status.header_value(), up);
+        return None;
+    }
+    Some((permanent, refusal_text(o.status, permanent)))
+}
+
+/// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
+pub fn refusal_text(s: Status, permanent: bool) -> String {
+    format!("qmail-dkim: DomainKeys {}: {} (#{}.{})", s.header_value(), s.meaning(), if permanent { 5 } else { 4 }, s.code())
+}
+
+fn log_line(o: &Outcome) -> String {
+    let mut l = format!("DomainKeys: {} ({}) ", o.status.header_value(), o.status.letter());
+    if let (Some(d), Some(s)) = (&o.domain, &o.selector) {
+        l.push_str(&format!("d={d} s={s} "));
+    }
+    if let Some((_, m)) = &o.sender {
+        l.push_str(&format!("sender={} ", m.address()));
+    }
+    l.push_str(&o.detail);
+    if let Some(n) = &o.not_fatal {
+        l.push_str(&format!("; not fatal: {n}"));
+    }
+    l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The `Authentication-Results:` field for the `domainkeys` method (RFC 8601 §2.7.1).
+pub fn authentication_results(authserv: &str, o: &Outcome) -> String {
+    let mut props = String::new();
+    if let Some(d) = &o.domain {
+        props.push_str(&format!(" header.d={d}"));
+    }
+    if let Some((kind, m)) = &o.sender {
+        let addr = m.address();
+        if addr.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b';' | b'(' | b')')) {
+            props.push_str(&format!(" {}={addr}", kind.property()));
+        }
+    }
+    format!("Authentication-Results: {authserv};\n\tdomainkeys={}{props}\n", o.status.ar_result())
+}
+
+/// Incoming `DomainKey-Status:` fields, and `Authentication-Results:` fields that claim our
+/// authserv-id: forged, removed before ours are added.
+pub fn forged_fields(headers: &Headers, authserv: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, f) in headers.fields.iter().enumerate() {
+        let name = headers.name(f);
+        if name.eq_ignore_ascii_case(b"DomainKey-Status") {
+            out.push(i);
+        } else if name.eq_ignore_ascii_case(b"Authentication-Results") {
+            if crate::headers::ar_authserv_id(headers.value(f)).eq_ignore_ascii_case(authserv) {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(p: &[(&str, &str)]) -> Env {
+        Env::from_pairs(p)
+    }
+
+    #[test]
+    fn mode() {
+        assert_eq!(dk_mode(&env(&[])), None);
+        assert_eq!(dk_mode(&env(&[("DKSIGN", "")])), Some(DkMode::Sign { template: DEFAULT_KEY.into() }));
+        assert_eq!(dk_mode(&env(&[("DKSIGN", "/k/%/sel"), ("DKVERIFY", "B")])), Some(DkMode::Sign { template: "/k/%/sel".into() }));
+        assert_eq!(dk_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Some(DkMode::Verify { letters: "DEGIJKfh".into() }));
+        assert_eq!(dk_mode(&env(&[("DKVERIFY", "")])), Some(DkMode::Verify { letters: String::new() }));
+        for bypass in ["RELAYCLIENT_NODKVERIFY", "RELAYCLIENT_NODKIMVERIFY"] {
+            assert_eq!(dk_mode(&env(&[("DKVERIFY", "B"), ("RELAYCLIENT", ""), (bypass, "")])), None);
+            assert_eq!(dk_mode(&env(&[("DKVERIFY", "B"), ("AUTHINFO", "x"), (bypass, "")])), None);
+            assert!(dk_mode(&env(&[("DKVERIFY", "B"), (bypass, "")])).is_some());
+        }
+        // The relay client that must not be verified may still be signed for.
+        assert!(matches!(dk_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", ""), ("RELAYCLIENT_NODKVERIFY", "")])), Some(DkMode::Sign { .. })));
+    }
+
+    #[test]
+    fn only_dk() {
+        assert!(dk_only(&env(&[("DKVERIFY", "")]), &Mode::Pass));
+        assert!(!dk_only(&env(&[]), &Mode::Pass));
+        assert!(!dk_only(&env(&[("DKSIGN", "")]), &Mode::Verify { letters: String::new() }));
+    }
+
+    fn outcome(s: Status) -> Outcome {
+        match verify::plan(&Headers::parse(b"From: a@b.c\n".to_vec())) {
+            Plan::Done(mut o) => {
+                o.status = s;
+                o
+            }
+            Plan::Hash(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn letters_decide() {
+        // Russell Nelson's recommended set.
+        let l = "DEGIJKfh";
+        for s in super::super::ALL_STATUSES {
+            let r = decide(l, &outcome(s));
+            match s.letter() {
+                'D' | 'E' | 'G' | 'I' | 'J' | 'K' => assert_eq!(r.map(|r| r.0), Some(true), "{s:?}"),
+                'F' | 'H' => assert_eq!(r.map(|r| r.0), Some(false), "{s:?}"),
+                _ => assert_eq!(r, None, "{s:?}"),
+            }
+        }
+        assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.0), Some(true));
+        assert_eq!(decide("", &outcome(Status::Internal)), None);
+        let mut o = outcome(Status::Revoked);
+        o.not_fatal = Some("testing".into());
+        assert_eq!(decide("J", &o), None);
+        assert_eq!(
+            decide("h", &outcome(Status::NoResource)).unwrap().1,
+            "qmail-dkim: DomainKeys no resources: the signature is too large to process (#4.3.0)"
+        );
+        assert_eq!(
+            decide("K", &outcome(Status::Internal)).unwrap().1,
+            "qmail-dkim: DomainKeys bad format: internal error (#5.3.0)"
+        );
+    }
+
+    #[test]
+    fn ar_and_forgeries() {
+        let o = outcome(Status::NoSig);
+        assert_eq!(authentication_results("mx.example", &o), "Authentication-Results: mx.example;\n\tdomainkeys=none header.from=a@b.c\n");
+        let h = Headers::parse(
+            b"DomainKey-Status: good\nAuthentication-Results: mx.example; domainkeys=pass\nAuthentication-Results: other.example; dkim=pass\nauthentication-results: MX.example (x); dkim=pass\n".to_vec(),
+        );
+        assert_eq!(forged_fields(&h, "mx.example"), vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn domain_to_sign_as() {
+        let h = Headers::parse(b"From: a@mail.example.com\nSender: b@lists.example.org\n".to_vec());
+        assert_eq!(signing_domain(&env(&[]), &h).as_deref(), Some("lists.example.org"));
+        assert_eq!(signing_domain(&env(&[("DKDOMAIN", "example.org")]), &h).as_deref(), Some("example.org"));
+        assert_eq!(signing_domain(&env(&[("DKDOMAIN", "other.net")]), &h).as_deref(), Some("lists.example.org"));
+        let h = Headers::parse(b"Subject: x\n".to_vec());
+        assert_eq!(signing_domain(&env(&[]), &h), None);
+    }
+}

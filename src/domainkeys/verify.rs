@@ -1,0 +1,526 @@
+//! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does) and judging the
+//! result with the sending domain's policy.
+//!
+//! Before the body: find and parse the signature, check the sender, pick the signed fields and
+//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]),
+//! then consult the policy record `_domainkey.<sender domain>` for anything but a pass
+//! ([`apply_policy`]).
+
+use super::canon::{select_fields, DkHasher};
+use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
+use crate::dkim::tags::{strip_ws, TagList};
+use crate::dns::{TxtAnswer, TxtLookup};
+use crate::message::Headers;
+use base64::Engine;
+
+/// Key sizes accepted when verifying (deployed DomainKeys keys were 512–2048 bits).
+pub const MIN_VERIFY_BITS: usize = 512;
+pub const MAX_VERIFY_BITS: usize = 2048;
+/// A decoded b= of this many bytes or more is not processed (libdomainkeys: NORESOURCE).
+pub const MAX_SIGNATURE_BYTES: usize = 1024;
+
+const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+
+/// Which header gave the sending address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderField {
+    From,
+    Sender,
+}
+
+impl SenderField {
+    /// The Authentication-Results property (RFC 8601 §2.7.1 for `domainkeys`).
+    pub fn property(self) -> &'static str {
+        match self {
+            SenderField::From => "header.from",
+            SenderField::Sender => "header.sender",
+        }
+    }
+}
+
+/// The result of one verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    /// The signature's d=, when one was parsed.
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    /// The sending address and where it came from.
+    pub sender: Option<(SenderField, Mailbox)>,
+    /// The key record said t=y.
+    pub key_testing: bool,
+    /// Why a failure must not refuse the message (testing, or a domain that does not sign all).
+    pub not_fatal: Option<String>,
+    /// A detail for the log.
+    pub detail: String,
+}
+
+impl Outcome {
+    fn new(status: Status, detail: impl Into<String>) -> Outcome {
+        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, not_fatal: None, detail: detail.into() }
+    }
+}
+
+/// A signature ready to be checked once the body is hashed.
+pub struct Pending {
+    pub outcome: Outcome,
+    pub hasher: DkHasher,
+    selector: String,
+    domain: String,
+    signature: Vec<u8>,
+}
+
+pub enum Plan {
+    /// Decided from the headers alone.
+    Done(Outcome),
+    /// The signed fields are hashed; feed the body, then call [`finish`].
+    Hash(Box<Pending>),
+}
+
+/// The sending address of the message as a whole: the first Sender:, else the first From:.
+pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
+    if let Some(m) = headers.named("Sender").next().and_then(|f| parse_mailbox(headers.value(f))) {
+        return Some((SenderField::Sender, m));
+    }
+    headers.named("From").next().and_then(|f| parse_mailbox(headers.value(f))).map(|m| (SenderField::From, m))
+}
+
+/// Everything that can be decided before the body.
+pub fn plan(headers: &Headers) -> Plan {
+    let sigs: Vec<usize> = headers.named("DomainKey-Signature").map(|f| field_index(headers, f)).collect();
+    let Some(&top) = sigs.first() else {
+        let mut o = Outcome::new(Status::NoSig, "no DomainKey-Signature");
+        o.sender = message_sender(headers);
+        return Plan::Done(o);
+    };
+    match prepare(headers, top, &sigs) {
+        Ok(p) => Plan::Hash(Box::new(p)),
+        Err(mut o) => {
+            if o.sender.is_none() {
+                o.sender = message_sender(headers);
+            }
+            Plan::Done(o)
+        }
+    }
+}
+
+fn field_index(headers: &Headers, f: &crate::message::Field) -> usize {
+    headers.fields.iter().position(|g| g.raw == f.raw).unwrap_or(0)
+}
+
+fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Outcome> {
+    let value = headers.value(&headers.fields[top]);
+    let tags = TagList::parse(value).map_err(|e| Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}")))?;
+    let get = |n: &str| tags.get(n).map(|v| strip_ws(v));
+    let (Some(domain), Some(selector), Some(b)) = (get("d"), get("s"), get("b")) else {
+        return Err(Outcome::new(Status::NoSig, "DomainKey-Signature without d=, s= or b="));
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let with = |mut o: Outcome| {
+        o.domain = Some(domain.clone());
+        o.selector = Some(selector.clone());
+        o
+    };
+    if domain.is_empty() || selector.is_empty() {
+        return Err(with(Outcome::new(Status::NoSig, "empty d= or s=")));
+    }
+    let canon = match get("c") {
+        None => Canon::Simple,
+        Some(c) => Canon::parse(&c).ok_or_else(|| with(Outcome::new(Status::Syntax, format!("unknown c={c}"))))?,
+    };
+    if let Some(q) = get("q") {
+        if !q.eq_ignore_ascii_case("dns") {
+            return Err(with(Outcome::new(Status::Args, format!("unsupported q={q}"))));
+        }
+    }
+    if let Some(a) = get("a") {
+        if !a.eq_ignore_ascii_case("rsa-sha1") {
+            return Err(with(Outcome::new(Status::Args, format!("unsupported a={a}"))));
+        }
+    }
+    for &other in &sigs[1..] {
+        let d = TagList::parse(headers.value(&headers.fields[other]))
+            .ok()
+            .and_then(|t| t.get("d").map(|d| strip_ws(d).trim_end_matches('.').to_ascii_lowercase()));
+        if d.as_deref() == Some(domain.as_str()) {
+            return Err(with(Outcome::new(Status::Duplicate, format!("two DomainKey-Signatures by d={domain}"))));
+        }
+    }
+    // The sending address: Sender: below the signature, else From: (RFC 4870 §3.4.1).
+    if headers.named("From").count() > 1 {
+        return Err(with(Outcome::new(Status::Syntax, "more than one From: header")));
+    }
+    let below = |name: &str| -> Vec<usize> {
+        (top + 1..headers.fields.len()).filter(|&i| headers.name(&headers.fields[i]).eq_ignore_ascii_case(name.as_bytes())).collect()
+    };
+    let senders = below("Sender");
+    if senders.len() > 1 {
+        return Err(with(Outcome::new(Status::Syntax, "more than one Sender: header")));
+    }
+    let (kind, idx) = match (senders.first(), below("From").first()) {
+        (Some(&s), _) => (SenderField::Sender, s),
+        (None, Some(&f)) => (SenderField::From, f),
+        (None, None) => return Err(with(Outcome::new(Status::NoSig, "no From: header below the signature"))),
+    };
+    let h: Option<Vec<String>> = tags.get("h").map(|h| h.split(':').map(|n| strip_ws(n)).collect());
+    let fields = select_fields(headers, top + 1, h.as_deref());
+    if !fields.contains(&idx) {
+        let name = if kind == SenderField::Sender { "Sender:" } else { "From:" };
+        return Err(with(Outcome::new(Status::NoSig, format!("the signature does not cover the {name} header"))));
+    }
+    let Some(mailbox) = parse_mailbox(headers.value(&headers.fields[idx])) else {
+        return Err(with(Outcome::new(Status::Syntax, "no usable address in the sender header")));
+    };
+    let sender = Some((kind, mailbox.clone()));
+    if !is_same_or_subdomain(&mailbox.domain, &domain) {
+        let mut o = with(Outcome::new(Status::Syntax, format!("d={domain} is not the sender's domain {}", mailbox.domain)));
+        o.sender = sender;
+        return Err(o);
+    }
+    let signature = match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
+        Ok(s) => s,
+        Err(_) => {
+            let mut o = with(Outcome::new(Status::Syntax, "b= is not base64"));
+            o.sender = sender;
+            return Err(o);
+        }
+    };
+    if signature.len() >= MAX_SIGNATURE_BYTES {
+        let mut o = with(Outcome::new(Status::NoResource, format!("b= of {} bytes", signature.len())));
+        o.sender = sender;
+        return Err(o);
+    }
+    let mut hasher = DkHasher::new(canon);
+    for &i in &fields {
+        hasher.header(headers.raw(&headers.fields[i]));
+    }
+    let mut outcome = with(Outcome::new(Status::Internal, "not finished"));
+    outcome.sender = sender;
+    Ok(Pending { outcome, hasher, selector, domain, signature })
+}
+
+/// Fetches the key, checks it, and verifies the signature over the finished hash.
+pub fn finish(p: Pending, dns: &dyn TxtLookup) -> Outcome {
+    let Pending { mut outcome, hasher, selector, domain, signature } = p;
+    let digest = hasher.finish();
+    let (status, detail) = check_key_and_signature(&mut outcome, &selector, &domain, &signature, &digest, dns);
+    outcome.status = status;
+    outcome.detail = detail;
+    outcome
+}
+
+fn check_key_and_signature(
+    o: &mut Outcome,
+    selector: &str,
+    domain: &str,
+    signature: &[u8],
+    digest: &[u8],
+    dns: &dyn TxtLookup,
+) -> (Status, String) {
+    let name = format!("{selector}._domainkey.{domain}");
+    let record = match dns.txt(&name) {
+        TxtAnswer::TempFail(e) => return (Status::CantVerify, format!("{name}: {e}")),
+        TxtAnswer::NotFound => return (Status::NoKey, format!("{name}: no key record")),
+        TxtAnswer::BadName => return (Status::NoKey, format!("{name}: not a valid DNS name")),
+        TxtAnswer::Records(r) if r.len() == 1 => r.into_iter().next().unwrap_or_default(),
+        TxtAnswer::Records(r) if r.is_empty() => return (Status::NoKey, format!("{name}: no key record")),
+        TxtAnswer::Records(r) => return (Status::BadKey, format!("{name}: {} TXT records", r.len())),
+    };
+    let tags = match TagList::parse(&record) {
+        Ok(t) => t,
+        Err(e) => return (Status::BadKey, format!("{name}: {e}")),
+    };
+    o.key_testing = tags.get("t").is_some_and(|t| t.contains('y'));
+    if let (Some(g), Some((_, sender))) = (tags.get("g").map(strip_ws), &o.sender) {
+        if !g.is_empty() && !granularity_matches(&g, &sender.local) {
+            return (Status::Granularity, format!("g={g} does not match {}", sender.address()));
+        }
+    }
+    let Some(p) = tags.get("p").map(strip_ws) else {
+        return (Status::NoKey, format!("{name}: key record without p="));
+    };
+    if p.is_empty() {
+        return (Status::Revoked, format!("{name}: p= is empty"));
+    }
+    if let Some(k) = tags.get("k").map(strip_ws) {
+        if !k.eq_ignore_ascii_case("rsa") {
+            return (Status::BadKey, format!("{name}: unsupported k={k}"));
+        }
+    }
+    let key = match base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) {
+        Ok(k) => k,
+        Err(_) => return (Status::BadKey, format!("{name}: p= is not base64")),
+    };
+    let Some((n, e)) = rsa_components(&key) else {
+        return (Status::BadKey, format!("{name}: p= is not an RSA public key"));
+    };
+    let bits = bit_len(n);
+    if !(MIN_VERIFY_BITS..=MAX_VERIFY_BITS).contains(&bits) {
+        return (Status::BadKey, format!("{name}: {bits}-bit key (accepted: {MIN_VERIFY_BITS}–{MAX_VERIFY_BITS})"));
+    }
+    match rsa_sha1_verify(n, e, digest, signature) {
+        Ok(true) => (Status::Ok, format!("verified with {name} ({bits} bits)")),
+        Ok(false) => (Status::BadSig, format!("signature does not verify with {name}")),
+        Err(why) => (Status::BadKey, format!("{name}: {why}")),
+    }
+}
+
+/// g=: the local part must match exactly (case-insensitive, as libdomainkeys); a `*` in g=
+/// matches any run of characters (as Mail::DKIM allows).
+pub fn granularity_matches(g: &str, local: &str) -> bool {
+    let g = g.to_ascii_lowercase();
+    let l = local.to_ascii_lowercase();
+    match g.split_once('*') {
+        None => g == l,
+        Some((pre, post)) => l.len() >= pre.len() + post.len() && l.starts_with(pre) && l.ends_with(post),
+    }
+}
+
+/// Consults the sending domain's policy for anything but a pass. Testing (t=y in the key or
+/// the policy record) makes any failure non-fatal; a bad or missing signature (B, C) is fatal
+/// only for a domain that signs all its mail (o=-), as RFC 4870 says: for o=~ (the default
+/// when no policy is published) such a message counts as unsigned.
+pub fn apply_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
+    if matches!(o.status, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal) {
+        return;
+    }
+    let domain = match message_sender(headers) {
+        Some((_, m)) => m.domain,
+        None => {
+            if o.key_testing {
+                o.not_fatal = Some("the key is in testing mode (t=y)".into());
+            } else if matches!(o.status, Status::BadSig | Status::NoSig) {
+                o.not_fatal = Some("no sender domain, so no signing policy".into());
+            }
+            return;
+        }
+    };
+    let name = format!("_domainkey.{domain}");
+    let (signs_all, testing, note) = match dns.txt(&name) {
+        TxtAnswer::Records(r) => {
+            let t = r.first().and_then(|rec| TagList::parse(rec).ok());
+            let o_tag = t.as_ref().and_then(|t| t.get("o").map(strip_ws)).unwrap_or_else(|| "~".into());
+            let t_tag = t.as_ref().and_then(|t| t.get("t").map(strip_ws)).unwrap_or_default();
+            (o_tag.starts_with('-'), t_tag.contains('y'), format!("o={o_tag}"))
+        }
+        TxtAnswer::TempFail(e) => (false, false, format!("no policy ({name}: {e})")),
+        TxtAnswer::NotFound | TxtAnswer::BadName => (false, false, "no policy published".into()),
+    };
+    if o.key_testing {
+        o.not_fatal = Some("the key is in testing mode (t=y)".into());
+    } else if testing {
+        o.not_fatal = Some(format!("{domain} is testing DomainKeys (t=y)"));
+    } else if matches!(o.status, Status::BadSig | Status::NoSig) && !signs_all {
+        o.not_fatal = Some(format!("{domain} does not sign all its mail ({note})"));
+    }
+}
+
+fn bit_len(n: &[u8]) -> usize {
+    let n = strip_zeros(n);
+    match n.first() {
+        None => 0,
+        Some(&b) => (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
+    }
+}
+
+fn strip_zeros(n: &[u8]) -> &[u8] {
+    let z = n.iter().take_while(|&&b| b == 0).count();
+    &n[z..]
+}
+
+/// RSA PKCS#1 v1.5 verification of a SHA-1 digest (the `rsa` crate: it accepts a digest and
+/// keys under 1024 bits; public-key operations have no timing secret to leak).
+pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, String> {
+    let n = strip_zeros(n);
+    let e = strip_zeros(e);
+    let key = rsa::PublicKey::new_with_size_limits(
+        rsa::BoxedUint::from_be_slice_vartime(n),
+        rsa::BoxedUint::from_be_slice_vartime(e),
+        MIN_VERIFY_BITS..=MAX_VERIFY_BITS,
+    )
+    .map_err(|e| format!("unusable RSA key: {e}"))?;
+    let pad = rsa::Pkcs1v15Sign { hash_len: Some(digest.len()), prefix: SHA1_PREFIX.into() };
+    Ok(key.verify(pad, digest, sig).is_ok())
+}
+
+// ---------------------------------------------------------------------------
+// A minimal DER reader for the public key in p=: SubjectPublicKeyInfo (what DomainKeys and
+// DKIM publish) or a bare PKCS#1 RSAPublicKey.
+
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (l0 as usize, rest)
+    } else {
+        let k = (l0 & 0x7f) as usize;
+        if k == 0 || k > 4 || rest.len() < k {
+            return None;
+        }
+        let mut len = 0usize;
+        for &b in &rest[..k] {
+            len = (len << 8) | b as usize;
+        }
+        (len, &rest[k..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER.
+pub fn rsa_components(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let (tag, seq, rest) = der(key)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let (t1, first, after) = der(seq)?;
+    if t1 == 0x30 {
+        // SubjectPublicKeyInfo: AlgorithmIdentifier, BIT STRING.
+        let (t_oid, oid, _) = der(first)?;
+        if t_oid != 0x06 || oid != OID_RSA {
+            return None;
+        }
+        let (t_bits, bits, end) = der(after)?;
+        if t_bits != 0x03 || !end.is_empty() {
+            return None;
+        }
+        let (&unused, inner) = bits.split_first()?;
+        if unused != 0 {
+            return None;
+        }
+        return rsa_components(inner);
+    }
+    // RSAPublicKey: INTEGER n, INTEGER e.
+    let (t2, e, end) = der(after)?;
+    if t1 != 0x02 || t2 != 0x02 || !end.is_empty() || first.is_empty() || e.is_empty() {
+        return None;
+    }
+    Some((first, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers from a table; everything else is NXDOMAIN.
+    pub struct Table(pub Vec<(String, TxtAnswer)>);
+
+    impl TxtLookup for Table {
+        fn txt(&self, name: &str) -> TxtAnswer {
+            self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map_or(TxtAnswer::NotFound, |(_, a)| a.clone())
+        }
+    }
+
+    #[test]
+    fn granularity() {
+        assert!(granularity_matches("joe", "Joe"));
+        assert!(!granularity_matches("joe", "joel"));
+        assert!(granularity_matches("j*", "joel"));
+        assert!(granularity_matches("*-list", "news-list"));
+        assert!(!granularity_matches("*-list", "news"));
+    }
+
+    #[test]
+    fn der_reader() {
+        // A 512-bit SPKI made by openssl.
+        let spki = base64::engine::general_purpose::STANDARD
+            .decode("MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAL02WYVl+YhHOQRWa0zbkazGb2RQ9lvrKXfxZf1fYRbkE2e68g8NP9dx9BBU6Rs1Nsk2pgybiIltOH4YWwr8HE8CAwEAAQ==")
+            .unwrap();
+        let (n, e) = rsa_components(&spki).unwrap();
+        assert_eq!(bit_len(n), 512);
+        assert_eq!(e, &[1, 0, 1]);
+        assert!(rsa_components(&spki[..spki.len() - 1]).is_none());
+        assert!(rsa_components(b"\x30\x00").is_none());
+        assert!(rsa_components(b"").is_none());
+    }
+
+    fn h(s: &str) -> Headers {
+        Headers::parse(s.as_bytes().to_vec())
+    }
+
+    fn done(headers: &Headers) -> Outcome {
+        match plan(headers) {
+            Plan::Done(o) => o,
+            Plan::Hash(_) => panic!("expected an early outcome"),
+        }
+    }
+
+    #[test]
+    fn early_outcomes() {
+        assert_eq!(done(&h("From: a@b.c\n")).status, Status::NoSig);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s\nFrom: a@b.c\n")).status, Status::NoSig);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; x\nFrom: a@b.c\n")).status, Status::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; c=relaxed\nFrom: a@b.c\n")).status, Status::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; a=rsa-sha256\nFrom: a@b.c\n")).status, Status::Args);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; q=http\nFrom: a@b.c\n")).status, Status::Args);
+        assert_eq!(
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nDomainKey-Signature: d=B.c; s=t; b=AAAA\nFrom: a@b.c\n")).status,
+            Status::Duplicate
+        );
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nFrom: x@b.c\n")).status, Status::Syntax);
+        // From above the signature only: not covered.
+        assert_eq!(done(&h("From: a@b.c\nDomainKey-Signature: d=b.c; s=s; b=AAAA\nTo: x@y.z\n")).status, Status::NoSig);
+        // h= without From.
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; h=to\nFrom: a@b.c\nTo: x@y.z\n")).status, Status::NoSig);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: undisclosed\n")).status, Status::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=other.org; s=s; b=AAAA\nFrom: a@b.c\n")).status, Status::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=!!!\nFrom: a@b.c\n")).status, Status::Syntax);
+        let big = "A".repeat(1400);
+        assert_eq!(done(&h(&format!("DomainKey-Signature: d=b.c; s=s; b={big}\nFrom: a@b.c\n"))).status, Status::NoResource);
+        // A parent domain may sign; Sender: wins over From:.
+        assert!(matches!(plan(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Plan::Hash(_)));
+        let o = done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nSender: l@list.org\n"));
+        assert_eq!((o.status, o.sender.map(|s| s.0)), (Status::Syntax, Some(SenderField::Sender)));
+    }
+
+    fn pending(headers: &Headers) -> Pending {
+        match plan(headers) {
+            Plan::Hash(p) => *p,
+            Plan::Done(o) => panic!("early outcome {o:?}"),
+        }
+    }
+
+    #[test]
+    fn key_record_outcomes() {
+        let msg = h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: joe@b.c\n");
+        let key = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAL02WYVl+YhHOQRWa0zbkazGb2RQ9lvrKXfxZf1fYRbkE2e68g8NP9dx9BBU6Rs1Nsk2pgybiIltOH4YWwr8HE8CAwEAAQ==";
+        let run = |ans: TxtAnswer| finish(pending(&msg), &Table(vec![("s._domainkey.b.c".into(), ans)])).status;
+        let rec = |s: &str| TxtAnswer::Records(vec![s.as_bytes().to_vec()]);
+        assert_eq!(run(TxtAnswer::NotFound), Status::NoKey);
+        assert_eq!(run(TxtAnswer::TempFail("timeout".into())), Status::CantVerify);
+        assert_eq!(run(rec("k=rsa")), Status::NoKey);
+        assert_eq!(run(rec("k=rsa; p=")), Status::Revoked);
+        assert_eq!(run(rec("k=rsa; p=AAAA")), Status::BadKey);
+        assert_eq!(run(rec("k=dsa; p=AAAA")), Status::BadKey);
+        assert_eq!(run(rec("k=rsa; p; x")), Status::BadKey);
+        assert_eq!(run(rec(&format!("g=jim; k=rsa; p={key}"))), Status::Granularity);
+        assert_eq!(run(rec(&format!("g=; k=rsa; p={key}"))), Status::BadSig);
+        assert_eq!(run(rec(&format!("g=joe; k=rsa; p={key}"))), Status::BadSig);
+        assert_eq!(run(TxtAnswer::Records(vec![b"p=".to_vec(), b"p=".to_vec()])), Status::BadKey);
+    }
+
+    #[test]
+    fn policy() {
+        let headers = h("From: joe@b.c\n");
+        let mut o = done(&headers);
+        let rec = |s: &str| TxtAnswer::Records(vec![s.as_bytes().to_vec()]);
+        apply_policy(&mut o, &headers, &Table(vec![]));
+        assert!(o.not_fatal.is_some(), "no policy: o=~");
+        let mut o = done(&headers);
+        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-"))]));
+        assert_eq!(o.not_fatal, None);
+        let mut o = done(&headers);
+        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-; t=y"))]));
+        assert!(o.not_fatal.is_some());
+        let mut o = done(&headers);
+        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=~; r=postmaster@b.c"))]));
+        assert!(o.not_fatal.is_some());
+        // Other failures stay fatal under o=~ unless testing.
+        let mut o = Outcome::new(Status::Revoked, "x");
+        apply_policy(&mut o, &headers, &Table(vec![]));
+        assert_eq!(o.not_fatal, None);
+    }
+}

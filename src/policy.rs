@@ -1,0 +1,298 @@
+//! What the verification result means for the message: accept, or refuse temporarily or
+//! permanently, as the `DKIMVERIFY` letters say (shared/SPEC.md §6); and the optional practice
+//! step (`DKIMPRACTICE`: the signaturedomains / nosignaturedomains lists, ADSP or SSP) that may
+//! turn a failure into FAIL (G) or NEUTRAL (D).
+//!
+//! ADSP (RFC 5617) was moved to Historic in 2013 and SSP never left draft status; both are here
+//! because indimail users configure them. Nothing here writes anything.
+
+use crate::config::{ControlDir, Env};
+use crate::dkim::verify::Outcome;
+use crate::dkim::tags::TagList;
+use crate::dns::{TxtAnswer, TxtLookup};
+use crate::error::Result;
+
+/// What to do with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Accept,
+    /// Refuse with a temporary error; the text is without the `Z`.
+    Temporary(String),
+    /// Refuse with a permanent error; the text is without the `D`.
+    Permanent(String),
+}
+
+/// `qmail-dkim: <DKIM-Status text> (#<5|4>.<code>)`.
+pub fn refusal_text(o: Outcome, permanent: bool) -> String {
+    format!("qmail-dkim: {} (#{}.{})", o.status_text(), if permanent { 5 } else { 4 }, o.code())
+}
+
+/// An uppercase letter of the outcome in `letters` refuses permanently, else a lowercase one
+/// temporarily, else the message is accepted.
+pub fn decide(o: Outcome, letters: &str) -> Decision {
+    let up = o.letter();
+    let low = up.to_ascii_lowercase();
+    if letters.contains(up) {
+        Decision::Permanent(refusal_text(o, true))
+    } else if letters.contains(low) {
+        Decision::Temporary(refusal_text(o, false))
+    } else {
+        Decision::Accept
+    }
+}
+
+/// The letters `DKIMPRACTICE=` (empty) stands for: every failure.
+pub const DEFAULT_PRACTICE_LETTERS: &str = "FGHIJKLMNPQRSTUVWX";
+
+/// Which signing practice to consult after the lists (`SIGN_PRACTICE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Practice {
+    /// `_adsp._domainkey.<domain>` (the default).
+    Adsp,
+    /// `_ssp._domainkey.<domain>`.
+    Ssp,
+    /// Only signaturedomains / nosignaturedomains.
+    Local,
+}
+
+/// The practice step's settings; `None` when the step is off for this outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PracticePlan {
+    pub practice: Practice,
+    /// Entries of signaturedomains (file or `SIGNATUREDOMAINS`).
+    pub signing: Vec<String>,
+    /// Entries of nosignaturedomains (file or `NOSIGNATUREDOMAINS`).
+    pub nonsigning: Vec<String>,
+}
+
+/// Whether the practice step runs for this outcome, and with what. It runs only when
+/// `DKIMPRACTICE` is set and holds the outcome's letter (either case; empty means
+/// [`DEFAULT_PRACTICE_LETTERS`]), and `SIGN_PRACTICE` is `adsp` (default), `ssp` or `local`
+/// (any other value turns it off).
+pub fn practice_plan(env: &Env, control: &ControlDir, o: Outcome) -> Result<Option<PracticePlan>> {
+    let Some(letters) = env.get("DKIMPRACTICE") else { return Ok(None) };
+    let letters = if letters.is_empty() { DEFAULT_PRACTICE_LETTERS } else { letters };
+    if !letters.to_ascii_uppercase().contains(o.letter()) {
+        return Ok(None);
+    }
+    let practice = match env.get("SIGN_PRACTICE").map(str::trim) {
+        None | Some("") | Some("adsp") => Practice::Adsp,
+        Some("ssp") => Practice::Ssp,
+        Some("local") => Practice::Local,
+        Some(_) => return Ok(None),
+    };
+    let list = |var: &str, file: &str| -> Result<Vec<String>> {
+        match env.get(var) {
+            Some(v) => Ok(split_list(v)),
+            None => Ok(control.lines(file)?.unwrap_or_default()),
+        }
+    };
+    Ok(Some(PracticePlan {
+        practice,
+        signing: list("SIGNATUREDOMAINS", "signaturedomains")?,
+        nonsigning: list("NOSIGNATUREDOMAINS", "nosignaturedomains")?,
+    }))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// A list entry matches a domain when it is `*` or a case-insensitive prefix of it
+/// (shared/SPEC.md §6, as indimail compares).
+pub fn list_matches(list: &[String], domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    list.iter().any(|e| {
+        let e = e.trim().to_ascii_lowercase();
+        e == "*" || (!e.is_empty() && d.starts_with(&e))
+    })
+}
+
+/// What the practice step decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PracticeResult {
+    pub outcome: Outcome,
+    /// The outcome before, when the step changed it (the `(old=…)` line).
+    pub old: Option<Outcome>,
+    /// `("X-DKIM-ADSP" | "X-DKIM-SSP", value)` when a policy record was consulted.
+    pub header: Option<(&'static str, &'static str)>,
+}
+
+/// Runs the practice step for the author domain (From:). Without a domain nothing changes.
+pub fn apply_practice(plan: &PracticePlan, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> PracticeResult {
+    let unchanged = PracticeResult { outcome: o, old: None, header: None };
+    let Some(domain) = domain.filter(|d| !d.is_empty()) else { return unchanged };
+    if list_matches(&plan.signing, domain) {
+        return unchanged;
+    }
+    let (new, header) = if list_matches(&plan.nonsigning, domain) {
+        (Outcome::Neutral, None)
+    } else {
+        match plan.practice {
+            Practice::Local => return unchanged,
+            Practice::Adsp => {
+                let (value, discard) = policy_record(dns, &format!("_adsp._domainkey.{domain}"), &["discardable"]);
+                (if discard { Outcome::Fail } else { Outcome::Neutral }, Some(("X-DKIM-ADSP", value)))
+            }
+            Practice::Ssp => {
+                let (value, discard) = policy_record(dns, &format!("_ssp._domainkey.{domain}"), &["all", "strict"]);
+                (if discard { Outcome::Fail } else { Outcome::Neutral }, Some(("X-DKIM-SSP", value)))
+            }
+        }
+    };
+    PracticeResult { outcome: new, old: (new != o).then_some(o), header }
+}
+
+/// Looks up an ADSP/SSP record: the header value and whether its `dkim=` is one of `strong`.
+fn policy_record(dns: &dyn TxtLookup, name: &str, strong: &[&str]) -> (&'static str, bool) {
+    match dns.txt(name) {
+        TxtAnswer::BadName => ("out of scope;", false),
+        TxtAnswer::TempFail(_) => ("temporary failure;", false),
+        TxtAnswer::NotFound => ("unknown;", false),
+        TxtAnswer::Records(recs) => {
+            let dkim = recs.iter().find_map(|r| {
+                TagList::parse(r).ok().and_then(|t| t.get("dkim").map(|v| v.trim().to_ascii_lowercase()))
+            });
+            let value = match dkim.as_deref() {
+                Some("all") => "all;",
+                Some("discardable") => "discardable;",
+                Some("strict") => "strict;",
+                _ => "unknown;",
+            };
+            let strong = dkim.as_deref().is_some_and(|d| strong.contains(&d));
+            (value, strong)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::Fixed;
+
+    #[test]
+    fn letters() {
+        use Outcome::*;
+        assert_eq!(decide(Success, ""), Decision::Accept);
+        assert_eq!(
+            decide(SignatureBad, "FGHIKLMNOQRTUVWjp"),
+            Decision::Permanent("qmail-dkim: signature error: RSA/ED25519 verify failed (#5.7.5)".into())
+        );
+        assert_eq!(
+            decide(DnsTempFailure, "FGHIKLMNOQRTUVWjp"),
+            Decision::Temporary("qmail-dkim: signature error: temporary dns failure requesting selector (#4.7.0)".into())
+        );
+        assert_eq!(
+            decide(SignatureBadButTesting, "FGHIKLMNOQRTUVWjp"),
+            Decision::Temporary("qmail-dkim: signature error: RSA/ED25519 verify failed but testing (#4.7.5)".into())
+        );
+        assert_eq!(decide(NoSignatures, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
+        assert_eq!(decide(Neutral, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
+        assert_eq!(decide(Success, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
+        // Upper wins over lower.
+        assert!(matches!(decide(BodyHashMismatch, "uU"), Decision::Permanent(_)));
+        assert!(matches!(decide(BodyHashMismatch, "u"), Decision::Temporary(_)));
+        assert!(matches!(decide(Success, "A"), Decision::Permanent(_)));
+        for o in Outcome::ALL {
+            assert!(matches!(decide(o, "ABCDEFGHIJKLMNOPQRSTUVWXY"), Decision::Permanent(_)));
+            assert!(matches!(decide(o, "abcdefghijklmnopqrstuvwxy"), Decision::Temporary(_)));
+        }
+    }
+
+    fn plan(p: Practice, signing: &[&str], nonsigning: &[&str]) -> PracticePlan {
+        PracticePlan {
+            practice: p,
+            signing: signing.iter().map(|s| s.to_string()).collect(),
+            nonsigning: nonsigning.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    struct Map(Vec<(&'static str, TxtAnswer)>);
+    impl TxtLookup for Map {
+        fn txt(&self, name: &str) -> TxtAnswer {
+            self.0.iter().find(|(n, _)| *n == name).map_or(TxtAnswer::NotFound, |(_, a)| a.clone())
+        }
+    }
+
+    #[test]
+    fn plan_from_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        let e = |p: &[(&str, &str)]| Env::from_pairs(p);
+        assert_eq!(practice_plan(&e(&[]), &c, Outcome::NoSignatures).unwrap(), None);
+        let p = practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::NoSignatures).unwrap().unwrap();
+        assert_eq!(p.practice, Practice::Adsp);
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::Success).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::DomainNameTooLong).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "st")]), &c, Outcome::NoSignatures).unwrap().is_some());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "ST")]), &c, Outcome::SignatureBad).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "none")]), &c, Outcome::NoSignatures)
+            .unwrap()
+            .is_none());
+        std::fs::write(dir.path().join("signaturedomains"), "# comment\nexample.com\n").unwrap();
+        std::fs::write(dir.path().join("nosignaturedomains"), "*\n").unwrap();
+        let p = practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "ssp")]), &c, Outcome::SignatureBad)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p, plan(Practice::Ssp, &["example.com"], &["*"]));
+        let p = practice_plan(
+            &e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "local"), ("SIGNATUREDOMAINS", "a.org"), ("NOSIGNATUREDOMAINS", "")]),
+            &c,
+            Outcome::SignatureBad,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p, plan(Practice::Local, &["a.org"], &[]));
+    }
+
+    #[test]
+    fn lists() {
+        let l = vec!["Example.COM".to_string()];
+        assert!(list_matches(&l, "example.com"));
+        assert!(list_matches(&l, "EXAMPLE.com.au"));
+        assert!(!list_matches(&l, "other.org"));
+        assert!(list_matches(&["*".to_string()], "any.org"));
+        assert!(!list_matches(&[], "any.org"));
+    }
+
+    #[test]
+    fn practice_steps() {
+        use Outcome::*;
+        let none = Map(vec![]);
+        // signaturedomains keeps the failure, even over a wildcard nosignaturedomains.
+        let r = apply_practice(&plan(Practice::Adsp, &["a.org"], &["*"]), NoSignatures, Some("a.org"), &none);
+        assert_eq!(r, PracticeResult { outcome: NoSignatures, old: None, header: None });
+        // nosignaturedomains: neutral, no record consulted.
+        let r = apply_practice(&plan(Practice::Adsp, &[], &["*"]), SignatureBad, Some("a.org"), &none);
+        assert_eq!(r, PracticeResult { outcome: Neutral, old: Some(SignatureBad), header: None });
+        // ADSP discardable → G; no record → D, "unknown;".
+        let adsp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=discardable".to_vec()]))]);
+        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("a.org"), &adsp);
+        assert_eq!(r, PracticeResult { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) });
+        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("b.org"), &adsp);
+        assert_eq!(r, PracticeResult { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) });
+        let all = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=all".to_vec()]))]);
+        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &all);
+        assert_eq!(r.header, Some(("X-DKIM-ADSP", "all;")));
+        assert_eq!(r.outcome, Neutral);
+        let temp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::TempFail("x".into()))]);
+        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &temp);
+        assert_eq!(r.header, Some(("X-DKIM-ADSP", "temporary failure;")));
+        // SSP: all and strict → G.
+        for (rec, want, hv) in [("dkim=strict", Fail, "strict;"), ("dkim=all", Fail, "all;"), ("dkim=unknown", Neutral, "unknown;")] {
+            let ssp = Map(vec![("_ssp._domainkey.a.org", TxtAnswer::Records(vec![rec.as_bytes().to_vec()]))]);
+            let r = apply_practice(&plan(Practice::Ssp, &[], &[]), NoSignatures, Some("a.org"), &ssp);
+            assert_eq!((r.outcome, r.header), (want, Some(("X-DKIM-SSP", hv))));
+        }
+        // local: only the lists.
+        let r = apply_practice(&plan(Practice::Local, &[], &[]), SignatureBad, Some("a.org"), &adsp);
+        assert_eq!(r, PracticeResult { outcome: SignatureBad, old: None, header: None });
+        // No From domain: nothing.
+        let r = apply_practice(&plan(Practice::Adsp, &[], &["*"]), SignatureBad, None, &adsp);
+        assert_eq!(r.outcome, SignatureBad);
+        // A name too long to ask: out of scope.
+        let long = format!("{}.org", "a".repeat(250));
+        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some(&long), &Fixed(b"dkim=all".to_vec()));
+        assert_eq!(r.header, Some(("X-DKIM-ADSP", "out of scope;")));
+    }
+}
