@@ -66,9 +66,9 @@ pub fn default_header_list(headers: &Headers, exclude: &[String]) -> Vec<String>
         }
         names.push(lower);
     }
-    if names.iter().any(|n| n == "from") || !names.is_empty() {
-        names.push("from".to_string());
-    }
+    // Always one more `from` than present: it oversigns, and a message without From still gets
+    // the h=from that RFC 6376 requires (an absent field signs as nothing).
+    names.push("from".to_string());
     names
 }
 
