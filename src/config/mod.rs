@@ -38,6 +38,11 @@ pub fn dkim_mode(env: &Env) -> Mode {
         let t = if t.is_empty() { env.nonempty("DKIMKEY").unwrap_or(DEFAULT_KEY) } else { t };
         return Mode::Sign { template: t.to_string() };
     }
+    // A qmail-dk setup (DKSIGN or DKVERIFY, no DKIM variable) gets DomainKeys only, as it did
+    // from qmail-dk: no DKIM default key, no DKIM-Status on every message.
+    if !env.is_set("DKIMVERIFY") && (env.is_set("DKSIGN") || env.is_set("DKVERIFY")) {
+        return Mode::Pass;
+    }
     let bypass = env.is_set("RELAYCLIENT_NODKIMVERIFY") || env.is_set("RELAYCLIENT_NODKVERIFY");
     match env.get("DKIMVERIFY") {
         Some(_) if relay && bypass => Mode::Pass,
@@ -192,6 +197,10 @@ mod tests {
         assert_eq!(dkim_mode(&env(&[("AUTHINFO", ""), ("DKIMKEY", "k/%")])), Mode::Sign { template: "k/%".into() });
         assert_eq!(dkim_mode(&env(&[("DKIMSIGN", "/k"), ("DKIMVERIFY", "FG")])), Mode::Sign { template: "/k".into() });
         assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", "")])), Mode::Verify { letters: "FG".into() });
+        // DomainKeys-only setups (qmail-dk's variables): DKIM does nothing.
+        assert_eq!(dkim_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", "")])), Mode::Pass);
+        assert_eq!(dkim_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Mode::Pass);
+        assert_eq!(dkim_mode(&env(&[("DKVERIFY", ""), ("DKIMVERIFY", "")])), Mode::Verify { letters: String::new() });
         for v in ["RELAYCLIENT_NODKIMVERIFY", "RELAYCLIENT_NODKVERIFY"] {
             assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", ""), (v, "")])), Mode::Pass);
             assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), (v, "")])), Mode::Verify { letters: "FG".into() });

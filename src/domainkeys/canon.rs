@@ -215,28 +215,23 @@ pub fn select_fields(headers: &Headers, from: usize, h: Option<&[String]>) -> Ve
     let Some(names) = h else {
         return (from.min(n)..n).collect();
     };
-    let mut heads: Vec<(String, Vec<usize>)> = Vec::new();
+    use std::collections::HashMap;
+    let mut heads: HashMap<String, Vec<usize>> = HashMap::new();
     for i in from.min(n)..n {
         if let Some(name) = field_name(headers, i) {
-            match heads.iter_mut().find(|(k, _)| *k == name) {
-                Some((_, v)) => v.push(i),
-                None => heads.push((name, vec![i])),
-            }
+            heads.entry(name).or_default().push(i);
         }
     }
     let names: Vec<String> = names.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
     for name in &names {
-        match counts.iter_mut().find(|(k, _)| k == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name.clone(), 1)),
-        }
+        *counts.entry(name.as_str()).or_default() += 1;
     }
     let mut out: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     for name in names.iter().rev() {
-        let Some((_, count)) = counts.iter_mut().find(|(k, _)| k == name) else { continue };
-        *count -= 1;
-        let Some((_, list)) = heads.iter_mut().find(|(k, _)| k == name) else { continue };
+        let Some(count) = counts.get_mut(name.as_str()) else { continue };
+        *count = count.saturating_sub(1);
+        let Some(list) = heads.get_mut(name) else { continue };
         if *count > 0 {
             if let Some(i) = list.pop() {
                 out.push_front(i);

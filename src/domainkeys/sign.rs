@@ -99,8 +99,11 @@ pub fn plan_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (V
         names.push((i, lower, shown));
     }
     if o.rdupe {
-        let all: Vec<String> = names.iter().map(|(_, l, _)| l.clone()).collect();
-        names.retain(|(_, l, _)| all.iter().filter(|x| *x == l).count() == 1);
+        let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for (_, l, _) in &names {
+            *count.entry(l.clone()).or_default() += 1;
+        }
+        names.retain(|(_, l, _)| count.get(l) == Some(&1));
     }
     let h: Vec<String> = names.iter().map(|(_, _, s)| s.clone()).collect();
     // Hash exactly what a verifier will pick with this h= (every instance listed, in order,

@@ -256,12 +256,10 @@ pub fn forged_fields(headers: &Headers, authserv: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, f) in headers.fields.iter().enumerate() {
         let name = headers.name(f);
-        if name.eq_ignore_ascii_case(b"DomainKey-Status") {
+        let ours = name.eq_ignore_ascii_case(b"Authentication-Results")
+            && crate::headers::ar_authserv_id(headers.value(f)).eq_ignore_ascii_case(authserv);
+        if ours || name.eq_ignore_ascii_case(b"DomainKey-Status") {
             out.push(i);
-        } else if name.eq_ignore_ascii_case(b"Authentication-Results") {
-            if crate::headers::ar_authserv_id(headers.value(f)).eq_ignore_ascii_case(authserv) {
-                out.push(i);
-            }
         }
     }
     out

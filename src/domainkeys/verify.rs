@@ -99,7 +99,7 @@ pub fn plan(headers: &Headers) -> Plan {
             if o.sender.is_none() {
                 o.sender = message_sender(headers);
             }
-            Plan::Done(o)
+            Plan::Done(*o)
         }
     }
 }
@@ -108,18 +108,18 @@ fn field_index(headers: &Headers, f: &crate::message::Field) -> usize {
     headers.fields.iter().position(|g| g.raw == f.raw).unwrap_or(0)
 }
 
-fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Outcome> {
+fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Outcome>> {
     let value = headers.value(&headers.fields[top]);
-    let tags = TagList::parse(value).map_err(|e| Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}")))?;
-    let get = |n: &str| tags.get(n).map(|v| strip_ws(v));
+    let tags = TagList::parse(value).map_err(|e| Box::new(Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}"))))?;
+    let get = |n: &str| tags.get(n).map(strip_ws);
     let (Some(domain), Some(selector), Some(b)) = (get("d"), get("s"), get("b")) else {
-        return Err(Outcome::new(Status::NoSig, "DomainKey-Signature without d=, s= or b="));
+        return Err(Box::new(Outcome::new(Status::NoSig, "DomainKey-Signature without d=, s= or b=")));
     };
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let with = |mut o: Outcome| {
         o.domain = Some(domain.clone());
         o.selector = Some(selector.clone());
-        o
+        Box::new(o)
     };
     if domain.is_empty() || selector.is_empty() {
         return Err(with(Outcome::new(Status::NoSig, "empty d= or s=")));
@@ -162,7 +162,7 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Out
         (None, Some(&f)) => (SenderField::From, f),
         (None, None) => return Err(with(Outcome::new(Status::NoSig, "no From: header below the signature"))),
     };
-    let h: Option<Vec<String>> = tags.get("h").map(|h| h.split(':').map(|n| strip_ws(n)).collect());
+    let h: Option<Vec<String>> = tags.get("h").map(|h| h.split(':').map(strip_ws).collect());
     let fields = select_fields(headers, top + 1, h.as_deref());
     if !fields.contains(&idx) {
         let name = if kind == SenderField::Sender { "Sender:" } else { "From:" };
@@ -194,7 +194,7 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Out
     for &i in &fields {
         hasher.header(headers.raw(&headers.fields[i]));
     }
-    let mut outcome = with(Outcome::new(Status::Internal, "not finished"));
+    let mut outcome = *with(Outcome::new(Status::Internal, "not finished"));
     outcome.sender = sender;
     Ok(Pending { outcome, hasher, selector, domain, signature })
 }
