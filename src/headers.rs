@@ -63,9 +63,15 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c)
 }
 
+/// Property values longer than this are cut (they come from the message).
+const MAX_VALUE: usize = 128;
+
 /// A property value: as it is when it is a token (or, with `at`, a `local@domain` of token
 /// characters), else a quoted string; control characters are dropped.
 fn pvalue(s: &str, at: bool) -> String {
+    // Values come from the message: keep them short and ASCII.
+    let s: String = s.chars().take(MAX_VALUE).map(|c| if c.is_ascii() { c } else { '?' }).collect();
+    let s = s.as_str();
     let plain = !s.is_empty() && s.chars().all(|c| is_token_char(c) || (at && c == '@'));
     if plain && (!at || s.matches('@').count() <= 1) {
         return s.to_string();
@@ -244,6 +250,14 @@ mod tests {
         assert!(a.contains("header.d=\"evil; dkim=pass\""), "{a}");
         assert!(a.contains("header.i=\"a\\\"b@xy\""), "{a}");
         assert_eq!(a.matches('\n').count(), a.matches("\n\t").count() + 1);
+        let mut long = sr(Outcome::BadSyntax);
+        long.domain = Some(format!("{}é", "a".repeat(300)));
+        let a = String::from_utf8(authentication_results("mx", &[long])).unwrap();
+        assert!(a.contains(&format!("header.d={}\n", "a".repeat(128))), "{a}");
+        let mut odd = sr(Outcome::BadSyntax);
+        odd.selector = Some("sé".into());
+        let a = String::from_utf8(authentication_results("mx", &[odd])).unwrap();
+        assert!(a.contains("header.s=\"s?\""), "{a}");
     }
 
     #[test]

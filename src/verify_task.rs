@@ -40,12 +40,12 @@ impl Task for VerifyTask {
             for r in &report.results {
                 eprintln!(
                     "qmail-dkim: DKIM d={} s={} a={}: {} ({}) {}",
-                    r.domain.as_deref().unwrap_or("-"),
-                    r.selector.as_deref().unwrap_or("-"),
-                    r.algorithm.as_deref().unwrap_or("-"),
+                    log_safe(r.domain.as_deref()),
+                    log_safe(r.selector.as_deref()),
+                    log_safe(r.algorithm.as_deref()),
                     r.outcome.letter(),
                     r.outcome.name(),
-                    r.detail
+                    log_safe(Some(&r.detail))
                 );
             }
             if report.ignored > 0 {
@@ -81,5 +81,13 @@ impl Task for VerifyTask {
             Decision::Permanent(t) => Some((true, t)),
         };
         Ok(TaskResult { prepend, remove: headers::forged(ctx.headers, &id), refuse })
+    }
+}
+
+/// A value from the message, fit for one log line: control characters replaced, cut short.
+fn log_safe(v: Option<&str>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) => v.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect(),
     }
 }

@@ -456,7 +456,7 @@ fn qp_decode(s: &str) -> String {
 }
 
 fn colon_list(s: &str) -> Vec<String> {
-    s.split(':').map(|x| strip_ws(x)).collect()
+    s.split(':').map(strip_ws).collect()
 }
 
 fn parse_signature(
