@@ -175,9 +175,14 @@ fn send_spool(spool: &mut Spool, from: u64, w: &mut std::io::PipeWriter) -> Resu
 /// A larger pipe lets big messages go through in fewer system calls; failure is harmless.
 fn set_pipe_size(w: &std::io::PipeWriter) {
     use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ only changes the buffer size.
+    grow_pipe(w.as_raw_fd());
+}
+
+/// Asks for a 1 MiB pipe buffer on `fd` (fails harmlessly when `fd` is no pipe).
+pub fn grow_pipe(fd: i32) {
+    // SAFETY: fcntl on a descriptor number; F_SETPIPE_SZ only changes a pipe's buffer size.
     unsafe {
-        libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
     }
 }
 

@@ -154,6 +154,8 @@ struct Prepared {
 fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let control = control_dir(env);
     let mut stdin = fd(0);
+    // Fewer, larger reads when the caller feeds us through a pipe (qmail-smtpd does).
+    queue::grow_pipe(0);
 
     // 1. The header block.
     let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
