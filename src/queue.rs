@@ -49,7 +49,6 @@ impl Queue {
         let name = argv[0].to_string_lossy().into_owned();
         let (msg_r, msg_w) = std::io::pipe().map_err(Error::Pipe)?;
         let (env_r, env_w) = std::io::pipe().map_err(Error::Pipe)?;
-        set_pipe_size(&msg_w);
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .env_remove("DKIMQUEUE")
@@ -79,6 +78,10 @@ impl Queue {
     ) -> Result<i32> {
         let mut short = false;
         if let Some(mut w) = self.msg.take() {
+            if spool.file().is_some() {
+                // Big message only: large pipe buffers count against the user's limit.
+                set_pipe_size(&w);
+            }
             let r = w.write_all(prefix).map_err(ReplayError::Write).and_then(|_| {
                 if remove.is_empty() {
                     send_spool(spool, 0, &mut w)

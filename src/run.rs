@@ -154,8 +154,6 @@ struct Prepared {
 fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let control = control_dir(env);
     let mut stdin = fd(0);
-    // Fewer, larger reads when the caller feeds us through a pipe (qmail-smtpd does).
-    queue::grow_pipe(0);
 
     // 1. The header block.
     let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
@@ -254,6 +252,10 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>])
     if n < READ_SIZE {
         return Ok(());
     }
+    // A big message: fewer, larger reads when the caller feeds us through a pipe. Only now,
+    // because large pipe buffers count against the user's pipe-user-pages-soft limit, and
+    // qmaild runs many of us at once.
+    queue::grow_pipe(0);
     if tasks.is_empty() {
         loop {
             let n = fill(stdin, &mut buf)?;
