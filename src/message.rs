@@ -35,8 +35,8 @@ impl Headers {
         while pos < block.len() {
             let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i + 1);
             let first = block[pos];
-            if (first == b' ' || first == b'\t') && !fields.is_empty() {
-                let f = fields.last_mut().expect("checked non-empty");
+            let continuation = first == b' ' || first == b'\t';
+            if let (true, Some(f)) = (continuation, fields.last_mut()) {
                 f.raw.end = end;
                 f.value.end = end;
             } else {
