@@ -45,8 +45,7 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
         let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
             return Err(format!("unexpected argument {w:?}"));
         };
-        let mut chars = flags.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in flags.char_indices() {
             match c {
                 'l' => o.body_length = true,
                 'q' => o.query_tag = true,
