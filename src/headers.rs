@@ -188,7 +188,9 @@ pub fn ar_authserv_id(value: &[u8]) -> String {
     id
 }
 
-/// Indices of incoming fields that claim to be our verification results.
+/// Indices of incoming fields that claim to be our verification results: every DKIM-Status,
+/// DomainKey-Status, X-DKIM-ADSP and X-DKIM-SSP field, and Authentication-Results with our
+/// authserv-id. Both verifiers remove all of them, so neither kind can be forged past the other.
 pub fn forged(headers: &Headers, authserv_id: &str) -> Vec<usize> {
     headers
         .fields
@@ -196,7 +198,9 @@ pub fn forged(headers: &Headers, authserv_id: &str) -> Vec<usize> {
         .enumerate()
         .filter(|(_, f)| {
             let n = headers.name(f);
-            ["DKIM-Status", "X-DKIM-ADSP", "X-DKIM-SSP"].iter().any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
+            ["DKIM-Status", "DomainKey-Status", "X-DKIM-ADSP", "X-DKIM-SSP"]
+                .iter()
+                .any(|x| n.eq_ignore_ascii_case(x.as_bytes()))
                 || (n.eq_ignore_ascii_case(b"Authentication-Results")
                     && ar_authserv_id(headers.value(f)).eq_ignore_ascii_case(authserv_id))
         })

@@ -187,7 +187,7 @@ impl Task for DkVerifier {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
-        let remove = forged_fields(ctx.headers, &authserv);
+        let remove = crate::headers::forged(ctx.headers, &authserv);
         let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
         prepend.extend_from_slice(format!("DomainKey-Status: {}\n", outcome.status.header_value()).as_bytes());
         Ok(TaskResult { prepend, remove, refuse: decide(&letters, &outcome) })
@@ -248,21 +248,6 @@ pub fn authentication_results(authserv: &str, o: &Outcome) -> String {
         }
     }
     format!("Authentication-Results: {authserv};\n\tdomainkeys={}{props}\n", o.status.ar_result())
-}
-
-/// Incoming `DomainKey-Status:` fields, and `Authentication-Results:` fields that claim our
-/// authserv-id: forged, removed before ours are added.
-pub fn forged_fields(headers: &Headers, authserv: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    for (i, f) in headers.fields.iter().enumerate() {
-        let name = headers.name(f);
-        let ours = name.eq_ignore_ascii_case(b"Authentication-Results")
-            && crate::headers::ar_authserv_id(headers.value(f)).eq_ignore_ascii_case(authserv);
-        if ours || name.eq_ignore_ascii_case(b"DomainKey-Status") {
-            out.push(i);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -340,7 +325,7 @@ mod tests {
         let h = Headers::parse(
             b"DomainKey-Status: good\nAuthentication-Results: mx.example; domainkeys=pass\nAuthentication-Results: other.example; dkim=pass\nauthentication-results: MX.example (x); dkim=pass\n".to_vec(),
         );
-        assert_eq!(forged_fields(&h, "mx.example"), vec![0, 1, 3]);
+        assert_eq!(crate::headers::forged(&h, "mx.example"), vec![0, 1, 3]);
     }
 
     #[test]
