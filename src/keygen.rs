@@ -12,8 +12,8 @@
 //! * [`dkim_record`], [`domainkeys_key_record`], [`domainkeys_policy_record`]: TXT record values.
 //! * [`bind_txt`], [`tinydns_txt`]: those values as a BIND zone file line or a tinydns-data line.
 //!
-//! The key parser is self-contained (a small DER reader) so that `dknewkey -p` works on any key
-//! size, even one the signer would refuse, and can say why.
+//! The key parser is self-contained (the small DER reader of [`crate::der`]) so that
+//! `dknewkey -p` works on any key size, even one the signer would refuse, and can say why.
 
 use std::fmt::Write as _;
 
@@ -23,6 +23,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+
+use crate::der::{self, bit_length, Reader, OID_ED25519, OID_RSA_ENCRYPTION};
+use crate::der::{TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+#[cfg(test)]
+use crate::der::{tlv as der_tlv, unsigned_integer as der_unsigned_integer};
 
 /// The RSA modulus size `dknewkey` uses when none is given.
 pub const DEFAULT_RSA_BITS: usize = 2048;
@@ -37,12 +42,8 @@ pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
 pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
     [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
-/// DER content (no tag, no length) of the rsaEncryption OID 1.2.840.113549.1.1.1.
-const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// DER content of the id-RSASSA-PSS OID 1.2.840.113549.1.1.10 (refused: DKIM uses PKCS#1 v1.5).
 const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
-/// DER content of the id-Ed25519 OID 1.3.101.112.
-const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
 /// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -315,100 +316,33 @@ fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), Keyg
     }))
 }
 
-/// A minimal DER reader: one TLV at a time.
-struct Der<'a> {
-    rest: &'a [u8],
-}
-
-/// One DER element: its tag, its contents, and the whole encoding.
-#[derive(Clone, Copy)]
-struct Tlv<'a> {
-    tag: u8,
-    value: &'a [u8],
-}
-
-impl<'a> Der<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Der { rest: data }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    fn peek_tag(&self) -> Option<u8> {
-        self.rest.first().copied()
-    }
-
-    fn next(&mut self) -> Result<Tlv<'a>, KeygenError> {
-        const TRUNC: KeygenError = KeygenError::Malformed("truncated DER");
-        let (&tag, rest) = self.rest.split_first().ok_or(TRUNC)?;
-        if tag & 0x1f == 0x1f {
-            return Err(KeygenError::Malformed("unexpected multi-byte DER tag"));
-        }
-        let (&l0, mut rest) = rest.split_first().ok_or(TRUNC)?;
-        let len = if l0 < 0x80 {
-            usize::from(l0)
-        } else {
-            let n = usize::from(l0 & 0x7f);
-            if n == 0 || n > 4 {
-                return Err(KeygenError::Malformed("bad DER length"));
-            }
-            if rest.len() < n {
-                return Err(TRUNC);
-            }
-            let mut len = 0usize;
-            for &b in &rest[..n] {
-                len = (len << 8) | usize::from(b);
-            }
-            rest = &rest[n..];
-            len
-        };
-        if rest.len() < len {
-            return Err(TRUNC);
-        }
-        let (value, rest) = rest.split_at(len);
-        self.rest = rest;
-        Ok(Tlv { tag, value })
-    }
-
-    fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, KeygenError> {
-        let t = self.next()?;
-        if t.tag == tag {
-            Ok(t)
-        } else {
-            Err(KeygenError::Malformed(what))
-        }
+/// A DER error inside a key (truncated, bad length, or the `what` of an unexpected element).
+impl From<der::Error> for KeygenError {
+    fn from(e: der::Error) -> Self {
+        KeygenError::Malformed(e.0)
     }
 }
-
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_NULL: u8 = 0x05;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
 
 /// PKCS#8 (RFC 5208 PrivateKeyInfo / RFC 5958 OneAsymmetricKey) with RSA or Ed25519 inside.
 fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Der::new(der);
+    let mut outer = Reader::new(der);
     let seq = outer.expect(TAG_SEQUENCE, "PKCS#8: not a SEQUENCE")?;
     if !outer.is_empty() {
         return Err(KeygenError::Malformed("PKCS#8: data after the key"));
     }
-    let mut pki = Der::new(seq.value);
+    let mut pki = Reader::new(seq.value);
     let version = pki.expect(TAG_INTEGER, "PKCS#8: no version")?;
     if version.value != [0] && version.value != [1] {
         return Err(KeygenError::Malformed("PKCS#8: unknown version"));
     }
     let alg = pki.expect(TAG_SEQUENCE, "PKCS#8: no algorithm identifier")?;
-    let mut alg = Der::new(alg.value);
+    let mut alg = Reader::new(alg.value);
     let oid = alg.expect(TAG_OID, "PKCS#8: no algorithm OID")?;
     let private = pki.expect(TAG_OCTET_STRING, "PKCS#8: no private key")?;
     // Optional [0] attributes, then optional [1] public key (v2).
     let mut public: Option<&[u8]> = None;
     while !pki.is_empty() {
-        let t = pki.next()?;
+        let t = pki.next_tlv()?;
         match t.tag {
             0xa0 => {}
             0x81 | 0xa1 => public = Some(t.value),
@@ -418,7 +352,7 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     match oid.value {
         OID_RSA_ENCRYPTION => {
             if !alg.is_empty() {
-                let params = alg.next()?;
+                let params = alg.next_tlv()?;
                 if params.tag != TAG_NULL || !params.value.is_empty() {
                     return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL"));
                 }
@@ -429,7 +363,7 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
             if !alg.is_empty() {
                 return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters"));
             }
-            let mut inner = Der::new(private.value);
+            let mut inner = Reader::new(private.value);
             let seed = inner.expect(TAG_OCTET_STRING, "Ed25519: private key is not an OCTET STRING")?;
             if !inner.is_empty() || seed.value.len() != 32 {
                 return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes"));
@@ -459,50 +393,11 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     }
 }
 
-/// Minimal DER encoding of a positive INTEGER given its big-endian magnitude.
-fn der_unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
-    let mut m = magnitude;
-    while m.len() > 1 && m[0] == 0 {
-        m = &m[1..];
-    }
-    let mut content = Vec::with_capacity(m.len() + 1);
-    if m.first().is_some_and(|&b| b & 0x80 != 0) {
-        content.push(0);
-    }
-    content.extend_from_slice(m);
-    der_tlv(TAG_INTEGER, &content)
-}
-
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 6);
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// Significant bits of a big-endian magnitude.
-fn bit_length(magnitude: &[u8]) -> usize {
-    let m: &[u8] = match magnitude.iter().position(|&b| b != 0) {
-        Some(i) => &magnitude[i..],
-        None => return 0,
-    };
-    (m.len() - 1) * 8 + (8 - m[0].leading_zeros() as usize)
-}
-
 /// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo.
 fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Der::new(der);
+    let mut outer = Reader::new(der);
     let seq = outer.expect(TAG_SEQUENCE, "RSA: not a SEQUENCE")?;
-    let mut key = Der::new(seq.value);
+    let mut key = Reader::new(seq.value);
     let version = key.expect(TAG_INTEGER, "RSA: no version")?;
     if version.value != [0] && version.value != [1] {
         return Err(KeygenError::Malformed("RSA: unknown version"));
@@ -522,17 +417,9 @@ fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     if bits == 0 || bit_length(e.value) < 2 || e.value.last().is_some_and(|&b| b & 1 == 0) {
         return Err(KeygenError::Malformed("RSA: impossible modulus or exponent"));
     }
-    let mut rsa_pub = der_unsigned_integer(n.value);
-    rsa_pub.extend_from_slice(&der_unsigned_integer(e.value));
-    let rsa_pub = der_tlv(TAG_SEQUENCE, &rsa_pub);
-    let mut bit_string = Vec::with_capacity(rsa_pub.len() + 1);
-    bit_string.push(0);
-    bit_string.extend_from_slice(&rsa_pub);
-    let mut alg = der_tlv(TAG_OID, OID_RSA_ENCRYPTION);
-    alg.extend_from_slice(&der_tlv(TAG_NULL, &[]));
-    let mut spki = der_tlv(TAG_SEQUENCE, &alg);
-    spki.extend_from_slice(&der_tlv(TAG_BIT_STRING, &bit_string));
-    let spki = der_tlv(TAG_SEQUENCE, &spki);
+    let mut rsa_pub = der::unsigned_integer(n.value);
+    rsa_pub.extend_from_slice(&der::unsigned_integer(e.value));
+    let spki = der::spki_from_pkcs1(&der::tlv(TAG_SEQUENCE, &rsa_pub));
     Ok(PublicKeyInfo { kind: KeyKind::Rsa, bits, p: B64.encode(spki) })
 }
 

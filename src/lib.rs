@@ -2,9 +2,10 @@
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
 //! `run` -> `queue`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`, `message`,
-//! `envelope` -> `error`.
+//! `envelope`, `der` -> `error`.
 
 pub mod error;
+pub mod der;
 pub mod envelope;
 pub mod message;
 pub mod config;

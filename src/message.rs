@@ -7,6 +7,29 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 
+/// Bounds of the header block, the part of the message held in memory and parsed.
+/// **Decision:** a message over either bound is refused permanently (`#5.3.4`, reported as
+/// `CUSTOM_ERRORS` says, like any refusal), as sendmail answers "552 5.6.0 Headers too large"
+/// (Postfix keeps only 100 KB of header). No real message comes near them; queueing such a
+/// message unsigned or unverified instead would let a sender slip past the `DKIMVERIFY`
+/// refusals, and refusing keeps memory and time bounded whatever arrives on fd 0.
+pub const MAX_HEADER_BYTES: usize = 16 << 20;
+/// See [`MAX_HEADER_BYTES`].
+pub const MAX_HEADER_FIELDS: usize = 100_000;
+
+/// The number of fields `Headers::parse` would make of `block`, without making them.
+pub fn count_fields(block: &[u8]) -> usize {
+    let mut n = 0usize;
+    let mut pos = 0;
+    while pos < block.len() {
+        if n == 0 || !matches!(block[pos], b' ' | b'\t') {
+            n += 1;
+        }
+        pos = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i + 1);
+    }
+    n
+}
+
 /// One header field: byte ranges into the header block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -100,9 +123,10 @@ pub fn unfold(v: &[u8]) -> Vec<u8> {
 }
 
 /// The domain of the first address in a header value: inside `<>` if present, else the bare
-/// address; the part after the last `@`, lowercased, without a trailing dot.
+/// address; the part after the last `@`, lowercased, without a trailing dot. Unbalanced
+/// parentheses or quotes are tolerated (see [`remove_comments`]).
 pub fn address_domain(value: &[u8]) -> Option<String> {
-    let v = strip_comments(value);
+    let (v, _balanced) = remove_comments(value);
     let addr: &[u8] = match (memchr::memchr(b'<', &v), memchr::memrchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
         _ => {
@@ -121,10 +145,19 @@ pub fn address_domain(value: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(dom).to_ascii_lowercase())
 }
 
-/// Removes RFC 5322 comments (nested parentheses) outside quoted strings.
-fn strip_comments(v: &[u8]) -> Vec<u8> {
+/// Removes RFC 5322 comments (nested parentheses) outside quoted strings; `None` when the
+/// parentheses or the quotes do not balance.
+pub(crate) fn strip_comments(v: &[u8]) -> Option<Vec<u8>> {
+    let (out, balanced) = remove_comments(v);
+    balanced.then_some(out)
+}
+
+/// [`strip_comments`], and whether the parentheses and quotes balance. When they do not, the
+/// best effort: a stray `)` is kept, an unclosed comment runs to the end, an unclosed quoted
+/// string too.
+fn remove_comments(v: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(v.len());
-    let (mut depth, mut quoted, mut esc) = (0u32, false, false);
+    let (mut depth, mut quoted, mut esc, mut stray) = (0u32, false, false, false);
     for &c in v {
         if esc {
             esc = false;
@@ -146,11 +179,16 @@ fn strip_comments(v: &[u8]) -> Vec<u8> {
             }
             b'(' if !quoted => depth += 1,
             b')' if !quoted && depth > 0 => depth -= 1,
+            b')' if !quoted => {
+                stray = true;
+                out.push(c);
+            }
             _ if depth == 0 => out.push(c),
             _ => {}
         }
     }
-    out
+    let balanced = !stray && depth == 0 && !quoted;
+    (out, balanced)
 }
 
 /// Where the header block ends in `data`: `Some((block_end, body_start))` once a blank line is
@@ -317,12 +355,37 @@ mod tests {
     }
 
     #[test]
+    fn field_count_matches_parse() {
+        for b in [&b""[..], b" lead\nA: b\n c\nNoColon\n\tcont\nD: e", b"\n\n", b"A: 1\r\n\r\n"] {
+            assert_eq!(count_fields(b), Headers::parse(b.to_vec()).fields.len(), "{b:?}");
+        }
+    }
+
+    #[test]
     fn domains() {
         assert_eq!(address_domain(b" Joe <joe@Example.COM>").as_deref(), Some("example.com"));
         assert_eq!(address_domain(b" joe@example.com (Joe)").as_deref(), Some("example.com"));
         assert_eq!(address_domain(b" \"a@b\" <x@y.org.>").as_deref(), Some("y.org"));
         assert_eq!(address_domain(b" <>"), None);
         assert_eq!(address_domain(b" undisclosed"), None);
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(strip_comments(b"a (b (c) \\) d) \"(e)\" f\\(g").as_deref(), Some(&b"a  \"(e)\" f\\(g"[..]));
+        for unbalanced in [&b"a (b"[..], b"a) b", b"a (b))", b"\"a (b)", b"(a\\)"] {
+            assert_eq!(strip_comments(unbalanced), None, "{unbalanced:?}");
+        }
+    }
+
+    /// Unbalanced parentheses or quotes: the address is still found where it can be.
+    #[test]
+    fn domains_unbalanced() {
+        assert_eq!(address_domain(b" joe@example.com (Joe").as_deref(), Some("example.com"));
+        assert_eq!(address_domain(b" Joe) <joe@example.com>").as_deref(), Some("example.com"));
+        assert_eq!(address_domain(b" \"Joe <joe@example.com>").as_deref(), Some("example.com"));
+        assert_eq!(address_domain(b" joe@example.com)"), None);
+        assert_eq!(address_domain(b" (Joe <joe@example.com>"), None);
     }
 
     #[test]

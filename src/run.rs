@@ -7,7 +7,7 @@ use crate::dkim::key::SigningKey;
 use crate::dkim::{sign, HashAlg};
 use crate::envelope;
 use crate::error::{Error, Result};
-use crate::message::{find_header_end, Headers, Spool};
+use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 use crate::queue::{self, report_refusal, Queue};
 use std::ffi::OsString;
 use std::fs::File;
@@ -170,8 +170,18 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         if let Some(e) = find_header_end(&head, scan_from) {
             break e;
         }
+        if head.len() > MAX_HEADER_BYTES + 2 {
+            return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
+        }
     };
     drop(buf);
+    // The bounds of message.rs (MAX_HEADER_BYTES says why we refuse).
+    if block_end > MAX_HEADER_BYTES {
+        return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
+    }
+    if count_fields(&head[..block_end]) > MAX_HEADER_FIELDS {
+        return Err(header_too_large(format!("more than {MAX_HEADER_FIELDS} fields")));
+    }
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
@@ -224,6 +234,11 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         return Err(Error::Refused { permanent, text });
     }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
+}
+
+/// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.
+fn header_too_large(what: String) -> Error {
+    Error::Refused { permanent: true, text: format!("qmail-dkim: header too large: {what} (#5.3.4)") }
 }
 
 /// Fills `buf` from `r` until it is full or at end of file; returns the bytes read.

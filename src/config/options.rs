@@ -34,68 +34,78 @@ impl Default for SignOptions {
 
 pub const DEFAULT_EXPIRE: u64 = 604_800;
 
-/// Parses the option string; the error names the offending option.
-pub fn parse(s: &str) -> Result<SignOptions, String> {
-    let mut o = SignOptions::default();
-    let words: Vec<&str> = s.split_ascii_whitespace().collect();
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i];
-        i += 1;
+/// Walks an option string in getopt style (`-ab -c value -cvalue`, words split at whitespace)
+/// and calls `f(option, value)` for each option in order. Options in `with_value` take the rest
+/// of their word or else the next word; the others get `None`. Errors: a word that is not
+/// options, a missing value, or what `f` returns (an unknown option is `f`'s to refuse).
+pub fn getopt<'a>(
+    s: &'a str,
+    with_value: &[char],
+    mut f: impl FnMut(char, Option<&'a str>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut words = s.split_ascii_whitespace();
+    while let Some(w) = words.next() {
         let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
             return Err(format!("unexpected argument {w:?}"));
         };
         for (pos, c) in flags.char_indices() {
-            match c {
-                'l' => o.body_length = true,
-                'q' => o.query_tag = true,
-                't' => o.timestamp = true,
-                'h' => o.copy_headers = true,
-                'c' | 'i' | 'x' | 'z' => {
-                    let rest = &flags[pos + 1..];
-                    let arg = if !rest.is_empty() {
-                        rest.to_string()
-                    } else if i < words.len() {
-                        i += 1;
-                        words[i - 1].to_string()
-                    } else {
-                        return Err(format!("option -{c} needs a value"));
-                    };
-                    match c {
-                        'c' => {
-                            let (h, b) = match arg.as_str() {
-                                "r" => (Canon::Relaxed, Canon::Relaxed),
-                                "s" => (Canon::Simple, Canon::Simple),
-                                "t" => (Canon::Relaxed, Canon::Simple),
-                                "u" => (Canon::Simple, Canon::Relaxed),
-                                _ => return Err(format!("invalid canonicalization -c {arg}")),
-                            };
-                            o.canon = Canonicalization { header: h, body: b };
-                        }
-                        'i' => o.identity = Some(if arg == "-" { None } else { Some(arg) }),
-                        'x' => {
-                            o.expire = Some(if arg == "-" {
-                                None
-                            } else {
-                                Some(arg.parse::<u64>().map_err(|_| format!("invalid expiry -x {arg}"))?)
-                            })
-                        }
-                        _ => {
-                            o.algorithms = match arg.as_str() {
-                                "1" => vec![Algorithm::RsaSha1],
-                                "2" => vec![Algorithm::RsaSha256],
-                                "3" => vec![Algorithm::RsaSha1, Algorithm::RsaSha256],
-                                "4" => vec![Algorithm::Ed25519Sha256],
-                                _ => return Err(format!("invalid hash -z {arg}")),
-                            }
-                        }
-                    }
-                    break;
-                }
-                other => return Err(format!("unknown option -{other}")),
+            if !with_value.contains(&c) {
+                f(c, None)?;
+                continue;
             }
+            let rest = &flags[pos + c.len_utf8()..];
+            let arg = if !rest.is_empty() {
+                rest
+            } else {
+                words.next().ok_or_else(|| format!("option -{c} needs a value"))?
+            };
+            f(c, Some(arg))?;
+            break;
         }
     }
+    Ok(())
+}
+
+/// Parses the option string; the error names the offending option.
+pub fn parse(s: &str) -> Result<SignOptions, String> {
+    let mut o = SignOptions::default();
+    getopt(s, &['c', 'i', 'x', 'z'], |c, arg| {
+        match (c, arg) {
+            ('l', _) => o.body_length = true,
+            ('q', _) => o.query_tag = true,
+            ('t', _) => o.timestamp = true,
+            ('h', _) => o.copy_headers = true,
+            ('c', Some(arg)) => {
+                let (h, b) = match arg {
+                    "r" => (Canon::Relaxed, Canon::Relaxed),
+                    "s" => (Canon::Simple, Canon::Simple),
+                    "t" => (Canon::Relaxed, Canon::Simple),
+                    "u" => (Canon::Simple, Canon::Relaxed),
+                    _ => return Err(format!("invalid canonicalization -c {arg}")),
+                };
+                o.canon = Canonicalization { header: h, body: b };
+            }
+            ('i', Some(arg)) => o.identity = Some(if arg == "-" { None } else { Some(arg.to_string()) }),
+            ('x', Some(arg)) => {
+                o.expire = Some(if arg == "-" {
+                    None
+                } else {
+                    Some(arg.parse::<u64>().map_err(|_| format!("invalid expiry -x {arg}"))?)
+                })
+            }
+            ('z', Some(arg)) => {
+                o.algorithms = match arg {
+                    "1" => vec![Algorithm::RsaSha1],
+                    "2" => vec![Algorithm::RsaSha256],
+                    "3" => vec![Algorithm::RsaSha1, Algorithm::RsaSha256],
+                    "4" => vec![Algorithm::Ed25519Sha256],
+                    _ => return Err(format!("invalid hash -z {arg}")),
+                }
+            }
+            (other, _) => return Err(format!("unknown option -{other}")),
+        }
+        Ok(())
+    })?;
     Ok(o)
 }
 
@@ -119,6 +129,20 @@ mod tests {
         assert_eq!(parse("-x -").unwrap().expire, Some(None));
         assert_eq!(parse("-z 3").unwrap().algorithms.len(), 2);
         assert_eq!(parse("-ct").unwrap().canon.body, Canon::Simple);
+    }
+
+    #[test]
+    fn getopt_words() {
+        let mut seen = Vec::new();
+        getopt("-ab -cx -c y\t-d", &['c'], |c, v| {
+            seen.push((c, v));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [('a', None), ('b', None), ('c', Some("x")), ('c', Some("y")), ('d', None)]);
+        assert_eq!(getopt("-ac", &['c'], |_, _| Ok(())), Err("option -c needs a value".to_string()));
+        assert_eq!(getopt("-a b", &[], |_, _| Ok(())), Err("unexpected argument \"b\"".to_string()));
+        assert_eq!(getopt("-ab", &[], |c, _| Err(format!("no -{c}"))), Err("no -a".to_string()));
     }
 
     #[test]

@@ -101,7 +101,9 @@ impl SigningKey {
             "ENCRYPTED PRIVATE KEY" => Err("encrypted private keys are not supported".into()),
             "EC PRIVATE KEY" => Err("EC keys cannot sign DKIM (use RSA or Ed25519)".into()),
             "PUBLIC KEY" | "RSA PUBLIC KEY" => Err("this is a public key, not a private key".into()),
-            other => Err(format!("unsupported PEM type {other:?}")),
+            // At most 40 characters of the label: the diagnostic stays one short line whatever
+            // the file holds (found by fuzz/private_key).
+            other => Err(format!("unsupported PEM type {:?}", other.chars().take(40).collect::<String>())),
         }
     }
 
@@ -194,30 +196,8 @@ impl SigningKey {
     }
 }
 
-fn der_len(n: usize, out: &mut Vec<u8>) {
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes = n.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-}
-
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
-pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
-    let alg: &[u8] = &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
-    let mut bitstr = vec![0x03];
-    der_len(pkcs1.len() + 1, &mut bitstr);
-    bitstr.push(0);
-    bitstr.extend_from_slice(pkcs1);
-    let mut out = vec![0x30];
-    der_len(alg.len() + bitstr.len(), &mut out);
-    out.extend_from_slice(alg);
-    out.extend_from_slice(&bitstr);
-    out
-}
+pub use crate::der::spki_from_pkcs1;
 
 #[cfg(test)]
 mod tests {
@@ -241,5 +221,14 @@ mod tests {
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false).is_err());
+    }
+
+    /// fuzz/private_key: an unknown PEM label was copied whole into the diagnostic.
+    #[test]
+    fn long_pem_label_is_cut_in_the_diagnostic() {
+        let label = "X".repeat(5000);
+        let pem = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
+        let e = SigningKey::from_pem(pem.as_bytes(), false).unwrap_err();
+        assert!(e.starts_with("unsupported PEM type") && e.len() < 80, "{e}");
     }
 }

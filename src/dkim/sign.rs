@@ -52,7 +52,9 @@ pub fn default_header_list(headers: &Headers, exclude: &[String]) -> Vec<String>
         let name = headers.name(f);
         let Ok(name) = std::str::from_utf8(name) else { continue };
         let lower = name.to_ascii_lowercase();
-        if lower.is_empty() || !lower.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b':') {
+        // A name h= cannot carry is left unsigned: ':' separates the names and ';' ends the
+        // tag (RFC 5322 allows ';' in a field name; found by fuzz/sign_verify).
+        if lower.is_empty() || !lower.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b':' && c != b';') {
             continue;
         }
         if NEVER_SIGNED.contains(&lower.as_str()) {
@@ -183,14 +185,16 @@ fn push_list(field: &mut String, col: &mut usize, prefix: &str, items: &[&str], 
 /// z= entries: each signed field (first instance per listed name, once) as `Name:value`,
 /// unfolded, DKIM-Quoted-Printable.
 fn copied_headers(headers: &Headers, names: &[String]) -> Vec<String> {
-    let mut seen: Vec<&str> = Vec::new();
+    // Lowercase name -> its fields, top to bottom (one pass: linear in fields + names).
+    let mut by_name: std::collections::HashMap<Vec<u8>, Vec<usize>> = std::collections::HashMap::new();
+    for (i, f) in headers.fields.iter().enumerate() {
+        by_name.entry(headers.name(f).to_ascii_lowercase()).or_default().push(i);
+    }
     let mut out = Vec::new();
     for n in names {
-        if seen.contains(&n.as_str()) {
-            continue;
-        }
-        seen.push(n);
-        for f in headers.named(n) {
+        // remove(): each listed name is copied once, with all its instances.
+        for i in by_name.remove(n.to_ascii_lowercase().as_bytes()).unwrap_or_default() {
+            let f = &headers.fields[i];
             let mut v = headers.name(f).to_vec();
             v.push(b':');
             v.extend_from_slice(&unfold(headers.value(f)));
@@ -198,4 +202,24 @@ fn copied_headers(headers: &Headers, names: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn z_copies_each_name_once_in_h_order() {
+        let h = Headers::parse(b"To: t\nFrom: a\nSubject: s\nfrom: b\n".to_vec());
+        let names: Vec<String> = ["from", "subject", "from", "cc"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(copied_headers(&h, &names), vec!["From:a", "from:b", "Subject:s"]);
+    }
+
+    /// fuzz/sign_verify: a field named `Sub;ect` put `sub;ect` into h=, where the `;` ended
+    /// the tag, and our own signature no longer parsed (H).
+    #[test]
+    fn header_name_with_semicolon_is_not_signed() {
+        let h = Headers::parse(b"From: a@example.com\nSub;ect: hi\nSubject: s\n".to_vec());
+        assert_eq!(default_header_list(&h, &[]), vec!["from", "subject", "from"]);
+    }
 }

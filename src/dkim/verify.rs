@@ -739,7 +739,7 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
         }
     } else {
         let Some((n, e)) = rsa_components(&der) else { return bad_key("p= is not an RSA public key") };
-        let bits = (n.len() - 1) * 8 + (8 - n[0].leading_zeros() as usize);
+        let bits = crate::der::bit_length(&n);
         if bits < MIN_RSA_BITS {
             return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too short")));
         }
@@ -782,84 +782,18 @@ fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
-// --- a little DER, enough for RSA public keys ---------------------------------------------------
+// --- the key in p= (DER: see crate::der) ---------------------------------------------------------
 
-const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-
-/// One TLV: (tag, content, rest).
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&l0, rest) = rest.split_first()?;
-    let (len, rest) = if l0 < 0x80 {
-        (l0 as usize, rest)
-    } else {
-        let n = (l0 & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n].iter().fold(0usize, |a, &b| (a << 8) | b as usize);
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
-fn strip_zeros(b: &[u8]) -> Vec<u8> {
-    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    b[i..].to_vec()
-}
-
-/// RSAPublicKey (PKCS#1) → (n, e).
-fn pkcs1_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (tag, seq, _) = der(der_bytes)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (t1, n, rest) = der(seq)?;
-    let (t2, e, _) = der(rest)?;
-    if t1 != 0x02 || t2 != 0x02 {
-        return None;
-    }
-    let (n, e) = (strip_zeros(n), strip_zeros(e));
+/// An RSA key as DKIM publishes it (SubjectPublicKeyInfo), or a bare RSAPublicKey, which some
+/// publishers use and other verifiers accept; bytes after the key are ignored. Leading zero
+/// bytes are dropped; a zero modulus or exponent is refused.
+fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (crate::der::PublicKey::Rsa { n, e }, _) = crate::der::public_key(der_bytes)? else { return None };
+    let (n, e) = (crate::der::strip_zeros(n), crate::der::strip_zeros(e));
     if n.is_empty() || e.is_empty() {
         return None;
     }
-    Some((n, e))
-}
-
-/// The algorithm OID and key bits of a SubjectPublicKeyInfo.
-fn spki(der_bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (tag, seq, _) = der(der_bytes)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (t_alg, alg, rest) = der(seq)?;
-    let (t_bits, bits, _) = der(rest)?;
-    if t_alg != 0x30 || t_bits != 0x03 {
-        return None;
-    }
-    let (t_oid, oid, _) = der(alg)?;
-    if t_oid != 0x06 {
-        return None;
-    }
-    let (&unused, key) = bits.split_first()?;
-    if unused != 0 {
-        return None;
-    }
-    Some((oid, key))
-}
-
-/// An RSA key as DKIM publishes it (SubjectPublicKeyInfo), or a bare RSAPublicKey, which some
-/// publishers use and other verifiers accept.
-fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    match spki(der_bytes) {
-        Some((oid, key)) if oid == OID_RSA => pkcs1_components(key),
-        Some(_) => None,
-        None => pkcs1_components(der_bytes),
-    }
+    Some((n.to_vec(), e.to_vec()))
 }
 
 /// RFC 8463: the raw 32 bytes; a SubjectPublicKeyInfo around them is accepted too.
@@ -867,10 +801,22 @@ fn ed25519_key(der_bytes: &[u8]) -> Option<Vec<u8>> {
     if der_bytes.len() == 32 {
         return Some(der_bytes.to_vec());
     }
-    match spki(der_bytes) {
-        Some((oid, key)) if oid == OID_ED25519 && key.len() == 32 => Some(key.to_vec()),
+    match crate::der::public_key(der_bytes) {
+        Some((crate::der::PublicKey::Ed25519(key), _)) if key.len() == 32 => Some(key.to_vec()),
         _ => None,
     }
+}
+
+/// One TLV: (tag, content, rest). For the tests.
+#[cfg(test)]
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    crate::der::read(input).ok().map(|(t, rest)| (t.tag, t.value, rest))
+}
+
+/// The algorithm OID and key bits of a SubjectPublicKeyInfo. For the tests.
+#[cfg(test)]
+fn spki(der_bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    crate::der::spki(der_bytes).map(|s| (s.algorithm, s.key))
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ impl Mailbox {
 /// Parses the first mailbox of an address header value (folded or not). `None` when there is
 /// no `local@domain` address (libdomainkeys: SYNTAX).
 pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
-    let v = strip_comments(value)?;
+    let v = blank_quoted(crate::message::strip_comments(value)?);
     let addr: Vec<u8> = match (memchr::memchr(b'<', &v), memchr::memchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_vec(),
         (None, None) => {
@@ -229,44 +229,9 @@ pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
     Some(Mailbox { local, domain: String::from_utf8_lossy(dom).to_ascii_lowercase() })
 }
 
-/// Removes comments outside quoted strings; `None` on unbalanced parentheses or quotes.
-fn strip_comments(v: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(v.len());
-    let (mut depth, mut quoted, mut esc) = (0u32, false, false);
-    for &c in v {
-        if esc {
-            esc = false;
-            if depth == 0 {
-                out.push(c);
-            }
-            continue;
-        }
-        match c {
-            b'\\' => {
-                esc = true;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            b'"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            b'(' if !quoted => depth += 1,
-            b')' if !quoted => {
-                if depth == 0 {
-                    return None;
-                }
-                depth -= 1;
-            }
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    if depth != 0 || quoted {
-        return None;
-    }
-    // Quoted display names may hold '<', '@' or ',': blank them out.
+/// Quoted display names may hold '<', '@' or ',': inside quoted strings, `<>@,:;` and escaped
+/// characters become `x`.
+fn blank_quoted(out: Vec<u8>) -> Vec<u8> {
     let mut res = Vec::with_capacity(out.len());
     let (mut q, mut e) = (false, false);
     for c in out {
@@ -288,7 +253,7 @@ fn strip_comments(v: &[u8]) -> Option<Vec<u8>> {
             _ => res.push(c),
         }
     }
-    Some(res)
+    res
 }
 
 /// Whether `child` is `parent` or a subdomain of it (case-insensitive).
@@ -313,6 +278,9 @@ mod tests {
         assert_eq!(parse_mailbox(b" <>"), None);
         assert_eq!(parse_mailbox(b" undisclosed"), None);
         assert_eq!(parse_mailbox(b" (unbalanced a@b.c"), None);
+        assert_eq!(parse_mailbox(b" joe@example.com (Joe"), None);
+        assert_eq!(parse_mailbox(b" Joe) <joe@example.com>"), None);
+        assert_eq!(parse_mailbox(b" \"Joe <joe@example.com>"), None);
         assert_eq!(parse_mailbox(b" a@b.c, d@e.f").unwrap().domain, "b.c");
         assert_eq!(parse_mailbox(b" <@route.org:a@b.c>").unwrap().address(), "a@b.c");
     }

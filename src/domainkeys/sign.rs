@@ -3,6 +3,7 @@
 
 use super::canon::{field_name, select_fields};
 use super::Canon;
+use crate::config::options::getopt;
 use crate::dkim::key::SigningKey;
 use crate::message::Headers;
 use base64::Engine;
@@ -35,49 +36,27 @@ impl Default for SignOptions {
 /// Parses `DKSIGNOPTIONS`. `-b <n>` (libdomainkeys' advice length) is accepted and ignored.
 pub fn parse_options(s: &str) -> Result<SignOptions, String> {
     let mut o = SignOptions::default();
-    let words: Vec<&str> = s.split_ascii_whitespace().collect();
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i];
-        i += 1;
-        let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            return Err(format!("unexpected argument {w:?}"));
-        };
-        for (pos, c) in flags.char_indices() {
-            match c {
-                'h' => o.with_h = true,
-                'r' => {
-                    o.rdupe = true;
-                    o.with_h = true;
-                }
-                'b' | 'c' | 's' => {
-                    let rest = &flags[pos + 1..];
-                    let arg = if !rest.is_empty() {
-                        rest.to_string()
-                    } else if i < words.len() {
-                        i += 1;
-                        words[i - 1].to_string()
-                    } else {
-                        return Err(format!("option -{c} needs a value"));
-                    };
-                    match c {
-                        'c' => o.canon = Canon::parse(&arg).ok_or_else(|| format!("invalid canonicalization -c {arg}"))?,
-                        's' => {
-                            if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-                                return Err(format!("invalid selector -s {arg}"));
-                            }
-                            o.selector = Some(arg);
-                        }
-                        _ => {
-                            arg.parse::<u32>().map_err(|_| format!("invalid length -b {arg}"))?;
-                        }
-                    }
-                    break;
-                }
-                other => return Err(format!("unknown option -{other}")),
+    getopt(s, &['b', 'c', 's'], |c, arg| {
+        match (c, arg) {
+            ('h', _) => o.with_h = true,
+            ('r', _) => {
+                o.rdupe = true;
+                o.with_h = true;
             }
+            ('c', Some(arg)) => o.canon = Canon::parse(arg).ok_or_else(|| format!("invalid canonicalization -c {arg}"))?,
+            ('s', Some(arg)) => {
+                if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+                    return Err(format!("invalid selector -s {arg}"));
+                }
+                o.selector = Some(arg.to_string());
+            }
+            ('b', Some(arg)) => {
+                arg.parse::<u32>().map_err(|_| format!("invalid length -b {arg}"))?;
+            }
+            (other, _) => return Err(format!("unknown option -{other}")),
         }
-    }
+        Ok(())
+    })?;
     Ok(o)
 }
 

@@ -8,6 +8,9 @@
 
 use super::canon::{select_fields, DkHasher};
 use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
+use crate::der;
+#[cfg(test)]
+use crate::der::bit_length as bit_len;
 use crate::dkim::tags::{strip_ws, TagList};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::Headers;
@@ -254,7 +257,7 @@ fn check_key_and_signature(
     let Some((n, e)) = rsa_components(&key) else {
         return (Status::BadKey, format!("{name}: p= is not an RSA public key"));
     };
-    let bits = bit_len(n);
+    let bits = der::bit_length(n);
     if !(MIN_VERIFY_BITS..=MAX_VERIFY_BITS).contains(&bits) {
         return (Status::BadKey, format!("{name}: {bits}-bit key (accepted: {MIN_VERIFY_BITS}–{MAX_VERIFY_BITS})"));
     }
@@ -315,24 +318,11 @@ pub fn apply_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
     }
 }
 
-fn bit_len(n: &[u8]) -> usize {
-    let n = strip_zeros(n);
-    match n.first() {
-        None => 0,
-        Some(&b) => (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
-    }
-}
-
-fn strip_zeros(n: &[u8]) -> &[u8] {
-    let z = n.iter().take_while(|&&b| b == 0).count();
-    &n[z..]
-}
-
 /// RSA PKCS#1 v1.5 verification of a SHA-1 digest (the `rsa` crate: it accepts a digest and
 /// keys under 1024 bits; public-key operations have no timing secret to leak).
 pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, String> {
-    let n = strip_zeros(n);
-    let e = strip_zeros(e);
+    let n = der::strip_zeros(n);
+    let e = der::strip_zeros(e);
     let key = rsa::PublicKey::new_with_size_limits(
         rsa::BoxedUint::from_be_slice_vartime(n),
         rsa::BoxedUint::from_be_slice_vartime(e),
@@ -344,61 +334,23 @@ pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<
 }
 
 // ---------------------------------------------------------------------------
-// A minimal DER reader for the public key in p=: SubjectPublicKeyInfo (what DomainKeys and
-// DKIM publish) or a bare PKCS#1 RSAPublicKey.
+// The public key in p=: SubjectPublicKeyInfo (what DomainKeys and DKIM publish) or a bare
+// PKCS#1 RSAPublicKey, with nothing after it (the DER reader is crate::der).
 
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&l0, rest) = rest.split_first()?;
-    let (len, rest) = if l0 < 0x80 {
-        (l0 as usize, rest)
-    } else {
-        let k = (l0 & 0x7f) as usize;
-        if k == 0 || k > 4 || rest.len() < k {
-            return None;
-        }
-        let mut len = 0usize;
-        for &b in &rest[..k] {
-            len = (len << 8) | b as usize;
-        }
-        (len, &rest[k..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
-/// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER.
+/// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER, as the INTEGERs hold them.
+/// The key inside a SubjectPublicKeyInfo may itself be either form.
 pub fn rsa_components(key: &[u8]) -> Option<(&[u8], &[u8])> {
-    const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let (tag, seq, rest) = der(key)?;
-    if tag != 0x30 || !rest.is_empty() {
+    if let Some(s) = der::spki(key) {
+        if s.trailing || s.algorithm != der::OID_RSA_ENCRYPTION {
+            return None;
+        }
+        return rsa_components(s.key);
+    }
+    let k = der::rsa_public_key(key)?;
+    if k.trailing || k.n.is_empty() || k.e.is_empty() {
         return None;
     }
-    let (t1, first, after) = der(seq)?;
-    if t1 == 0x30 {
-        // SubjectPublicKeyInfo: AlgorithmIdentifier, BIT STRING.
-        let (t_oid, oid, _) = der(first)?;
-        if t_oid != 0x06 || oid != OID_RSA {
-            return None;
-        }
-        let (t_bits, bits, end) = der(after)?;
-        if t_bits != 0x03 || !end.is_empty() {
-            return None;
-        }
-        let (&unused, inner) = bits.split_first()?;
-        if unused != 0 {
-            return None;
-        }
-        return rsa_components(inner);
-    }
-    // RSAPublicKey: INTEGER n, INTEGER e.
-    let (t2, e, end) = der(after)?;
-    if t1 != 0x02 || t2 != 0x02 || !end.is_empty() || first.is_empty() || e.is_empty() {
-        return None;
-    }
-    Some((first, e))
+    Some((k.n, k.e))
 }
 
 #[cfg(test)]
