@@ -9,15 +9,16 @@ bin=$PWD/target/release
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/control/domainkeys/example.com" "$work/queue"
-"$bin/dknewkey" -d example.com "$work/control/domainkeys/example.com/demo" >/dev/null
-record=$(grep "^'" "$work/control/domainkeys/example.com/demo.pub" | head -1 | cut -d: -f2)
+"$bin/dknewkey" -d example.com "$work/control/domainkeys/example.com/default" >/dev/null
+record=$(grep "^'" "$work/control/domainkeys/example.com/default.pub" | head -1 | cut -d: -f2)
 printf 'From: Demo <demo@example.com>\nTo: you@example.org\nSubject: qmail-dkim demo\n\nHello from qmail-dkim.\n' > "$work/msg"
 printf 'Fdemo@example.com\0Tyou@example.org\0\0' > "$work/env"
 
 echo "== signing (RELAYCLIENT set: a relay client's message) =="
 RECQUEUE_DIR=$work/queue DKIMQUEUE=$PWD/tests/support/recqueue.py CONTROLDIR=$work/control RELAYCLIENT= \
     "$bin/qmail-dkim" < "$work/msg" 1< "$work/env"
-signed=$(ls "$work"/queue/*.msg | head -1)
+cp "$(ls "$work"/queue/*.msg | head -1)" "$work/signed"
+signed=$work/signed
 cat "$signed"
 
 echo "== verifying (no RELAYCLIENT: the world's message) =="
