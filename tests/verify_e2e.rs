@@ -657,3 +657,23 @@ fn verdict_settings() {
     assert_eq!(status(&q), text_of('X'));
     assert!(ar(&q).contains("dkim=policy"), "{}", ar(&q));
 }
+
+/// Other projects' DKIM and DomainKeys test vectors (dkimpy, Mail::DKIM, OpenDKIM, mail-auth,
+/// RFC 8463) with the verdicts their own suites expect. They are the team's shared material,
+/// kept beside the checkout and never copied into the repository, so the test is opt-in:
+/// `cargo test --test verify_e2e -- --ignored peer_corpus`.
+#[test]
+#[ignore = "needs ../shared/peer-corpus beside the checkout (not part of the repository)"]
+fn peer_corpus_verdicts_agree() {
+    let corpus = repo_root().join("../shared/peer-corpus");
+    assert!(corpus.join("cases.tsv").exists(), "no peer corpus at {}", corpus.display());
+    let out = std::process::Command::new(support_dir().join("peer_corpus.py"))
+        .arg("--bin")
+        .arg(qmail_dkim_bin())
+        .arg("--corpus")
+        .arg(&corpus)
+        .output()
+        .expect("cannot run tests/support/peer_corpus.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+}
