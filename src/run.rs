@@ -39,8 +39,9 @@ pub fn main() -> i32 {
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
-    // The queue program must not outlive us holding the caller's error descriptor; it has not
-    // seen the envelope's final NUL, so it has queued nothing.
+    // The queue program must not outlive us holding the caller's error descriptor. It has not
+    // been given the envelope's final NUL (Queue::feed_and_wait cancels this alarm and keeps the
+    // deadline itself before it writes anything), so it has queued nothing.
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
     // SAFETY: kill and _exit are async-signal-safe.
     unsafe {
