@@ -137,3 +137,21 @@ fn death_kills_a_queue_program_that_has_not_read_the_envelope() {
         assert!(q.invocations().is_empty(), "the queue program finished instead of being killed");
     }
 }
+
+#[test]
+fn death_while_the_client_still_writes_the_message_is_52() {
+    let q = Queue::new();
+    let env = env_for(&q, &recqueue(), &[("DEATH", "1")]);
+    let bin = qmail_dkim_bin().display().to_string();
+    // The client sends the header block, then stalls for longer than DEATH.
+    let out = Run::new(b"", &envelope(SENDER, &["x@example.org"]))
+        .program("/bin/sh")
+        .args(&["-c", &format!("(printf 'From: joe@example.com\\n\\n'; sleep 4) | exec {bin}")])
+        .env_owned(&env)
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(out.code, Some(52), "{}", out.stderr);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("DEATH"), "{}", out.stderr);
+    assert!(q.invocations().is_empty(), "queued although the run timed out");
+}
