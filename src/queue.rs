@@ -181,7 +181,7 @@ impl Queue {
 
     /// Waits until the program has read the whole envelope or exited, or DEATH runs out.
     fn await_handover(&mut self, deadline: Instant) -> Result<()> {
-        let mut nap = 1;
+        let mut nap = 100; // µs: a quick program is seen at once, a slow one costs few wake-ups
         loop {
             if self.status.is_some() || unread(&self.env_left) == 0 {
                 return Ok(());
@@ -193,8 +193,8 @@ impl Queue {
             if Instant::now() >= deadline {
                 return self.stop_at_deadline();
             }
-            std::thread::sleep(Duration::from_millis(nap).min(deadline.saturating_duration_since(Instant::now())));
-            nap = (nap * 2).min(LOOK_MS);
+            std::thread::sleep(Duration::from_micros(nap).min(deadline.saturating_duration_since(Instant::now())));
+            nap = (nap * 2).min(LOOK_MS * 1000);
         }
     }
 
