@@ -113,7 +113,9 @@ fn ten_thousand_recipients_and_an_early_exit_0_give_81_without_hanging() {
 #[test]
 fn death_spares_a_queue_program_that_has_read_the_envelope() {
     let q = Queue::new();
-    let env = env_for(&q, &recqueue(), &[("DEATH", "1"), ("RECQUEUE_MODE", "late"), ("RECQUEUE_SLEEP", "3")]);
+    // DEATH leaves the program (Python) time to start and read on a loaded machine; it then
+    // sleeps well past the deadline.
+    let env = env_for(&q, &recqueue(), &[("DEATH", "3"), ("RECQUEUE_MODE", "late"), ("RECQUEUE_SLEEP", "6")]);
     let envl = envelope(SENDER, &["x@example.org"]);
     let out = run(&envl, &env);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
