@@ -46,7 +46,7 @@ pub enum Error {
     Exec { path: String, source: io::Error },
     #[error("the queue program {0} was killed by signal {1}")]
     QueueKilled(String, i32),
-    #[error("the queue program exited 0 without reading the whole message")]
+    #[error("the queue program exited 0 without reading the whole message and envelope")]
     QueueShortRead,
     #[error("timeout: the run took longer than DEATH seconds")]
     Timeout,

@@ -39,14 +39,17 @@ pub fn main() -> i32 {
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
-    // The queue program must not outlive us holding the caller's error descriptor; it has not
-    // seen the envelope's final NUL, so it has queued nothing.
+    // The queue program must not outlive us holding the caller's error descriptor. It has not
+    // been given the envelope's final NUL (Queue::feed_and_wait cancels this alarm and keeps the
+    // deadline itself before it writes anything), so it has queued nothing.
+    const TEXT: &[u8] = b"qmail-dkim: timeout: the run took longer than DEATH seconds\n";
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: kill and _exit are async-signal-safe.
+    // SAFETY: kill, write and _exit are async-signal-safe; TEXT is a static buffer.
     unsafe {
         if pid > 0 {
             libc::kill(pid, libc::SIGKILL);
         }
+        libc::write(2, TEXT.as_ptr().cast(), TEXT.len());
         libc::_exit(52)
     }
 }
