@@ -271,7 +271,7 @@ mod tests {
         assert!(matches!(KeyChoice::new(&c, "missing", "a.org").find(), Err(Error::KeyMissing(_))));
     }
 
-    /// `From: x@..` made `%` into `..` in the key path, and a domain too long for a file name
+    /// `From: x@...` made `%` into `..` in the key path, and a domain too long for a file name
     /// gave 55: a signing domain that is not a DNS name has no key, with or without `%`.
     #[test]
     fn dot_dot_signing_domain_has_no_key() {

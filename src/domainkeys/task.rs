@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(signing_domain(&env(&[]), &h), None);
     }
 
-    /// DKSIGN's `%` became `..` for `From: x@..`: such a domain has no key, and the message
+    /// DKSIGN's `%` became `..` for `From: x@...`: such a domain has no key, and the message
     /// is not signed, whether or not the path has a `%`.
     #[test]
     fn dot_dot_sender_domain_is_not_signed() {
