@@ -2,10 +2,12 @@
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
 //! `run` -> `queue`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`, `message`,
-//! `envelope`, `der` -> `error`.
+//! `envelope`, `der`, `domain`, `glob` -> `error`.
 
 pub mod error;
 pub mod der;
+pub mod domain;
+pub mod glob;
 pub mod envelope;
 pub mod message;
 pub mod config;

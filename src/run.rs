@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::path::PathBuf;
 
 const READ_SIZE: usize = 256 * 1024;
 
@@ -355,26 +354,9 @@ impl Task for Signer {
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
 fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let mut found: Option<(PathBuf, Vec<u8>)> = None;
-    for cand in &job.key.candidates {
-        match std::fs::read(cand) {
-            Ok(b) => {
-                found = Some((cand.clone(), b));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-            Err(e) => {
-                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
-            }
-        }
-    }
-    let Some((path, pem)) = found else {
-        if job.key.has_percent {
-            let d = job.params.first().map_or("", |p| p.domain.as_str());
-            eprintln!("qmail-dkim: no private key for {d} ({}): not signed", job.key.candidates[0].display());
-            return Ok(None);
-        }
-        return Err(Error::KeyMissing(job.key.candidates[0].clone()));
+    let Some((path, pem)) = job.key.find()? else {
+        eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
+        return Ok(None);
     };
     warn_key_mode(&path);
     let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);

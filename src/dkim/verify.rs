@@ -39,6 +39,7 @@ use super::tags::{strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
 use crate::config::Env;
 use crate::dns::{TxtAnswer, TxtLookup};
+use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
 use base64::Engine;
 
@@ -637,7 +638,7 @@ fn check(
     };
     if let Some(g) = &key.granularity {
         let local = p.identity.rsplit_once('@').map_or("", |(l, _)| l);
-        if !glob(g, local) {
+        if !Glob::star_only(g).matches(local) {
             return (Outcome::GranularityMismatch, format!("{name}: g={g} does not match i={}", p.identity));
         }
     }
@@ -768,17 +769,6 @@ fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool 
             s::UnparsedPublicKey::new(&s::ED25519, k).verify(digest.as_ref(), sig).is_ok()
         }
         _ => false,
-    }
-}
-
-/// `*` matches any run of characters; everything else itself.
-fn glob(pattern: &str, s: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == s,
-        Some((head, rest)) => {
-            let Some(tail) = s.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob(rest, &tail[i..]))
-        }
     }
 }
 

@@ -10,8 +10,6 @@ use crate::dkim::key::SigningKey;
 use crate::error::{Error, Result};
 use crate::message::Headers;
 use crate::run::{Finish, Task, TaskResult};
-use std::io;
-use std::path::PathBuf;
 
 /// qmail-dk's default key.
 pub const DEFAULT_KEY: &str = "/etc/domainkeys/%/default";
@@ -96,12 +94,9 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
         return Ok(None);
     };
     let choice = KeyChoice::new(control, template, &domain);
-    let Some((path, pem)) = find_key(&choice)? else {
-        if choice.has_percent {
-            eprintln!("qmail-dkim: DomainKeys: no private key for {domain} ({}): not signed", choice.candidates[0].display());
-            return Ok(None);
-        }
-        return Err(Error::KeyMissing(choice.candidates[0].clone()));
+    let Some((path, pem)) = choice.find()? else {
+        eprintln!("qmail-dkim: DomainKeys: {}: not signed", choice.no_key());
+        return Ok(None);
     };
     let key = SigningKey::from_pem(&pem, true).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     if !matches!(key, SigningKey::Rsa(_)) {
@@ -118,21 +113,6 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
         hasher.header(headers.raw(&headers.fields[i]));
     }
     Ok(Some(DkSigner { key, hasher, canon: options.canon, selector, domain, h }))
-}
-
-/// The first candidate key file that exists, with its contents.
-fn find_key(choice: &KeyChoice) -> Result<Option<(PathBuf, Vec<u8>)>> {
-    for cand in &choice.candidates {
-        match std::fs::read(cand) {
-            Ok(b) => return Ok(Some((cand.clone(), b))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EISDIR) && choice.has_percent => continue,
-            Err(e) => {
-                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
-            }
-        }
-    }
-    Ok(None)
 }
 
 impl Task for DkSigner {
@@ -336,5 +316,24 @@ mod tests {
         assert_eq!(signing_domain(&env(&[("DKDOMAIN", "other.net")]), &h).as_deref(), Some("lists.example.org"));
         let h = Headers::parse(b"Subject: x\n".to_vec());
         assert_eq!(signing_domain(&env(&[]), &h), None);
+    }
+
+    /// DKSIGN's `%` became `..` for `From: x@...`: such a domain has no key, and the message
+    /// is not signed, whether or not the path has a `%`.
+    #[test]
+    fn dot_dot_sender_domain_is_not_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("default");
+        std::fs::write(&key, "a key that must not be read").unwrap();
+        let c = ControlDir::new(dir.path().join("keys"));
+        for from in [&b"From: x@..\n"[..], b"From: x@...\n", b"Sender: x@a..b\n"] {
+            let h = Headers::parse(from.to_vec());
+            for template in ["%/default", "/no/such/key"] {
+                assert!(matches!(plan_sign(&env(&[]), &c, &h, template), Ok(None)), "{template}");
+            }
+        }
+        let h = Headers::parse(b"Subject: no sender\n".to_vec());
+        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a..b")]), &c, &h, "/no/such/key"), Ok(None)));
+        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a.b")]), &c, &h, "/no/such/key"), Err(Error::KeyMissing(_))));
     }
 }

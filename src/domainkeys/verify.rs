@@ -13,6 +13,7 @@ use crate::der;
 use crate::der::bit_length as bit_len;
 use crate::dkim::tags::{strip_ws, TagList};
 use crate::dns::{TxtAnswer, TxtLookup};
+use crate::glob::Glob;
 use crate::message::Headers;
 use base64::Engine;
 
@@ -268,15 +269,10 @@ fn check_key_and_signature(
     }
 }
 
-/// g=: the local part must match exactly (case-insensitive, as libdomainkeys); a `*` in g=
+/// g=: the local part must match exactly (case-insensitive, as libdomainkeys); each `*` in g=
 /// matches any run of characters (as Mail::DKIM allows).
 pub fn granularity_matches(g: &str, local: &str) -> bool {
-    let g = g.to_ascii_lowercase();
-    let l = local.to_ascii_lowercase();
-    match g.split_once('*') {
-        None => g == l,
-        Some((pre, post)) => l.len() >= pre.len() + post.len() && l.starts_with(pre) && l.ends_with(post),
-    }
+    Glob::star_only(g).ignore_case().matches(local)
 }
 
 /// Consults the sending domain's policy for anything but a pass. Testing (t=y in the key or
