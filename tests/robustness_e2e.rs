@@ -583,8 +583,8 @@ fn parallel_load_200_messages() {
 /// many DomainKey-Signature fields, many forged status fields. Each is handled in one linear
 /// pass (the unit tests prove linearity: src/dkim/tags.rs, src/domainkeys/verify.rs,
 /// src/queue.rs); here the message must be queued with the documented outcome, no DNS lookup
-/// is made (the resolver is a closed port), and the peak RSS stays small (about 15–25 MiB here;
-/// a 4 MiB h= used to cost ~110 MiB). `/usr/bin/time -f %M`
+/// is made (the resolver is a closed port), and the peak RSS stays small (a 4 MiB h= used to
+/// cost ~110 MiB). `/usr/bin/time -f %M`
 /// measures the peak, as benches/compare.py does.
 #[test]
 fn hostile_signature_fields_are_bounded() {
