@@ -4,7 +4,7 @@
 
 use crate::config::Env;
 use crate::error::{Error, Result};
-use crate::message::{Headers, ReplayError, Spool};
+use crate::message::{Field, Headers, ReplayError, Spool};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -170,10 +170,8 @@ impl Queue {
             return send_spool(spool, 0, w, f);
         }
         // Only the header block changes; it is at the start of the spool.
-        for (i, fld) in headers.fields.iter().enumerate() {
-            if !remove.contains(&i) {
-                f.write_all(w, headers.raw(fld)).map_err(ReplayError::Write)?;
-            }
+        for fld in kept_fields(headers, remove) {
+            f.write_all(w, headers.raw(fld)).map_err(ReplayError::Write)?;
         }
         let covered = headers.fields.last().map_or(0, |fld| fld.raw.end);
         send_spool(spool, covered as u64, w, f)
@@ -331,6 +329,18 @@ impl Feeder {
     }
 }
 
+/// The fields not listed in `remove`, in order. A mark per field rather than a search of
+/// `remove` per field: 100,000 forged fields cost milliseconds, not minutes.
+fn kept_fields<'a>(headers: &'a Headers, remove: &[usize]) -> impl Iterator<Item = &'a Field> + 'a {
+    let mut gone = vec![false; headers.fields.len()];
+    for &i in remove {
+        if let Some(g) = gone.get_mut(i) {
+            *g = true;
+        }
+    }
+    headers.fields.iter().zip(gone).filter(|(_, g)| !g).map(|(f, _)| f)
+}
+
 /// Sends the spool from offset `from` into the pipe: splice(2) from the spool file (no copy
 /// through user space), else plain writes.
 fn send_spool(spool: &mut Spool, from: u64, w: &PipeWriter, f: &mut Feeder) -> Result<(), ReplayError> {
@@ -461,5 +471,22 @@ mod tests {
         assert_eq!(choose(&[], &e, false), vec![OsString::from("/q/b")]);
         assert_eq!(choose(&[], &e, true), vec![OsString::from("/q/dk")]);
         assert_eq!(choose(&[], &Env::default(), false), vec![OsString::from(DEFAULT_QUEUE)]);
+    }
+
+    #[test]
+    fn many_forged_status_fields_removed_in_linear_time() {
+        // Was a search of the removal list per field: quadratic in forged fields.
+        crate::dkim::tags::assert_linear("forged fields", 10_000, |n| {
+            let block: Vec<u8> = (0..n).flat_map(|i| format!("X-{i}: v\n").into_bytes()).collect();
+            let h = Headers::parse(block);
+            let remove: Vec<usize> = (0..n).step_by(2).collect();
+            move || {
+                let kept: Vec<&[u8]> = kept_fields(&h, &remove).map(|f| h.raw(f)).collect();
+                assert_eq!((kept.len(), kept.first().copied()), (n / 2, Some(b"X-1: v\n".as_slice())));
+            }
+        });
+        // Indices out of range (none are made) are ignored rather than a panic.
+        let h = Headers::parse(b"A: 1\nB: 2\n".to_vec());
+        assert_eq!(kept_fields(&h, &[1, 7]).count(), 1);
     }
 }

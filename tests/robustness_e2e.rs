@@ -578,3 +578,59 @@ fn parallel_load_200_messages() {
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary files left in TMPDIR");
     eprintln!("200 messages through qmail-dkim in {:?}", start.elapsed());
 }
+
+/// Hostile verification input through the real binary (issue 10): many tags, a 4 MiB h= list,
+/// many DomainKey-Signature fields, many forged status fields. Each is handled in one linear
+/// pass (the unit tests prove linearity: src/dkim/tags.rs, src/domainkeys/verify.rs,
+/// src/queue.rs); here the message must be queued with the documented outcome, no DNS lookup
+/// is made (the resolver is a closed port), and the peak RSS stays small (a 4 MiB h= used to
+/// cost ~110 MiB). `/usr/bin/time -f %M`
+/// measures the peak, as benches/compare.py does.
+#[test]
+fn hostile_signature_fields_are_bounded() {
+    const HEAD: &str = "From: joe@example.com\nSubject: s\n";
+    let tags = |n: usize| (0..n).map(|i| format!("t{i}=; ")).collect::<String>();
+    let dkim_sig = |extra: &str, h: &str| format!("DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; {extra}h={h}; bh=AAAA; b=AAAA\n");
+    let dk_sig = |extra: &str, h: &str| format!("DomainKey-Signature: a=rsa-sha1; d=example.com; s=sel; {extra}h={h}; b=AAAA\n");
+    let huge_h = format!("from:subject{}", ":from".repeat(800_000)); // 4 MiB
+    let mut many_dk = String::new();
+    for i in 0..90_000 {
+        many_dk += &format!("DomainKey-Signature: d=x{i}.example.com; s=sel; b=AAAA\n");
+    }
+    let forged = "DKIM-Status: good\nDomainKey-Status: good\n".repeat(45_000);
+    // (case, header fields above From, the DKIM-Status and DomainKey-Status values)
+    const DKIM_H: &str = "signature error: DKIM-Signature could not parse or has bad tags/values";
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("DKIM-Signature of 80,000 empty tags", dkim_sig(&tags(80_000), "from:subject"), DKIM_H, "no signature"),
+        ("DomainKey-Signature of 80,000 empty tags", dk_sig(&tags(80_000), "from:subject"), "no signatures", "bad format"),
+        ("DKIM-Signature with a 4 MiB h=", dkim_sig("", &huge_h), DKIM_H, "no signature"),
+        ("DomainKey-Signature with a 4 MiB h=", dk_sig("", &huge_h), "no signatures", "no resources"),
+        // The topmost (d=x0.example.com) is not the sender's domain.
+        ("90,000 DomainKey-Signature fields", many_dk, "no signatures", "bad format"),
+        ("90,000 forged status fields", forged, "no signatures", "no signature"),
+    ];
+    let key = Path::new("");
+    for (name, fields, dkim, dk) in cases {
+        let body = format!("{HEAD}\nbody\n");
+        let msg = format!("{fields}{body}").into_bytes();
+        let q = Queue::new();
+        let peak = tempfile::NamedTempFile::new().expect("temp file");
+        let env = with(base_env(&q, Path2::Verify, key), &[("DKVERIFY", "")]);
+        let mut args = vec!["-f", "%M", "-o", peak.path().to_str().expect("path")];
+        let bin = qmail_dkim_bin();
+        args.push(bin.to_str().expect("path"));
+        let out = Run::new(&msg, &envelope(SENDER, &["x@example.org"])).program("/usr/bin/time").args(&args).env_owned(&env).run();
+        assert_no_panic(&out);
+        assert!(!out.timed_out, "{name}: timed out");
+        let recs = q.records();
+        assert_eq!((out.code, recs.len()), (Some(0), 1), "{name}: {}", out.stderr);
+        let queued = recs[0].msg_text();
+        let status = |field: &str| headers_named(queued.as_bytes(), field).iter().map(|f| f[field.len() + 1..].trim().to_string()).collect::<Vec<_>>();
+        assert_eq!((status("DKIM-Status"), status("DomainKey-Status")), (vec![dkim.to_string()], vec![dk.to_string()]), "{name}");
+        // Forged status fields are gone; everything else is there, in order.
+        let expected = if name.contains("forged") { body.clone() } else { String::from_utf8_lossy(&msg).into_owned() };
+        assert!(queued.ends_with(&expected), "{name}: the message was changed");
+        let kib: u64 = fs::read_to_string(peak.path()).expect("time -o").trim().parse().expect("peak RSS in KiB");
+        assert!(kib < 64 << 10, "{name}: peak RSS {kib} KiB");
+    }
+}

@@ -35,7 +35,7 @@
 //! precise), G comes only from the practice step (`crate::policy`).
 
 use super::canon::{self, BodyHasher};
-use super::tags::{strip_ws, TagList};
+use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
 use crate::config::Env;
 use crate::dns::{TxtAnswer, TxtLookup};
@@ -456,8 +456,9 @@ fn qp_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn colon_list(s: &str) -> Vec<String> {
-    s.split(':').map(strip_ws).collect()
+/// The items of a `:` list, one at a time: a huge list is never held as a whole.
+fn colon_list(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(':').map(strip_ws)
 }
 
 fn parse_signature(
@@ -518,7 +519,10 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
     if !domain_syntax(&selector) {
         return syntax(format!("s={selector} is not a selector"));
     }
-    let names = colon_list(tl.get("h").unwrap_or_default());
+    let names = match h_names(tl.get("h").unwrap_or_default()) {
+        Ok(n) => n,
+        Err(e) => return syntax(e.to_string()),
+    };
     if names.iter().any(|n| n.is_empty() || n.contains(|c: char| !c.is_ascii_graphic())) {
         return syntax("h= has an empty or invalid name".into());
     }
@@ -539,7 +543,7 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
         },
     };
     if let Some(q) = tl.get("q") {
-        if !colon_list(q).iter().any(|m| m.eq_ignore_ascii_case("dns/txt")) {
+        if !colon_list(q).any(|m| m.eq_ignore_ascii_case("dns/txt")) {
             return syntax(format!("q={q} has no dns/txt"));
         }
     }
@@ -706,13 +710,12 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
         return invalid(format!("unknown key type k={k}"));
     }
     if let Some(s) = tl.get("s") {
-        if !colon_list(s).iter().any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
+        if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
             return invalid(format!("key service s={s} is not email"));
         }
     }
-    let flags = tl.get("t").map(colon_list).unwrap_or_default();
-    let testing = flags.iter().any(|f| f.eq_ignore_ascii_case("y"));
-    let strict = flags.iter().any(|f| f.eq_ignore_ascii_case("s"));
+    let flag = |want: &str| tl.get("t").is_some_and(|t| colon_list(t).any(|f| f.eq_ignore_ascii_case(want)));
+    let (testing, strict) = (flag("y"), flag("s"));
     let pval = strip_ws(pval);
     if pval.is_empty() {
         return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
@@ -725,7 +728,7 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
         return Err((Outcome::AlgorithmMismatch, format!("k={k} key for an {} signature", p.alg.as_str())));
     }
     if let Some(h) = tl.get("h") {
-        if !colon_list(h).iter().any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
+        if !colon_list(h).any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
             return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", p.alg.hash().name())));
         }
     }

@@ -11,7 +11,7 @@ use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
 use crate::der;
 #[cfg(test)]
 use crate::der::bit_length as bit_len;
-use crate::dkim::tags::{strip_ws, TagList};
+use crate::dkim::tags::{h_names, strip_ws, TagList};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::Headers;
@@ -22,6 +22,9 @@ pub const MIN_VERIFY_BITS: usize = 512;
 pub const MAX_VERIFY_BITS: usize = 2048;
 /// A decoded b= of this many bytes or more is not processed (libdomainkeys: NORESOURCE).
 pub const MAX_SIGNATURE_BYTES: usize = 1024;
+/// DomainKey-Signature fields examined per message, from the top: the topmost is verified, the
+/// others only checked for a second signature by the same d=; fields below these are ignored.
+pub const MAX_SIGNATURES: usize = 8;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
@@ -91,7 +94,11 @@ pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
 
 /// Everything that can be decided before the body.
 pub fn plan(headers: &Headers) -> Plan {
-    let sigs: Vec<usize> = headers.named("DomainKey-Signature").map(|f| field_index(headers, f)).collect();
+    let sigs: Vec<usize> = (headers.fields.iter().enumerate())
+        .filter(|(_, f)| headers.name(f).eq_ignore_ascii_case(b"DomainKey-Signature"))
+        .map(|(i, _)| i)
+        .take(MAX_SIGNATURES)
+        .collect();
     let Some(&top) = sigs.first() else {
         let mut o = Outcome::new(Status::NoSig, "no DomainKey-Signature");
         o.sender = message_sender(headers);
@@ -106,10 +113,6 @@ pub fn plan(headers: &Headers) -> Plan {
             Plan::Done(*o)
         }
     }
-}
-
-fn field_index(headers: &Headers, f: &crate::message::Field) -> usize {
-    headers.fields.iter().position(|g| g.raw == f.raw).unwrap_or(0)
 }
 
 fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Outcome>> {
@@ -166,7 +169,10 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
         (None, Some(&f)) => (SenderField::From, f),
         (None, None) => return Err(with(Outcome::new(Status::NoSig, "no From: header below the signature"))),
     };
-    let h: Option<Vec<String>> = tags.get("h").map(|h| h.split(':').map(strip_ws).collect());
+    let h = match tags.get("h").map(h_names).transpose() {
+        Ok(h) => h,
+        Err(e) => return Err(with(Outcome::new(Status::NoResource, e.to_string()))),
+    };
     let fields = select_fields(headers, top + 1, h.as_deref());
     if !fields.contains(&idx) {
         let name = if kind == SenderField::Sender { "Sender:" } else { "From:" };
@@ -422,6 +428,38 @@ mod tests {
         assert!(matches!(plan(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Plan::Hash(_)));
         let o = done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nSender: l@list.org\n"));
         assert_eq!((o.status, o.sender.map(|s| s.0)), (Status::Syntax, Some(SenderField::Sender)));
+    }
+
+    /// A signature by b.c on top, then `n` more by other domains, one by b.c at `dup`, and From.
+    fn many_signatures(n: usize, dup: usize) -> Headers {
+        let mut s = String::from("DomainKey-Signature: d=b.c; s=s; b=AAAA\n");
+        for i in 1..=n {
+            let d = if i == dup { "b.c".to_string() } else { format!("x{i}.b.c") };
+            s += &format!("DomainKey-Signature: d={d}; s=s; b=AAAA\n");
+        }
+        h(&(s + "From: a@b.c\n"))
+    }
+
+    #[test]
+    fn many_domainkey_signature_fields_are_linear() {
+        // Was quadratic: each signature field was looked up again among all fields.
+        crate::dkim::tags::assert_linear("DomainKey-Signature fields", 5_000, |n| {
+            let headers = many_signatures(n, n);
+            move || assert!(matches!(plan(&headers), Plan::Hash(_)))
+        });
+        // Only the first MAX_SIGNATURES are examined: a second b.c signature further down is not seen.
+        assert_eq!(done(&many_signatures(20, MAX_SIGNATURES - 1)).status, Status::Duplicate);
+        assert!(matches!(plan(&many_signatures(20, MAX_SIGNATURES)), Plan::Hash(_)));
+    }
+
+    #[test]
+    fn huge_domainkeys_h_list_is_bounded() {
+        let names = |n: usize| vec!["from"; n].join(":");
+        let msg = |h: &str| format!("DomainKey-Signature: d=b.c; s=s; b=AAAA; h={h}\nFrom: a@b.c\n");
+        assert!(matches!(plan(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES)))), Plan::Hash(_)));
+        let o = done(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES + 1))));
+        assert_eq!((o.status, o.detail.as_str()), (Status::NoResource, "h= lists more than 200000 names"));
+        assert_eq!(done(&h(&msg(&":".repeat(4 << 20)))).status, Status::NoResource);
     }
 
     fn pending(headers: &Headers) -> Pending {

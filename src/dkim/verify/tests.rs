@@ -507,3 +507,24 @@ fn qp_and_der_helpers() {
     assert!(der(&[0x30, 0x05, 1]).is_none());
     assert!(rsa_components(&[]).is_none());
 }
+
+#[test]
+fn huge_h_list_is_bounded() {
+    use crate::dkim::tags::{MAX_H_NAMES, MAX_TAGS};
+    // MAX_H_NAMES names are a signature (it fails only at the body hash); one more is H.
+    let h = |n: usize| format!("from:subject{}", ":to".repeat(n - 2));
+    let sig = |h: &str| format!("v=1; a=rsa-sha256; d=example.com; s=sel; h={h}; bh=AAAA; b=AAAA");
+    assert_eq!(letter(&with_sig(&sig(&h(MAX_H_NAMES))), &rsa_record("")), 'U');
+    assert_eq!(letter(&with_sig(&sig(&h(MAX_H_NAMES + 1))), &rsa_record("")), 'H');
+    // 4 MiB of empty names: refused after MAX_H_NAMES of them, nothing of the rest kept.
+    assert_eq!(letter(&with_sig(&sig(&format!("from:subject{}", ":".repeat(4 << 20)))), &rsa_record("")), 'H');
+    // Too many tags: a signature is H, a key record L (unknown tags are otherwise ignored).
+    let extra = |n: usize| (0..n).map(|i| format!("x{i}=; ")).collect::<String>();
+    assert_eq!(letter(&with_sig(&format!("{}{OK_TAGS}", extra(MAX_TAGS - 7))), &rsa_record("")), 'U');
+    assert_eq!(letter(&with_sig(&format!("{}{OK_TAGS}", extra(MAX_TAGS - 6))), &rsa_record("")), 'H');
+    let rsa = signed(Algorithm::RsaSha256);
+    assert_eq!(letter(&rsa, &rsa_record(&extra(MAX_TAGS - 3))), 'A');
+    assert_eq!(letter(&rsa, &rsa_record(&extra(MAX_TAGS - 2))), 'L');
+    // Long q=, s= and t= lists are walked, not collected.
+    assert_eq!(letter(&rsa, &rsa_record(&format!("t={}y; ", "x:".repeat(1 << 20)))), 'A');
+}
