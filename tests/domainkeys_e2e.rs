@@ -415,6 +415,7 @@ fn policy_and_testing_are_reported_not_applied() {
         (None, k, u, "no signature (no policy published)"),
         (Some("o=-"), k, u, "no signature (policy o=-: the domain signs all its mail)"),
         (Some("o=-"), k, good.as_str(), "good"),
+        (Some("o=-; t=y"), tk, good.as_str(), "good"),
     ];
     for (policy, key, msg, want) in cases {
         let mut recs = vec![("sel._domainkey.example.com", key)];

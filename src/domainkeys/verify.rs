@@ -58,10 +58,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// What the key's and the domain's flags say, for the comment of `DomainKey-Status:` and
-    /// `Authentication-Results:`; fixed words only, so nothing from the DNS or the message needs
-    /// quoting. None when there is nothing to say.
+    /// What the key's and the domain's flags say about a message that did not pass, for the
+    /// comment of `DomainKey-Status:` and `Authentication-Results:`; fixed words only, so nothing
+    /// from the DNS or the message needs quoting. None for a pass or when there is nothing to say.
     pub fn comment(&self) -> Option<String> {
+        if self.status == Status::Ok {
+            return None;
+        }
         let mut parts: Vec<&str> = Vec::new();
         if self.key_testing {
             parts.push("key t=y: testing");
@@ -532,5 +535,9 @@ mod tests {
         o.key_testing = false;
         o.policy = Some(Policy::NotPublished);
         assert_eq!(o.comment().as_deref(), Some("no policy published"));
+        // A pass says nothing, not even about a key in testing.
+        o.status = Status::Ok;
+        o.key_testing = true;
+        assert_eq!(o.comment(), None);
     }
 }
