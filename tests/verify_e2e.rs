@@ -417,6 +417,39 @@ fn rfc8463_example_verifies() {
     assert!(q.ends_with(std::str::from_utf8(msg).unwrap()));
 }
 
+/// RFC 8463 publishes the raw 32-byte key. The signer's own key in SubjectPublicKeyInfo form
+/// (as `openssl pkey -pubout` writes it) is a bad key, R, as dkimpy says too; it is found before
+/// the body, so a tampered body still reports R.
+#[test]
+fn ed25519_key_record_in_spki_form_is_bad_key() {
+    let k = Keys::new();
+    let ed = k.file(&k.ed, "ed");
+    use base64::Engine;
+    let raw = k.ed.public_b64.clone();
+    let key = base64::engine::general_purpose::STANDARD.decode(&raw).unwrap();
+    let spki = base64(&[&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let dns = Dns::start(&[
+        ("ed._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
+        ("raw._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={raw}")),
+    ]);
+    let addr = dns.addr();
+    let signed = sign_ours(MSG, &ed, "-z 4");
+    // dkimpy refuses the record as well (the same message passes it with the raw key below).
+    assert!(!dkimpy_verify(&signed, &dns).ok, "dkimpy accepts an SPKI Ed25519 key");
+    for m in [signed.clone(), [&signed[..], b"tampered\n"].concat()] {
+        let q = verified(&m, &[("DNSCACHEIP", &addr)]);
+        assert_eq!(status(&q), text_of('R'), "{q}");
+        assert!(ar(&q).contains("dkim=permerror"), "{}", ar(&q));
+        let (out, rec) = run(&m, &[("DNSCACHEIP", &addr), ("DKIMVERIFY", "R")]);
+        assert!(rec.is_none());
+        assert_eq!(out.stderr, format!("Dqmail-dkim: {} (#5.{})", text_of('R'), code_of('R')));
+    }
+    // The same key published raw: a pass, for dkimpy and for us.
+    let resigned = sign_ours(MSG, &k.file(&k.ed, "raw"), "-z 4");
+    assert!(dkimpy_verify(&resigned, &dns).ok);
+    assert_eq!(status(&verified(&resigned, &[("DNSCACHEIP", &addr)])), "good");
+}
+
 #[test]
 fn forged_status_headers_never_reach_the_queue() {
     let k = Keys::new();

@@ -595,7 +595,8 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
 }
 
 /// A public key from a key record.
-enum PublicKey {
+#[derive(Debug, PartialEq, Eq)]
+pub enum PublicKey {
     /// Modulus and exponent, big-endian without leading zeros.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     Ed25519(Vec<u8>),
@@ -732,27 +733,28 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
             return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", p.alg.hash().name())));
         }
     }
-    let bad_key = |why: &str| Err((Outcome::PublicKeyInvalid, why.to_string()));
     let Ok(der) = base64::engine::general_purpose::STANDARD.decode(pval.as_bytes()) else {
-        return bad_key("p= is not base64");
+        return Err((Outcome::PublicKeyInvalid, "p= is not base64".into()));
     };
-    let key = if k == "ed25519" {
-        match ed25519_key(&der) {
-            Some(k) => PublicKey::Ed25519(k),
-            None => return bad_key("p= is not a 32-byte Ed25519 key"),
-        }
-    } else {
-        let Some((n, e)) = rsa_components(&der) else { return bad_key("p= is not an RSA public key") };
-        let bits = crate::der::bit_length(&n);
-        if bits < MIN_RSA_BITS {
-            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too short")));
-        }
-        if bits > MAX_RSA_BITS {
-            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too long")));
-        }
-        PublicKey::Rsa { n, e }
-    };
+    let key = decode_public_key(&k, &der).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
     Ok(KeyRecord { key, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
+}
+
+/// The key in a decoded `p=` of key type `k` (`rsa` or `ed25519`); the error says why it is
+/// unusable (R). Shared with `dkim testkey`, so that it judges a record as the verifier does.
+pub fn decode_public_key(k: &str, der: &[u8]) -> Result<PublicKey, String> {
+    if k == "ed25519" {
+        return ed25519_key(der).map(PublicKey::Ed25519);
+    }
+    let Some((n, e)) = rsa_components(der) else { return Err("p= is not an RSA public key".into()) };
+    let bits = crate::der::bit_length(&n);
+    if bits < MIN_RSA_BITS {
+        return Err(format!("RSA key of {bits} bits is too short"));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(format!("RSA key of {bits} bits is too long"));
+    }
+    Ok(PublicKey::Rsa { n, e })
 }
 
 fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
@@ -789,15 +791,17 @@ fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((n.to_vec(), e.to_vec()))
 }
 
-/// RFC 8463: the raw 32 bytes; a SubjectPublicKeyInfo around them is accepted too.
-fn ed25519_key(der_bytes: &[u8]) -> Option<Vec<u8>> {
+/// RFC 8463: the raw 32 bytes and nothing else. A SubjectPublicKeyInfo around them is
+/// refused, as Mail::DKIM and dkimpy refuse it: accepting it would pass mail those verifiers
+/// fail, and tell the publisher nothing is wrong.
+fn ed25519_key(der_bytes: &[u8]) -> Result<Vec<u8>, String> {
     if der_bytes.len() == 32 {
-        return Some(der_bytes.to_vec());
+        return Ok(der_bytes.to_vec());
     }
-    match crate::der::public_key(der_bytes) {
-        Some((crate::der::PublicKey::Ed25519(key), _)) if key.len() == 32 => Some(key.to_vec()),
-        _ => None,
+    if let Some((crate::der::PublicKey::Ed25519(_), _)) = crate::der::public_key(der_bytes) {
+        return Err("p= is an Ed25519 SubjectPublicKeyInfo, not the raw 32-byte key (RFC 8463)".into());
     }
+    Err(format!("p= is {} bytes, not a 32-byte Ed25519 key", der_bytes.len()))
 }
 
 /// One TLV: (tag, content, rest). For the tests.

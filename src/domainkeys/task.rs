@@ -160,8 +160,10 @@ impl Task for DkVerifier {
             Plan::Done(o) => o,
             Plan::Hash(p) => verify::finish(*p, &*dns),
         };
-        if wants(&letters, outcome.status) {
-            verify::apply_policy(&mut outcome, ctx.headers, &*dns);
+        let refuse = decide(&letters, &outcome);
+        // The policy is only reported, in the headers of a message that is queued.
+        if refuse.is_none() {
+            verify::lookup_policy(&mut outcome, ctx.headers, &*dns);
         }
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
@@ -169,27 +171,26 @@ impl Task for DkVerifier {
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
         let remove = crate::headers::forged(ctx.headers, &authserv);
         let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
-        prepend.extend_from_slice(format!("DomainKey-Status: {}\n", outcome.status.header_value()).as_bytes());
-        Ok(TaskResult { prepend, remove, refuse: decide(&letters, &outcome) })
+        prepend.extend_from_slice(status_field(&outcome).as_bytes());
+        Ok(TaskResult { prepend, remove, refuse })
     }
 }
 
-/// Whether the letters mention this outcome at all (either case).
-fn wants(letters: &str, s: Status) -> bool {
-    letters.contains(s.letter()) || letters.contains(s.letter().to_ascii_lowercase())
+/// `DomainKey-Status: <value>`, with the flags of the key and the domain's policy as a comment.
+pub fn status_field(o: &Outcome) -> String {
+    match o.comment() {
+        Some(c) => format!("DomainKey-Status: {} ({c})\n", o.status.header_value()),
+        None => format!("DomainKey-Status: {}\n", o.status.header_value()),
+    }
 }
 
-/// The refusal for an outcome: an uppercase letter refuses permanently, a lowercase one
-/// temporarily (uppercase wins when both are given); no letter, or a failure the policy says
-/// not to hold against the message, lets it through.
+/// The refusal for an outcome, by its letter alone as in qmail-dk (shared/SPEC.md §7): an
+/// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
+/// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
 pub fn decide(letters: &str, o: &Outcome) -> Option<(bool, String)> {
     let up = o.status.letter();
     let permanent = letters.contains(up);
     if !permanent && !letters.contains(up.to_ascii_lowercase()) {
-        return None;
-    }
-    if let Some(why) = &o.not_fatal {
-        eprintln!("qmail-dkim: DomainKeys: {} ({}) not refused: {why}", o.status.header_value(), up);
         return None;
     }
     Some((permanent, refusal_text(o.status, permanent)))
@@ -209,8 +210,8 @@ fn log_line(o: &Outcome) -> String {
         l.push_str(&format!("sender={} ", m.address()));
     }
     l.push_str(&o.detail);
-    if let Some(n) = &o.not_fatal {
-        l.push_str(&format!("; not fatal: {n}"));
+    if let Some(c) = o.comment() {
+        l.push_str(&format!(" ({c})"));
     }
     l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
@@ -227,7 +228,8 @@ pub fn authentication_results(authserv: &str, o: &Outcome) -> String {
             props.push_str(&format!(" {}={addr}", kind.property()));
         }
     }
-    format!("Authentication-Results: {authserv};\n\tdomainkeys={}{props}\n", o.status.ar_result())
+    let comment = o.comment().map(|c| format!(" ({c})")).unwrap_or_default();
+    format!("Authentication-Results: {authserv};\n\tdomainkeys={}{comment}{props}\n", o.status.ar_result())
 }
 
 #[cfg(test)]
@@ -285,9 +287,14 @@ mod tests {
         }
         assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.0), Some(true));
         assert_eq!(decide("", &outcome(Status::Internal)), None);
-        let mut o = outcome(Status::Revoked);
-        o.not_fatal = Some("testing".into());
-        assert_eq!(decide("J", &o), None);
+        // By the letter alone: neither testing nor a policy that does not sign all changes it.
+        let mut o = outcome(Status::BadSig);
+        o.key_testing = true;
+        o.policy = Some(verify::Policy::Published { signs_all: false, testing: true });
+        assert_eq!(decide("B", &o).map(|r| r.0), Some(true));
+        let mut o = outcome(Status::NoSig);
+        o.policy = Some(verify::Policy::NotPublished);
+        assert_eq!(decide("c", &o).map(|r| r.0), Some(false));
         assert_eq!(
             decide("h", &outcome(Status::NoResource)).unwrap().1,
             "qmail-dkim: DomainKeys no resources: the signature is too large to process (#4.3.0)"

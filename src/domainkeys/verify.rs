@@ -1,10 +1,9 @@
-//! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does) and judging the
-//! result with the sending domain's policy.
+//! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does).
 //!
 //! Before the body: find and parse the signature, check the sender, pick the signed fields and
-//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]),
-//! then consult the policy record `_domainkey.<sender domain>` for anything but a pass
-//! ([`apply_policy`]).
+//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]).
+//! The status alone decides a refusal, as in qmail-dk (shared/SPEC.md §7); the sending domain's
+//! policy record `_domainkey.<sender domain>` is only read to be reported ([`lookup_policy`]).
 
 use super::canon::{select_fields, DkHasher};
 use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
@@ -56,16 +55,56 @@ pub struct Outcome {
     pub sender: Option<(SenderField, Mailbox)>,
     /// The key record said t=y.
     pub key_testing: bool,
-    /// Why a failure must not refuse the message (testing, or a domain that does not sign all).
-    pub not_fatal: Option<String>,
+    /// The sending domain's policy, when it was looked up to be reported.
+    pub policy: Option<Policy>,
     /// A detail for the log.
     pub detail: String,
 }
 
 impl Outcome {
-    fn new(status: Status, detail: impl Into<String>) -> Outcome {
-        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, not_fatal: None, detail: detail.into() }
+    /// What the key's and the domain's flags say about a message that did not pass, for the
+    /// comment of `DomainKey-Status:` and `Authentication-Results:`; fixed words only, so nothing
+    /// from the DNS or the message needs quoting. None for a pass or when there is nothing to say.
+    pub fn comment(&self) -> Option<String> {
+        if self.status == Status::Ok {
+            return None;
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        if self.key_testing {
+            parts.push("key t=y: testing");
+        }
+        match &self.policy {
+            None => {}
+            Some(Policy::Published { signs_all, testing }) => {
+                parts.push(if *signs_all {
+                    "policy o=-: the domain signs all its mail"
+                } else {
+                    "policy o=~: the domain signs some of its mail"
+                });
+                if *testing {
+                    parts.push("policy t=y: testing");
+                }
+            }
+            Some(Policy::NotPublished) => parts.push("no policy published"),
+            Some(Policy::Unknown) => parts.push("policy unknown"),
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
+
+    fn new(status: Status, detail: impl Into<String>) -> Outcome {
+        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, policy: None, detail: detail.into() }
+    }
+}
+
+/// The sending domain's policy record (RFC 4870), reported and never applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// One record: `o=-` (signs all its mail) or anything else (`o=~`, the default), `t=y`.
+    Published { signs_all: bool, testing: bool },
+    /// No such name, or no TXT record there.
+    NotPublished,
+    /// A DNS failure, several records, or one that does not parse.
+    Unknown,
 }
 
 /// A signature ready to be checked once the body is hashed.
@@ -281,43 +320,34 @@ pub fn granularity_matches(g: &str, local: &str) -> bool {
     Glob::star_only(g).ignore_case().matches(local)
 }
 
-/// Consults the sending domain's policy for anything but a pass. Testing (t=y in the key or
-/// the policy record) makes any failure non-fatal; a bad or missing signature (B, C) is fatal
-/// only for a domain that signs all its mail (o=-), as RFC 4870 says: for o=~ (the default
-/// when no policy is published) such a message counts as unsigned.
-pub fn apply_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
-    if matches!(o.status, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal) {
+/// Whether the policy is worth reporting for this status: a message that did not pass, with a
+/// DNS that answers (after F the query would wait for the same broken server) and a signature
+/// that could be processed.
+pub fn policy_matters(s: Status) -> bool {
+    !matches!(s, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal)
+}
+
+/// Reads the policy record of the sending domain (first `Sender:`, else first `From:`) into
+/// `o.policy` when [`policy_matters`]: one DNS query at most, and none without a sender domain.
+/// The result is only reported: qmail-dk refuses by the status letter alone.
+pub fn lookup_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
+    if !policy_matters(o.status) {
         return;
     }
-    let domain = match message_sender(headers) {
-        Some((_, m)) => m.domain,
-        None => {
-            if o.key_testing {
-                o.not_fatal = Some("the key is in testing mode (t=y)".into());
-            } else if matches!(o.status, Status::BadSig | Status::NoSig) {
-                o.not_fatal = Some("no sender domain, so no signing policy".into());
-            }
-            return;
-        }
-    };
-    let name = format!("_domainkey.{domain}");
-    let (signs_all, testing, note) = match dns.txt(&name) {
-        TxtAnswer::Records(r) => {
-            let t = r.first().and_then(|rec| TagList::parse(rec).ok());
-            let o_tag = t.as_ref().and_then(|t| t.get("o").map(strip_ws)).unwrap_or_else(|| "~".into());
-            let t_tag = t.as_ref().and_then(|t| t.get("t").map(strip_ws)).unwrap_or_default();
-            (o_tag.starts_with('-'), t_tag.contains('y'), format!("o={o_tag}"))
-        }
-        TxtAnswer::TempFail(e) => (false, false, format!("no policy ({name}: {e})")),
-        TxtAnswer::NotFound | TxtAnswer::BadName => (false, false, "no policy published".into()),
-    };
-    if o.key_testing {
-        o.not_fatal = Some("the key is in testing mode (t=y)".into());
-    } else if testing {
-        o.not_fatal = Some(format!("{domain} is testing DomainKeys (t=y)"));
-    } else if matches!(o.status, Status::BadSig | Status::NoSig) && !signs_all {
-        o.not_fatal = Some(format!("{domain} does not sign all its mail ({note})"));
-    }
+    let Some((_, sender)) = message_sender(headers) else { return };
+    o.policy = Some(match dns.txt(&format!("_domainkey.{}", sender.domain)) {
+        TxtAnswer::Records(r) if r.is_empty() => Policy::NotPublished,
+        TxtAnswer::Records(r) if r.len() > 1 => Policy::Unknown,
+        TxtAnswer::Records(r) => match r.first().map(|rec| TagList::parse(rec)) {
+            Some(Ok(t)) => Policy::Published {
+                signs_all: t.get("o").is_some_and(|v| strip_ws(v).starts_with('-')),
+                testing: t.get("t").is_some_and(|v| strip_ws(v).contains('y')),
+            },
+            _ => Policy::Unknown,
+        },
+        TxtAnswer::NotFound | TxtAnswer::BadName => Policy::NotPublished,
+        TxtAnswer::TempFail(_) => Policy::Unknown,
+    });
 }
 
 /// RSA PKCS#1 v1.5 verification of a SHA-1 digest (the `rsa` crate: it accepts a digest and
@@ -488,25 +518,60 @@ mod tests {
         assert_eq!(run(TxtAnswer::Records(vec![b"p=".to_vec(), b"p=".to_vec()])), Status::BadKey);
     }
 
+    /// Answers from a table and counts the questions.
+    struct Counting(Table, std::cell::Cell<usize>);
+
+    impl TxtLookup for Counting {
+        fn txt(&self, name: &str) -> TxtAnswer {
+            self.1.set(self.1.get() + 1);
+            self.0.txt(name)
+        }
+    }
+
+    fn policy_of(status: Status, headers: &Headers, answer: Option<TxtAnswer>) -> (Option<Policy>, usize) {
+        let mut o = Outcome::new(status, "x");
+        let dns = Counting(Table(answer.into_iter().map(|a| ("_domainkey.b.c".to_string(), a)).collect()), Default::default());
+        lookup_policy(&mut o, headers, &dns);
+        (o.policy, dns.1.get())
+    }
+
     #[test]
-    fn policy() {
+    fn policy_is_read_once_and_only_to_be_reported() {
         let headers = h("From: joe@b.c\n");
-        let mut o = done(&headers);
-        let rec = |s: &str| TxtAnswer::Records(vec![s.as_bytes().to_vec()]);
-        apply_policy(&mut o, &headers, &Table(vec![]));
-        assert!(o.not_fatal.is_some(), "no policy: o=~");
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-"))]));
-        assert_eq!(o.not_fatal, None);
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-; t=y"))]));
-        assert!(o.not_fatal.is_some());
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=~; r=postmaster@b.c"))]));
-        assert!(o.not_fatal.is_some());
-        // Other failures stay fatal under o=~ unless testing.
-        let mut o = Outcome::new(Status::Revoked, "x");
-        apply_policy(&mut o, &headers, &Table(vec![]));
-        assert_eq!(o.not_fatal, None);
+        let rec = |s: &str| Some(TxtAnswer::Records(vec![s.as_bytes().to_vec()]));
+        let published = |signs_all, testing| (Some(Policy::Published { signs_all, testing }), 1);
+        assert_eq!(policy_of(Status::NoSig, &headers, None), (Some(Policy::NotPublished), 1));
+        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=-")), published(true, false));
+        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=~; r=postmaster@b.c")), published(false, false));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("t=y; o= -")), published(true, true));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("r=x")), published(false, false));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("\u{0}\u{1}garbage")), (Some(Policy::Unknown), 1));
+        let two = Some(TxtAnswer::Records(vec![b"o=-".to_vec(), b"o=~".to_vec()]));
+        assert_eq!(policy_of(Status::NoSig, &headers, two), (Some(Policy::Unknown), 1));
+        assert_eq!(policy_of(Status::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))), (Some(Policy::Unknown), 1));
+        // Not looked up for a pass, after a DNS failure, or without a sender domain.
+        for s in [Status::Ok, Status::CantVerify, Status::NoResource, Status::Internal] {
+            assert_eq!(policy_of(s, &headers, rec("o=-")), (None, 0), "{s:?}");
+        }
+        assert_eq!(policy_of(Status::NoSig, &h("Subject: x\n"), rec("o=-")), (None, 0));
+    }
+
+    #[test]
+    fn comments() {
+        let mut o = Outcome::new(Status::BadSig, "x");
+        assert_eq!(o.comment(), None);
+        o.key_testing = true;
+        o.policy = Some(Policy::Published { signs_all: true, testing: true });
+        assert_eq!(
+            o.comment().as_deref(),
+            Some("key t=y: testing; policy o=-: the domain signs all its mail; policy t=y: testing")
+        );
+        o.key_testing = false;
+        o.policy = Some(Policy::NotPublished);
+        assert_eq!(o.comment().as_deref(), Some("no policy published"));
+        // A pass says nothing, not even about a key in testing.
+        o.status = Status::Ok;
+        o.key_testing = true;
+        assert_eq!(o.comment(), None);
     }
 }

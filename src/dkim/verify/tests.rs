@@ -340,10 +340,24 @@ fn key_records() {
     let spki = k.public_key_dns();
     let (_, inner) = spki_parts(&spki);
     assert_eq!(letter(&rsa, &format!("p={}", b64e(&inner))), 'A');
-    // An Ed25519 key wrapped in a SubjectPublicKeyInfo is accepted too.
+}
+
+/// RFC 8463 publishes the raw 32 bytes; the signer's own key in a SubjectPublicKeyInfo is a bad
+/// key (R), as Mail::DKIM and dkimpy say, and that is found before the body is looked at.
+#[test]
+fn ed25519_key_record_in_spki_form_is_bad_key() {
+    let ed = signed(Algorithm::Ed25519Sha256);
     let raw = base64::engine::general_purpose::STANDARD.decode(ED_PUB).unwrap();
     let wrapped = [&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &raw].concat();
-    assert_eq!(letter(&ed, &format!("k=ed25519; p={}", b64e(&wrapped))), 'A');
+    assert_eq!(letter(&ed, &format!("k=ed25519; p={}", b64e(&wrapped))), 'R');
+    assert_eq!(letter(&ed, &format!("k=ed25519; p={}", b64e(&raw))), 'A');
+    // The body no longer matches bh=, yet the key is what is reported.
+    let mut tampered = ed.clone();
+    tampered.extend_from_slice(b"tampered\n");
+    assert_eq!(letter(&tampered, &format!("k=ed25519; p={}", b64e(&wrapped))), 'R');
+    assert_eq!(letter(&tampered, &format!("k=ed25519; p={}", b64e(&raw))), 'U');
+    let why = decode_public_key("ed25519", &wrapped).unwrap_err();
+    assert!(why.contains("SubjectPublicKeyInfo"), "{why}");
 }
 
 fn spki_parts(d: &[u8]) -> (Vec<u8>, Vec<u8>) {
