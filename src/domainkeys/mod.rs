@@ -197,7 +197,7 @@ impl Mailbox {
 /// Parses the first mailbox of an address header value (folded or not). `None` when there is
 /// no `local@domain` address (libdomainkeys: SYNTAX).
 pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
-    let v = blank_quoted(crate::message::strip_comments(value)?);
+    let v = blank_comments_and_quoted(value)?;
     let addr: Vec<u8> = match (memchr::memchr(b'<', &v), memchr::memchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_vec(),
         (None, None) => {
@@ -229,31 +229,20 @@ pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
     Some(Mailbox { local, domain: String::from_utf8_lossy(dom).to_ascii_lowercase() })
 }
 
-/// Quoted display names may hold '<', '@' or ',': inside quoted strings, `<>@,:;` and escaped
-/// characters become `x`.
-fn blank_quoted(out: Vec<u8>) -> Vec<u8> {
-    let mut res = Vec::with_capacity(out.len());
-    let (mut q, mut e) = (false, false);
-    for c in out {
-        if e {
-            e = false;
-            res.push(if q { b'x' } else { c });
-            continue;
-        }
-        match c {
-            b'\\' => {
-                e = true;
-                res.push(c);
-            }
-            b'"' => {
-                q = !q;
-                res.push(c);
-            }
-            _ if q => res.push(if matches!(c, b'<' | b'>' | b'@' | b',' | b':' | b';') { b'x' } else { c }),
-            _ => res.push(c),
+/// The value without comments, with `<>@,:;` and quoted-pairs inside quoted strings made `x`
+/// (display names may hold them); `None` when comments or quotes do not balance.
+fn blank_comments_and_quoted(value: &[u8]) -> Option<Vec<u8>> {
+    use crate::rfc5322::{Part, Scanner};
+    let mut s = Scanner::new(value);
+    let mut out = Vec::with_capacity(value.len());
+    for l in s.by_ref() {
+        match l.part {
+            Part::Comment => {}
+            Part::Quoted if l.escaped || matches!(l.byte, b'<' | b'>' | b'@' | b',' | b':' | b';') => out.push(b'x'),
+            _ => out.push(l.byte),
         }
     }
-    res
+    s.balanced().then_some(out)
 }
 
 /// Whether `child` is `parent` or a subdomain of it (case-insensitive).
