@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use crate::rfc5322::remove_comments;
 
 /// Bounds of the header block, the part of the message held in memory and parsed.
 /// **Decision:** a message over either bound is refused permanently (`#5.3.4`, reported as
@@ -124,10 +123,12 @@ pub fn unfold(v: &[u8]) -> Vec<u8> {
 }
 
 /// The domain of the first address in a header value: inside `<>` if present, else the bare
-/// address; the part after the last `@`, lowercased, without a trailing dot. Unbalanced
-/// parentheses or quotes are tolerated (see [`remove_comments`]).
+/// address; the part after the last `@`, lowercased, without a trailing dot. `<`, `>` and `@`
+/// in a quoted display name do not count. Unbalanced parentheses or quotes are tolerated (see
+/// [`crate::rfc5322::remove_comments`]); after an unclosed quote, its contents count.
 pub fn address_domain(value: &[u8]) -> Option<String> {
-    let (v, _balanced) = remove_comments(value);
+    let m = crate::rfc5322::mask(value);
+    let v = if m.open_quote { m.text } else { m.masked };
     let addr: &[u8] = match (memchr::memchr(b'<', &v), memchr::memrchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
         _ => {
@@ -322,6 +323,8 @@ mod tests {
         assert_eq!(address_domain(b" joe@example.com (Joe)").as_deref(), Some("example.com"));
         assert_eq!(address_domain(b" \"a@b\" <x@y.org.>").as_deref(), Some("y.org"));
         assert_eq!(address_domain(b" <>"), None);
+        assert_eq!(address_domain(b" \"x <a@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
+        assert_eq!(address_domain(b" \"a\\\"<b@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
         assert_eq!(address_domain(b" undisclosed"), None);
     }
 

@@ -116,9 +116,35 @@ impl Iterator for Scanner<'_> {
 /// not, the best effort: a stray `)` is kept, an unclosed comment runs to the end, an unclosed
 /// quoted string too.
 pub fn remove_comments(v: &[u8]) -> (Vec<u8>, bool) {
+    let m = mask(v);
+    (m.text, m.balanced)
+}
+
+/// A value readied for finding addresses in it.
+pub struct Masked {
+    /// Comments removed (see [`remove_comments`]).
+    pub text: Vec<u8>,
+    /// The same, with quoted-pairs and `<>@,:;` inside quoted strings made `x`: a display name
+    /// (`"a <b@c>" <d@e>`) cannot pass for the address.
+    pub masked: Vec<u8>,
+    pub balanced: bool,
+    /// A quoted string was still open at the end.
+    pub open_quote: bool,
+}
+
+/// [`Masked`] of `v`, in one pass.
+pub fn mask(v: &[u8]) -> Masked {
     let mut s = Scanner::new(v);
-    let out = s.by_ref().filter(|l| l.part != Part::Comment).map(|l| l.byte).collect();
-    (out, s.balanced())
+    let (mut text, mut masked) = (Vec::with_capacity(v.len()), Vec::with_capacity(v.len()));
+    for l in s.by_ref() {
+        match l.part {
+            Part::Comment => continue,
+            Part::Quoted if l.escaped || matches!(l.byte, b'<' | b'>' | b'@' | b',' | b':' | b';') => masked.push(b'x'),
+            _ => masked.push(l.byte),
+        }
+        text.push(l.byte);
+    }
+    Masked { text, masked, balanced: s.balanced(), open_quote: s.quoted }
 }
 
 /// Folding whitespace (RFC 5322 §3.2.2), line ends included; a bare CR counts, as mail readers

@@ -197,7 +197,11 @@ impl Mailbox {
 /// Parses the first mailbox of an address header value (folded or not). `None` when there is
 /// no `local@domain` address (libdomainkeys: SYNTAX).
 pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
-    let v = blank_comments_and_quoted(value)?;
+    let m = crate::rfc5322::mask(value);
+    if !m.balanced {
+        return None;
+    }
+    let v = m.masked;
     let addr: Vec<u8> = match (memchr::memchr(b'<', &v), memchr::memchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_vec(),
         (None, None) => {
@@ -227,22 +231,6 @@ pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
     }
     let local = std::str::from_utf8(local).ok()?.to_string();
     Some(Mailbox { local, domain: String::from_utf8_lossy(dom).to_ascii_lowercase() })
-}
-
-/// The value without comments, with `<>@,:;` and quoted-pairs inside quoted strings made `x`
-/// (display names may hold them); `None` when comments or quotes do not balance.
-fn blank_comments_and_quoted(value: &[u8]) -> Option<Vec<u8>> {
-    use crate::rfc5322::{Part, Scanner};
-    let mut s = Scanner::new(value);
-    let mut out = Vec::with_capacity(value.len());
-    for l in s.by_ref() {
-        match l.part {
-            Part::Comment => {}
-            Part::Quoted if l.escaped || matches!(l.byte, b'<' | b'>' | b'@' | b',' | b':' | b';') => out.push(b'x'),
-            _ => out.push(l.byte),
-        }
-    }
-    s.balanced().then_some(out)
 }
 
 /// Whether `child` is `parent` or a subdomain of it (case-insensitive).
