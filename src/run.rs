@@ -243,18 +243,19 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         field.extend_from_slice(&prefix);
         prefix = field;
     }
-    if !prefix.is_empty() && matches!(headers.block.first(), Some(b' ' | b'\t')) {
+    // A reader that drops stray CRs would also see a continuation after leading CRs.
+    if !prefix.is_empty() && matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
         return Err(leading_continuation());
     }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
 }
 
-/// **Decision:** a message whose first line starts with a space or a tab is refused permanently
-/// when we would add a header: that line would continue our last field (`DKIM-Status: good`
-/// would read `DKIM-Status: good (forged)`; a signature of ours would break), and the queue
-/// gets the message byte for byte, so it cannot be mended. RFC 5322 has no such message (a
-/// header section starts with a field name). Nothing is added in pass mode, so nothing is
-/// refused there.
+/// **Decision:** a message whose first line starts with a space or a tab (after any CRs, which
+/// some readers drop) is refused permanently when we would add a header: that line would
+/// continue our last field (`DKIM-Status: good` would read `DKIM-Status: good (forged)`; a
+/// signature of ours would break), and the queue gets the message byte for byte, so it cannot
+/// be mended. RFC 5322 has no such message (a header section starts with a field name).
+/// Nothing is added in pass mode, so nothing is refused there.
 fn leading_continuation() -> Error {
     Error::Refused {
         permanent: true,

@@ -100,7 +100,7 @@ fn domainkeys_d_cannot_add_a_method() {
 #[test]
 fn leading_whitespace_would_continue_our_status_header() {
     let msg = b" (forged) continued\nFrom: ceo@bank.example\n\nNow.\n";
-    for vars in VERIFIERS {
+    for (vars, msg) in VERIFIERS.iter().flat_map(|v| [(v, &msg[..]), (v, b"\r\t(forged)\nFrom: ceo@bank.example\n\nNow.\n")]) {
         let (out, rec) = verify_with(msg, vars);
         assert_eq!(out.code, Some(88), "{vars:?}: {}", out.stderr);
         assert!(rec.is_none(), "{vars:?}: queued");
