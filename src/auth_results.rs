@@ -168,7 +168,7 @@ mod tests {
     fn one_field_for_every_method() {
         assert_eq!(s(field("mx.example.org", &[])), "Authentication-Results: mx.example.org; none\n");
         let dkim = MethodResult::new("dkim", "none");
-        assert_eq!(s(field("mx.example.org", &[dkim.clone()])), "Authentication-Results: mx.example.org; dkim=none\n");
+        assert_eq!(s(field("mx.example.org", std::slice::from_ref(&dkim))), "Authentication-Results: mx.example.org; dkim=none\n");
         let dk = MethodResult::new("domainkeys", "pass").prop("header.d", Some("example.com")).prop("header.from", Some("a@example.com"));
         assert_eq!(
             s(field("mx", &[dkim, dk.clone()])),
