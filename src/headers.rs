@@ -100,10 +100,10 @@ fn claims_ours(name: &[u8], value: &[u8], authserv_id: &str) -> bool {
 
 /// The parts of a field after each bare CR (a CR not followed by LF). Several mail readers end
 /// a line at a bare CR, so each part may be read as a field of its own.
-fn after_bare_crs(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+fn after_bare_crs(raw: &[u8]) -> Vec<&[u8]> {
     let mut cuts: Vec<usize> = memchr::memchr_iter(b'\r', raw).filter(|&i| raw.get(i + 1) != Some(&b'\n')).collect();
     cuts.push(raw.len());
-    cuts.windows(2).map(move |w| &raw[w[0] + 1..w[1]]).collect::<Vec<_>>().into_iter()
+    cuts.windows(2).map(|w| &raw[w[0] + 1..w[1]]).collect()
 }
 
 /// Indices of incoming fields that claim to be our verification results: every DKIM-Status,
@@ -121,7 +121,7 @@ pub fn forged(headers: &Headers, authserv_id: &str) -> Vec<usize> {
         .enumerate()
         .filter(|(_, f)| {
             claims_ours(headers.name(f), headers.value(f), authserv_id)
-                || after_bare_crs(headers.raw(f)).any(|part| match memchr::memchr(b':', part) {
+                || after_bare_crs(headers.raw(f)).into_iter().any(|part| match memchr::memchr(b':', part) {
                     Some(c) => claims_ours(&part[..c], &part[c + 1..], authserv_id),
                     None => false,
                 })
