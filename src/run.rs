@@ -103,6 +103,8 @@ pub struct Finish<'a> {
 pub struct TaskResult {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
     pub prepend: Vec<u8>,
+    /// Method results for the one `Authentication-Results` field run() puts on top.
+    pub auth: Vec<crate::auth_results::MethodResult>,
     /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
     pub remove: Vec<usize>,
     /// A refusal: (permanent, text without D/Z).
@@ -219,11 +221,13 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let envelope = envelope::read(&mut *fd(1))?;
     let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
     let mut prefix = Vec::new();
+    let mut auth = Vec::new();
     let mut remove: Vec<usize> = Vec::new();
     let mut refusal: Option<(bool, String)> = None;
     for t in tasks {
         let r = t.finish(&ctx)?;
         prefix.extend_from_slice(&r.prepend);
+        auth.extend(r.auth);
         remove.extend(r.remove);
         if let Some((perm, text)) = r.refuse {
             // The stricter outcome wins: permanent over temporary, else the first.
@@ -235,7 +239,30 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     if let Some((permanent, text)) = refusal {
         return Err(Error::Refused { permanent, text });
     }
+    // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
+    if !auth.is_empty() {
+        let mut field = crate::auth_results::field(&crate::headers::authserv_id(env, &control), &auth);
+        field.extend_from_slice(&prefix);
+        prefix = field;
+    }
+    // A reader that drops stray CRs would also see a continuation after leading CRs.
+    if !prefix.is_empty() && matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
+        return Err(leading_continuation());
+    }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
+}
+
+/// **Decision:** a message whose first line starts with a space or a tab (after any CRs, which
+/// some readers drop) is refused permanently when we would add a header: that line would
+/// continue our last field (`DKIM-Status: good` would read `DKIM-Status: good (forged)`; a
+/// signature of ours would break), and the queue gets the message byte for byte, so it cannot
+/// be mended. RFC 5322 has no such message (a header section starts with a field name).
+/// Nothing is added in pass mode, so nothing is refused there.
+fn leading_continuation() -> Error {
+    Error::Refused {
+        permanent: true,
+        text: "qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)".into(),
+    }
 }
 
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.

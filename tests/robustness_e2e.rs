@@ -123,10 +123,8 @@ fn odd_messages() -> Vec<(&'static str, Vec<u8>, bool)> {
         ("invalid-utf8", b"From: J\xf6rg <joe@example.com>\nSubject: \xff\xfe\xc3\x28\n\n\xc3\x28 body \xff\n".to_vec(), true),
         ("header-without-colon", b"From: joe@example.com\nThis line has no colon\nSubject: s\n\nbody\n".to_vec(), true),
         ("semicolon-in-name", b"From: joe@example.com\nSub;ect: x\nSubject: s\n\nbody\n".to_vec(), true),
-        // A first line starting with whitespace folds into whatever header is put above it
-        // (ours, or qmail-queue's Received): passed on unchanged, but our signature, whose
-        // field it extends, does not verify. Such input is not an RFC 5322 message.
-        ("leading-whitespace", b" folded first line\nFrom: joe@example.com\n\nbody\n".to_vec(), false),
+        // A first line starting with whitespace would fold into our last field: refused, see
+        // leading_whitespace_would_continue_our_signature.
     ]
 }
 
@@ -156,6 +154,22 @@ fn odd_input_passes_through_unchanged() {
                 Path2::Verify => assert!(text.contains("DKIM-Status: "), "{name}: {text}"),
             }
         }
+    }
+}
+
+/// A first line starting with white space would continue the field we add last (our
+/// signature, or DKIM-Status): refused permanently, with the usual conventions.
+#[test]
+fn leading_whitespace_would_continue_our_signature() {
+    let key = TestKey::rsa(2048);
+    let msg = b" folded first line\nFrom: joe@example.com\n\nbody\n";
+    for path in [Path2::Sign, Path2::Verify] {
+        let q = Queue::new();
+        let (out, recs) = run(msg, &base_env(&q, path, &key.path), &q);
+        assert_refused(&format!("{path:?}"), &out, &recs, 88, "Dqmail-dkim: malformed message");
+        let q = Queue::new();
+        let (out, recs) = run(msg, &with(base_env(&q, path, &key.path), &[("CUSTOM_ERRORS", "none")]), &q);
+        assert_refused(&format!("CUSTOM_ERRORS=none {path:?}"), &out, &recs, 31, "(#5.6.0)");
     }
 }
 

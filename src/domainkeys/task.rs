@@ -5,6 +5,7 @@ use super::canon::DkHasher;
 use super::sign::{make_field, parse_options, plan_fields, sign_digest};
 use super::verify::{self, message_sender, Outcome, Plan};
 use super::{is_same_or_subdomain, Canon, Status};
+use crate::auth_results::MethodResult;
 use crate::config::{selector_of, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Result};
@@ -170,9 +171,8 @@ impl Task for DkVerifier {
         }
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
         let remove = crate::headers::forged(ctx.headers, &authserv);
-        let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
-        prepend.extend_from_slice(status_field(&outcome).as_bytes());
-        Ok(TaskResult { prepend, remove, refuse })
+        let prepend = status_field(&outcome).into_bytes();
+        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], remove, refuse })
     }
 }
 
@@ -216,20 +216,17 @@ fn log_line(o: &Outcome) -> String {
     l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The `Authentication-Results:` field for the `domainkeys` method (RFC 8601 §2.7.1).
-pub fn authentication_results(authserv: &str, o: &Outcome) -> String {
-    let mut props = String::new();
-    if let Some(d) = &o.domain {
-        props.push_str(&format!(" header.d={d}"));
+/// The `domainkeys` method of our `Authentication-Results` (RFC 8601 §2.7.1).
+pub fn auth_result(o: &Outcome) -> MethodResult {
+    let mut m = MethodResult::new("domainkeys", o.status.ar_result());
+    if let Some(c) = o.comment() {
+        m = m.comment(&c);
     }
-    if let Some((kind, m)) = &o.sender {
-        let addr = m.address();
-        if addr.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b';' | b'(' | b')')) {
-            props.push_str(&format!(" {}={addr}", kind.property()));
-        }
+    let m = m.prop("header.d", o.domain.as_deref());
+    match &o.sender {
+        Some((kind, mb)) => m.prop(kind.property(), Some(&mb.address())),
+        None => m,
     }
-    let comment = o.comment().map(|c| format!(" ({c})")).unwrap_or_default();
-    format!("Authentication-Results: {authserv};\n\tdomainkeys={}{comment}{props}\n", o.status.ar_result())
 }
 
 #[cfg(test)]
@@ -308,7 +305,17 @@ mod tests {
     #[test]
     fn ar_and_forgeries() {
         let o = outcome(Status::NoSig);
-        assert_eq!(authentication_results("mx.example", &o), "Authentication-Results: mx.example;\n\tdomainkeys=none header.from=a@b.c\n");
+        assert_eq!(
+            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            b"Authentication-Results: mx.example; domainkeys=none header.from=a@b.c\n"
+        );
+        // d= comes from the message: it is quoted, it cannot add a method (issue 10, item 5).
+        let mut o = outcome(Status::BadSig);
+        o.domain = Some("paypal.com,dkim=pass".into());
+        assert_eq!(
+            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            b"Authentication-Results: mx.example;\n\tdomainkeys=fail header.d=\"paypal.com,dkim=pass\" header.from=a@b.c\n"
+        );
         let h = Headers::parse(
             b"DomainKey-Status: good\nAuthentication-Results: mx.example; domainkeys=pass\nAuthentication-Results: other.example; dkim=pass\nauthentication-results: MX.example (x); dkim=pass\n".to_vec(),
         );

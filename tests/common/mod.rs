@@ -64,7 +64,7 @@ pub struct Dns {
 impl Dns {
     /// Start a server with these `(name, txt)` records (name without a
     /// trailing dot; several pairs with one name = several TXT records).
-    /// Waits (at most ~5 s) until it listens.
+    /// Waits (at most ~30 s: a loaded CI machine starts Python slowly) until it listens.
     pub fn start(records: &[(&str, &str)]) -> Dns {
         let dir = tempfile::Builder::new()
             .prefix("dnsd")
@@ -89,7 +89,7 @@ impl Dns {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cannot start tests/support/dnsd.py (is python3 on PATH?)");
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let port = loop {
             if let Ok(s) = fs::read_to_string(&port_file) {
                 if let Ok(p) = s.trim().parse::<u16>() {
@@ -102,7 +102,7 @@ impl Dns {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("dnsd.py did not write its port file within 5 s");
+                panic!("dnsd.py did not write its port file within 30 s");
             }
             thread::sleep(Duration::from_millis(10));
         };
