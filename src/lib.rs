@@ -1,10 +1,12 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
-//! `run` -> `queue`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`, `message`,
-//! `envelope`, `der` -> `error`.
+//! `run` -> `queue`, `refusal`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`,
+//! `message`, `envelope`, `der`, `log` -> `error` -> `access`.
 
+pub mod access;
 pub mod error;
+pub mod log;
 pub mod der;
 pub mod envelope;
 pub mod message;
@@ -16,5 +18,6 @@ pub mod headers;
 pub mod policy;
 pub mod keygen;
 pub mod queue;
+pub mod refusal;
 pub mod run;
 pub mod verify_task;

@@ -128,7 +128,7 @@ fn find_key(choice: &KeyChoice) -> Result<Option<(PathBuf, Vec<u8>)>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
             Err(e) if e.raw_os_error() == Some(libc::EISDIR) && choice.has_percent => continue,
             Err(e) => {
-                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
+                return Err(Error::key_unreadable(cand.clone(), e))
             }
         }
     }
@@ -148,6 +148,14 @@ impl Task for DkSigner {
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: DomainKeys: signed d={domain} s={selector} c={}", canon.as_str());
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: Some(domain.clone()),
+            s: Some(selector.clone()),
+            a: Some("rsa-sha1".into()),
+            result: "signed",
+            letter: None,
+        });
         Ok(TaskResult { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
     }
 }
@@ -186,6 +194,14 @@ impl Task for DkVerifier {
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: outcome.domain.clone(),
+            s: outcome.selector.clone(),
+            a: None,
+            result: outcome.status.ar_result(),
+            letter: Some(outcome.status.letter()),
+        });
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
         let remove = crate::headers::forged(ctx.headers, &authserv);
         let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
