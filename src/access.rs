@@ -134,7 +134,7 @@ mod tests {
         let who = stranger();
         let s = explain(&key, "the key", &who);
         assert!(s.starts_with("running as uid 54321, groups 54321; the key is "), "{s}");
-        assert!(s.ends_with(&format!(" 0640: make it readable by group 54321 (chgrp 54321, chmod g+r)")), "{s}");
+        assert!(s.ends_with(" 0640: make it readable by group 54321 (chgrp 54321, chmod g+r)"), "{s}");
         assert!(s.contains(&format!("the key is {}:{} 0640", user_name(me.uid), group_name(me.gids[0]))), "{s}");
         // In the file's group, without g+r.
         let member = Creds { uid: 54_321, gids: vec![54_321, std::fs::metadata(&key).unwrap().gid()] };
