@@ -75,11 +75,9 @@ impl Error {
         };
         Error::KeyUnreadable { path, source, why }
     }
-}
 
-impl Error {
-    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are mapped by
-    /// the custom-error convention in `queue::report_refusal`, which calls this for the `none` case.
+    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are reported by
+    /// `refusal::refuse`, which uses this for the `none` convention (31 / 71).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::EnvelopeFormat(_) => 91,
