@@ -1,10 +1,12 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
-//! `run` -> `queue`, `headers`, `policy` -> `dkim`, `domainkeys`, `dns` -> `config`, `message`,
-//! `envelope`, `der`, `domain`, `glob` -> `error`.
+//! `run` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`, `dns`
+//! -> `config`, `message`, `rfc5322`, `envelope`, `der`, `domain`, `glob`, `log` -> `error` -> `access`.
 
+pub mod access;
 pub mod error;
+pub mod log;
 pub mod der;
 pub mod domain;
 pub mod glob;
@@ -20,5 +22,6 @@ pub mod headers;
 pub mod policy;
 pub mod keygen;
 pub mod queue;
+pub mod refusal;
 pub mod run;
 pub mod verify_task;

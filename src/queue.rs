@@ -1,6 +1,5 @@
 //! Handing the message on: run the next program with the message on its fd 0 and the envelope
-//! on its fd 1 (two pipes), wait for it, and mirror its exit code. Also the custom-error
-//! conventions for refusals (shared/SPEC.md §2).
+//! on its fd 1 (two pipes), wait for it, and mirror its exit code. Refusals: crate::refusal.
 
 use crate::config::Env;
 use crate::error::{Error, Result};
@@ -16,6 +15,8 @@ use std::io::{self, PipeReader, PipeWriter, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use crate::refusal::{report_refusal, CustomErrors};
 
 pub const DEFAULT_QUEUE: &str = "/var/qmail/bin/qmail-queue";
 
@@ -383,78 +384,6 @@ pub fn grow_pipe(fd: i32) {
     // SAFETY: fcntl on a descriptor number; F_SETPIPE_SZ only changes a pipe's buffer size.
     unsafe {
         libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-    }
-}
-
-/// How refusals are reported (`CUSTOM_ERRORS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CustomErrors {
-    /// Text on fd 2 (or `ERROR_FD`), exit 88.
-    Indimail,
-    /// Text on fd 6, exit 82.
-    Notqmail,
-    /// Exit 31 (permanent) or 71 (temporary); the text goes to fd 2 for the log.
-    None,
-}
-
-impl CustomErrors {
-    pub fn from_env(env: &Env) -> CustomErrors {
-        match env.get("CUSTOM_ERRORS").map(str::to_ascii_lowercase).as_deref() {
-            Some("notqmail") => CustomErrors::Notqmail,
-            Some("none") | Some("netqmail") => CustomErrors::None,
-            _ => CustomErrors::Indimail,
-        }
-    }
-}
-
-/// Writes a refusal in the configured convention and returns the exit code.
-/// `text` is the message without the D/Z letter and without a newline.
-pub fn report_refusal(env: &Env, permanent: bool, text: &str) -> i32 {
-    let letter = if permanent { 'D' } else { 'Z' };
-    let clean: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
-    match CustomErrors::from_env(env) {
-        CustomErrors::Indimail => {
-            let fd = match env.get("ERROR_FD").map(str::trim) {
-                Some("-1") => None,
-                Some(n) => n.parse::<i32>().ok().filter(|&n| n >= 0).or(Some(2)),
-                None => Some(2),
-            };
-            if let Some(fd) = fd {
-                let mut t: String = format!("{letter}{clean}");
-                t.truncate(1023);
-                write_fd(fd, t.as_bytes());
-            }
-            88
-        }
-        CustomErrors::Notqmail => {
-            let mut t = format!("{letter}{clean}");
-            t.truncate(255);
-            write_fd(6, t.as_bytes());
-            82
-        }
-        CustomErrors::None => {
-            write_fd(2, format!("{clean}\n").as_bytes());
-            if permanent {
-                31
-            } else {
-                71
-            }
-        }
-    }
-}
-
-fn write_fd(fd: i32, data: &[u8]) {
-    let mut off = 0;
-    while off < data.len() {
-        // SAFETY: write(2) on a descriptor number; a bad one just fails with EBADF.
-        let n = unsafe { libc::write(fd, data[off..].as_ptr().cast(), data.len() - off) };
-        if n <= 0 {
-            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        off += n as usize;
     }
 }
 

@@ -8,7 +8,8 @@ use crate::dkim::{sign, HashAlg};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
-use crate::queue::{self, report_refusal, Queue};
+use crate::queue::{self, Queue};
+use crate::{log, refusal};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
@@ -23,18 +24,38 @@ pub fn main() -> i32 {
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args)));
-    match result {
-        Ok(Ok(code)) => code,
-        Ok(Err(Error::Refused { permanent, text })) => report_refusal(&env, permanent, &text),
+    let (code, end) = match result {
+        Ok(Ok(code)) => (code, log::End::Done),
+        Ok(Err(Error::Refused { permanent, text })) => {
+            let r = refusal::refuse(&env, permanent, &text);
+            if r.replies_on_fd2() {
+                // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
+                return r.code;
+            }
+            (r.code, log::End::Refused { permanent, text })
+        }
         Ok(Err(e)) => {
             eprintln!("qmail-dkim: {e}");
-            e.exit_code()
+            (e.exit_code(), log::End::Failed(e.to_string()))
         }
         Err(_) => {
             eprintln!("qmail-dkim: internal error (panic); message not queued");
-            81
+            (81, log::End::Failed("internal error (panic)".into()))
         }
+    };
+    if log::enabled(env.get("DKIMLOG")) {
+        let mode = match dkim_mode(&env) {
+            Mode::Sign { .. } => "sign",
+            Mode::Verify { .. } => "verify",
+            Mode::Pass => "pass",
+        };
+        let dk = crate::domainkeys::task::dk_mode(&env).map(|m| match m {
+            crate::domainkeys::task::DkMode::Sign { .. } => "sign",
+            crate::domainkeys::task::DkMode::Verify { .. } => "verify",
+        });
+        eprint!("{}", log::line(mode, dk, &log::take(), code, &end));
     }
+    code
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
@@ -372,6 +393,14 @@ impl Task for Signer {
             if ctx.env.is_set("VERBOSE") {
                 eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
             }
+            log::note(log::Note::Sig {
+                method: log::Method::Dkim,
+                d: Some(p.domain.clone()),
+                s: Some(p.selector.clone()),
+                a: Some(p.algorithm.as_str().into()),
+                result: "signed",
+                letter: None,
+            });
             prepend.extend_from_slice(&field);
         }
         Ok(TaskResult { prepend, ..Default::default() })

@@ -53,6 +53,16 @@ impl Task for VerifyTask {
                 eprintln!("qmail-dkim: {} DKIM-Signature fields beyond the first {} not evaluated", report.ignored, report.results.len());
             }
         }
+        for r in &report.results {
+            crate::log::note(crate::log::Note::Sig {
+                method: crate::log::Method::Dkim,
+                d: r.domain.clone(),
+                s: r.selector.clone(),
+                a: r.algorithm.clone(),
+                result: r.outcome.ar_result(),
+                letter: Some(r.outcome.letter()),
+            });
+        }
         let overall = report.overall();
         let mut outcome = overall;
         let mut old = None;
@@ -70,6 +80,7 @@ impl Task for VerifyTask {
                 None => String::new(),
             });
         }
+        crate::log::note(crate::log::Note::Result { method: crate::log::Method::Dkim, result: outcome.ar_result(), letter: outcome.letter() });
         let id = headers::authserv_id(ctx.env, ctx.control);
         let mut prepend = headers::dkim_status(outcome, old);
         if let Some((name, value)) = practice_hdr {

@@ -59,10 +59,12 @@ impl Fx {
         c.display().to_string()
     }
 
-    /// Runs qmail-dkim with the recording queue as DKIMQUEUE and our DNS server.
+    /// Runs qmail-dkim with the recording queue as DKIMQUEUE and our DNS server. Refusals in
+    /// indimail's convention (unless `extra` names another), whose fd 2 is the D/Z text alone.
     fn run(&self, msg: &[u8], extra: &[(&str, &str)]) -> (Output, Option<Recorded>) {
         let q = Queue::new();
         let mut env = q.env();
+        env.push(("CUSTOM_ERRORS".into(), "indimail".into()));
         env.push(("DKIMQUEUE".into(), q.program().display().to_string()));
         env.push(("DNSCACHEIP".into(), self.dns.addr()));
         env.push(("CONTROLDIR".into(), self.control()));

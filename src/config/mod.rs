@@ -89,7 +89,7 @@ impl KeyChoice {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::EISDIR) && self.has_percent => continue,
                 Err(e) => {
-                    return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
+                    return Err(Error::key_unreadable(cand.clone(), e))
                 }
             }
         }

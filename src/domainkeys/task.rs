@@ -129,6 +129,14 @@ impl Task for DkSigner {
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: DomainKeys: signed d={domain} s={selector} c={}", canon.as_str());
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: Some(domain.clone()),
+            s: Some(selector.clone()),
+            a: Some("rsa-sha1".into()),
+            result: "signed",
+            letter: None,
+        });
         Ok(TaskResult { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
     }
 }
@@ -169,6 +177,14 @@ impl Task for DkVerifier {
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: outcome.domain.clone(),
+            s: outcome.selector.clone(),
+            a: None,
+            result: outcome.status.ar_result(),
+            letter: Some(outcome.status.letter()),
+        });
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
         let remove = crate::headers::forged(ctx.headers, &authserv);
         let prepend = status_field(&outcome).into_bytes();
