@@ -18,3 +18,5 @@ pub mod keygen;
 pub mod queue;
 pub mod run;
 pub mod verify_task;
+#[cfg(test)]
+mod linear;
