@@ -43,7 +43,7 @@ fn header_field_of_many_folds_is_linear() {
 /// As `run::prepare` calls it: after every read, from two bytes before the new data.
 #[test]
 fn header_end_found_incrementally_is_linear() {
-    for unit in [&b"A: b\n"[..], b"\n \n \r\n \r", b"\r\r\r\r\n "] {
+    for unit in [&b"A: b\n"[..], b"x\n\r\r\n\t", b"\r\r\r\r\n "] {
         assert_linear(
             &format!("find_header_end fed 7 bytes at a time, {unit:?}"),
             4096,
