@@ -6,6 +6,40 @@ use super::{assert_linear, repeat};
 use crate::message::{address_domain, count_fields, find_header_end, unfold, Headers};
 use std::hint::black_box;
 
+// --- the check itself ----------------------------------------------------------------------------
+
+#[test]
+#[should_panic(expected = "takes")]
+fn linear_check_catches_quadratic_time() {
+    assert_linear(
+        "a quadratic scan (every prefix searched again)",
+        256,
+        |n| repeat(b"a", n),
+        |v| {
+            let mut k = 0usize;
+            for i in 0..v.len() {
+                k += black_box(&v[..i]).iter().filter(|&&c| c == b'b').count();
+            }
+            black_box(k);
+        },
+    );
+}
+
+#[test]
+#[should_panic(expected = "allocates")]
+fn linear_check_catches_quadratic_allocation() {
+    assert_linear(
+        "a quadratic allocation (room for every prefix)",
+        256,
+        |n| repeat(b"a", n),
+        |v| {
+            for i in 0..v.len() {
+                black_box(Vec::<u8>::with_capacity(i));
+            }
+        },
+    );
+}
+
 // --- the header block ---------------------------------------------------------------------------
 
 #[test]
