@@ -56,7 +56,6 @@ const RUNS: usize = 3;
 /// What one check measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Ratios {
-    pub n: usize,
     pub time: f64,
     pub alloc: f64,
 }
@@ -107,7 +106,6 @@ pub fn assert_linear<T>(what: &str, n0: usize, make: impl Fn(usize) -> T, run: i
     for _ in 0..3 {
         let (ts, tl, as_, al) = measure(&small, &large, &run);
         let r = Ratios {
-            n,
             time: tl.as_secs_f64() / ts.as_secs_f64().max(1e-9),
             alloc: al as f64 / (as_.max(1)) as f64,
         };
