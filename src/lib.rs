@@ -25,3 +25,5 @@ pub mod queue;
 pub mod refusal;
 pub mod run;
 pub mod verify_task;
+#[cfg(test)]
+mod linear;

@@ -370,13 +370,15 @@ pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<
 // PKCS#1 RSAPublicKey, with nothing after it (the DER reader is crate::der).
 
 /// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER, as the INTEGERs hold them.
-/// The key inside a SubjectPublicKeyInfo may itself be either form.
-pub fn rsa_components(key: &[u8]) -> Option<(&[u8], &[u8])> {
-    if let Some(s) = der::spki(key) {
+/// The key inside a SubjectPublicKeyInfo may itself be either form; deeper nesting is refused
+/// (a loop, not recursion: the record is attacker input).
+pub fn rsa_components(mut key: &[u8]) -> Option<(&[u8], &[u8])> {
+    for _ in 0..2 {
+        let Some(s) = der::spki(key) else { break };
         if s.trailing || s.algorithm != der::OID_RSA_ENCRYPTION {
             return None;
         }
-        return rsa_components(s.key);
+        key = s.key;
     }
     let k = der::rsa_public_key(key)?;
     if k.trailing || k.n.is_empty() || k.e.is_empty() {
