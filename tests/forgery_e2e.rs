@@ -90,6 +90,8 @@ fn domainkeys_d_cannot_add_a_method() {
         assert_eq!(ars.len(), 1, "{ars:?}");
         let ar = &ars[0];
         assert!(ar.starts_with("Authentication-Results: mx.example.net;\n\tdkim=none;\n\tdomainkeys="), "{ar}");
+        // Unfolded: where the field breaks its lines is not the point here.
+        let ar = ar.split_whitespace().collect::<Vec<_>>().join(" ");
         let prop = format!(" header.d={quoted}");
         assert!(ar.contains(&prop), "{ar}");
         assert_eq!(ar.replace(&prop, "").matches("dkim=").count(), 1, "{ar}");
@@ -102,9 +104,10 @@ fn leading_whitespace_would_continue_our_status_header() {
     let msg = b" (forged) continued\nFrom: ceo@bank.example\n\nNow.\n";
     for (vars, msg) in VERIFIERS.iter().flat_map(|v| [(v, &msg[..]), (v, b"\r\t(forged)\nFrom: ceo@bank.example\n\nNow.\n")]) {
         let (out, rec) = verify_with(msg, vars);
-        assert_eq!(out.code, Some(88), "{vars:?}: {}", out.stderr);
+        // The default convention on a caller without descriptor 6 or ERROR_FD: 31, a log line.
+        assert_eq!(out.code, Some(31), "{vars:?}: {}", out.stderr);
         assert!(rec.is_none(), "{vars:?}: queued");
-        assert!(out.stderr.starts_with("Dqmail-dkim: malformed message") && out.stderr.contains("(#5.6.0)"), "{}", out.stderr);
+        assert!(out.stderr.contains("malformed message") && out.stderr.contains("(#5.6.0)"), "{}", out.stderr);
     }
     // Nothing added (a relay client not verified): passed on byte for byte.
     let (out, rec) = verify_with(msg, &[("DKIMVERIFY", ""), ("RELAYCLIENT", ""), ("RELAYCLIENT_NODKIMVERIFY", "")]);

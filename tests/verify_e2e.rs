@@ -442,7 +442,7 @@ fn ed25519_key_record_in_spki_form_is_bad_key() {
         let q = verified(&m, &[("DNSCACHEIP", &addr)]);
         assert_eq!(status(&q), text_of('R'), "{q}");
         assert!(ar(&q).contains("dkim=permerror"), "{}", ar(&q));
-        let (out, rec) = run(&m, &[("DNSCACHEIP", &addr), ("DKIMVERIFY", "R")]);
+        let (out, rec) = run(&m, &[("DNSCACHEIP", &addr), ("DKIMVERIFY", "R"), ("CUSTOM_ERRORS", "indimail")]);
         assert!(rec.is_none());
         assert_eq!(out.stderr, format!("Dqmail-dkim: {} (#5.{})", text_of('R'), code_of('R')));
     }
