@@ -17,4 +17,6 @@ pub mod policy;
 pub mod keygen;
 pub mod queue;
 pub mod run;
+pub mod check;
+pub mod tcprules;
 pub mod verify_task;

@@ -1,7 +1,7 @@
 //! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
 //! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
 
-use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, Mode, SignJob};
+use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, KeyFound, Mode, SignJob};
 use crate::dkim::canon::BodyHasher;
 use crate::dkim::key::SigningKey;
 use crate::dkim::{sign, HashAlg};
@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::path::PathBuf;
 
 const READ_SIZE: usize = 256 * 1024;
 
@@ -352,19 +351,13 @@ impl Task for Signer {
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
 fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let mut found: Option<(PathBuf, Vec<u8>)> = None;
-    for cand in &job.key.candidates {
-        match std::fs::read(cand) {
-            Ok(b) => {
-                found = Some((cand.clone(), b));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-            Err(e) => {
-                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
-            }
+    let found = match job.key.find_with(|p| std::fs::read(p)) {
+        KeyFound::Read(path, pem) => Some((path, pem)),
+        KeyFound::Unreadable(path, source) => {
+            return Err(Error::KeyUnreadable { path, source, uid: nix::unistd::getuid().as_raw() })
         }
-    }
+        KeyFound::Missing => None,
+    };
     let Some((path, pem)) = found else {
         if job.key.has_percent {
             let d = job.params.first().map_or("", |p| p.domain.as_str());

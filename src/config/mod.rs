@@ -73,6 +73,32 @@ impl KeyChoice {
     }
 }
 
+/// What a search through the key candidates found.
+#[derive(Debug)]
+pub enum KeyFound {
+    /// The first candidate that exists, and its contents.
+    Read(PathBuf, Vec<u8>),
+    /// The first candidate that exists but could not be read.
+    Unreadable(PathBuf, std::io::Error),
+    /// No candidate exists.
+    Missing,
+}
+
+impl KeyChoice {
+    /// Tries the candidates in order with `read` (qmail-dkim: `std::fs::read`; `dkim check`: the
+    /// same as another user): a missing file or directory means "next", any other error stops.
+    pub fn find_with(&self, mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>) -> KeyFound {
+        for cand in &self.candidates {
+            match read(cand) {
+                Ok(b) => return KeyFound::Read(cand.clone(), b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                Err(e) => return KeyFound::Unreadable(cand.clone(), e),
+            }
+        }
+        KeyFound::Missing
+    }
+}
+
 /// One key and the signatures to make with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignJob {
