@@ -409,3 +409,70 @@ fn check_takes_the_rule_tcpserver_would() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("line 1: tcprules cannot parse it"), "{text}");
 }
+
+/// The command lines of the README's install block ("Installing into qmail").
+fn readme_install_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Installing into qmail").expect("install section")..];
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("sh block");
+    block.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+/// Runs the README's install lines with /var/qmail and /usr/local moved under `root`; with
+/// `bin_dir`, the binaries come from there instead of target/release.
+fn install_under(root: &Path, bin_dir: Option<&Path>) {
+    for line in readme_install_commands() {
+        let mut l = line.replace(" /var/qmail", &format!(" {}/var/qmail", root.display()));
+        l = l.replace(" /usr/local", &format!(" {}/usr/local", root.display()));
+        if let Some(d) = bin_dir {
+            if l.starts_with("cargo build") {
+                continue;
+            }
+            l = l.replace("target/release/", &format!("{}/", d.display()));
+        }
+        let out = Command::new("sh").arg("-c").arg(&l).current_dir(repo_root()).output().unwrap();
+        assert!(out.status.success(), "{l}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The binaries and manuals are in place, with their modes, and run.
+fn assert_installed(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = root.join("var/qmail/bin");
+    for tool in ["dkim", "dknewkey"] {
+        let out = Command::new(bin.join(tool)).arg("--version").output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(tool), "{tool} --version");
+    }
+    for tool in ["qmail-dkim", "dkim", "dknewkey"] {
+        let m = std::fs::metadata(bin.join(tool)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o755, "{tool}");
+    }
+    // qmail-dkim runs: no message, no envelope: exit 54 (unable to read), not 126 or 127.
+    let out = Command::new(bin.join("qmail-dkim"))
+        .env("DKIMQUEUE", "/bin/true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(54), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["qmail-dkim.8", "dkim.8", "dknewkey.8"] {
+        let p = root.join("usr/local/share/man/man8").join(page);
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(repo_root().join("man").join(page)).unwrap());
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644, "{page}");
+    }
+}
+
+#[test]
+fn readme_install_command_into_an_empty_root() {
+    let root = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dkim")).parent().unwrap();
+    install_under(root.path(), Some(bin_dir));
+    assert_installed(root.path());
+}
+
+#[test]
+#[ignore = "builds the release binaries (minutes with LTO on a small machine); .ci/run runs it"]
+fn readme_install_command_with_the_release_build() {
+    let root = tempfile::tempdir().unwrap();
+    install_under(root.path(), None);
+    assert_installed(root.path());
+}
