@@ -431,3 +431,45 @@ pub fn judge(answer: &TxtAnswer, mine: &[u8], kind: &str) -> (String, u8) {
         ("match".into(), 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn nobody() -> Who {
+        Who { name: "nobody".into(), uid: 65534, gid: 65534, groups: vec![65534] }
+    }
+
+    #[test]
+    fn may_read_walks_the_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        fs::create_dir(&sub).unwrap();
+        let key = sub.join("k");
+        fs::write(&key, "x").unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(may_read(&key, &nobody()).is_ok());
+        // The key's mode.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let e = may_read(&key, &nobody()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("cannot read it (mode 0600"), "{e}");
+        // Group read for a member of the file's group.
+        let member = Who { groups: vec![65534, fs::metadata(&key).unwrap().gid()], ..nobody() };
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(may_read(&key, &member).is_ok());
+        assert!(may_read(&key, &nobody()).is_err());
+        // A directory on the way that the user cannot enter.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+        let e = may_read(&key, &nobody()).unwrap_err();
+        assert!(e.to_string().contains(&format!("cannot enter the directory {}", sub.display())), "{e}");
+        // Missing is missing, as for the real open; root reads anything.
+        assert_eq!(may_read(&sub.join("none"), &nobody()).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        let root = Who { name: "root".into(), uid: 0, gid: 0, groups: vec![0] };
+        assert!(may_read(&key, &root).is_ok());
+        assert_eq!(may_read(&sub.join("none"), &root).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+}

@@ -11,6 +11,9 @@
 //! `=HOST`, the prefixes of IP ending in a dot (longest first), `=` + the suffixes of HOST that
 //! start with a dot (longest first), `=` (with a host name), and the empty address.
 
+/// The variables a rule sets, in order.
+pub type Vars = Vec<(String, String)>;
+
 /// One rule line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -21,7 +24,7 @@ pub struct Rule {
     /// `deny` instead of `allow`.
     pub deny: bool,
     /// The variables it sets, in order.
-    pub vars: Vec<(String, String)>,
+    pub vars: Vars,
 }
 
 /// A line tcprules refuses ("unable to parse this line").
@@ -33,7 +36,7 @@ pub struct ParseError {
 }
 
 /// Parses the instructions after the colon: `allow` or `deny`, then `,VAR=dvalued` items.
-pub fn parse_instructions(s: &str) -> Result<(bool, Vec<(String, String)>), &'static str> {
+pub fn parse_instructions(s: &str) -> Result<(bool, Vars), &'static str> {
     let (deny, mut rest) = if let Some(r) = s.strip_prefix("deny") {
         (true, r)
     } else if let Some(r) = s.strip_prefix("allow") {
@@ -46,7 +49,7 @@ pub fn parse_instructions(s: &str) -> Result<(bool, Vec<(String, String)>), &'st
 
 /// `,VAR=dvalued,...` (a leading comma is optional for the first item, as `dkim check --env`
 /// takes it).
-pub fn parse_env(s: &str) -> Result<Vec<(String, String)>, &'static str> {
+pub fn parse_env(s: &str) -> Result<Vars, &'static str> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(Vec::new());
@@ -56,7 +59,7 @@ pub fn parse_env(s: &str) -> Result<Vec<(String, String)>, &'static str> {
     parse_vars(&mut rest)
 }
 
-fn parse_vars(rest: &mut &str) -> Result<Vec<(String, String)>, &'static str> {
+fn parse_vars(rest: &mut &str) -> Result<Vars, &'static str> {
     let mut vars = Vec::new();
     while let Some(item) = rest.strip_prefix(',') {
         let Some((name, after)) = item.split_once('=') else { return Err("a ,VAR item without '='") };
@@ -169,8 +172,9 @@ mod tests {
         assert!(find(&r, "192.168.1.9", None, None).unwrap().deny);
         assert_eq!(find(&r, "1.2.3.4", Some("mail.example.com"), None).unwrap().line, 6);
         assert_eq!(find(&r, "1.2.3.4", Some("a.b.example.org"), None).unwrap().line, 7);
-        // The address beats the host name's rule.
-        assert_eq!(find(&r, "127.0.0.1", Some("mail.example.com"), None).unwrap().line, 2);
+        // The whole address beats the host name, which beats an address prefix.
+        assert_eq!(find(&r, "192.168.1.9", Some("mail.example.com"), None).unwrap().line, 4);
+        assert_eq!(find(&r, "127.0.0.1", Some("mail.example.com"), None).unwrap().line, 6);
         let d = find(&r, "1.2.3.4", None, None).unwrap();
         assert_eq!(d.vars.last().unwrap().1, "/var/qmail/bin/qmail-dkim");
     }
@@ -186,6 +190,6 @@ mod tests {
         assert!(parse_env("X").is_err());
         assert!(parse("1.2.3.4:allow X=\"y\"\n").is_err());
         assert!(parse("1.2.3.4:permit\n").is_err());
-        assert_eq!(parse("1.2.3.4:deny\n").unwrap()[0].deny, true);
+        assert!(parse("1.2.3.4:deny\n").unwrap()[0].deny);
     }
 }

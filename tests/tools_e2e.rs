@@ -310,6 +310,11 @@ fn check_on_a_working_setup_exits_0() {
     }
     // The record was asked for through DNSCACHEIP.
     assert!(dns.queries().iter().any(|q| q.contains("default._domainkey.example.com")));
+    // A whole rule line pasted into --env works too.
+    let line = format!("127.:allow,{}", signing_env(""));
+    let (code, text) = s.check(&["--env", &line, "--from", "alice@example.com"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("mode: sign (RELAYCLIENT is set"), "{text}");
     // An explicit convention is reported as such.
     let (code, text) = s.check(&["--env", &signing_env(",CUSTOM_ERRORS=\"notqmail\""), "--from", "a@example.com"], &dns);
     assert_eq!(code, Some(0), "{text}");

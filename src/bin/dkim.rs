@@ -12,7 +12,7 @@ use qmail_dkim::dns;
 use qmail_dkim::tcprules;
 use qmail_dkim::message::{find_header_end, Headers};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -268,7 +268,7 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
     let mut env = Env::from_process();
     let vars = match (&a.rules, &a.ip) {
         (Some(file), Some(ip)) => rule_vars(file, ip, a.host.as_deref(), &mut out)?,
-        _ => tcprules::parse_env(a.env.as_deref().unwrap_or("")).map_err(|why| format!("--env: {why}"))?,
+        _ => env_vars(a.env.as_deref().unwrap_or(""))?,
     };
     for (k, v) in &vars {
         env.set(k, v);
@@ -299,8 +299,17 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
     }
 }
 
+/// `--env`: the variables as a rule writes them, or a whole rule line pasted from the rules file.
+fn env_vars(s: &str) -> Result<tcprules::Vars, String> {
+    if s.contains(":allow") || s.contains(":deny") {
+        let rules = tcprules::parse(s).map_err(|e| format!("--env: {e}"))?;
+        return Ok(rules.into_iter().flat_map(|r| r.vars).collect());
+    }
+    tcprules::parse_env(s).map_err(|why| format!("--env: {why}"))
+}
+
 /// The variables of the rule tcpserver would apply to `ip`, reporting which one it is.
-fn rule_vars(file: &PathBuf, ip: &str, host: Option<&str>, out: &mut check::Report) -> Result<Vec<(String, String)>, String> {
+fn rule_vars(file: &Path, ip: &str, host: Option<&str>, out: &mut check::Report) -> Result<tcprules::Vars, String> {
     let text = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let rules = tcprules::parse(&String::from_utf8_lossy(&text)).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut cdb = file.as_os_str().to_os_string();
