@@ -413,6 +413,11 @@ fn check_takes_the_rule_tcpserver_would() {
     let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1"], &dns);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("line 1: tcprules cannot parse it"), "{text}");
+    // Not a rules file: refused after 16 MiB, without reading the rest.
+    std::fs::File::create(&rules).unwrap().set_len(1 << 30).unwrap();
+    let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is over 16 MiB"), "{text}");
 }
 
 /// The command lines of the README's install block ("Installing into qmail").

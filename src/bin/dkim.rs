@@ -299,6 +299,9 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
     }
 }
 
+/// A rules text file is never longer than this (a few thousand lines is a big one).
+const MAX_RULES_FILE: u64 = 16 << 20;
+
 /// `--env`: the variables as a rule writes them, or a whole rule line pasted from the rules file.
 fn env_vars(s: &str) -> Result<tcprules::Vars, String> {
     if s.contains(":allow") || s.contains(":deny") {
@@ -310,7 +313,13 @@ fn env_vars(s: &str) -> Result<tcprules::Vars, String> {
 
 /// The variables of the rule tcpserver would apply to `ip`, reporting which one it is.
 fn rule_vars(file: &Path, ip: &str, host: Option<&str>, out: &mut check::Report) -> Result<tcprules::Vars, String> {
-    let text = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut text = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_RULES_FILE + 1).read_to_end(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if text.len() as u64 > MAX_RULES_FILE {
+        return Err(format!("{} is over {} MiB: not a rules file", file.display(), MAX_RULES_FILE >> 20));
+    }
     let rules = tcprules::parse(&String::from_utf8_lossy(&text)).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut cdb = file.as_os_str().to_os_string();
     cdb.push(".cdb");
