@@ -230,8 +230,10 @@ fn not_runnable(p: &Path) -> Option<String> {
 
 /// The custom-error convention, as shared/SPEC.md §2 chooses it.
 fn error_convention(env: &Env) -> String {
-    if let Some(v) = env.get("CUSTOM_ERRORS") {
-        let what = match crate::queue::CustomErrors::from_env(env) {
+    let known = env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase());
+    if let (Some(v), true) = (env.get("CUSTOM_ERRORS"), matches!(known.as_deref(), Some("indimail" | "notqmail" | "none" | "netqmail"))) {
+        // Our own descriptor 6 says nothing about qmail-smtpd's: an explicit value decides alone.
+        let what = match crate::queue::CustomErrors::choose(env, || false) {
             crate::queue::CustomErrors::Notqmail => "notqmail's: exit 82, the text on descriptor 6",
             crate::queue::CustomErrors::Indimail => "indimail's: exit 88, the text on ERROR_FD (default 2)",
             crate::queue::CustomErrors::None => "none: exit 31 (permanent) or 71 (temporary)",
@@ -244,7 +246,7 @@ fn error_convention(env: &Env) -> String {
         "else none (exit 31 or 71, understood by every qmail)"
     };
     format!(
-        "CUSTOM_ERRORS is not set: notqmail's convention (exit 82, text on descriptor 6) when descriptor 6 is a pipe, as notqmail's qmail-smtpd gives it; {otherwise}"
+        "CUSTOM_ERRORS is not set (or not one of indimail, notqmail, none): notqmail's convention (exit 82, text on descriptor 6) when descriptor 6 is a pipe, as notqmail's qmail-smtpd gives it; {otherwise}"
     )
 }
 
@@ -412,17 +414,19 @@ pub fn judge(answer: &TxtAnswer, mine: &[u8], kind: &str) -> (String, u8) {
     if p.is_empty() {
         return ("revoked: p= is empty".into(), 1);
     }
-    let k = tags.get("k").unwrap_or("rsa").to_ascii_lowercase();
+    let k = tags.get("k").map_or("rsa".into(), |k| strip_ws(k).to_ascii_lowercase());
     if k != kind {
         return (format!("mismatch: the record is k={k}, the key is {kind}"), 1);
     }
     let Ok(published) = base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) else {
         return ("malformed: p= is not base64".into(), 1);
     };
-    if kind == "rsa" && published.len() < 128 + 22 {
-        return ("too short: the published RSA key has fewer than 1024 bits".into(), 1);
-    }
-    if published != mine {
+    // Decoded as the verifier decodes it, so that a record testkey passes is one mail passes with.
+    let published = match crate::dkim::verify::decode_public_key(&k, &published) {
+        Ok(key) => key,
+        Err(why) => return (format!("unusable: {why}"), 1),
+    };
+    if crate::dkim::verify::decode_public_key(&k, mine).ok() != Some(published) {
         return ("mismatch: the record publishes another key".into(), 1);
     }
     if is_testing(rec) {

@@ -21,9 +21,10 @@ pub enum Error {
     /// The private key named without a `%` does not exist (indimail: 35, permanent).
     #[error("private key {0} does not exist")]
     KeyMissing(PathBuf),
-    /// The key exists but cannot be read: temporary, the postmaster has to fix it.
-    #[error("unable to read private key {path}: {source} (running as uid {uid})")]
-    KeyUnreadable { path: PathBuf, source: io::Error, uid: u32 },
+    /// The key exists but cannot be read: temporary, the postmaster has to fix it. `why` says
+    /// who we run as and what to change ([`Error::key_unreadable`]).
+    #[error("cannot read key {path}: {why}")]
+    KeyUnreadable { path: PathBuf, source: io::Error, why: String },
     /// The key was read but is unusable (corrupt PEM, wrong type, too short, encrypted).
     #[error("unusable private key {path}: {reason}")]
     KeyInvalid { path: PathBuf, reason: String },
@@ -46,7 +47,7 @@ pub enum Error {
     Exec { path: String, source: io::Error },
     #[error("the queue program {0} was killed by signal {1}")]
     QueueKilled(String, i32),
-    #[error("the queue program exited 0 without reading the whole message")]
+    #[error("the queue program exited 0 without reading the whole message and envelope")]
     QueueShortRead,
     #[error("timeout: the run took longer than DEATH seconds")]
     Timeout,
@@ -62,8 +63,21 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are mapped by
-    /// the custom-error convention in `queue::report_refusal`, which calls this for the `none` case.
+    /// A key that exists but cannot be read; for a permission error, names the user and
+    /// groups we run as and who may read the key (crate::access).
+    pub fn key_unreadable(path: PathBuf, source: io::Error) -> Error {
+        let who = crate::access::Creds::current();
+        let why = match source.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                format!("permission denied ({})", crate::access::explain(&path, "the key", &who))
+            }
+            _ => format!("{source} (running as {})", who.describe()),
+        };
+        Error::KeyUnreadable { path, source, why }
+    }
+
+    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are reported by
+    /// `refusal::refuse`, which uses this for the `none` convention (31 / 71).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::EnvelopeFormat(_) => 91,

@@ -123,10 +123,12 @@ pub fn unfold(v: &[u8]) -> Vec<u8> {
 }
 
 /// The domain of the first address in a header value: inside `<>` if present, else the bare
-/// address; the part after the last `@`, lowercased, without a trailing dot. Unbalanced
-/// parentheses or quotes are tolerated (see [`remove_comments`]).
+/// address; the part after the last `@`, lowercased, without a trailing dot. `<`, `>` and `@`
+/// in a quoted display name do not count. Unbalanced parentheses or quotes are tolerated (see
+/// [`crate::rfc5322::remove_comments`]); after an unclosed quote, its contents count.
 pub fn address_domain(value: &[u8]) -> Option<String> {
-    let (v, _balanced) = remove_comments(value);
+    let m = crate::rfc5322::mask(value);
+    let v = if m.open_quote { m.text } else { m.masked };
     let addr: &[u8] = match (memchr::memchr(b'<', &v), memchr::memrchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
         _ => {
@@ -143,52 +145,6 @@ pub fn address_domain(value: &[u8]) -> Option<String> {
         return None;
     }
     Some(String::from_utf8_lossy(dom).to_ascii_lowercase())
-}
-
-/// Removes RFC 5322 comments (nested parentheses) outside quoted strings; `None` when the
-/// parentheses or the quotes do not balance.
-pub(crate) fn strip_comments(v: &[u8]) -> Option<Vec<u8>> {
-    let (out, balanced) = remove_comments(v);
-    balanced.then_some(out)
-}
-
-/// [`strip_comments`], and whether the parentheses and quotes balance. When they do not, the
-/// best effort: a stray `)` is kept, an unclosed comment runs to the end, an unclosed quoted
-/// string too.
-fn remove_comments(v: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = Vec::with_capacity(v.len());
-    let (mut depth, mut quoted, mut esc, mut stray) = (0u32, false, false, false);
-    for &c in v {
-        if esc {
-            esc = false;
-            if depth == 0 {
-                out.push(c);
-            }
-            continue;
-        }
-        match c {
-            b'\\' => {
-                esc = true;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            b'"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            b'(' if !quoted => depth += 1,
-            b')' if !quoted && depth > 0 => depth -= 1,
-            b')' if !quoted => {
-                stray = true;
-                out.push(c);
-            }
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    let balanced = !stray && depth == 0 && !quoted;
-    (out, balanced)
 }
 
 /// Where the header block ends in `data`: `Some((block_end, body_start))` once a blank line is
@@ -367,15 +323,9 @@ mod tests {
         assert_eq!(address_domain(b" joe@example.com (Joe)").as_deref(), Some("example.com"));
         assert_eq!(address_domain(b" \"a@b\" <x@y.org.>").as_deref(), Some("y.org"));
         assert_eq!(address_domain(b" <>"), None);
+        assert_eq!(address_domain(b" \"x <a@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
+        assert_eq!(address_domain(b" \"a\\\"<b@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
         assert_eq!(address_domain(b" undisclosed"), None);
-    }
-
-    #[test]
-    fn comments() {
-        assert_eq!(strip_comments(b"a (b (c) \\) d) \"(e)\" f\\(g").as_deref(), Some(&b"a  \"(e)\" f\\(g"[..]));
-        for unbalanced in [&b"a (b"[..], b"a) b", b"a (b))", b"\"a (b)", b"(a\\)"] {
-            assert_eq!(strip_comments(unbalanced), None, "{unbalanced:?}");
-        }
     }
 
     /// Unbalanced parentheses or quotes: the address is still found where it can be.

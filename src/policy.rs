@@ -11,6 +11,7 @@ use crate::dkim::verify::Outcome;
 use crate::dkim::tags::TagList;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::error::Result;
+use crate::glob::Glob;
 
 /// What to do with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +99,27 @@ fn split_list(v: &str) -> Vec<String> {
     v.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-/// A list entry matches a domain when it is `*` or a case-insensitive prefix of it
-/// (shared/SPEC.md §6, as indimail compares).
+/// A list entry matches a domain, ignoring case, when it is the domain itself; `.bank.com`
+/// matches the subdomains of bank.com but not bank.com itself (as qmail's rcpthosts); an entry
+/// with `*` or `?` is a glob as in dkimkeys ([`crate::glob`]; `*` alone matches every domain).
+/// A domain that is not a DNS name matches only `*`. indimail compares by prefix instead, so
+/// that `bank.com` matched `bank.com.evil.org` (docs/migrating.md).
 pub fn list_matches(list: &[String], domain: &str) -> bool {
-    let d = domain.to_ascii_lowercase();
-    list.iter().any(|e| {
-        let e = e.trim().to_ascii_lowercase();
-        e == "*" || (!e.is_empty() && d.starts_with(&e))
+    let valid = crate::domain::is_dns_name(domain);
+    list.iter().any(|entry| {
+        let e = entry.trim();
+        let e = e.strip_suffix('.').unwrap_or(e);
+        if e == "*" {
+            true
+        } else if e.is_empty() || !valid {
+            false
+        } else if e.contains(['*', '?']) {
+            Glob::star_and_question(e).ignore_case().matches(domain)
+        } else if e.starts_with('.') {
+            domain.len() > e.len() && domain[domain.len() - e.len()..].eq_ignore_ascii_case(e)
+        } else {
+            domain.eq_ignore_ascii_case(e)
+        }
     })
 }
 
@@ -245,14 +260,48 @@ mod tests {
         assert_eq!(p, plan(Practice::Local, &["a.org"], &[]));
     }
 
+    fn list(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn lists() {
-        let l = vec!["Example.COM".to_string()];
-        assert!(list_matches(&l, "example.com"));
-        assert!(list_matches(&l, "EXAMPLE.com.au"));
-        assert!(!list_matches(&l, "other.org"));
-        assert!(list_matches(&["*".to_string()], "any.org"));
+        let l = list(&["Example.COM"]);
+        assert!(list_matches(&l, "example.com") && list_matches(&l, "EXAMPLE.com"));
+        assert!(!list_matches(&l, "other.org") && !list_matches(&l, "mail.example.com"));
+        assert!(list_matches(&list(&["example.com."]), "example.com"));
+        assert!(list_matches(&list(&["*"]), "any.org"));
         assert!(!list_matches(&[], "any.org"));
+    }
+
+    /// `signaturedomains` matched by prefix: `bank.com` covered `bank.com.evil.org` (and
+    /// `bank.community`), so a forger's domain kept the "signs all its mail" treatment, and a
+    /// `nosignaturedomains` entry `bank` made every bank* domain neutral.
+    #[test]
+    fn signaturedomains_prefix_does_not_match_other_domains() {
+        let l = list(&["bank.com"]);
+        for other in ["bank.com.evil.org", "bank.community", "bank.co", "evilbank.com", "mail.bank.com"] {
+            assert!(!list_matches(&l, other), "{other}");
+        }
+        assert!(!list_matches(&list(&["bank"]), "bank.com"));
+        // `.bank.com`: its subdomains, not bank.com itself.
+        let sub = list(&[".Bank.com"]);
+        assert!(list_matches(&sub, "mail.bank.com") && list_matches(&sub, "a.b.BANK.com"));
+        for other in ["bank.com", "evilbank.com", "bank.com.evil.org", ".bank.com"] {
+            assert!(!list_matches(&sub, other), "{other}");
+        }
+        // Globs as in dkimkeys.
+        let g = list(&["*.bank.com", "b?nk.org"]);
+        assert!(list_matches(&g, "mail.bank.com") && list_matches(&g, "bonk.org"));
+        assert!(!list_matches(&g, "bank.com") && !list_matches(&g, "bank.com.evil.org"));
+        // A From domain that is not a DNS name is in no list, but `*` is every domain.
+        assert!(!list_matches(&list(&["bank.com", ".bank.com", "*.com"]), "x..bank.com"));
+        assert!(list_matches(&list(&["*"]), "x..bank.com"));
+        // Through the practice step: the forger's domain gets the ADSP lookup, not signaturedomains.
+        let adsp = Map(vec![("_adsp._domainkey.bank.com.evil.org", TxtAnswer::Records(vec![b"dkim=unknown".to_vec()]))]);
+        let r = apply_practice(&plan(Practice::Adsp, &["bank.com"], &[]), Outcome::SignatureBad, Some("bank.com.evil.org"), &adsp);
+        assert_eq!(r.outcome, Outcome::Neutral);
+        assert_eq!(r.header, Some(("X-DKIM-ADSP", "unknown;")));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
 //! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
 
-use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, KeyFound, Mode, SignJob};
+use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, Mode, SignJob};
 use crate::dkim::canon::BodyHasher;
 use crate::dkim::key::SigningKey;
 use crate::dkim::{sign, HashAlg};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
-use crate::queue::{self, report_refusal, Queue};
+use crate::queue::{self, Queue};
+use crate::{log, refusal};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
@@ -23,29 +24,52 @@ pub fn main() -> i32 {
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args)));
-    match result {
-        Ok(Ok(code)) => code,
-        Ok(Err(Error::Refused { permanent, text })) => report_refusal(&env, permanent, &text),
+    let (code, end) = match result {
+        Ok(Ok(code)) => (code, log::End::Done),
+        Ok(Err(Error::Refused { permanent, text })) => {
+            let r = refusal::refuse(&env, permanent, &text);
+            if r.replies_on_fd2() {
+                // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
+                return r.code;
+            }
+            (r.code, log::End::Refused { permanent, text })
+        }
         Ok(Err(e)) => {
             eprintln!("qmail-dkim: {e}");
-            e.exit_code()
+            (e.exit_code(), log::End::Failed(e.to_string()))
         }
         Err(_) => {
             eprintln!("qmail-dkim: internal error (panic); message not queued");
-            81
+            (81, log::End::Failed("internal error (panic)".into()))
         }
+    };
+    if log::enabled(env.get("DKIMLOG")) {
+        let mode = match dkim_mode(&env) {
+            Mode::Sign { .. } => "sign",
+            Mode::Verify { .. } => "verify",
+            Mode::Pass => "pass",
+        };
+        let dk = crate::domainkeys::task::dk_mode(&env).map(|m| match m {
+            crate::domainkeys::task::DkMode::Sign { .. } => "sign",
+            crate::domainkeys::task::DkMode::Verify { .. } => "verify",
+        });
+        eprint!("{}", log::line(mode, dk, &log::take(), code, &end));
     }
+    code
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
-    // The queue program must not outlive us holding the caller's error descriptor; it has not
-    // seen the envelope's final NUL, so it has queued nothing.
+    // The queue program must not outlive us holding the caller's error descriptor. It has not
+    // been given the envelope's final NUL (Queue::feed_and_wait cancels this alarm and keeps the
+    // deadline itself before it writes anything), so it has queued nothing.
+    const TEXT: &[u8] = b"qmail-dkim: timeout: the run took longer than DEATH seconds\n";
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: kill and _exit are async-signal-safe.
+    // SAFETY: kill, write and _exit are async-signal-safe; TEXT is a static buffer.
     unsafe {
         if pid > 0 {
             libc::kill(pid, libc::SIGKILL);
         }
+        libc::write(2, TEXT.as_ptr().cast(), TEXT.len());
         libc::_exit(52)
     }
 }
@@ -100,6 +124,8 @@ pub struct Finish<'a> {
 pub struct TaskResult {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
     pub prepend: Vec<u8>,
+    /// Method results for the one `Authentication-Results` field run() puts on top.
+    pub auth: Vec<crate::auth_results::MethodResult>,
     /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
     pub remove: Vec<usize>,
     /// A refusal: (permanent, text without D/Z).
@@ -216,11 +242,13 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let envelope = envelope::read(&mut *fd(1))?;
     let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
     let mut prefix = Vec::new();
+    let mut auth = Vec::new();
     let mut remove: Vec<usize> = Vec::new();
     let mut refusal: Option<(bool, String)> = None;
     for t in tasks {
         let r = t.finish(&ctx)?;
         prefix.extend_from_slice(&r.prepend);
+        auth.extend(r.auth);
         remove.extend(r.remove);
         if let Some((perm, text)) = r.refuse {
             // The stricter outcome wins: permanent over temporary, else the first.
@@ -232,7 +260,30 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     if let Some((permanent, text)) = refusal {
         return Err(Error::Refused { permanent, text });
     }
+    // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
+    if !auth.is_empty() {
+        let mut field = crate::auth_results::field(&crate::headers::authserv_id(env, &control), &auth);
+        field.extend_from_slice(&prefix);
+        prefix = field;
+    }
+    // A reader that drops stray CRs would also see a continuation after leading CRs.
+    if !prefix.is_empty() && matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
+        return Err(leading_continuation());
+    }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
+}
+
+/// **Decision:** a message whose first line starts with a space or a tab (after any CRs, which
+/// some readers drop) is refused permanently when we would add a header: that line would
+/// continue our last field (`DKIM-Status: good` would read `DKIM-Status: good (forged)`; a
+/// signature of ours would break), and the queue gets the message byte for byte, so it cannot
+/// be mended. RFC 5322 has no such message (a header section starts with a field name).
+/// Nothing is added in pass mode, so nothing is refused there.
+fn leading_continuation() -> Error {
+    Error::Refused {
+        permanent: true,
+        text: "qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)".into(),
+    }
 }
 
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.
@@ -342,6 +393,14 @@ impl Task for Signer {
             if ctx.env.is_set("VERBOSE") {
                 eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
             }
+            log::note(log::Note::Sig {
+                method: log::Method::Dkim,
+                d: Some(p.domain.clone()),
+                s: Some(p.selector.clone()),
+                a: Some(p.algorithm.as_str().into()),
+                result: "signed",
+                letter: None,
+            });
             prepend.extend_from_slice(&field);
         }
         Ok(TaskResult { prepend, ..Default::default() })
@@ -351,20 +410,9 @@ impl Task for Signer {
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
 fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let found = match job.key.find_with(|p| std::fs::read(p)) {
-        KeyFound::Read(path, pem) => Some((path, pem)),
-        KeyFound::Unreadable(path, source) => {
-            return Err(Error::KeyUnreadable { path, source, uid: nix::unistd::getuid().as_raw() })
-        }
-        KeyFound::Missing => None,
-    };
-    let Some((path, pem)) = found else {
-        if job.key.has_percent {
-            let d = job.params.first().map_or("", |p| p.domain.as_str());
-            eprintln!("qmail-dkim: no private key for {d} ({}): not signed", job.key.candidates[0].display());
-            return Ok(None);
-        }
-        return Err(Error::KeyMissing(job.key.candidates[0].clone()));
+    let Some((path, pem)) = job.key.find()? else {
+        eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
+        return Ok(None);
     };
     warn_key_mode(&path);
     let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);

@@ -1,8 +1,9 @@
 //! The DKIM verification task of a run: verify (crate::dkim::verify), apply the practice step
 //! and the letters (crate::policy), and produce the headers (crate::headers).
 //!
-//! Headers prepended, top first: `Authentication-Results`, `DKIM-Status`, then `X-DKIM-ADSP`
-//! or `X-DKIM-SSP` when the practice step consulted such a record. Incoming `DKIM-Status`,
+//! Results: the `dkim=` part of the one `Authentication-Results` field run() writes, and,
+//! prepended, `DKIM-Status`, then `X-DKIM-ADSP` or `X-DKIM-SSP` when the practice step
+//! consulted such a record. Incoming `DKIM-Status`,
 //! `X-DKIM-ADSP`, `X-DKIM-SSP` fields and `Authentication-Results` fields with our authserv-id
 //! are removed. With `VERBOSE`, one line per signature goes to fd 2.
 
@@ -52,6 +53,16 @@ impl Task for VerifyTask {
                 eprintln!("qmail-dkim: {} DKIM-Signature fields beyond the first {} not evaluated", report.ignored, report.results.len());
             }
         }
+        for r in &report.results {
+            crate::log::note(crate::log::Note::Sig {
+                method: crate::log::Method::Dkim,
+                d: r.domain.clone(),
+                s: r.selector.clone(),
+                a: r.algorithm.clone(),
+                result: r.outcome.ar_result(),
+                letter: Some(r.outcome.letter()),
+            });
+        }
         let overall = report.overall();
         let mut outcome = overall;
         let mut old = None;
@@ -69,9 +80,9 @@ impl Task for VerifyTask {
                 None => String::new(),
             });
         }
+        crate::log::note(crate::log::Note::Result { method: crate::log::Method::Dkim, result: outcome.ar_result(), letter: outcome.letter() });
         let id = headers::authserv_id(ctx.env, ctx.control);
-        let mut prepend = headers::authentication_results(&id, &report.results);
-        prepend.extend_from_slice(&headers::dkim_status(outcome, old));
+        let mut prepend = headers::dkim_status(outcome, old);
         if let Some((name, value)) = practice_hdr {
             prepend.extend_from_slice(&headers::practice_header(name, value));
         }
@@ -80,7 +91,7 @@ impl Task for VerifyTask {
             Decision::Temporary(t) => Some((false, t)),
             Decision::Permanent(t) => Some((true, t)),
         };
-        Ok(TaskResult { prepend, remove: headers::forged(ctx.headers, &id), refuse })
+        Ok(TaskResult { prepend, auth: headers::dkim_results(&report.results), remove: headers::forged(ctx.headers, &id), refuse })
     }
 }
 

@@ -293,6 +293,55 @@ fn key_selection_rules() {
     assert!(t.contains("i=b@example.com;") && !t.contains(" x="), "{t}");
 }
 
+/// `DKIMSIGN=/dir/%` with no key for the domain fell back to reading `/dir/` itself and
+/// refused the message with 55 (retried for ever); the manual says it is queued unsigned.
+#[test]
+fn dkimsign_dir_percent_without_key_is_queued_unsigned() {
+    let keys = tempfile::tempdir().unwrap();
+    let template = format!("{}/%", keys.path().display());
+    let msg = b"From: joe@example.com\nSubject: s\n\nb\n";
+    let (primary, extra) = ([("DKIMSIGN", template.as_str())], [("DKIMSIGN", template.as_str()), ("DKIMSIGNEXTRA", &template)]);
+    for env in [&primary[..], &extra[..]] {
+        let (out, r) = sign(msg, env);
+        assert_eq!(out.code, Some(0), "{env:?}: {}", out.stderr);
+        assert_eq!(r.unwrap().msg_text(), String::from_utf8_lossy(msg), "{env:?}");
+        assert!(out.stderr.contains("no private key for example.com"), "{}", out.stderr);
+    }
+    // The key named after the domain is found and its name is the selector.
+    TestKey::rsa(2048).copy_to(&keys.path().join("example.com"));
+    let (out, r) = sign(msg, &[("DKIMSIGN", &template)]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let t = r.unwrap().msg_text();
+    assert!(t.contains("d=example.com;") && t.contains("s=example.com;"), "{t}");
+}
+
+/// `From: x@...` put `..` into the key path (`domainkeys/%/default` became `default` one level
+/// up, and the message was signed with d=..), and a domain too long for a file name gave 55.
+/// Such a domain has no key: the message is queued unsigned, for DKIM and DomainKeys alike.
+#[test]
+fn dot_dot_from_domain_is_queued_unsigned() {
+    let ctl = tempfile::tempdir().unwrap();
+    let c = ctl.path().display().to_string();
+    let k = TestKey::rsa(2048);
+    k.copy_to(&ctl.path().join("default"));
+    k.copy_to(&ctl.path().join("domainkeys/default"));
+    let long = format!("From: x@{}.org\n\nb\n", "a".repeat(300));
+    for msg in [&b"From: x@..\n\nb\n"[..], b"From: x@...\n\nb\n", b"From: x@a..b\n\nb\n", long.as_bytes()] {
+        let (out, r) = sign(
+            msg,
+            &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/default"), ("DKSIGN", "domainkeys/%/default")],
+        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(r.unwrap().msg_text(), String::from_utf8_lossy(msg));
+        assert!(out.stderr.contains("is not a domain name"), "{}", out.stderr);
+        // Without a `%` as well: not error 35, and not signed as d=.. with the fixed key.
+        let fixed = ctl.path().join("default").display().to_string();
+        let (out, r) = sign(msg, &[("DKIMSIGN", &fixed)]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(r.unwrap().msg_text(), String::from_utf8_lossy(msg));
+    }
+}
+
 #[test]
 fn sign_or_verify_choice() {
     let k = TestKey::rsa(2048);

@@ -158,6 +158,33 @@ fn testkey_answers() {
     assert_eq!(t.status.code(), Some(3), "{}", String::from_utf8_lossy(&t.stdout));
 }
 
+/// `dkim testkey` and `dkim verify` judge an Ed25519 record in SubjectPublicKeyInfo form as the
+/// verifier in qmail-dkim does: unusable (R), not a match.
+#[test]
+fn testkey_and_verify_refuse_ed25519_key_in_spki_form() {
+    use base64::Engine;
+    let k = TestKey::ed25519();
+    let ks = k.path.to_str().unwrap();
+    let key = base64::engine::general_purpose::STANDARD.decode(&k.public_b64).unwrap();
+    let spki = base64(&[&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let dns = Dns::start(&[
+        ("key._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
+        ("raw._domainkey.example.com", &k.dns_record()),
+    ]);
+    let t = dkim(&["testkey", "-d", "example.com", "-s", "key", "-k", ks, "--dns", &dns.addr()], None);
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert_eq!(t.status.code(), Some(1), "{text}");
+    assert!(text.contains("unusable") && text.contains("SubjectPublicKeyInfo"), "{text}");
+    let t = dkim(&["testkey", "-d", "example.com", "-s", "raw", "-k", ks, "--dns", &dns.addr()], None);
+    assert_eq!(t.status.code(), Some(0), "{}", String::from_utf8_lossy(&t.stdout));
+    let s = dkim(&["sign", "-k", ks, "-s", "key", "-d", "example.com", "-z", "4"], Some(b"From: a@example.com\nSubject: k\n\nbody\n"));
+    assert_eq!(s.status.code(), Some(0), "{}", String::from_utf8_lossy(&s.stderr));
+    let v = dkim(&["verify", "--dns", &dns.addr()], Some(&s.stdout));
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{text}");
+    assert!(text.contains("overall: R "), "{text}");
+}
+
 #[test]
 fn cli_exit_codes() {
     // Usage errors: 2.

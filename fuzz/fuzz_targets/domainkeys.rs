@@ -27,6 +27,6 @@ fuzz_target!(|data: &[u8]| {
             verify::finish(*p, &dns)
         }
     };
-    verify::apply_policy(&mut outcome, &headers, &dns);
+    verify::lookup_policy(&mut outcome, &headers, &dns);
     let _ = parse_options(&String::from_utf8_lossy(msg));
 });

@@ -2,6 +2,7 @@
 //! `#` comments and blank lines ignored, CRLF tolerated.
 
 use crate::error::{Error, Result};
+use crate::glob::Glob;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -120,8 +121,8 @@ pub fn parse_envstr(s: &str) -> std::result::Result<Vec<EnvChange>, String> {
     Ok(out)
 }
 
-/// The `dkimkeys` entry for a domain: exact match, else a glob, else (with `QREGEX`) an
-/// extended case-insensitive regular expression.
+/// The `dkimkeys` entry for a domain: exact match, else a glob (`*`, `?`; [`crate::glob`]),
+/// else (with `QREGEX`) an extended case-insensitive regular expression.
 pub fn lookup_dkimkeys<'a>(entries: &'a [DkimKeysEntry], domain: &str, qregex: bool) -> Option<&'a DkimKeysEntry> {
     let domain = domain.to_ascii_lowercase();
     if let Some(e) = entries.iter().find(|e| e.pattern.eq_ignore_ascii_case(&domain)) {
@@ -129,7 +130,7 @@ pub fn lookup_dkimkeys<'a>(entries: &'a [DkimKeysEntry], domain: &str, qregex: b
     }
     if let Some(e) = entries
         .iter()
-        .find(|e| e.pattern.contains(['*', '?']) && glob_match(e.pattern.to_ascii_lowercase().as_bytes(), domain.as_bytes()))
+        .find(|e| e.pattern.contains(['*', '?']) && Glob::star_and_question(&e.pattern).ignore_case().matches(&domain))
     {
         return Some(e);
     }
@@ -143,32 +144,6 @@ pub fn lookup_dkimkeys<'a>(entries: &'a [DkimKeysEntry], domain: &str, qregex: b
         });
     }
     None
-}
-
-/// fnmatch-style `*` and `?`.
-pub fn glob_match(pat: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
-    let (mut star, mut mark) = (None, 0usize);
-    while i < s.len() {
-        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
-            p += 1;
-            i += 1;
-        } else if p < pat.len() && pat[p] == b'*' {
-            star = Some(p);
-            mark = i;
-            p += 1;
-        } else if let Some(sp) = star {
-            p = sp + 1;
-            mark += 1;
-            i = mark;
-        } else {
-            return false;
-        }
-    }
-    while p < pat.len() && pat[p] == b'*' {
-        p += 1;
-    }
-    p == pat.len()
 }
 
 #[cfg(test)]
@@ -205,12 +180,5 @@ mod tests {
         assert!(parse_dkimkeys(&["nocolon".to_string()], p).is_err());
         assert!(parse_dkimkeys(&["a.org:k:NOEQUALS".to_string()], p).is_err());
         assert_eq!(parse_envstr("A=x\\,y").unwrap(), vec![EnvChange::Set("A".into(), "x,y".into())]);
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*.a.org", b"x.a.org"));
-        assert!(!glob_match(b"*.a.org", b"a.org"));
-        assert!(glob_match(b"?.org", b"x.org"));
     }
 }

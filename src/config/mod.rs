@@ -53,23 +53,52 @@ pub fn dkim_mode(env: &Env) -> Mode {
 }
 
 /// Where to look for a key: the candidates in order. When none exists, a template with `%`
-/// means "this domain has no key: queue unsigned", one without `%` is error 35.
+/// means "this domain has no key: queue unsigned", one without `%` is error 35. A signing
+/// domain that is not a DNS name ([`crate::domain::is_dns_name`]) has no key whatever the
+/// template: it must not become part of a path (`..`), nor a `d=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChoice {
+    /// Empty when the domain is not a DNS name.
     pub candidates: Vec<PathBuf>,
     pub has_percent: bool,
+    pub domain: String,
 }
 
 impl KeyChoice {
     pub fn new(control: &ControlDir, template: &str, domain: &str) -> KeyChoice {
         let has_percent = template.contains('%');
-        let mut candidates = vec![control.resolve(&template.replace('%', domain))];
-        if has_percent {
+        let mut candidates = Vec::new();
+        if crate::domain::is_dns_name(domain) {
+            candidates.push(control.resolve(&template.replace('%', domain)));
+            // Without `%`, `/dir/%` would fall back to the directory itself.
             let removed = template.replace("/%/", "/").replace('%', "");
-            candidates.push(control.resolve(&removed));
+            if has_percent && !removed.is_empty() && !removed.ends_with('/') {
+                candidates.push(control.resolve(&removed));
+            }
+            candidates.dedup();
         }
-        candidates.dedup();
-        KeyChoice { candidates, has_percent }
+        KeyChoice { candidates, has_percent, domain: domain.to_string() }
+    }
+
+    /// The first candidate that exists, with its contents; `None` when the domain has no key
+    /// (the message is queued unsigned: say so with [`KeyChoice::no_key`]).
+    pub fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
+        match self.find_with(|p| std::fs::read(p)) {
+            KeyFound::Read(path, pem) => Ok(Some((path, pem))),
+            KeyFound::Unreadable(path, e) => Err(Error::key_unreadable(path, e)),
+            KeyFound::Missing => match self.candidates.first() {
+                Some(first) if !self.has_percent => Err(Error::KeyMissing(first.clone())),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Why [`KeyChoice::find`] found no key, for the line on descriptor 2.
+    pub fn no_key(&self) -> String {
+        match self.candidates.first() {
+            Some(first) => format!("no private key for {} ({})", self.domain, first.display()),
+            None => format!("signing domain {:?} is not a domain name, so it has no key", self.domain),
+        }
     }
 }
 
@@ -92,6 +121,8 @@ impl KeyChoice {
             match read(cand) {
                 Ok(b) => return KeyFound::Read(cand.clone(), b),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                // `/dir/%` where the domain is a directory: that domain has no key file.
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) && self.has_percent => {}
                 Err(e) => return KeyFound::Unreadable(cand.clone(), e),
             }
         }
@@ -128,7 +159,7 @@ pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Res
     }
     for f in ["bouncehost", "me"] {
         if let Some(d) = control.first_line(f)? {
-            return Ok(Some(d.to_ascii_lowercase()));
+            return Ok(Some(d.trim_end_matches('.').to_ascii_lowercase()));
         }
     }
     Ok(None)
@@ -242,6 +273,45 @@ mod tests {
         let k = KeyChoice::new(&c, "/keys/sel", "a.org");
         assert_eq!(k.candidates, vec![PathBuf::from("/keys/sel")]);
         assert!(!k.has_percent);
+    }
+
+    /// `DKIMSIGN=/dir/%` without a key for the domain fell back to `/dir/` itself, and reading
+    /// a directory failed with 55 (retried for ever) instead of queueing the message unsigned.
+    #[test]
+    fn percent_as_last_component_has_no_directory_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        let template = format!("{}/%", dir.path().display());
+        let k = KeyChoice::new(&c, &template, "a.org");
+        assert_eq!(k.candidates, vec![dir.path().join("a.org")]);
+        assert!(matches!(k.find(), Ok(None)));
+        assert_eq!(KeyChoice::new(&c, "%", "a.org").candidates, vec![dir.path().join("a.org")]);
+        // A directory where a `%` key should be is no key either; without `%` it is an error.
+        std::fs::create_dir(dir.path().join("a.org")).unwrap();
+        assert!(matches!(k.find(), Ok(None)));
+        assert!(matches!(KeyChoice::new(&c, "a.org", "a.org").find(), Err(Error::KeyUnreadable { .. })));
+        assert!(matches!(KeyChoice::new(&c, "missing", "a.org").find(), Err(Error::KeyMissing(_))));
+    }
+
+    /// `From: x@...` made `%` into `..` in the key path, and a domain too long for a file name
+    /// gave 55: a signing domain that is not a DNS name has no key, with or without `%`.
+    #[test]
+    fn dot_dot_signing_domain_has_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("default"), "not used").unwrap();
+        let c = ControlDir::new(dir.path().join("sub"));
+        let long = format!("{}.org", "a".repeat(300));
+        for bad in ["..", ".", "", "a/b", long.as_str()] {
+            for template in ["%/default", "/keys/%", "default"] {
+                let k = KeyChoice::new(&c, template, bad);
+                assert!(k.candidates.is_empty(), "{bad:?} {template}");
+                assert!(matches!(k.find(), Ok(None)), "{bad:?} {template}");
+                assert!(k.no_key().contains("is not a domain name"));
+            }
+        }
+        let h = Headers::parse(b"From: x@..\n".to_vec());
+        let jobs = sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "%/default", &h, 0).unwrap();
+        assert!(jobs[0].key.candidates.is_empty());
     }
 
     #[test]

@@ -1,4 +1,20 @@
 //! `tag=value; …` lists (RFC 6376 §3.2), used by DKIM-Signature, key records and DomainKeys.
+//! The one parser of this grammar and of the `h=` list: every caller goes through here, so the
+//! bounds below hold everywhere.
+
+use std::collections::HashSet;
+
+/// Tags per list. DKIM-Signature defines 14 tags, key records 7, DomainKeys 9: a list with more
+/// is refused as a whole ([`TagError::TooMany`]), so a field of 80,000 tags costs only the scan
+/// up to the 65th. Parsing stays linear below the cap (names are checked for duplicates in a set).
+pub const MAX_TAGS: usize = 64;
+
+/// Names in an `h=` list (DKIM and DomainKeys): every field of the largest header accepted,
+/// listed twice (signed and oversigned). Our own signer lists every signable field once, plus
+/// one `from`, so its signatures always fit. A longer list makes its signature invalid
+/// ([`TagError::TooManyNames`]), found while splitting, before more names are kept: a 4 MiB
+/// `h=` of empty names used to cost ~110 MiB, now at most a few MiB.
+pub const MAX_H_NAMES: usize = 2 * crate::message::MAX_HEADER_FIELDS;
 
 /// A parsed tag list: names and values with folding whitespace removed around them.
 /// Values keep inner whitespace; callers that need it removed (b=, bh=, p=) strip it.
@@ -17,14 +33,24 @@ pub enum TagError {
     Duplicate(String),
     #[error("value is not valid text")]
     NotText,
+    #[error("more than {MAX_TAGS} tags")]
+    TooMany,
+    #[error("h= lists more than {MAX_H_NAMES} names")]
+    TooManyNames,
 }
 
 impl TagList {
     /// Strict parse: every non-empty item must be `name=value`, names `ALPHA *(ALNUM / "_")`,
     /// no name twice (RFC 6376 §3.2: a duplicate makes the whole list invalid).
+    /// At most [`MAX_TAGS`] tags.
     pub fn parse(input: &[u8]) -> Result<TagList, TagError> {
+        Self::parse_at_most(input, MAX_TAGS)
+    }
+
+    fn parse_at_most(input: &[u8], max: usize) -> Result<TagList, TagError> {
         let s = std::str::from_utf8(input).map_err(|_| TagError::NotText)?;
         let mut tags: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for item in s.split(';') {
             let item = trim_fws(item);
             if item.is_empty() {
@@ -38,7 +64,10 @@ impl TagList {
             if !ok {
                 return Err(TagError::BadName(n.to_string()));
             }
-            if tags.iter().any(|(k, _)| k == n) {
+            if tags.len() == max {
+                return Err(TagError::TooMany);
+            }
+            if !seen.insert(n) {
                 return Err(TagError::Duplicate(n.to_string()));
             }
             tags.push((n.to_string(), trim_fws(v).to_string()));
@@ -53,6 +82,19 @@ impl TagList {
 
 fn trim_fws(s: &str) -> &str {
     s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+}
+
+/// The names of an `h=` list with all folding whitespace removed, in order; more than
+/// [`MAX_H_NAMES`] is an error, noticed before the extra names are kept.
+pub fn h_names(value: &str) -> Result<Vec<String>, TagError> {
+    let mut names = Vec::new();
+    for item in value.split(':') {
+        if names.len() == MAX_H_NAMES {
+            return Err(TagError::TooManyNames);
+        }
+        names.push(strip_ws(item));
+    }
+    Ok(names)
 }
 
 /// Removes all folding whitespace (for base64 values).
@@ -74,6 +116,32 @@ pub fn dkim_qp_encode(data: &[u8]) -> String {
     out
 }
 
+/// For the linearity tests of attacker-facing parsers: `make(n)` prepares an input of size n
+/// and returns the work on it; the work on 16n must take less than 40 times as long (quadratic
+/// would be 256). Thread CPU time, best of three: other processes on a loaded machine do not count.
+#[cfg(test)]
+pub(crate) fn assert_linear<F: Fn()>(what: &str, n: usize, make: impl Fn(usize) -> F) {
+    fn cpu() -> std::time::Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: a valid timespec to fill; the thread clock always exists on Linux.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+    let best = |n: usize| {
+        let work = make(n);
+        (0..3)
+            .map(|_| {
+                let t = cpu();
+                work();
+                cpu() - t
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (small, large) = (best(n), best(16 * n));
+    assert!(large < small * 40, "{what}: {n}: {small:?}; {}: {large:?}", 16 * n);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +160,39 @@ mod tests {
         assert!(matches!(TagList::parse(b"v"), Err(TagError::NoEquals(_))));
         assert!(matches!(TagList::parse(b"1a=x"), Err(TagError::BadName(_))));
         assert!(TagList::parse(b"").unwrap().tags.is_empty());
+    }
+
+    /// Many tags with empty values (`t0=;t1=;…`); the cap and linearity tests below use it.
+    fn empty_tags(n: usize) -> Vec<u8> {
+        (0..n).map(|i| format!("t{i}=;")).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn dkim_signature_with_80000_empty_tags_is_linear() {
+        // Was ~15 s: the duplicate check compared each name with all before it.
+        let big = [b"v=1; a=rsa-sha256; ".as_slice(), &empty_tags(80_000)].concat();
+        assert_eq!(TagList::parse(&big), Err(TagError::TooMany));
+        let at_cap = empty_tags(MAX_TAGS);
+        assert_eq!(TagList::parse(&at_cap).map(|t| t.tags.len()), Ok(MAX_TAGS));
+        // Without the cap the parser is linear.
+        assert_linear("tags", 2_000, |n| {
+            let input = empty_tags(n);
+            move || assert_eq!(TagList::parse_at_most(&input, usize::MAX).map(|t| t.tags.len()), Ok(n))
+        });
+        let m = empty_tags(80_000);
+        // A duplicate far down the list is still found.
+        let dup = [m.as_slice(), b"t3=x"].concat();
+        assert_eq!(TagList::parse_at_most(&dup, usize::MAX), Err(TagError::Duplicate("t3".into())));
+    }
+
+    #[test]
+    fn huge_h_list_is_bounded() {
+        let names = |n: usize| vec!["from"; n].join(":");
+        assert_eq!(h_names(&names(MAX_H_NAMES)).map(|v| v.len()), Ok(MAX_H_NAMES));
+        assert_eq!(h_names(&names(MAX_H_NAMES + 1)), Err(TagError::TooManyNames));
+        // 4 MiB of ":" (2M empty names) is refused after MAX_H_NAMES, without keeping the rest.
+        assert_eq!(h_names(&":".repeat(4 << 20)), Err(TagError::TooManyNames));
+        assert_eq!(h_names(" From :\r\n\tTo"), Ok(vec!["From".to_string(), "To".to_string()]));
     }
 
     #[test]

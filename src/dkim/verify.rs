@@ -35,10 +35,11 @@
 //! precise), G comes only from the practice step (`crate::policy`).
 
 use super::canon::{self, BodyHasher};
-use super::tags::{strip_ws, TagList};
+use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
 use crate::config::Env;
 use crate::dns::{TxtAnswer, TxtLookup};
+use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
 use base64::Engine;
 
@@ -455,8 +456,9 @@ fn qp_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn colon_list(s: &str) -> Vec<String> {
-    s.split(':').map(strip_ws).collect()
+/// The items of a `:` list, one at a time: a huge list is never held as a whole.
+fn colon_list(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(':').map(strip_ws)
 }
 
 fn parse_signature(
@@ -517,7 +519,10 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
     if !domain_syntax(&selector) {
         return syntax(format!("s={selector} is not a selector"));
     }
-    let names = colon_list(tl.get("h").unwrap_or_default());
+    let names = match h_names(tl.get("h").unwrap_or_default()) {
+        Ok(n) => n,
+        Err(e) => return syntax(e.to_string()),
+    };
     if names.iter().any(|n| n.is_empty() || n.contains(|c: char| !c.is_ascii_graphic())) {
         return syntax("h= has an empty or invalid name".into());
     }
@@ -538,7 +543,7 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
         },
     };
     if let Some(q) = tl.get("q") {
-        if !colon_list(q).iter().any(|m| m.eq_ignore_ascii_case("dns/txt")) {
+        if !colon_list(q).any(|m| m.eq_ignore_ascii_case("dns/txt")) {
             return syntax(format!("q={q} has no dns/txt"));
         }
     }
@@ -590,7 +595,8 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
 }
 
 /// A public key from a key record.
-enum PublicKey {
+#[derive(Debug, PartialEq, Eq)]
+pub enum PublicKey {
     /// Modulus and exponent, big-endian without leading zeros.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     Ed25519(Vec<u8>),
@@ -637,7 +643,7 @@ fn check(
     };
     if let Some(g) = &key.granularity {
         let local = p.identity.rsplit_once('@').map_or("", |(l, _)| l);
-        if !glob(g, local) {
+        if !Glob::star_only(g).matches(local) {
             return (Outcome::GranularityMismatch, format!("{name}: g={g} does not match i={}", p.identity));
         }
     }
@@ -705,13 +711,12 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
         return invalid(format!("unknown key type k={k}"));
     }
     if let Some(s) = tl.get("s") {
-        if !colon_list(s).iter().any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
+        if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
             return invalid(format!("key service s={s} is not email"));
         }
     }
-    let flags = tl.get("t").map(colon_list).unwrap_or_default();
-    let testing = flags.iter().any(|f| f.eq_ignore_ascii_case("y"));
-    let strict = flags.iter().any(|f| f.eq_ignore_ascii_case("s"));
+    let flag = |want: &str| tl.get("t").is_some_and(|t| colon_list(t).any(|f| f.eq_ignore_ascii_case(want)));
+    let (testing, strict) = (flag("y"), flag("s"));
     let pval = strip_ws(pval);
     if pval.is_empty() {
         return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
@@ -724,31 +729,32 @@ fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, St
         return Err((Outcome::AlgorithmMismatch, format!("k={k} key for an {} signature", p.alg.as_str())));
     }
     if let Some(h) = tl.get("h") {
-        if !colon_list(h).iter().any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
+        if !colon_list(h).any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
             return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", p.alg.hash().name())));
         }
     }
-    let bad_key = |why: &str| Err((Outcome::PublicKeyInvalid, why.to_string()));
     let Ok(der) = base64::engine::general_purpose::STANDARD.decode(pval.as_bytes()) else {
-        return bad_key("p= is not base64");
+        return Err((Outcome::PublicKeyInvalid, "p= is not base64".into()));
     };
-    let key = if k == "ed25519" {
-        match ed25519_key(&der) {
-            Some(k) => PublicKey::Ed25519(k),
-            None => return bad_key("p= is not a 32-byte Ed25519 key"),
-        }
-    } else {
-        let Some((n, e)) = rsa_components(&der) else { return bad_key("p= is not an RSA public key") };
-        let bits = crate::der::bit_length(&n);
-        if bits < MIN_RSA_BITS {
-            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too short")));
-        }
-        if bits > MAX_RSA_BITS {
-            return Err((Outcome::PublicKeyInvalid, format!("RSA key of {bits} bits is too long")));
-        }
-        PublicKey::Rsa { n, e }
-    };
+    let key = decode_public_key(&k, &der).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
     Ok(KeyRecord { key, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
+}
+
+/// The key in a decoded `p=` of key type `k` (`rsa` or `ed25519`); the error says why it is
+/// unusable (R). Shared with `dkim testkey`, so that it judges a record as the verifier does.
+pub fn decode_public_key(k: &str, der: &[u8]) -> Result<PublicKey, String> {
+    if k == "ed25519" {
+        return ed25519_key(der).map(PublicKey::Ed25519);
+    }
+    let Some((n, e)) = rsa_components(der) else { return Err("p= is not an RSA public key".into()) };
+    let bits = crate::der::bit_length(&n);
+    if bits < MIN_RSA_BITS {
+        return Err(format!("RSA key of {bits} bits is too short"));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(format!("RSA key of {bits} bits is too long"));
+    }
+    Ok(PublicKey::Rsa { n, e })
 }
 
 fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
@@ -771,17 +777,6 @@ fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool 
     }
 }
 
-/// `*` matches any run of characters; everything else itself.
-fn glob(pattern: &str, s: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == s,
-        Some((head, rest)) => {
-            let Some(tail) = s.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob(rest, &tail[i..]))
-        }
-    }
-}
-
 // --- the key in p= (DER: see crate::der) ---------------------------------------------------------
 
 /// An RSA key as DKIM publishes it (SubjectPublicKeyInfo), or a bare RSAPublicKey, which some
@@ -796,15 +791,17 @@ fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((n.to_vec(), e.to_vec()))
 }
 
-/// RFC 8463: the raw 32 bytes; a SubjectPublicKeyInfo around them is accepted too.
-fn ed25519_key(der_bytes: &[u8]) -> Option<Vec<u8>> {
+/// RFC 8463: the raw 32 bytes and nothing else. A SubjectPublicKeyInfo around them is
+/// refused, as Mail::DKIM and dkimpy refuse it: accepting it would pass mail those verifiers
+/// fail, and tell the publisher nothing is wrong.
+fn ed25519_key(der_bytes: &[u8]) -> Result<Vec<u8>, String> {
     if der_bytes.len() == 32 {
-        return Some(der_bytes.to_vec());
+        return Ok(der_bytes.to_vec());
     }
-    match crate::der::public_key(der_bytes) {
-        Some((crate::der::PublicKey::Ed25519(key), _)) if key.len() == 32 => Some(key.to_vec()),
-        _ => None,
+    if let Some((crate::der::PublicKey::Ed25519(_), _)) = crate::der::public_key(der_bytes) {
+        return Err("p= is an Ed25519 SubjectPublicKeyInfo, not the raw 32-byte key (RFC 8463)".into());
     }
+    Err(format!("p= is {} bytes, not a 32-byte Ed25519 key", der_bytes.len()))
 }
 
 /// One TLV: (tag, content, rest). For the tests.

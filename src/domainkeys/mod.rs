@@ -197,7 +197,11 @@ impl Mailbox {
 /// Parses the first mailbox of an address header value (folded or not). `None` when there is
 /// no `local@domain` address (libdomainkeys: SYNTAX).
 pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
-    let v = blank_quoted(crate::message::strip_comments(value)?);
+    let m = crate::rfc5322::mask(value);
+    if !m.balanced {
+        return None;
+    }
+    let v = m.masked;
     let addr: Vec<u8> = match (memchr::memchr(b'<', &v), memchr::memchr(b'>', &v)) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_vec(),
         (None, None) => {
@@ -227,33 +231,6 @@ pub fn parse_mailbox(value: &[u8]) -> Option<Mailbox> {
     }
     let local = std::str::from_utf8(local).ok()?.to_string();
     Some(Mailbox { local, domain: String::from_utf8_lossy(dom).to_ascii_lowercase() })
-}
-
-/// Quoted display names may hold '<', '@' or ',': inside quoted strings, `<>@,:;` and escaped
-/// characters become `x`.
-fn blank_quoted(out: Vec<u8>) -> Vec<u8> {
-    let mut res = Vec::with_capacity(out.len());
-    let (mut q, mut e) = (false, false);
-    for c in out {
-        if e {
-            e = false;
-            res.push(if q { b'x' } else { c });
-            continue;
-        }
-        match c {
-            b'\\' => {
-                e = true;
-                res.push(c);
-            }
-            b'"' => {
-                q = !q;
-                res.push(c);
-            }
-            _ if q => res.push(if matches!(c, b'<' | b'>' | b'@' | b',' | b':' | b';') { b'x' } else { c }),
-            _ => res.push(c),
-        }
-    }
-    res
 }
 
 /// Whether `child` is `parent` or a subdomain of it (case-insensitive).

@@ -5,13 +5,12 @@ use super::canon::DkHasher;
 use super::sign::{make_field, parse_options, plan_fields, sign_digest};
 use super::verify::{self, message_sender, Outcome, Plan};
 use super::{is_same_or_subdomain, Canon, Status};
+use crate::auth_results::MethodResult;
 use crate::config::{selector_of, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Result};
 use crate::message::Headers;
 use crate::run::{Finish, Task, TaskResult};
-use std::io;
-use std::path::PathBuf;
 
 /// qmail-dk's default key.
 pub const DEFAULT_KEY: &str = "/etc/domainkeys/%/default";
@@ -96,12 +95,9 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
         return Ok(None);
     };
     let choice = KeyChoice::new(control, template, &domain);
-    let Some((path, pem)) = find_key(&choice)? else {
-        if choice.has_percent {
-            eprintln!("qmail-dkim: DomainKeys: no private key for {domain} ({}): not signed", choice.candidates[0].display());
-            return Ok(None);
-        }
-        return Err(Error::KeyMissing(choice.candidates[0].clone()));
+    let Some((path, pem)) = choice.find()? else {
+        eprintln!("qmail-dkim: DomainKeys: {}: not signed", choice.no_key());
+        return Ok(None);
     };
     let key = SigningKey::from_pem(&pem, true).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     if !matches!(key, SigningKey::Rsa(_)) {
@@ -120,21 +116,6 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
     Ok(Some(DkSigner { key, hasher, canon: options.canon, selector, domain, h }))
 }
 
-/// The first candidate key file that exists, with its contents.
-fn find_key(choice: &KeyChoice) -> Result<Option<(PathBuf, Vec<u8>)>> {
-    for cand in &choice.candidates {
-        match std::fs::read(cand) {
-            Ok(b) => return Ok(Some((cand.clone(), b))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EISDIR) && choice.has_percent => continue,
-            Err(e) => {
-                return Err(Error::KeyUnreadable { path: cand.clone(), source: e, uid: nix::unistd::getuid().as_raw() })
-            }
-        }
-    }
-    Ok(None)
-}
-
 impl Task for DkSigner {
     fn body(&mut self, data: &[u8]) {
         self.hasher.body(data);
@@ -148,6 +129,14 @@ impl Task for DkSigner {
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: DomainKeys: signed d={domain} s={selector} c={}", canon.as_str());
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: Some(domain.clone()),
+            s: Some(selector.clone()),
+            a: Some("rsa-sha1".into()),
+            result: "signed",
+            letter: None,
+        });
         Ok(TaskResult { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
     }
 }
@@ -180,36 +169,44 @@ impl Task for DkVerifier {
             Plan::Done(o) => o,
             Plan::Hash(p) => verify::finish(*p, &*dns),
         };
-        if wants(&letters, outcome.status) {
-            verify::apply_policy(&mut outcome, ctx.headers, &*dns);
+        let refuse = decide(&letters, &outcome);
+        // The policy is only reported, in the headers of a message that is queued.
+        if refuse.is_none() {
+            verify::lookup_policy(&mut outcome, ctx.headers, &*dns);
         }
         if ctx.env.is_set("VERBOSE") {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
+        crate::log::note(crate::log::Note::Sig {
+            method: crate::log::Method::Dk,
+            d: outcome.domain.clone(),
+            s: outcome.selector.clone(),
+            a: None,
+            result: outcome.status.ar_result(),
+            letter: Some(outcome.status.letter()),
+        });
         let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
         let remove = crate::headers::forged(ctx.headers, &authserv);
-        let mut prepend = authentication_results(&authserv, &outcome).into_bytes();
-        prepend.extend_from_slice(format!("DomainKey-Status: {}\n", outcome.status.header_value()).as_bytes());
-        Ok(TaskResult { prepend, remove, refuse: decide(&letters, &outcome) })
+        let prepend = status_field(&outcome).into_bytes();
+        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], remove, refuse })
     }
 }
 
-/// Whether the letters mention this outcome at all (either case).
-fn wants(letters: &str, s: Status) -> bool {
-    letters.contains(s.letter()) || letters.contains(s.letter().to_ascii_lowercase())
+/// `DomainKey-Status: <value>`, with the flags of the key and the domain's policy as a comment.
+pub fn status_field(o: &Outcome) -> String {
+    match o.comment() {
+        Some(c) => format!("DomainKey-Status: {} ({c})\n", o.status.header_value()),
+        None => format!("DomainKey-Status: {}\n", o.status.header_value()),
+    }
 }
 
-/// The refusal for an outcome: an uppercase letter refuses permanently, a lowercase one
-/// temporarily (uppercase wins when both are given); no letter, or a failure the policy says
-/// not to hold against the message, lets it through.
+/// The refusal for an outcome, by its letter alone as in qmail-dk (shared/SPEC.md §7): an
+/// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
+/// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
 pub fn decide(letters: &str, o: &Outcome) -> Option<(bool, String)> {
     let up = o.status.letter();
     let permanent = letters.contains(up);
     if !permanent && !letters.contains(up.to_ascii_lowercase()) {
-        return None;
-    }
-    if let Some(why) = &o.not_fatal {
-        eprintln!("qmail-dkim: DomainKeys: {} ({}) not refused: {why}", o.status.header_value(), up);
         return None;
     }
     Some((permanent, refusal_text(o.status, permanent)))
@@ -229,25 +226,23 @@ fn log_line(o: &Outcome) -> String {
         l.push_str(&format!("sender={} ", m.address()));
     }
     l.push_str(&o.detail);
-    if let Some(n) = &o.not_fatal {
-        l.push_str(&format!("; not fatal: {n}"));
+    if let Some(c) = o.comment() {
+        l.push_str(&format!(" ({c})"));
     }
     l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The `Authentication-Results:` field for the `domainkeys` method (RFC 8601 §2.7.1).
-pub fn authentication_results(authserv: &str, o: &Outcome) -> String {
-    let mut props = String::new();
-    if let Some(d) = &o.domain {
-        props.push_str(&format!(" header.d={d}"));
+/// The `domainkeys` method of our `Authentication-Results` (RFC 8601 §2.7.1).
+pub fn auth_result(o: &Outcome) -> MethodResult {
+    let mut m = MethodResult::new("domainkeys", o.status.ar_result());
+    if let Some(c) = o.comment() {
+        m = m.comment(&c);
     }
-    if let Some((kind, m)) = &o.sender {
-        let addr = m.address();
-        if addr.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b';' | b'(' | b')')) {
-            props.push_str(&format!(" {}={addr}", kind.property()));
-        }
+    let m = m.prop("header.d", o.domain.as_deref());
+    match &o.sender {
+        Some((kind, mb)) => m.prop(kind.property(), Some(&mb.address())),
+        None => m,
     }
-    format!("Authentication-Results: {authserv};\n\tdomainkeys={}{props}\n", o.status.ar_result())
 }
 
 #[cfg(test)]
@@ -305,9 +300,14 @@ mod tests {
         }
         assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.0), Some(true));
         assert_eq!(decide("", &outcome(Status::Internal)), None);
-        let mut o = outcome(Status::Revoked);
-        o.not_fatal = Some("testing".into());
-        assert_eq!(decide("J", &o), None);
+        // By the letter alone: neither testing nor a policy that does not sign all changes it.
+        let mut o = outcome(Status::BadSig);
+        o.key_testing = true;
+        o.policy = Some(verify::Policy::Published { signs_all: false, testing: true });
+        assert_eq!(decide("B", &o).map(|r| r.0), Some(true));
+        let mut o = outcome(Status::NoSig);
+        o.policy = Some(verify::Policy::NotPublished);
+        assert_eq!(decide("c", &o).map(|r| r.0), Some(false));
         assert_eq!(
             decide("h", &outcome(Status::NoResource)).unwrap().1,
             "qmail-dkim: DomainKeys no resources: the signature is too large to process (#4.3.0)"
@@ -321,7 +321,17 @@ mod tests {
     #[test]
     fn ar_and_forgeries() {
         let o = outcome(Status::NoSig);
-        assert_eq!(authentication_results("mx.example", &o), "Authentication-Results: mx.example;\n\tdomainkeys=none header.from=a@b.c\n");
+        assert_eq!(
+            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            b"Authentication-Results: mx.example; domainkeys=none header.from=a@b.c\n"
+        );
+        // d= comes from the message: it is quoted, it cannot add a method (issue 10, item 5).
+        let mut o = outcome(Status::BadSig);
+        o.domain = Some("paypal.com,dkim=pass".into());
+        assert_eq!(
+            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            b"Authentication-Results: mx.example;\n\tdomainkeys=fail header.d=\"paypal.com,dkim=pass\" header.from=a@b.c\n"
+        );
         let h = Headers::parse(
             b"DomainKey-Status: good\nAuthentication-Results: mx.example; domainkeys=pass\nAuthentication-Results: other.example; dkim=pass\nauthentication-results: MX.example (x); dkim=pass\n".to_vec(),
         );
@@ -336,5 +346,24 @@ mod tests {
         assert_eq!(signing_domain(&env(&[("DKDOMAIN", "other.net")]), &h).as_deref(), Some("lists.example.org"));
         let h = Headers::parse(b"Subject: x\n".to_vec());
         assert_eq!(signing_domain(&env(&[]), &h), None);
+    }
+
+    /// DKSIGN's `%` became `..` for `From: x@...`: such a domain has no key, and the message
+    /// is not signed, whether or not the path has a `%`.
+    #[test]
+    fn dot_dot_sender_domain_is_not_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("default");
+        std::fs::write(&key, "a key that must not be read").unwrap();
+        let c = ControlDir::new(dir.path().join("keys"));
+        for from in [&b"From: x@..\n"[..], b"From: x@...\n", b"Sender: x@a..b\n"] {
+            let h = Headers::parse(from.to_vec());
+            for template in ["%/default", "/no/such/key"] {
+                assert!(matches!(plan_sign(&env(&[]), &c, &h, template), Ok(None)), "{template}");
+            }
+        }
+        let h = Headers::parse(b"Subject: no sender\n".to_vec());
+        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a..b")]), &c, &h, "/no/such/key"), Ok(None)));
+        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a.b")]), &c, &h, "/no/such/key"), Err(Error::KeyMissing(_))));
     }
 }

@@ -1,18 +1,18 @@
-//! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does) and judging the
-//! result with the sending domain's policy.
+//! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does).
 //!
 //! Before the body: find and parse the signature, check the sender, pick the signed fields and
-//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]),
-//! then consult the policy record `_domainkey.<sender domain>` for anything but a pass
-//! ([`apply_policy`]).
+//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]).
+//! The status alone decides a refusal, as in qmail-dk (shared/SPEC.md §7); the sending domain's
+//! policy record `_domainkey.<sender domain>` is only read to be reported ([`lookup_policy`]).
 
 use super::canon::{select_fields, DkHasher};
 use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
 use crate::der;
 #[cfg(test)]
 use crate::der::bit_length as bit_len;
-use crate::dkim::tags::{strip_ws, TagList};
+use crate::dkim::tags::{h_names, strip_ws, TagList};
 use crate::dns::{TxtAnswer, TxtLookup};
+use crate::glob::Glob;
 use crate::message::Headers;
 use base64::Engine;
 
@@ -21,6 +21,9 @@ pub const MIN_VERIFY_BITS: usize = 512;
 pub const MAX_VERIFY_BITS: usize = 2048;
 /// A decoded b= of this many bytes or more is not processed (libdomainkeys: NORESOURCE).
 pub const MAX_SIGNATURE_BYTES: usize = 1024;
+/// DomainKey-Signature fields examined per message, from the top: the topmost is verified, the
+/// others only checked for a second signature by the same d=; fields below these are ignored.
+pub const MAX_SIGNATURES: usize = 8;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
@@ -52,16 +55,56 @@ pub struct Outcome {
     pub sender: Option<(SenderField, Mailbox)>,
     /// The key record said t=y.
     pub key_testing: bool,
-    /// Why a failure must not refuse the message (testing, or a domain that does not sign all).
-    pub not_fatal: Option<String>,
+    /// The sending domain's policy, when it was looked up to be reported.
+    pub policy: Option<Policy>,
     /// A detail for the log.
     pub detail: String,
 }
 
 impl Outcome {
-    fn new(status: Status, detail: impl Into<String>) -> Outcome {
-        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, not_fatal: None, detail: detail.into() }
+    /// What the key's and the domain's flags say about a message that did not pass, for the
+    /// comment of `DomainKey-Status:` and `Authentication-Results:`; fixed words only, so nothing
+    /// from the DNS or the message needs quoting. None for a pass or when there is nothing to say.
+    pub fn comment(&self) -> Option<String> {
+        if self.status == Status::Ok {
+            return None;
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        if self.key_testing {
+            parts.push("key t=y: testing");
+        }
+        match &self.policy {
+            None => {}
+            Some(Policy::Published { signs_all, testing }) => {
+                parts.push(if *signs_all {
+                    "policy o=-: the domain signs all its mail"
+                } else {
+                    "policy o=~: the domain signs some of its mail"
+                });
+                if *testing {
+                    parts.push("policy t=y: testing");
+                }
+            }
+            Some(Policy::NotPublished) => parts.push("no policy published"),
+            Some(Policy::Unknown) => parts.push("policy unknown"),
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
+
+    fn new(status: Status, detail: impl Into<String>) -> Outcome {
+        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, policy: None, detail: detail.into() }
+    }
+}
+
+/// The sending domain's policy record (RFC 4870), reported and never applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// One record: `o=-` (signs all its mail) or anything else (`o=~`, the default), `t=y`.
+    Published { signs_all: bool, testing: bool },
+    /// No such name, or no TXT record there.
+    NotPublished,
+    /// A DNS failure, several records, or one that does not parse.
+    Unknown,
 }
 
 /// A signature ready to be checked once the body is hashed.
@@ -90,7 +133,11 @@ pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
 
 /// Everything that can be decided before the body.
 pub fn plan(headers: &Headers) -> Plan {
-    let sigs: Vec<usize> = headers.named("DomainKey-Signature").map(|f| field_index(headers, f)).collect();
+    let sigs: Vec<usize> = (headers.fields.iter().enumerate())
+        .filter(|(_, f)| headers.name(f).eq_ignore_ascii_case(b"DomainKey-Signature"))
+        .map(|(i, _)| i)
+        .take(MAX_SIGNATURES)
+        .collect();
     let Some(&top) = sigs.first() else {
         let mut o = Outcome::new(Status::NoSig, "no DomainKey-Signature");
         o.sender = message_sender(headers);
@@ -105,10 +152,6 @@ pub fn plan(headers: &Headers) -> Plan {
             Plan::Done(*o)
         }
     }
-}
-
-fn field_index(headers: &Headers, f: &crate::message::Field) -> usize {
-    headers.fields.iter().position(|g| g.raw == f.raw).unwrap_or(0)
 }
 
 fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Outcome>> {
@@ -165,7 +208,10 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
         (None, Some(&f)) => (SenderField::From, f),
         (None, None) => return Err(with(Outcome::new(Status::NoSig, "no From: header below the signature"))),
     };
-    let h: Option<Vec<String>> = tags.get("h").map(|h| h.split(':').map(strip_ws).collect());
+    let h = match tags.get("h").map(h_names).transpose() {
+        Ok(h) => h,
+        Err(e) => return Err(with(Outcome::new(Status::NoResource, e.to_string()))),
+    };
     let fields = select_fields(headers, top + 1, h.as_deref());
     if !fields.contains(&idx) {
         let name = if kind == SenderField::Sender { "Sender:" } else { "From:" };
@@ -268,54 +314,40 @@ fn check_key_and_signature(
     }
 }
 
-/// g=: the local part must match exactly (case-insensitive, as libdomainkeys); a `*` in g=
+/// g=: the local part must match exactly (case-insensitive, as libdomainkeys); each `*` in g=
 /// matches any run of characters (as Mail::DKIM allows).
 pub fn granularity_matches(g: &str, local: &str) -> bool {
-    let g = g.to_ascii_lowercase();
-    let l = local.to_ascii_lowercase();
-    match g.split_once('*') {
-        None => g == l,
-        Some((pre, post)) => l.len() >= pre.len() + post.len() && l.starts_with(pre) && l.ends_with(post),
-    }
+    Glob::star_only(g).ignore_case().matches(local)
 }
 
-/// Consults the sending domain's policy for anything but a pass. Testing (t=y in the key or
-/// the policy record) makes any failure non-fatal; a bad or missing signature (B, C) is fatal
-/// only for a domain that signs all its mail (o=-), as RFC 4870 says: for o=~ (the default
-/// when no policy is published) such a message counts as unsigned.
-pub fn apply_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
-    if matches!(o.status, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal) {
+/// Whether the policy is worth reporting for this status: a message that did not pass, with a
+/// DNS that answers (after F the query would wait for the same broken server) and a signature
+/// that could be processed.
+pub fn policy_matters(s: Status) -> bool {
+    !matches!(s, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal)
+}
+
+/// Reads the policy record of the sending domain (first `Sender:`, else first `From:`) into
+/// `o.policy` when [`policy_matters`]: one DNS query at most, and none without a sender domain.
+/// The result is only reported: qmail-dk refuses by the status letter alone.
+pub fn lookup_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
+    if !policy_matters(o.status) {
         return;
     }
-    let domain = match message_sender(headers) {
-        Some((_, m)) => m.domain,
-        None => {
-            if o.key_testing {
-                o.not_fatal = Some("the key is in testing mode (t=y)".into());
-            } else if matches!(o.status, Status::BadSig | Status::NoSig) {
-                o.not_fatal = Some("no sender domain, so no signing policy".into());
-            }
-            return;
-        }
-    };
-    let name = format!("_domainkey.{domain}");
-    let (signs_all, testing, note) = match dns.txt(&name) {
-        TxtAnswer::Records(r) => {
-            let t = r.first().and_then(|rec| TagList::parse(rec).ok());
-            let o_tag = t.as_ref().and_then(|t| t.get("o").map(strip_ws)).unwrap_or_else(|| "~".into());
-            let t_tag = t.as_ref().and_then(|t| t.get("t").map(strip_ws)).unwrap_or_default();
-            (o_tag.starts_with('-'), t_tag.contains('y'), format!("o={o_tag}"))
-        }
-        TxtAnswer::TempFail(e) => (false, false, format!("no policy ({name}: {e})")),
-        TxtAnswer::NotFound | TxtAnswer::BadName => (false, false, "no policy published".into()),
-    };
-    if o.key_testing {
-        o.not_fatal = Some("the key is in testing mode (t=y)".into());
-    } else if testing {
-        o.not_fatal = Some(format!("{domain} is testing DomainKeys (t=y)"));
-    } else if matches!(o.status, Status::BadSig | Status::NoSig) && !signs_all {
-        o.not_fatal = Some(format!("{domain} does not sign all its mail ({note})"));
-    }
+    let Some((_, sender)) = message_sender(headers) else { return };
+    o.policy = Some(match dns.txt(&format!("_domainkey.{}", sender.domain)) {
+        TxtAnswer::Records(r) if r.is_empty() => Policy::NotPublished,
+        TxtAnswer::Records(r) if r.len() > 1 => Policy::Unknown,
+        TxtAnswer::Records(r) => match r.first().map(|rec| TagList::parse(rec)) {
+            Some(Ok(t)) => Policy::Published {
+                signs_all: t.get("o").is_some_and(|v| strip_ws(v).starts_with('-')),
+                testing: t.get("t").is_some_and(|v| strip_ws(v).contains('y')),
+            },
+            _ => Policy::Unknown,
+        },
+        TxtAnswer::NotFound | TxtAnswer::BadName => Policy::NotPublished,
+        TxtAnswer::TempFail(_) => Policy::Unknown,
+    });
 }
 
 /// RSA PKCS#1 v1.5 verification of a SHA-1 digest (the `rsa` crate: it accepts a digest and
@@ -338,13 +370,15 @@ pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<
 // PKCS#1 RSAPublicKey, with nothing after it (the DER reader is crate::der).
 
 /// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER, as the INTEGERs hold them.
-/// The key inside a SubjectPublicKeyInfo may itself be either form.
-pub fn rsa_components(key: &[u8]) -> Option<(&[u8], &[u8])> {
-    if let Some(s) = der::spki(key) {
+/// The key inside a SubjectPublicKeyInfo may itself be either form; deeper nesting is refused
+/// (a loop, not recursion: the record is attacker input).
+pub fn rsa_components(mut key: &[u8]) -> Option<(&[u8], &[u8])> {
+    for _ in 0..2 {
+        let Some(s) = der::spki(key) else { break };
         if s.trailing || s.algorithm != der::OID_RSA_ENCRYPTION {
             return None;
         }
-        return rsa_components(s.key);
+        key = s.key;
     }
     let k = der::rsa_public_key(key)?;
     if k.trailing || k.n.is_empty() || k.e.is_empty() {
@@ -428,6 +462,38 @@ mod tests {
         assert_eq!((o.status, o.sender.map(|s| s.0)), (Status::Syntax, Some(SenderField::Sender)));
     }
 
+    /// A signature by b.c on top, then `n` more by other domains, one by b.c at `dup`, and From.
+    fn many_signatures(n: usize, dup: usize) -> Headers {
+        let mut s = String::from("DomainKey-Signature: d=b.c; s=s; b=AAAA\n");
+        for i in 1..=n {
+            let d = if i == dup { "b.c".to_string() } else { format!("x{i}.b.c") };
+            s += &format!("DomainKey-Signature: d={d}; s=s; b=AAAA\n");
+        }
+        h(&(s + "From: a@b.c\n"))
+    }
+
+    #[test]
+    fn many_domainkey_signature_fields_are_linear() {
+        // Was quadratic: each signature field was looked up again among all fields.
+        crate::dkim::tags::assert_linear("DomainKey-Signature fields", 5_000, |n| {
+            let headers = many_signatures(n, n);
+            move || assert!(matches!(plan(&headers), Plan::Hash(_)))
+        });
+        // Only the first MAX_SIGNATURES are examined: a second b.c signature further down is not seen.
+        assert_eq!(done(&many_signatures(20, MAX_SIGNATURES - 1)).status, Status::Duplicate);
+        assert!(matches!(plan(&many_signatures(20, MAX_SIGNATURES)), Plan::Hash(_)));
+    }
+
+    #[test]
+    fn huge_domainkeys_h_list_is_bounded() {
+        let names = |n: usize| vec!["from"; n].join(":");
+        let msg = |h: &str| format!("DomainKey-Signature: d=b.c; s=s; b=AAAA; h={h}\nFrom: a@b.c\n");
+        assert!(matches!(plan(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES)))), Plan::Hash(_)));
+        let o = done(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES + 1))));
+        assert_eq!((o.status, o.detail.as_str()), (Status::NoResource, "h= lists more than 200000 names"));
+        assert_eq!(done(&h(&msg(&":".repeat(4 << 20)))).status, Status::NoResource);
+    }
+
     fn pending(headers: &Headers) -> Pending {
         match plan(headers) {
             Plan::Hash(p) => *p,
@@ -454,25 +520,60 @@ mod tests {
         assert_eq!(run(TxtAnswer::Records(vec![b"p=".to_vec(), b"p=".to_vec()])), Status::BadKey);
     }
 
+    /// Answers from a table and counts the questions.
+    struct Counting(Table, std::cell::Cell<usize>);
+
+    impl TxtLookup for Counting {
+        fn txt(&self, name: &str) -> TxtAnswer {
+            self.1.set(self.1.get() + 1);
+            self.0.txt(name)
+        }
+    }
+
+    fn policy_of(status: Status, headers: &Headers, answer: Option<TxtAnswer>) -> (Option<Policy>, usize) {
+        let mut o = Outcome::new(status, "x");
+        let dns = Counting(Table(answer.into_iter().map(|a| ("_domainkey.b.c".to_string(), a)).collect()), Default::default());
+        lookup_policy(&mut o, headers, &dns);
+        (o.policy, dns.1.get())
+    }
+
     #[test]
-    fn policy() {
+    fn policy_is_read_once_and_only_to_be_reported() {
         let headers = h("From: joe@b.c\n");
-        let mut o = done(&headers);
-        let rec = |s: &str| TxtAnswer::Records(vec![s.as_bytes().to_vec()]);
-        apply_policy(&mut o, &headers, &Table(vec![]));
-        assert!(o.not_fatal.is_some(), "no policy: o=~");
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-"))]));
-        assert_eq!(o.not_fatal, None);
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=-; t=y"))]));
-        assert!(o.not_fatal.is_some());
-        let mut o = done(&headers);
-        apply_policy(&mut o, &headers, &Table(vec![("_domainkey.b.c".into(), rec("o=~; r=postmaster@b.c"))]));
-        assert!(o.not_fatal.is_some());
-        // Other failures stay fatal under o=~ unless testing.
-        let mut o = Outcome::new(Status::Revoked, "x");
-        apply_policy(&mut o, &headers, &Table(vec![]));
-        assert_eq!(o.not_fatal, None);
+        let rec = |s: &str| Some(TxtAnswer::Records(vec![s.as_bytes().to_vec()]));
+        let published = |signs_all, testing| (Some(Policy::Published { signs_all, testing }), 1);
+        assert_eq!(policy_of(Status::NoSig, &headers, None), (Some(Policy::NotPublished), 1));
+        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=-")), published(true, false));
+        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=~; r=postmaster@b.c")), published(false, false));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("t=y; o= -")), published(true, true));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("r=x")), published(false, false));
+        assert_eq!(policy_of(Status::NoSig, &headers, rec("\u{0}\u{1}garbage")), (Some(Policy::Unknown), 1));
+        let two = Some(TxtAnswer::Records(vec![b"o=-".to_vec(), b"o=~".to_vec()]));
+        assert_eq!(policy_of(Status::NoSig, &headers, two), (Some(Policy::Unknown), 1));
+        assert_eq!(policy_of(Status::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))), (Some(Policy::Unknown), 1));
+        // Not looked up for a pass, after a DNS failure, or without a sender domain.
+        for s in [Status::Ok, Status::CantVerify, Status::NoResource, Status::Internal] {
+            assert_eq!(policy_of(s, &headers, rec("o=-")), (None, 0), "{s:?}");
+        }
+        assert_eq!(policy_of(Status::NoSig, &h("Subject: x\n"), rec("o=-")), (None, 0));
+    }
+
+    #[test]
+    fn comments() {
+        let mut o = Outcome::new(Status::BadSig, "x");
+        assert_eq!(o.comment(), None);
+        o.key_testing = true;
+        o.policy = Some(Policy::Published { signs_all: true, testing: true });
+        assert_eq!(
+            o.comment().as_deref(),
+            Some("key t=y: testing; policy o=-: the domain signs all its mail; policy t=y: testing")
+        );
+        o.key_testing = false;
+        o.policy = Some(Policy::NotPublished);
+        assert_eq!(o.comment().as_deref(), Some("no policy published"));
+        // A pass says nothing, not even about a key in testing.
+        o.status = Status::Ok;
+        o.key_testing = true;
+        assert_eq!(o.comment(), None);
     }
 }

@@ -64,7 +64,7 @@ pub struct Dns {
 impl Dns {
     /// Start a server with these `(name, txt)` records (name without a
     /// trailing dot; several pairs with one name = several TXT records).
-    /// Waits (at most ~5 s) until it listens.
+    /// Waits (at most ~30 s: a loaded CI machine starts Python slowly) until it listens.
     pub fn start(records: &[(&str, &str)]) -> Dns {
         let dir = tempfile::Builder::new()
             .prefix("dnsd")
@@ -89,7 +89,7 @@ impl Dns {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cannot start tests/support/dnsd.py (is python3 on PATH?)");
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let port = loop {
             if let Ok(s) = fs::read_to_string(&port_file) {
                 if let Ok(p) = s.trim().parse::<u16>() {
@@ -102,7 +102,7 @@ impl Dns {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("dnsd.py did not write its port file within 5 s");
+                panic!("dnsd.py did not write its port file within 30 s");
             }
             thread::sleep(Duration::from_millis(10));
         };
@@ -379,6 +379,7 @@ pub struct Run {
     args: Vec<String>,
     cwd: Option<PathBuf>,
     capture: Vec<i32>,
+    close: Vec<i32>,
     timeout: Duration,
     keep_path: bool,
 }
@@ -393,6 +394,7 @@ impl Run {
             args: Vec::new(),
             cwd: None,
             capture: Vec::new(),
+            close: Vec::new(),
             timeout: Duration::from_secs(30),
             keep_path: true,
         }
@@ -425,6 +427,13 @@ impl Run {
         assert!(fd > 2, "fds 0, 1 and 2 are always set up");
         assert!(self.capture.len() < 16, "at most 16 extra fds");
         self.capture.push(fd);
+        self
+    }
+    /// Make sure fd `fd` is closed in the program (whatever the test runner inherited).
+    pub fn close_fd(mut self, fd: i32) -> Run {
+        assert!(fd > 2 && !self.capture.contains(&fd), "fd {fd} is set up by the runner");
+        assert!(self.close.len() < 16, "at most 16 closed fds");
+        self.close.push(fd);
         self
     }
     pub fn timeout(mut self, t: Duration) -> Run {
@@ -467,8 +476,9 @@ impl Run {
             readers.push((fd, r));
             writers.push(w);
         }
-        if !map.is_empty() {
-            // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        let close = self.close.clone();
+        if !map.is_empty() || !close.is_empty() {
+            // SAFETY: only async-signal-safe calls (fcntl, dup2, close) between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
                     // First move every source above any target, then dup2 into place
@@ -486,6 +496,10 @@ impl Run {
                         if libc::dup2(high[i], dst) < 0 {
                             return Err(std::io::Error::last_os_error());
                         }
+                    }
+                    // Last: a source may have had the number of a descriptor to close.
+                    for &fd in &close {
+                        libc::close(fd);
                     }
                     Ok(())
                 });

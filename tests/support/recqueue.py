@@ -26,6 +26,8 @@ Environment:
         slow     read fd 0 in small pieces with sleeps (about 1 s in all)
         kill     read and record everything, then SIGKILL itself
         hang     sleep RECQUEUE_SLEEP seconds (default 30) before reading
+        late     read and record everything, then sleep RECQUEUE_SLEEP seconds
+                 (default 30) before exiting (the .json is written at the end)
     RECQUEUE_STDERR  text written to fd 2 just before exiting (custom errors)
     RECQUEUE_FD6     text written to fd 6 (if open) just before exiting
 """
@@ -166,8 +168,9 @@ def main():
 
     if mode == "early":
         finish(exit_code)
+    sleep = min(float(os.environ.get("RECQUEUE_SLEEP", "30") or 30), 600)
     if mode == "hang":
-        time.sleep(min(float(os.environ.get("RECQUEUE_SLEEP", "30") or 30), 600))
+        time.sleep(sleep)
     if mode == "partial":
         try:
             info["msg_len"] = len(os.read(0, 1))
@@ -198,6 +201,8 @@ def main():
             write_atomic(base + ".json",
                          json.dumps(info, sort_keys=True, indent=1).encode())
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "late":
+        time.sleep(sleep)
     finish(exit_code)
 
 

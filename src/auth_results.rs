@@ -1,0 +1,213 @@
+//! The one builder of the `Authentication-Results:` field we add (RFC 8601), for every method:
+//! `dkim`, `domainkeys`, and whatever comes later (`spf`, `dmarc`, `arc` have the same shape: a
+//! result word, an optional reason or comment, `ptype.property=value` pairs).
+//!
+//! One field per message: the tasks hand over their [`MethodResult`]s and run() writes them,
+//! in task order, into a single field with one authserv-id. Values come from the message, so
+//! each is written as RFC 8601 `pvalue` allows: bare when it is an RFC 2045 token or a
+//! `[local-part]@domain`, else as a quoted-string; a value that cannot be written in ASCII
+//! without changing it (control or non-ASCII characters, longer than [`MAX_VALUE`]) is
+//! dropped with its property, so nothing from the message can add a method or a property.
+
+/// Longest property value written (a domain name is at most 253).
+pub const MAX_VALUE: usize = 255;
+
+/// Lines are folded before this column.
+const WIDTH: usize = 78;
+
+/// The result of one method, e.g. `dkim=pass header.d=example.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodResult {
+    method: &'static str,
+    result: &'static str,
+    reason: Option<String>,
+    comment: Option<String>,
+    props: Vec<(&'static str, String)>,
+}
+
+impl MethodResult {
+    /// `method` and `result` are ours (RFC 8601 keywords), never from the message.
+    pub fn new(method: &'static str, result: &'static str) -> MethodResult {
+        MethodResult { method, result, reason: None, comment: None, props: Vec::new() }
+    }
+
+    /// `reason="…"` (RFC 8601 §2.2); dropped when it cannot be written.
+    pub fn reason(mut self, text: &str) -> MethodResult {
+        self.reason = value(text, false);
+        self
+    }
+
+    /// A comment after the result, `(…)`.
+    pub fn comment(mut self, text: &str) -> MethodResult {
+        let c: String = text.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(MAX_VALUE).collect();
+        if !c.is_empty() {
+            let mut out = String::with_capacity(c.len() + 2);
+            out.push('(');
+            for ch in c.chars() {
+                if matches!(ch, '(' | ')' | '\\') {
+                    out.push('\\');
+                }
+                out.push(ch);
+            }
+            out.push(')');
+            self.comment = Some(out);
+        }
+        self
+    }
+
+    /// `ptype.property=value` (`name` is ours, e.g. `header.d`); nothing when `v` is `None`
+    /// or cannot be written.
+    pub fn prop(mut self, name: &'static str, v: Option<&str>) -> MethodResult {
+        if let Some(v) = v.and_then(|v| value(v, true)) {
+            self.props.push((name, v));
+        }
+        self
+    }
+
+    fn words(&self) -> Vec<String> {
+        let mut w = vec![format!("{}={}", self.method, self.result)];
+        w.extend(self.comment.clone());
+        w.extend(self.reason.as_ref().map(|r| format!("reason={r}")));
+        w.extend(self.props.iter().map(|(n, v)| format!("{n}={v}")));
+        w
+    }
+}
+
+/// The `Authentication-Results:` field, LF-ended, folded with LF TAB: on one line when it
+/// fits, else each method on a line of its own. `authserv_id` must already be a valid value
+/// (see `headers::authserv_id`). No methods: `none` (RFC 8601 §2.2).
+pub fn field(authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
+    let head = format!("Authentication-Results: {authserv_id};");
+    let words: Vec<Vec<String>> = methods.iter().map(MethodResult::words).collect();
+    if words.is_empty() {
+        return format!("{head} none\n").into_bytes();
+    }
+    let one_line = words.iter().map(|w| w.join(" ")).collect::<Vec<_>>().join("; ");
+    if head.len() + 1 + one_line.len() <= WIDTH {
+        return format!("{head} {one_line}\n").into_bytes();
+    }
+    let mut out = head;
+    for (m, ws) in words.iter().enumerate() {
+        if m > 0 {
+            out.push(';');
+        }
+        out.push_str("\n\t");
+        let mut col = 8;
+        for (i, w) in ws.iter().enumerate() {
+            if i > 0 {
+                if col + 1 + w.len() > WIDTH {
+                    out.push_str("\n\t");
+                    col = 8;
+                } else {
+                    out.push(' ');
+                    col += 1;
+                }
+            }
+            out.push_str(w);
+            col += w.len();
+        }
+    }
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// RFC 2045 token characters.
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c)
+}
+
+/// RFC 5322 atext.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+/// A domain name: dot-separated labels of letters, digits, `-` and `_`.
+fn is_domain(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+}
+
+/// `[dot-atom]@domain`, which RFC 8601 `pvalue` allows bare.
+fn is_address(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, dom)) => is_domain(dom) && (local.is_empty() || local.split('.').all(|p| !p.is_empty() && p.chars().all(is_atext))),
+        None => false,
+    }
+}
+
+/// `s` as an RFC 8601 value: bare when it can be (with `addr`, a `local@domain` too), else a
+/// quoted-string; `None` when it holds characters a quoted-string cannot carry in ASCII or is
+/// too long.
+fn value(s: &str, addr: bool) -> Option<String> {
+    if s.len() > MAX_VALUE || s.chars().any(|c| !(c == ' ' || c.is_ascii_graphic())) {
+        return None;
+    }
+    if !s.is_empty() && (s.chars().all(is_token_char) || (addr && is_address(s))) {
+        return Some(s.to_string());
+    }
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    Some(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(b: Vec<u8>) -> String {
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn one_field_for_every_method() {
+        assert_eq!(s(field("mx.example.org", &[])), "Authentication-Results: mx.example.org; none\n");
+        let dkim = MethodResult::new("dkim", "none");
+        assert_eq!(s(field("mx.example.org", std::slice::from_ref(&dkim))), "Authentication-Results: mx.example.org; dkim=none\n");
+        let dk = MethodResult::new("domainkeys", "pass").prop("header.d", Some("example.com")).prop("header.from", Some("a@example.com"));
+        assert_eq!(
+            s(field("mx", &[dkim, dk.clone()])),
+            "Authentication-Results: mx;\n\tdkim=none;\n\tdomainkeys=pass header.d=example.com header.from=a@example.com\n"
+        );
+        let long = MethodResult::new("dkim", "fail").reason("signature error: RSA/ED25519 verify failed").comment("x (y)");
+        let f = s(field("mx.example.org", &[long, dk]));
+        assert_eq!(
+            f,
+            "Authentication-Results: mx.example.org;\n\tdkim=fail (x \\(y\\))\n\treason=\"signature error: RSA/ED25519 verify failed\";\n\tdomainkeys=pass header.d=example.com header.from=a@example.com\n"
+        );
+        for line in f.lines() {
+            assert!(line.len() <= WIDTH, "{line}");
+        }
+    }
+
+    /// A `d=` from the message cannot add a method or a property (issue 10, item 5).
+    #[test]
+    fn hostile_domainkeys_d_is_quoted() {
+        let f = |d: &str| s(field("mx", &[MethodResult::new("domainkeys", "fail").prop("header.d", Some(d))]));
+        assert_eq!(f("paypal.com,dkim=pass"), "Authentication-Results: mx; domainkeys=fail header.d=\"paypal.com,dkim=pass\"\n");
+        assert_eq!(f("x\"(y"), "Authentication-Results: mx; domainkeys=fail header.d=\"x\\\"(y\"\n");
+        assert_eq!(f("evil; dkim=pass"), "Authentication-Results: mx; domainkeys=fail header.d=\"evil; dkim=pass\"\n");
+        for dropped in ["a\nb", "a\rb", "sé", "a\0", &"a".repeat(MAX_VALUE + 1)] {
+            assert_eq!(f(dropped), "Authentication-Results: mx; domainkeys=fail\n", "{dropped:?}");
+        }
+        assert!(f(&"a".repeat(MAX_VALUE)).contains(&"a".repeat(MAX_VALUE)));
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(value("example.com", true).unwrap(), "example.com");
+        assert_eq!(value("@example.com", true).unwrap(), "@example.com");
+        assert_eq!(value("a.b+c@example.com", true).unwrap(), "a.b+c@example.com");
+        assert_eq!(value("a@b@example.com", true).unwrap(), "\"a@b@example.com\"");
+        assert_eq!(value("a..b@example.com", true).unwrap(), "\"a..b@example.com\"");
+        assert_eq!(value("@example.com", false).unwrap(), "\"@example.com\"");
+        assert_eq!(value("ab/cd+ef", true).unwrap(), "\"ab/cd+ef\"");
+        assert_eq!(value("", true).unwrap(), "\"\"");
+        assert_eq!(value("a\\b", true).unwrap(), "\"a\\\\b\"");
+    }
+}

@@ -1,0 +1,217 @@
+//! The one glob matcher, for every wildcard pattern the program reads: the key record's `g=`
+//! (DKIM and DomainKeys), `control/dkimkeys` and the signaturedomains lists.
+//!
+//! A pattern is split at its `*`s into literal segments; the first must start the subject, the
+//! last must end it, and each one between is found leftmost after the one before (greedy
+//! leftmost matching is exact for `*`-separated segments). Nothing backtracks, so the cost is
+//! O(pattern + subject) for segments without `?` (Knuth–Morris–Pratt search; the key record's
+//! `g=`, which an attacker writes, never has a wildcard `?`), and at most
+//! subject × segment for a segment with a wildcard `?`, which only the postmaster's control
+//! files have and which is matched against a domain name of at most 253 octets.
+
+/// A compiled view of a pattern: which characters are wildcards, and whether case matters.
+#[derive(Debug, Clone, Copy)]
+pub struct Glob<'p> {
+    pattern: &'p [u8],
+    question: bool,
+    fold: bool,
+}
+
+impl<'p> Glob<'p> {
+    /// Only `*` is a wildcard (RFC 4871 §3.6.1 g=, RFC 4870 g=); `?` is itself.
+    pub fn star_only(pattern: &'p str) -> Glob<'p> {
+        Glob { pattern: pattern.as_bytes(), question: false, fold: false }
+    }
+
+    /// `*` and `?` (one character), as fnmatch: the control files.
+    pub fn star_and_question(pattern: &'p str) -> Glob<'p> {
+        Glob { pattern: pattern.as_bytes(), question: true, fold: false }
+    }
+
+    /// Compare letters without regard to ASCII case.
+    pub fn ignore_case(self) -> Glob<'p> {
+        Glob { fold: true, ..self }
+    }
+
+    pub fn matches(&self, subject: &str) -> bool {
+        self.run(subject.as_bytes(), &mut 0)
+    }
+
+    /// [`Glob::matches`], adding the byte comparisons made to `steps` (for the linearity tests).
+    fn run(&self, s: &[u8], steps: &mut u64) -> bool {
+        let p = self.pattern;
+        let (Some(first_star), Some(last_star)) = (p.iter().position(|&c| c == b'*'), p.iter().rposition(|&c| c == b'*'))
+        else {
+            return p.len() == s.len() && self.same(p, s, steps);
+        };
+        let (head, tail) = (&p[..first_star], &p[last_star + 1..]);
+        if s.len() < head.len() + tail.len()
+            || !self.same(head, &s[..head.len()], steps)
+            || !self.same(tail, &s[s.len() - tail.len()..], steps)
+        {
+            return false;
+        }
+        let mut rest = &s[head.len()..s.len() - tail.len()];
+        let middle = if first_star < last_star { &p[first_star + 1..last_star] } else { &[][..] };
+        for seg in middle.split(|&c| c == b'*').filter(|seg| !seg.is_empty()) {
+            match self.find(seg, rest, steps) {
+                Some(at) => rest = &rest[at + seg.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn eq(&self, p: u8, c: u8) -> bool {
+        p == c || (self.question && p == b'?') || (self.fold && p.eq_ignore_ascii_case(&c))
+    }
+
+    /// Whether a segment matches text of its length.
+    fn same(&self, seg: &[u8], text: &[u8], steps: &mut u64) -> bool {
+        seg.iter().zip(text).all(|(&p, &c)| {
+            *steps += 1;
+            self.eq(p, c)
+        })
+    }
+
+    /// The leftmost position of a segment in `hay`.
+    fn find(&self, seg: &[u8], hay: &[u8], steps: &mut u64) -> Option<usize> {
+        if seg.len() > hay.len() {
+            return None;
+        }
+        if self.question && seg.contains(&b'?') {
+            return (0..=hay.len() - seg.len()).find(|&i| self.same(seg, &hay[i..i + seg.len()], steps));
+        }
+        // Knuth–Morris–Pratt: at most 2 × (segment + scanned text) comparisons. Without a
+        // wildcard `?`, `eq` is an equivalence (case folding), as KMP needs.
+        let mut fail = vec![0usize; seg.len()];
+        let mut j = 0;
+        for i in 1..seg.len() {
+            while j > 0 && !self.eq(seg[j], seg[i]) {
+                *steps += 1;
+                j = fail[j - 1];
+            }
+            *steps += 1;
+            if self.eq(seg[j], seg[i]) {
+                j += 1;
+            }
+            fail[i] = j;
+        }
+        j = 0;
+        for (i, &c) in hay.iter().enumerate() {
+            while j > 0 && !self.eq(seg[j], c) {
+                *steps += 1;
+                j = fail[j - 1];
+            }
+            *steps += 1;
+            if self.eq(seg[j], c) {
+                j += 1;
+                if j == seg.len() {
+                    return Some(i + 1 - j);
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn star(p: &str, s: &str) -> bool {
+        Glob::star_only(p).matches(s)
+    }
+
+    fn fnm(p: &str, s: &str) -> bool {
+        Glob::star_and_question(p).ignore_case().matches(s)
+    }
+
+    /// A plain backtracking matcher to compare with (exponential, so only for short inputs).
+    fn reference(p: &[u8], s: &[u8], question: bool) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| reference(rest, &s[i..], question)),
+            Some((&c, rest)) => s.first().is_some_and(|&d| (c == d || (question && c == b'?')) && reference(rest, &s[1..], question)),
+        }
+    }
+
+    #[test]
+    fn star_only_semantics() {
+        assert!(star("a*b*c", "axxbyyc") && !star("a*b", "ab c") && star("*", ""));
+        assert!(star("", "") && !star("", "x") && star("joe", "joe") && !star("joe", "Joe"));
+        assert!(star("user+*", "user+tag") && star("*-offer", "x-offer") && !star("*-offer", "-offe"));
+        assert!(star("a*a", "aa") && !star("a*a", "a") && star("**", "x"));
+        // `?` is a literal in g= (RFC 4871 knows only `*`).
+        assert!(!star("jo?", "joe") && star("jo?", "jo?"));
+    }
+
+    #[test]
+    fn star_and_question_semantics() {
+        assert!(fnm("*.a.org", "x.a.org") && !fnm("*.a.org", "a.org") && fnm("?.org", "x.org"));
+        assert!(fnm("*.EXAMPLE.com", "mail.example.COM") && !fnm("?.org", "xy.org"));
+        assert!(fnm("m?il*.??", "mail7.de") && !fnm("m?il*.??", "mail7.com"));
+    }
+
+    #[test]
+    fn agrees_with_backtracking_reference() {
+        let alphabet = [b'a', b'b', b'*', b'?'];
+        let mut patterns = vec![Vec::new()];
+        for _ in 0..5 {
+            let next: Vec<Vec<u8>> =
+                patterns.iter().flat_map(|p| alphabet.iter().map(move |&c| [p.clone(), vec![c]].concat())).collect();
+            patterns.extend(next.into_iter().filter(|p| p.len() <= 5));
+            patterns.sort();
+            patterns.dedup();
+        }
+        let subjects: Vec<Vec<u8>> = (0..64u32)
+            .flat_map(|bits| (0..=6).map(move |len| (0..len).map(|i| if bits >> i & 1 == 1 { b'b' } else { b'a' }).collect()))
+            .collect();
+        for p in &patterns {
+            let ps = std::str::from_utf8(p).unwrap();
+            for s in &subjects {
+                let ss = std::str::from_utf8(s).unwrap();
+                assert_eq!(Glob::star_only(ps).matches(ss), reference(p, s, false), "{ps} {ss}");
+                assert_eq!(Glob::star_and_question(ps).matches(ss), reference(p, s, true), "{ps} ? {ss}");
+            }
+        }
+    }
+
+    /// Which of the shapes below match.
+    fn reference_linear_cases(name: &str) -> bool {
+        name.ends_with("matching") || name == "long head and tail"
+    }
+
+    fn steps(g: Glob<'_>, s: &str) -> u64 {
+        let mut n = 0;
+        g.run(s.as_bytes(), &mut n);
+        n
+    }
+
+    /// Pattern and subject shapes that make backtracking matchers exponential or quadratic:
+    /// grown 16-fold, the work grows at most 16-fold (plus a little), and stays under
+    /// 4 × (pattern + subject) comparisons.
+    #[test]
+    fn g_glob_with_many_stars_is_linear() {
+        let shapes: [(&str, fn(usize) -> (String, String)); 7] = [
+            ("stars then b (the g= attack)", |n| ("*".repeat(n) + "b", "a".repeat(n))),
+            ("stars then b, matching", |n| ("*".repeat(n) + "b", "a".repeat(n) + "b")),
+            ("*a*a*a…*b", |n| ("*a".repeat(n) + "*b", "a".repeat(n - 1) + "b")),
+            ("long segment, no match", |n| (format!("*{}b*", "a".repeat(n)), "a".repeat(4 * n))),
+            ("almost-periodic segments", |n| ("*aab".repeat(n) + "*", "aaa".repeat(n) + &"aab".repeat(n - 1))),
+            ("long head and tail", |n| (format!("{}*{}", "a".repeat(n), "a".repeat(n)), "a".repeat(3 * n))),
+            ("short ? segments", |n| ("*?a?".repeat(n) + "*c", "xa".repeat(n) + "c")),
+        ];
+        for (name, make) in shapes {
+            let work = |n: usize| {
+                let (p, s) = make(n);
+                let w = steps(Glob::star_and_question(&p), &s);
+                assert_eq!(Glob::star_and_question(&p).matches(&s), reference_linear_cases(name));
+                assert!(w <= 4 * (p.len() + s.len()) as u64, "{name}: {w} steps for {} + {}", p.len(), s.len());
+                w.max(1)
+            };
+            let (small, large) = (work(64), work(64 * 16));
+            assert!(large <= 17 * small, "{name}: {small} steps, then {large} for 16 times the input");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `DKIMLOG`: one line per message on fd 2 (the smtpd log), in `key=value` form, e.g.
+//!
+//! `qmail-dkim: mode=verify dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass
+//! dkim1.letter=A dkim.result=pass dkim.letter=A exit=0` (one line).
+//!
+//! The tasks [`note`] what they did as they finish; `run::main` writes the line at the end.
+//! d= and s= come from the message, so every value is written bare only when it is made of
+//! harmless characters, else quoted with `"`, `\`, `=` and every byte outside printable ASCII
+//! escaped: no value can end the line or look like another `key=` pair.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+
+/// Notes kept per message (8 verified DKIM signatures, 4 made, one DomainKeys, the results).
+pub const MAX_NOTES: usize = 32;
+/// Bytes of a written value (escapes included); longer values end in `..."`.
+pub const MAX_VALUE: usize = 120;
+/// Notes stop once the line is this long (then `more=N` says how many were left out), so the
+/// whole line stays under PIPE_BUF (4096) and reaches a shared log pipe in one piece.
+pub const NOTES_BUDGET: usize = 3072;
+
+/// DKIM or DomainKeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Dkim,
+    Dk,
+}
+
+impl Method {
+    fn key(self) -> &'static str {
+        match self {
+            Method::Dkim => "dkim",
+            Method::Dk => "dk",
+        }
+    }
+}
+
+/// What a task did, for the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// One signature made or checked. `result` is `signed` or the RFC 8601 word; `letter` the
+    /// status letter of a checked one.
+    Sig { method: Method, d: Option<String>, s: Option<String>, a: Option<String>, result: &'static str, letter: Option<char> },
+    /// The result that decides for the message (after the practice step).
+    Result { method: Method, result: &'static str, letter: char },
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The queue program's exit code was mirrored (or nothing went wrong).
+    Done,
+    Refused { permanent: bool, text: String },
+    Failed(String),
+}
+
+thread_local! {
+    // Per thread: tasks finish on run()'s thread, and tests running side by side stay apart.
+    static NOTES: RefCell<Vec<Note>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records what a task did (the first [`MAX_NOTES`] notes of a run are kept).
+pub fn note(n: Note) {
+    NOTES.with_borrow_mut(|v| {
+        if v.len() < MAX_NOTES {
+            v.push(n);
+        }
+    });
+}
+
+/// Takes the notes recorded so far on this thread.
+pub fn take() -> Vec<Note> {
+    NOTES.with_borrow_mut(std::mem::take)
+}
+
+/// `DKIMLOG` set to something other than empty or `0`.
+pub fn enabled(v: Option<&str>) -> bool {
+    matches!(v.map(str::trim), Some(v) if !v.is_empty() && v != "0")
+}
+
+/// The log line, newline-terminated. `mode` is sign, verify or pass; `dk` the DomainKeys mode
+/// when DomainKeys is on.
+pub fn line(mode: &str, dk: Option<&str>, notes: &[Note], code: i32, end: &End) -> String {
+    let mut l = String::from("qmail-dkim:");
+    pair(&mut l, "mode", mode);
+    if let Some(dk) = dk {
+        pair(&mut l, "dkmode", dk);
+    }
+    let mut n = [0usize; 2];
+    for (i, note) in notes.iter().enumerate() {
+        if l.len() > NOTES_BUDGET {
+            pair(&mut l, "more", &(notes.len() - i).to_string());
+            break;
+        }
+        match note {
+            Note::Sig { method, d, s, a, result, letter } => {
+                let i = &mut n[*method as usize];
+                *i += 1;
+                let p = format!("{}{}.", method.key(), i);
+                for (k, v) in [("d", d), ("s", s), ("a", a)] {
+                    if let Some(v) = v {
+                        pair(&mut l, &format!("{p}{k}"), v);
+                    }
+                }
+                pair(&mut l, &format!("{p}result"), result);
+                if let Some(c) = letter {
+                    pair(&mut l, &format!("{p}letter"), c.encode_utf8(&mut [0; 4]));
+                }
+            }
+            Note::Result { method, result, letter } => {
+                pair(&mut l, &format!("{}.result", method.key()), result);
+                pair(&mut l, &format!("{}.letter", method.key()), letter.encode_utf8(&mut [0; 4]));
+            }
+        }
+    }
+    match end {
+        End::Done => {}
+        End::Refused { permanent, text } => {
+            pair(&mut l, "refused", if *permanent { "permanent" } else { "temporary" });
+            pair(&mut l, "reason", text.strip_prefix("qmail-dkim: ").unwrap_or(text));
+        }
+        End::Failed(e) => pair(&mut l, "error", e),
+    }
+    pair(&mut l, "exit", &code.to_string());
+    l.push('\n');
+    l
+}
+
+fn pair(l: &mut String, key: &str, value: &str) {
+    l.push(' ');
+    l.push_str(key);
+    l.push('=');
+    value_into(l, value);
+}
+
+/// Bare when every character is harmless; else quoted and escaped (module doc).
+fn value_into(l: &mut String, v: &str) {
+    let bare = |b: u8| b.is_ascii_alphanumeric() || b".-_+@/:,;#%<>()[]!?*~^'".contains(&b);
+    if !v.is_empty() && v.len() <= MAX_VALUE && v.bytes().all(bare) {
+        l.push_str(v);
+        return;
+    }
+    let start = l.len();
+    l.push('"');
+    for b in v.bytes() {
+        if l.len() - start > MAX_VALUE {
+            l.push_str("...");
+            break;
+        }
+        match b {
+            b'"' | b'\\' => {
+                l.push('\\');
+                l.push(b as char);
+            }
+            b'=' => l.push_str("\\x3d"),
+            b' '..=b'~' => l.push(b as char),
+            _ => {
+                let _ = write!(l, "\\x{b:02x}");
+            }
+        }
+    }
+    l.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(method: Method, d: &str, result: &'static str, letter: Option<char>) -> Note {
+        Note::Sig { method, d: Some(d.into()), s: Some("sel".into()), a: Some("rsa-sha256".into()), result, letter }
+    }
+
+    #[test]
+    fn verified_message() {
+        let notes = [
+            sig(Method::Dkim, "example.com", "pass", Some('A')),
+            sig(Method::Dkim, "list.example", "fail", Some('U')),
+            Note::Result { method: Method::Dkim, result: "pass", letter: 'A' },
+        ];
+        assert_eq!(
+            line("verify", None, &notes, 0, &End::Done),
+            "qmail-dkim: mode=verify dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass dkim1.letter=A \
+             dkim2.d=list.example dkim2.s=sel dkim2.a=rsa-sha256 dkim2.result=fail dkim2.letter=U dkim.result=pass dkim.letter=A exit=0\n"
+        );
+    }
+
+    #[test]
+    fn signed_and_refused() {
+        let dk = Note::Sig { method: Method::Dk, d: Some("example.com".into()), s: None, a: Some("rsa-sha1".into()), result: "signed", letter: None };
+        assert_eq!(
+            line("sign", Some("sign"), &[sig(Method::Dkim, "example.com", "signed", None), dk], 0, &End::Done),
+            "qmail-dkim: mode=sign dkmode=sign dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=signed \
+             dk1.d=example.com dk1.a=rsa-sha1 dk1.result=signed exit=0\n"
+        );
+        let end = End::Refused { permanent: true, text: "qmail-dkim: no signatures (#5.7.5)".into() };
+        assert_eq!(
+            line("verify", None, &[Note::Result { method: Method::Dkim, result: "none", letter: 'S' }], 31, &end),
+            "qmail-dkim: mode=verify dkim.result=none dkim.letter=S refused=permanent reason=\"no signatures (#5.7.5)\" exit=31\n"
+        );
+        assert_eq!(line("pass", None, &[], 55, &End::Failed("x y".into())), "qmail-dkim: mode=pass error=\"x y\" exit=55\n");
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_their_quotes() {
+        let d = "evil.example\r\nqmail-dkim: mode=verify dkim1.result=pass \"x\\ \u{2028}é\0";
+        let l = line("verify", None, &[sig(Method::Dkim, d, "fail", Some('I'))], 0, &End::Done);
+        assert_eq!(l.matches('\n').count(), 1);
+        assert!(l.ends_with(" exit=0\n"));
+        assert_eq!(l.matches("dkim1.result=").count(), 1, "{l}");
+        assert!(l.contains(
+            r#"dkim1.d="evil.example\x0d\x0aqmail-dkim: mode\x3dverify dkim1.result\x3dpass \"x\\ \xe2\x80\xa8\xc3\xa9\x00""#
+        ), "{l}");
+        // Every pair is key=value with a bare or a quoted value: split on spaces outside quotes.
+        let long = "a".repeat(10_000);
+        let l = line("verify", None, &[sig(Method::Dkim, &long, "fail", None)], 0, &End::Done);
+        assert!(l.len() < 300 && l.contains(&format!("\"{}...\"", "a".repeat(MAX_VALUE))), "{l}");
+        // The worst case stays under PIPE_BUF: the most notes, every value escaped and long.
+        let worst = "\n".repeat(1000);
+        let notes: Vec<Note> = (0..MAX_NOTES).map(|_| sig(Method::Dkim, &worst, "permerror", Some('H'))).collect();
+        let end = End::Refused { permanent: true, text: worst.clone() };
+        let l = line("verify", Some("verify"), &notes, 31, &end);
+        assert!(l.len() < 4096 && l.contains(" more=") && l.ends_with(" exit=31\n"), "{}", l.len());
+        assert!(line("pass", None, &[sig(Method::Dkim, "", "fail", None)], 0, &End::Done).contains("dkim1.d=\"\""));
+    }
+
+    #[test]
+    fn notes_are_bounded() {
+        let _ = take();
+        for _ in 0..MAX_NOTES + 5 {
+            note(Note::Result { method: Method::Dk, result: "pass", letter: 'A' });
+        }
+        assert_eq!(take().len(), MAX_NOTES);
+        assert!(take().is_empty());
+    }
+
+    #[test]
+    fn switch() {
+        assert!(enabled(Some("1")) && enabled(Some("yes")));
+        assert!(!enabled(None) && !enabled(Some("")) && !enabled(Some("0")));
+    }
+}
