@@ -1,8 +1,8 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
-//! `run` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`, `dns`
-//! -> `config`, `message`, `rfc5322`, `envelope`, `der`, `domain`, `glob`, `log` -> `error` -> `access`.
+//! `run`, `check` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`,
+//! `dns` -> `config`, `message`, `rfc5322`, `envelope`, `der`, `domain`, `glob`, `log` -> `error` -> `access`.
 
 pub mod access;
 pub mod error;
@@ -24,6 +24,8 @@ pub mod keygen;
 pub mod queue;
 pub mod refusal;
 pub mod run;
+pub mod check;
+pub mod tcprules;
 pub mod verify_task;
 #[cfg(test)]
 mod linear;

@@ -229,3 +229,287 @@ fn manuals_are_lint_clean() {
         assert!(text.trim().is_empty(), "{page}: {text}");
     }
 }
+
+#[test]
+fn dknewkey_value_is_the_record_value() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, flags) in [("rsa", vec![]), ("rsa", vec!["-e", "--hash", "sha256"]), ("ed25519", vec!["-e"])] {
+        let key = dir.path().join(format!("{kind}{}", flags.len()));
+        let ks = key.to_str().unwrap();
+        let mut args = vec!["-t", kind, "-d", "example.com"];
+        args.extend(&flags);
+        args.push(ks);
+        let made = dknewkey(&args);
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let record = tinydns_value(&key.with_file_name(format!("{}.pub", key.file_name().unwrap().to_str().unwrap())));
+        let mut vargs = vec!["-p", "--value"];
+        vargs.extend(&flags);
+        vargs.push(ks);
+        let v = dknewkey(&vargs);
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+        assert!(v.stderr.is_empty(), "{}", String::from_utf8_lossy(&v.stderr));
+        let value = String::from_utf8(v.stdout).unwrap();
+        assert_eq!(value, format!("{record}\n"), "{kind} {flags:?}");
+        let value = value.trim_end();
+        // The value works as SELECTOR_DATA for our verifier, and through the DNS for dkimpy.
+        let mut sargs = vec!["sign", "-k", ks];
+        if kind == "ed25519" {
+            sargs.extend(["-z", "4"]);
+        }
+        let signed = dkim(&sargs, Some(b"From: a@example.com\nSubject: v\n\nbody\n")).stdout;
+        let ours = dkim(&["verify", "--selector-data", value], Some(&signed));
+        assert_eq!(ours.status.code(), Some(0), "{}", String::from_utf8_lossy(&ours.stdout));
+        let sel = key.file_name().unwrap().to_str().unwrap();
+        let dns = Dns::start(&[(&format!("{sel}._domainkey.example.com"), value)]);
+        let py = dkimpy_verify(&signed, &dns);
+        assert!(py.ok, "{} {}", py.report, py.stderr);
+    }
+    // --value needs -p and takes no record format.
+    assert_eq!(dknewkey(&["--value", "/nonexistent/k"]).status.code(), Some(2));
+    assert_eq!(dknewkey(&["-p", "--value", "--bind", "/nonexistent/k"]).status.code(), Some(2));
+}
+
+/// A control directory with a key for example.com that `nobody` may or may not read, and the
+/// environment of a signing tcprules line.
+struct Setup {
+    dir: tempfile::TempDir,
+    key: std::path::PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let key = dir.path().join("domainkeys/example.com/default");
+        let out = dknewkey(&["-e", "-d", "example.com", "--group", "nogroup", key.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Setup { dir, key }
+    }
+
+    fn record(&self) -> String {
+        let v = dknewkey(&["-p", "--value", "-e", self.key.to_str().unwrap()]);
+        String::from_utf8(v.stdout).unwrap().trim_end().to_string()
+    }
+
+    /// `dkim check` with only this environment (plus PATH), as qmail-smtpd's run script gives it.
+    fn check(&self, args: &[&str], dns: &Dns) -> (Option<i32>, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_dkim"))
+            .arg("check")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("CONTROLDIR", self.dir.path())
+            .env("DNSCACHEIP", dns.addr())
+            .env("DNSTIMEOUT", "2")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    }
+}
+
+/// The variables of a signing rule: qmail-dkim as QMAILQUEUE, a queue program that exists.
+fn signing_env(extra: &str) -> String {
+    format!("RELAYCLIENT=\"\",QMAILQUEUE=\"{}\",DKIMQUEUE=\"/bin/true\"{extra}", qmail_dkim_bin().display())
+}
+
+fn problems(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("problem: ")).collect()
+}
+
+#[test]
+fn check_on_a_working_setup_exits_0() {
+    let s = Setup::new();
+    let dns = Dns::start(&[("default._domainkey.example.com", &s.record())]);
+    let (code, text) = s.check(&["--env", &signing_env(""), "--from", "alice@example.com", "--user", "nobody"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(problems(&text).is_empty(), "{text}");
+    for want in [
+        "mode: sign (RELAYCLIENT is set",
+        &format!("key: {} (readable by nobody", s.key.display()),
+        "signature: d=example.com s=default a=rsa-sha256",
+        "record default._domainkey.example.com: a receiver verifies the signature",
+        "queue program: /bin/true",
+        "refusals: CUSTOM_ERRORS is not set",
+    ] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+    // The record was asked for through DNSCACHEIP.
+    assert!(dns.queries().iter().any(|q| q.contains("default._domainkey.example.com")));
+    // A whole rule line pasted into --env works too.
+    let line = format!("127.:allow,{}", signing_env(""));
+    let (code, text) = s.check(&["--env", &line, "--from", "alice@example.com"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("mode: sign (RELAYCLIENT is set"), "{text}");
+    // An explicit convention is reported as such.
+    let (code, text) = s.check(&["--env", &signing_env(",CUSTOM_ERRORS=\"notqmail\""), "--from", "a@example.com"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("refusals: CUSTOM_ERRORS=notqmail, notqmail's: exit 82"), "{text}");
+}
+
+#[test]
+fn check_names_each_problem() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::new();
+    let dns = Dns::start(&[("default._domainkey.example.com", &s.record())]);
+    let from = ["--from", "alice@example.com"];
+
+    // A key nobody cannot read: one problem, naming the user, the group and the mode.
+    std::fs::set_permissions(&s.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, text) = s.check(&[&["--env", &signing_env(""), "--user", "nobody"][..], &from].concat(), &dns);
+    assert_eq!(code, Some(1), "{text}");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{text}");
+    assert!(p[0].contains("cannot read the key") && p[0].contains("nobody (uid 65534, group nogroup)"), "{text}");
+    assert!(p[0].contains("mode 0600"), "{text}");
+    // The same key is fine for the caller (root).
+    let (code, text) = s.check(&[&["--env", &signing_env("")][..], &from].concat(), &dns);
+    assert_eq!(code, Some(0), "{text}");
+    std::fs::set_permissions(&s.key, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    // No key for the sender's domain (a % template): queued unsigned.
+    let (code, text) = s.check(&["--env", &signing_env(""), "--from", "bob@other.example"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{text}");
+    assert!(p[0].contains("no key for other.example") && p[0].contains("queued unsigned"), "{text}");
+    // A key named without %: every message refused.
+    let (code, text) = s.check(&[&["--env", &signing_env(",DKIMSIGN=\"/nonexistent/key\"")][..], &from].concat(), &dns);
+    assert_eq!(code, Some(1), "{text}");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{text}");
+    assert!(p[0].contains("/nonexistent/key does not exist") && p[0].contains("exit 35"), "{text}");
+
+    // A record that publishes another key.
+    let other = TestKey::rsa(2048);
+    dns.set(&[("default._domainkey.example.com", &other.dns_record())]);
+    let (code, text) = s.check(&[&["--env", &signing_env("")][..], &from].concat(), &dns);
+    assert_eq!(code, Some(1), "{text}");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{text}");
+    assert!(p[0].contains("record default._domainkey.example.com") && p[0].contains("mismatch"), "{text}");
+    // No record at all.
+    dns.set(&[]);
+    let (_, text) = s.check(&[&["--env", &signing_env("")][..], &from].concat(), &dns);
+    assert!(problems(&text).iter().any(|p| p.contains("missing: no TXT record")), "{text}");
+
+    // qmail-dkim not in QMAILQUEUE: it never runs.
+    let (code, text) = s.check(&["--env", "RELAYCLIENT=\"\",DKIMQUEUE=\"/bin/true\"", "--from", "a@example.com"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(problems(&text).iter().any(|p| p.contains("QMAILQUEUE is not set")), "{text}");
+}
+
+#[test]
+fn check_takes_the_rule_tcpserver_would() {
+    let s = Setup::new();
+    let dns = Dns::start(&[("default._domainkey.example.com", &s.record())]);
+    let q = qmail_dkim_bin();
+    let rules = s.dir.path().join("tcp.smtp");
+    std::fs::write(
+        &rules,
+        format!(
+            "# relay clients sign\n\
+             127.:allow,RELAYCLIENT=\"\",QMAILQUEUE=\"{q}\",DKIMQUEUE=\"/bin/true\"\n\
+             10.1.2.3-9:deny\n\
+             :allow,QMAILQUEUE=\"{q}\",DKIMVERIFY=\"FGH\",DKIMQUEUE=\"/bin/true\"\n",
+            q = q.display()
+        ),
+    )
+    .unwrap();
+    let r = rules.to_str().unwrap();
+    let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1", "--from", "a@example.com"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("line 2 (127.:...)") && text.contains("mode: sign"), "{text}");
+    let (code, text) = s.check(&["--rules", r, "--ip", "192.0.2.1", "--from", "a@example.com"], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("line 4 (:...)") && text.contains("mode: verify"), "{text}");
+    assert!(text.contains("F BODY_HASH_MISMATCH") || text.contains("refuses (DKIMVERIFY=FGH)"), "{text}");
+    let (code, text) = s.check(&["--rules", r, "--ip", "10.1.2.5"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(problems(&text).iter().any(|p| p.contains("deny")), "{text}");
+    // A rules file newer than its compiled form.
+    std::fs::write(s.dir.path().join("tcp.smtp.cdb"), "").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options().write(true).open(s.dir.path().join("tcp.smtp.cdb")).unwrap().set_modified(old).unwrap();
+    let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1", "--from", "a@example.com"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(problems(&text).iter().any(|p| p.contains("run tcprules")), "{text}");
+    // A line tcprules cannot parse.
+    std::fs::write(&rules, "127.:allow RELAYCLIENT=\"\"\n").unwrap();
+    let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("line 1: tcprules cannot parse it"), "{text}");
+    // Not a rules file: refused after 16 MiB, without reading the rest.
+    std::fs::File::create(&rules).unwrap().set_len(1 << 30).unwrap();
+    let (code, text) = s.check(&["--rules", r, "--ip", "127.0.0.1"], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is over 16 MiB"), "{text}");
+}
+
+/// The command lines of the README's install block ("Installing into qmail").
+fn readme_install_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Installing into qmail").expect("install section")..];
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("sh block");
+    block.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+/// Runs the README's install lines with /var/qmail and /usr/local moved under `root`; with
+/// `bin_dir`, the binaries come from there instead of target/release.
+fn install_under(root: &Path, bin_dir: Option<&Path>) {
+    for line in readme_install_commands() {
+        let mut l = line.replace(" /var/qmail", &format!(" {}/var/qmail", root.display()));
+        l = l.replace(" /usr/local", &format!(" {}/usr/local", root.display()));
+        if let Some(d) = bin_dir {
+            if l.starts_with("cargo build") {
+                continue;
+            }
+            l = l.replace("target/release/", &format!("{}/", d.display()));
+        }
+        let out = Command::new("sh").arg("-c").arg(&l).current_dir(repo_root()).output().unwrap();
+        assert!(out.status.success(), "{l}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The binaries and manuals are in place, with their modes, and run.
+fn assert_installed(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = root.join("var/qmail/bin");
+    for tool in ["dkim", "dknewkey"] {
+        let out = Command::new(bin.join(tool)).arg("--version").output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(tool), "{tool} --version");
+    }
+    for tool in ["qmail-dkim", "dkim", "dknewkey"] {
+        let m = std::fs::metadata(bin.join(tool)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o755, "{tool}");
+    }
+    // qmail-dkim runs: no message, no envelope: exit 54 (unable to read), not 126 or 127.
+    let out = Command::new(bin.join("qmail-dkim"))
+        .env("DKIMQUEUE", "/bin/true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(54), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["qmail-dkim.8", "dkim.8", "dknewkey.8"] {
+        let p = root.join("usr/local/share/man/man8").join(page);
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(repo_root().join("man").join(page)).unwrap());
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644, "{page}");
+    }
+}
+
+#[test]
+fn readme_install_command_into_an_empty_root() {
+    let root = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dkim")).parent().unwrap();
+    install_under(root.path(), Some(bin_dir));
+    assert_installed(root.path());
+}
+
+#[test]
+#[ignore = "builds the release binaries (minutes with LTO on a small machine); .ci/run runs it"]
+fn readme_install_command_with_the_release_build() {
+    let root = tempfile::tempdir().unwrap();
+    install_under(root.path(), None);
+    assert_installed(root.path());
+}

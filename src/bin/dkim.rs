@@ -5,13 +5,14 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use qmail_dkim::config::{self, ControlDir, Env};
 use qmail_dkim::dkim::canon::BodyHasher;
 use qmail_dkim::dkim::key::SigningKey;
-use qmail_dkim::dkim::tags::{strip_ws, TagList};
 use qmail_dkim::dkim::verify::{self, Outcome};
 use qmail_dkim::dkim::sign;
-use qmail_dkim::dns::{self, TxtAnswer};
+use qmail_dkim::check::{self, Who};
+use qmail_dkim::dns;
+use qmail_dkim::tcprules;
 use qmail_dkim::message::{find_header_end, Headers};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Cmd {
     Verify(VerifyArgs),
     /// Check a private key against its published record.
     Testkey(TestkeyArgs),
+    /// Say what qmail-dkim would do for a client and a sender, and every problem on the way.
+    Check(CheckArgs),
 }
 
 #[derive(Args)]
@@ -103,12 +106,38 @@ struct TestkeyArgs {
     dns: DnsArgs,
 }
 
+#[derive(Args)]
+struct CheckArgs {
+    /// The variables a tcprules line sets: 'RELAYCLIENT="",DKIMSIGN="..."'.
+    #[arg(long = "env", value_name = "VARS", conflicts_with = "rules")]
+    env: Option<String>,
+    /// A tcprules rules text file (/etc/tcp.smtp): take the variables of the rule for --ip.
+    #[arg(long = "rules", value_name = "FILE", requires = "ip")]
+    rules: Option<PathBuf>,
+    /// The client's IP address, for --rules.
+    #[arg(long = "ip", value_name = "ADDRESS", requires = "rules")]
+    ip: Option<String>,
+    /// The client's host name (TCPREMOTEHOST), for =host rules.
+    #[arg(long = "host", value_name = "NAME", requires = "rules")]
+    host: Option<String>,
+    /// The sender (From address) of a message.
+    #[arg(long = "from", value_name = "ADDRESS")]
+    from: Option<String>,
+    /// The user qmail-dkim runs as (qmaild under qmail-smtpd) [default: the caller].
+    #[arg(long = "user", value_name = "NAME")]
+    user: Option<String>,
+    /// DNS server address (127.0.0.1:5353, [::1]:53) [default: DNSCACHEIP, /etc/resolv.conf].
+    #[arg(long = "dns", value_name = "ADDRESS")]
+    dns: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Sign(a) => sign_cmd(a),
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Testkey(a) => testkey_cmd(a),
+        Cmd::Check(a) => check_cmd(a),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -229,48 +258,88 @@ fn testkey_cmd(a: TestkeyArgs) -> Result<u8, String> {
     let key = SigningKey::from_pem(&pem, false).map_err(|e| format!("{}: {e}", a.key.display()))?;
     let mine = key.public_key_dns();
     let name = format!("{}._domainkey.{}", a.selector, a.domain);
-    let (verdict, code) = match lookup(&a.dns).txt(&name) {
-        TxtAnswer::TempFail(e) => (format!("temporary DNS failure: {e}"), 3),
-        TxtAnswer::NotFound => ("missing: no TXT record".to_string(), 1),
-        TxtAnswer::BadName => ("malformed: invalid DNS name".to_string(), 1),
-        TxtAnswer::Records(recs) => judge(&recs, &mine, key.key_type().as_str()),
-    };
+    let (verdict, code) = check::judge(&lookup(&a.dns).txt(&name), &mine, key.key_type().as_str());
     println!("{name}: {verdict}");
     Ok(code)
 }
 
-/// Says what a published record means for this key.
-fn judge(recs: &[Vec<u8>], mine: &[u8], kind: &str) -> (String, u8) {
-    use base64::Engine;
-    let dkim: Vec<&Vec<u8>> = recs.iter().filter(|r| !r.starts_with(b"v=") || r.starts_with(b"v=DKIM1")).collect();
-    let [rec] = dkim.as_slice() else {
-        return (format!("malformed: {} TXT records at this name", dkim.len()), 1);
+fn check_cmd(a: CheckArgs) -> Result<u8, String> {
+    let mut out = check::Report::default();
+    let mut env = Env::from_process();
+    let vars = match (&a.rules, &a.ip) {
+        (Some(file), Some(ip)) => rule_vars(file, ip, a.host.as_deref(), &mut out)?,
+        _ => env_vars(a.env.as_deref().unwrap_or(""))?,
     };
-    let Ok(tags) = TagList::parse(rec) else { return ("malformed: the record does not parse".into(), 1) };
-    let Some(p) = tags.get("p") else { return ("malformed: no p= tag".into(), 1) };
-    let p = strip_ws(p);
-    if p.is_empty() {
-        return ("revoked: p= is empty".into(), 1);
+    for (k, v) in &vars {
+        env.set(k, v);
     }
-    let k = tags.get("k").map_or("rsa".into(), |k| strip_ws(k).to_ascii_lowercase());
-    if k != kind {
-        return (format!("mismatch: the record is k={k}, the key is {kind}"), 1);
+    if let Some(d) = &a.dns {
+        env.set("DNSCACHEIP", d);
     }
-    let Ok(published) = base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) else {
-        return ("malformed: p= is not base64".into(), 1);
+    let who = match a.user.as_deref().map(Who::lookup).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            out.problem(e);
+            None
+        }
     };
-    // Decoded as the verifier decodes it, so that a record testkey passes is one mail passes with.
-    let published = match verify::decode_public_key(&k, &published) {
-        Ok(key) => key,
-        Err(why) => return (format!("unusable: {why}"), 1),
-    };
-    if verify::decode_public_key(&k, mine).ok() != Some(published) {
-        return ("mismatch: the record publishes another key".into(), 1);
+    let req = check::Request { env: &env, from: a.from.as_deref(), user: who.as_ref(), now: now() };
+    check::check(&req, &*dns::from_env(&env), &mut out);
+    for l in &out.lines {
+        println!("{l}");
     }
-    let testing = tags.get("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
-    if testing {
-        ("testing: the record publishes this key with t=y".into(), 0)
+    for p in &out.problems {
+        println!("problem: {p}");
+    }
+    if out.problems.is_empty() {
+        println!("ok: qmail-dkim would work as shown");
+        Ok(0)
     } else {
-        ("match".into(), 0)
+        Ok(1)
     }
+}
+
+/// A rules text file is never longer than this (a few thousand lines is a big one).
+const MAX_RULES_FILE: u64 = 16 << 20;
+
+/// `--env`: the variables as a rule writes them, or a whole rule line pasted from the rules file.
+fn env_vars(s: &str) -> Result<tcprules::Vars, String> {
+    if s.contains(":allow") || s.contains(":deny") {
+        let rules = tcprules::parse(s).map_err(|e| format!("--env: {e}"))?;
+        return Ok(rules.into_iter().flat_map(|r| r.vars).collect());
+    }
+    tcprules::parse_env(s).map_err(|why| format!("--env: {why}"))
+}
+
+/// The variables of the rule tcpserver would apply to `ip`, reporting which one it is.
+fn rule_vars(file: &Path, ip: &str, host: Option<&str>, out: &mut check::Report) -> Result<tcprules::Vars, String> {
+    let mut text = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_RULES_FILE + 1).read_to_end(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if text.len() as u64 > MAX_RULES_FILE {
+        return Err(format!("{} is over {} MiB: not a rules file", file.display(), MAX_RULES_FILE >> 20));
+    }
+    let rules = tcprules::parse(&String::from_utf8_lossy(&text)).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut cdb = file.as_os_str().to_os_string();
+    cdb.push(".cdb");
+    let (src, bin) = (std::fs::metadata(file).and_then(|m| m.modified()), std::fs::metadata(&cdb).and_then(|m| m.modified()));
+    if let (Ok(s), Ok(b)) = (src, bin) {
+        if s > b {
+            out.problem(format!(
+                "{} is newer than {}: tcpserver still uses the old rules; run tcprules",
+                file.display(),
+                PathBuf::from(&cdb).display()
+            ));
+        }
+    }
+    let Some(rule) = tcprules::find(&rules, ip, host, None) else {
+        out.say(format!("rule: none in {} matches {ip}: tcpserver allows it and sets nothing", file.display()));
+        return Ok(Vec::new());
+    };
+    out.say(format!("rule: {} line {} ({}:...)", file.display(), rule.line, rule.address));
+    if rule.deny {
+        out.problem(format!("the rule for {ip} is deny: tcpserver refuses the connection"));
+    }
+    Ok(rule.vars.clone())
 }

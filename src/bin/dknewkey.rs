@@ -5,6 +5,7 @@
 //!          [--domainkeys [--policy-all]] [--hash sha256] [--service email]
 //!          [--group name] [--ttl seconds] keyfile [bits]
 //! dknewkey -p [-e] [-d domain] [formats and record options] keyfile
+//! dknewkey -p --value [-e] [--hash sha256] [--service email] keyfile
 //! dknewkey -r [-f] keyfile
 //! ```
 //!
@@ -36,9 +37,10 @@ const MAX_KEY_FILE: u64 = 1 << 20;
 The selector is the key file's name (\"default\" for .../domainkeys/example.com/default). \
 The record is printed on standard output and written to KEYFILE.pub; the private key is never printed.",
     after_help = "Examples:\n  \
-dknewkey -d example.com /var/qmail/control/domainkeys/example.com/default\n  \
-dknewkey -t ed25519 /var/qmail/control/domainkeys/example.com/ed1\n  \
-dknewkey -p -e /var/qmail/control/domainkeys/example.com/default"
+/var/qmail/bin/dknewkey -d example.com /var/qmail/control/domainkeys/example.com/default\n  \
+/var/qmail/bin/dknewkey -t ed25519 /var/qmail/control/domainkeys/example.com/ed1\n  \
+/var/qmail/bin/dknewkey -p -e /var/qmail/control/domainkeys/example.com/default\n  \
+/var/qmail/bin/dknewkey -p --value /var/qmail/control/domainkeys/example.com/default"
 )]
 struct Cli {
     /// Print the DNS record of an existing key (no new key is made)
@@ -76,6 +78,11 @@ struct Cli {
     /// With --domainkeys: the policy says the domain signs all its mail (o=- instead of o=~)
     #[arg(long = "policy-all", requires = "domainkeys")]
     policy_all: bool,
+
+    /// With -p: print only the record's value (v=DKIM1; k=...; p=...) on one line, for
+    /// SELECTOR_DATA or a DNS provider's form
+    #[arg(long = "value", requires = "print", conflicts_with_all = ["bind", "tinydns", "domainkeys"])]
+    value: bool,
 
     /// Print the record in BIND zone file form
     #[arg(long = "bind", conflicts_with = "remove")]
@@ -144,7 +151,8 @@ fn run(cli: &Cli) -> Result<(), Fail> {
     }
     let params = if cli.print { None } else { Some(new_key_params(cli)?) };
     let selector = selector_of(&cli.keyfile)?;
-    let domain = signing_domain(cli)?;
+    // The value alone names no domain: no guess, no warning about one.
+    let domain = if cli.value { String::new() } else { signing_domain(cli)? };
     if cli.print {
         let pem = read_key(&cli.keyfile)?;
         let info = keygen::public_key_info(&pem).map_err(|e| Fail(format!("{}: {e}", cli.keyfile.display())))?;
@@ -160,7 +168,11 @@ fn run(cli: &Cli) -> Result<(), Fail> {
                 info.bits
             ));
         }
-        let text = render(cli, &selector, &domain, &info)?;
+        let text = if cli.value {
+            format!("{}\n", keygen::dkim_record(info.kind, &info.p, record_options(cli)))
+        } else {
+            render(cli, &selector, &domain, &info)?
+        };
         io::stdout().write_all(text.as_bytes()).map_err(|e| Fail(format!("cannot write the record: {e}")))?;
         return Ok(());
     }
@@ -202,10 +214,21 @@ fn signing_domain(cli: &Cli) -> Result<String, Fail> {
     }
     warn(&format!(
         "no -d and the key's directory '{name}' is not a domain name: the record says example.com; \
-         print the right one with: dknewkey -p -d DOMAIN {}",
+         print the right one with: {} -p -d DOMAIN {}",
+        tool("dknewkey"),
         cli.keyfile.display()
     ));
     Ok("example.com".to_string())
+}
+
+/// Our tool `name` by its full path (beside this program), since Debian's dkimpy has its own
+/// dknewkey in /usr/bin.
+fn tool(name: &str) -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file())
+        .map_or_else(|| name.to_string(), |p| p.display().to_string())
 }
 
 /// Who we run as, for error messages about unreadable files.
@@ -383,9 +406,9 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyKind, bits: usiz
     eprintln!("{hint}");
     let name = keygen::key_record_name(selector, domain);
     eprintln!("Publish the TXT record {name} shown above, then check it with");
-    eprintln!("  dkim testkey -d {domain} -s {selector} -k {}", path.display());
+    eprintln!("  {} testkey -d {domain} -s {selector} -k {}", tool("dkim"), path.display());
     if !cli.no_testing {
-        eprintln!("When signatures verify, drop t=y: dknewkey -p -e -d {domain} {}", path.display());
+        eprintln!("When signatures verify, drop t=y: {} -p -e -d {domain} {}", tool("dknewkey"), path.display());
     }
     eprintln!(
         "qmail-dkim must be able to read the key: under qmail-smtpd it runs as qmaild (group nofiles), \
@@ -466,10 +489,15 @@ fn write_pub(path: &Path, text: &str) -> Result<(), Fail> {
     f.write_all(text.as_bytes()).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
 }
 
+/// The tags of the DKIM record that the options choose (-e, --hash, --service).
+fn record_options(cli: &Cli) -> DkimRecordOptions {
+    DkimRecordOptions { testing: !cli.no_testing, sha256_only: cli.hash.is_some(), email_only: cli.service.is_some() }
+}
+
 /// The records, in the formats asked for (both when none is named).
 fn render(cli: &Cli, selector: &str, domain: &str, info: &PublicKeyInfo) -> Result<String, Fail> {
     let testing = !cli.no_testing;
-    let opts = DkimRecordOptions { testing, sha256_only: cli.hash.is_some(), email_only: cli.service.is_some() };
+    let opts = record_options(cli);
     let key_name = keygen::key_record_name(selector, domain);
     let dkim = keygen::dkim_record(info.kind, &info.p, opts);
     let dk = if cli.domainkeys {

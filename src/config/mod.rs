@@ -83,19 +83,13 @@ impl KeyChoice {
     /// The first candidate that exists, with its contents; `None` when the domain has no key
     /// (the message is queued unsigned: say so with [`KeyChoice::no_key`]).
     pub fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
-        for cand in &self.candidates {
-            match std::fs::read(cand) {
-                Ok(b) => return Ok(Some((cand.clone(), b))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-                Err(e) if e.raw_os_error() == Some(libc::EISDIR) && self.has_percent => continue,
-                Err(e) => {
-                    return Err(Error::key_unreadable(cand.clone(), e))
-                }
-            }
-        }
-        match self.candidates.first() {
-            Some(first) if !self.has_percent => Err(Error::KeyMissing(first.clone())),
-            _ => Ok(None),
+        match self.find_with(|p| std::fs::read(p)) {
+            KeyFound::Read(path, pem) => Ok(Some((path, pem))),
+            KeyFound::Unreadable(path, e) => Err(Error::key_unreadable(path, e)),
+            KeyFound::Missing => match self.candidates.first() {
+                Some(first) if !self.has_percent => Err(Error::KeyMissing(first.clone())),
+                _ => Ok(None),
+            },
         }
     }
 
@@ -105,6 +99,34 @@ impl KeyChoice {
             Some(first) => format!("no private key for {} ({})", self.domain, first.display()),
             None => format!("signing domain {:?} is not a domain name, so it has no key", self.domain),
         }
+    }
+}
+
+/// What a search through the key candidates found.
+#[derive(Debug)]
+pub enum KeyFound {
+    /// The first candidate that exists, and its contents.
+    Read(PathBuf, Vec<u8>),
+    /// The first candidate that exists but could not be read.
+    Unreadable(PathBuf, std::io::Error),
+    /// No candidate exists.
+    Missing,
+}
+
+impl KeyChoice {
+    /// Tries the candidates in order with `read` (qmail-dkim: `std::fs::read`; `dkim check`: the
+    /// same as another user): a missing file or directory means "next", any other error stops.
+    pub fn find_with(&self, mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>) -> KeyFound {
+        for cand in &self.candidates {
+            match read(cand) {
+                Ok(b) => return KeyFound::Read(cand.clone(), b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                // `/dir/%` where the domain is a directory: that domain has no key file.
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) && self.has_percent => {}
+                Err(e) => return KeyFound::Unreadable(cand.clone(), e),
+            }
+        }
+        KeyFound::Missing
     }
 }
 
