@@ -31,13 +31,17 @@ fn table_rows(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
-/// The first line after `.B <letter>` of each `.TP` entry of `text`, in order.
+/// The first line after the tag of each `.TP` entry of `text` whose tag is a bold letter
+/// (`\fBA\fR`), in order.
 fn entries(text: &str) -> Vec<(char, &str)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for w in lines.windows(3) {
-        if w[0].starts_with(".TP") && w[1].len() == 4 && w[1].starts_with(".B ") {
-            out.push((w[1].chars().nth(3).unwrap(), w[2]));
+        let letter = w[1].strip_prefix("\\fB").and_then(|t| t.strip_suffix("\\fR"));
+        if let (true, Some(l)) = (w[0].starts_with(".TP"), letter) {
+            if l.len() == 1 {
+                out.push((l.chars().next().unwrap(), w[2]));
+            }
         }
     }
     out
