@@ -29,3 +29,5 @@ pub mod tcprules;
 pub mod verify_task;
 #[cfg(test)]
 mod linear;
+#[cfg(test)]
+mod manual_letters;
