@@ -258,6 +258,7 @@ fn every_failure_is_a_z_report_and_exit_0() {
         ("no real qmail-remote (signed)", vec![("DKREMOTE", "/nonexistent/qmail-remote")], "joe@example.com", "/nonexistent/qmail-remote"),
         ("no real qmail-remote (unsigned)", vec![("DKREMOTE", "/nonexistent/qmail-remote")], "joe@unknown.example", "/nonexistent/qmail-remote"),
         ("bounce without bouncehost or me", vec![], "", "no signing domain"),
+        ("DKREMOTE names the wrapper itself", vec![("DKREMOTE", env!("CARGO_BIN_EXE_qmail-dkim-remote"))], "joe@example.com", "itself"),
         ("key is a directory", vec![("DKIMSIGN", "domainkeys")], "joe@example.com", "cannot read key"),
     ];
     for (name, env, sender, text) in cases {
