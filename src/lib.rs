@@ -1,7 +1,7 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
-//! `remote`, `run`, `check` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`,
+//! `remote` -> `run`, `check` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`,
 //! `dns` -> `config`, `message`, `rfc5322`, `envelope`, `der`, `domain`, `glob`, `log` -> `error` -> `access`.
 
 pub mod access;

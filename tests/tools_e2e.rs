@@ -222,7 +222,7 @@ fn manuals_are_lint_clean() {
         return;
     };
     let _ = out;
-    for page in ["qmail-dkim.8", "dknewkey.8", "dkim.8"] {
+    for page in ["qmail-dkim.8", "qmail-dkim-remote.8", "dknewkey.8", "dkim.8"] {
         let p = repo_root().join("man").join(page);
         let out = Command::new("mandoc").args(["-Tlint", "-W", "warning"]).arg(&p).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -476,11 +476,11 @@ fn install_under(root: &Path, bin_dir: Option<&Path>) {
 fn assert_installed(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let bin = root.join("var/qmail/bin");
-    for tool in ["dkim", "dknewkey"] {
+    for tool in ["dkim", "dknewkey", "qmail-dkim-remote"] {
         let out = Command::new(bin.join(tool)).arg("--version").output().unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(tool), "{tool} --version");
     }
-    for tool in ["qmail-dkim", "dkim", "dknewkey"] {
+    for tool in ["qmail-dkim", "qmail-dkim-remote", "dkim", "dknewkey"] {
         let m = std::fs::metadata(bin.join(tool)).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o755, "{tool}");
     }
@@ -491,7 +491,7 @@ fn assert_installed(root: &Path) {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(54), "{}", String::from_utf8_lossy(&out.stderr));
-    for page in ["qmail-dkim.8", "dkim.8", "dknewkey.8"] {
+    for page in ["qmail-dkim.8", "qmail-dkim-remote.8", "dkim.8", "dknewkey.8"] {
         let p = root.join("usr/local/share/man/man8").join(page);
         assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(repo_root().join("man").join(page)).unwrap());
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644, "{page}");
