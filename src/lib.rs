@@ -1,7 +1,7 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom (a module imports only from the ones below it):
-//! `run`, `check` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`,
+//! `remote` -> `run`, `check` -> `queue`, `refusal`, `headers`, `auth_results`, `policy` -> `dkim`, `domainkeys`,
 //! `dns` -> `config`, `message`, `rfc5322`, `envelope`, `der`, `domain`, `glob`, `log` -> `error` -> `access`.
 
 pub mod access;
@@ -24,6 +24,7 @@ pub mod keygen;
 pub mod queue;
 pub mod refusal;
 pub mod run;
+pub mod remote;
 pub mod check;
 pub mod tcprules;
 pub mod verify_task;

@@ -264,7 +264,7 @@ pub enum ReplayError {
 
 /// An anonymous 0600 file in `$TMPDIR` (default /tmp): `O_TMPFILE` where the file system has
 /// it, else a random name that is unlinked at once.
-fn temp_file() -> io::Result<File> {
+pub fn temp_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
     let tmp = std::fs::OpenOptions::new()

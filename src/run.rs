@@ -181,32 +181,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let mut stdin = fd(0);
 
     // 1. The header block.
-    let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
-    let mut buf = vec![0u8; READ_SIZE];
-    let mut eof = false;
-    let (block_end, body_start) = loop {
-        let scan_from = head.len().saturating_sub(2);
-        let n = read_some(&mut *stdin, &mut buf)?;
-        if n == 0 {
-            eof = true;
-            break find_header_end(&head, 0).unwrap_or((head.len(), head.len()));
-        }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(e) = find_header_end(&head, scan_from) {
-            break e;
-        }
-        if head.len() > MAX_HEADER_BYTES + 2 {
-            return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
-        }
-    };
-    drop(buf);
-    // The bounds of message.rs (MAX_HEADER_BYTES says why we refuse).
-    if block_end > MAX_HEADER_BYTES {
-        return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
-    }
-    if count_fields(&head[..block_end]) > MAX_HEADER_FIELDS {
-        return Err(header_too_large(format!("more than {MAX_HEADER_FIELDS} fields")));
-    }
+    let Head { bytes: head, block_end, body_start, eof } = read_head(&mut stdin)?;
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
@@ -228,15 +203,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     tasks.extend(crate::domainkeys::task::plan(env, &control, &headers)?);
 
     // 3. The body: spool every byte, hash the body.
-    let mut spool = Spool::default();
-    spool.write(&head)?;
-    for t in &mut tasks {
-        t.body(&head[body_start..]);
-    }
-    drop(head);
-    if !eof {
-        stream_body(&mut stdin, &mut spool, &mut tasks)?;
-    }
+    let spool = spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof }, &mut tasks)?;
 
     // 4. The envelope, then each task's result.
     let envelope = envelope::read(&mut *fd(1))?;
@@ -273,6 +240,47 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     Ok(Prepared { prefix, remove, headers, spool, envelope })
 }
 
+/// The start of the message: the header block and the body bytes read with it.
+pub struct Head {
+    pub bytes: Vec<u8>,
+    /// `bytes[..block_end]` is the header block, without the blank line.
+    pub block_end: usize,
+    pub body_start: usize,
+    /// fd 0 ended within `bytes`.
+    pub eof: bool,
+}
+
+/// Reads fd 0 up to the end of the header block, within the bounds of message.rs.
+pub fn read_head(stdin: &mut File) -> Result<Head> {
+    let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut eof = false;
+    let (block_end, body_start) = loop {
+        let scan_from = head.len().saturating_sub(2);
+        let n = read_some(stdin, &mut buf)?;
+        if n == 0 {
+            eof = true;
+            break find_header_end(&head, 0).unwrap_or((head.len(), head.len()));
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(e) = find_header_end(&head, scan_from) {
+            break e;
+        }
+        if head.len() > MAX_HEADER_BYTES + 2 {
+            return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
+        }
+    };
+    drop(buf);
+    // The bounds of message.rs (MAX_HEADER_BYTES says why we refuse).
+    if block_end > MAX_HEADER_BYTES {
+        return Err(header_too_large(format!("more than {} MiB", MAX_HEADER_BYTES >> 20)));
+    }
+    if count_fields(&head[..block_end]) > MAX_HEADER_FIELDS {
+        return Err(header_too_large(format!("more than {MAX_HEADER_FIELDS} fields")));
+    }
+    Ok(Head { bytes: head, block_end, body_start, eof })
+}
+
 /// **Decision:** a message whose first line starts with a space or a tab (after any CRs, which
 /// some readers drop) is refused permanently when we would add a header: that line would
 /// continue our last field (`DKIM-Status: good` would read `DKIM-Status: good (forged)`; a
@@ -289,6 +297,22 @@ fn leading_continuation() -> Error {
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.
 fn header_too_large(what: String) -> Error {
     Error::Refused { permanent: true, text: format!("qmail-dkim: header too large: {what} (#5.3.4)") }
+}
+
+/// Spools the whole message (the head already read, then the rest of fd 0) and feeds its body
+/// to the tasks.
+pub fn spool_all(stdin: &mut File, head: Head, tasks: &mut [Box<dyn Task>]) -> Result<Spool> {
+    let mut spool = Spool::default();
+    spool.write(&head.bytes)?;
+    for t in tasks.iter_mut() {
+        t.body(&head.bytes[head.body_start..]);
+    }
+    let eof = head.eof;
+    drop(head);
+    if !eof {
+        stream_body(stdin, &mut spool, tasks)?;
+    }
+    Ok(spool)
 }
 
 /// Fills `buf` from `r` until it is full or at end of file; returns the bytes read.
@@ -367,7 +391,7 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>])
 }
 
 /// A loaded key with the signatures to make with it.
-struct Signer {
+pub struct Signer {
     key: SigningKey,
     params: Vec<sign::SignParams>,
     /// Per params entry: its body hasher (shared when canonicalization and hash agree).
@@ -409,7 +433,7 @@ impl Task for Signer {
 
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
-fn load_signer(job: SignJob) -> Result<Option<Signer>> {
+pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
     let Some((path, pem)) = job.key.find()? else {
         eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
         return Ok(None);

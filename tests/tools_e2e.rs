@@ -224,7 +224,7 @@ fn manuals_are_lint_clean() {
     );
     let mut pages: Vec<_> = std::fs::read_dir(repo_root().join("man")).unwrap().map(|e| e.unwrap().path()).collect();
     pages.sort();
-    assert!(pages.len() >= 4, "{pages:?}");
+    assert!(pages.len() >= 5, "{pages:?}");
     for p in pages {
         let out = Command::new("mandoc").arg("-Tlint").arg(&p).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -480,11 +480,11 @@ fn install_under(root: &Path, bin_dir: Option<&Path>) {
 fn assert_installed(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let bin = root.join("var/qmail/bin");
-    for tool in ["dkim", "dknewkey"] {
+    for tool in ["dkim", "dknewkey", "qmail-dkim-remote"] {
         let out = Command::new(bin.join(tool)).arg("--version").output().unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(tool), "{tool} --version");
     }
-    for tool in ["qmail-dkim", "dkim", "dknewkey"] {
+    for tool in ["qmail-dkim", "qmail-dkim-remote", "dkim", "dknewkey"] {
         let m = std::fs::metadata(bin.join(tool)).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o755, "{tool}");
     }
@@ -495,7 +495,7 @@ fn assert_installed(root: &Path) {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(54), "{}", String::from_utf8_lossy(&out.stderr));
-    for page in ["qmail-dkim.8", "dkim.8", "dknewkey.8", "qmail-dkim-letters.5"] {
+    for page in ["qmail-dkim.8", "qmail-dkim-remote.8", "dkim.8", "dknewkey.8", "qmail-dkim-letters.5"] {
         let section = format!("man{}", &page[page.len() - 1..]);
         let p = root.join("usr/local/share/man").join(section).join(page);
         assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(repo_root().join("man").join(page)).unwrap());

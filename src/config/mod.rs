@@ -170,6 +170,12 @@ pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Res
 /// signature goes above the primary one).
 pub fn sign_jobs(env: &Env, control: &ControlDir, template: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
     let domain = signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?;
+    sign_jobs_for(env, control, template, &domain, headers, now)
+}
+
+/// [`sign_jobs`] for a signing domain the caller chose (qmail-dkim-remote: the envelope sender's).
+pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+    let domain = domain.to_string();
     let mut env = env.clone();
     let mut template = template.to_string();
     if !env.is_set("NODKIMKEYS") {

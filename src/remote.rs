@@ -1,0 +1,266 @@
+//! qmail-dkim-remote: signs a message as it leaves the queue (docs/signing-at-exit.md). It stands
+//! in for qmail-remote: qmail-rspawn starts it as `host sender recipient...` with the message on
+//! fd 0, and it execs the real qmail-remote with the same arguments, environment and cwd and the
+//! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
+//! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
+
+use crate::config::{self, control_dir, selector_of, ControlDir, Env, KeyFound, SignJob};
+use crate::dkim::tags::TagList;
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::message::{address_domain, Headers};
+use crate::run::{self, Finish, Head, Task};
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+
+/// Where the real qmail-remote is when `DKREMOTE` does not say.
+pub const DEFAULT_REMOTE: &str = "/var/qmail/bin/qmail-remote.orig";
+
+const USAGE: &str = "usage: qmail-dkim-remote host sender recipient ...
+
+Installed in place of qmail-remote: signs the message on fd 0 with DKIM and runs
+the real qmail-remote ($DKREMOTE, default /var/qmail/bin/qmail-remote.orig) with
+the same arguments. See qmail-dkim-remote(8) and docs/signing-at-exit.md.
+";
+
+/// Entry point of the qmail-dkim-remote binary: returns the exit code (0 after a failure
+/// report, as qmail-remote; on success the real qmail-remote has replaced us).
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() == 2 {
+        match args[1].as_bytes() {
+            b"--version" | b"-V" => {
+                println!("qmail-dkim-remote {}", env!("CARGO_PKG_VERSION"));
+                return 0;
+            }
+            b"--help" | b"-h" => {
+                print!("{USAGE}");
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    if args.len() < 4 {
+        // qmail-remote itself: "usage" is a temporary failure too (qmail-rspawn always gives
+        // host, sender and at least one recipient).
+        eprint!("{USAGE}");
+        report_temporary("usage: qmail-dkim-remote host sender recipient ...");
+        return 0;
+    }
+    let env = Env::from_process();
+    let text = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args))) {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "internal error (panic)".to_string(),
+    };
+    eprintln!("qmail-dkim-remote: {text}");
+    report_temporary(&text);
+    0
+}
+
+/// The message report qmail-remote writes for a temporary failure before any recipient
+/// report: `Z`, the text, a newline, NUL. qmail-rspawn reads it as "deferral" for every
+/// recipient, so qmail-send keeps the message and retries.
+pub fn temporary_report(text: &str) -> Vec<u8> {
+    // A NUL would end the report early; a newline would end qmail-send's log line.
+    let text: String = text.chars().map(|c| if c == '\0' || c == '\n' { ' ' } else { c }).collect();
+    format!("Zqmail-dkim-remote: {text} (#4.3.0)\n\0").into_bytes()
+}
+
+fn report_temporary(text: &str) {
+    let mut out = ManuallyDrop::new(
+        // SAFETY: fd 1 is qmail-rspawn's result pipe; ManuallyDrop never closes it.
+        unsafe { File::from_raw_fd(1) },
+    );
+    let _ = out.write_all(&temporary_report(text));
+}
+
+/// The signing domain: the envelope sender's (`DKIMSIGN_DOMAIN=from`: the From: field's, for
+/// DMARC alignment, falling back to the sender's); a bounce (empty sender) takes
+/// control/bouncehost, then control/me. A sender without `@` gives an empty domain, which has
+/// no key ([`config::KeyChoice`]): the message leaves unsigned.
+pub fn signing_domain(env: &Env, control: &ControlDir, sender: &[u8], headers: &Headers) -> Result<String> {
+    if env.get("DKIMSIGN_DOMAIN").is_some_and(|v| v.eq_ignore_ascii_case("from")) {
+        if let Some(d) = headers.first_value("From").and_then(|v| address_domain(&v)) {
+            return Ok(d);
+        }
+    }
+    if sender.is_empty() {
+        for f in ["bouncehost", "me"] {
+            if let Some(d) = control.first_line(f)? {
+                return Ok(d.trim_end_matches('.').to_ascii_lowercase());
+            }
+        }
+        return Err(Error::NoDomain);
+    }
+    let domain = match memchr::memrchr(b'@', sender) {
+        Some(at) => &sender[at + 1..],
+        None => &[][..],
+    };
+    Ok(String::from_utf8_lossy(domain).trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// The key template: `DKIMSIGN`, else `DKIMKEY`, else `domainkeys/%/default`.
+pub fn template(env: &Env) -> String {
+    env.nonempty("DKIMSIGN").or_else(|| env.nonempty("DKIMKEY")).unwrap_or(config::DEFAULT_KEY).to_string()
+}
+
+/// Whether the message already carries a DKIM-Signature with this job's d= and the selector of
+/// the key it would use (signed at queue entry): signing again would only add the same.
+fn already_signed(headers: &Headers, job: &SignJob) -> bool {
+    let KeyFound::Read(path, _) = job.key.find_with(|p| std::fs::read(p)) else {
+        return false;
+    };
+    let selector = selector_of(&path);
+    headers.named("DKIM-Signature").any(|f| {
+        TagList::parse(headers.value(f)).is_ok_and(|t| {
+            let d = t.get("d").map(crate::dkim::tags::strip_ws);
+            let s = t.get("s").map(crate::dkim::tags::strip_ws);
+            d.is_some_and(|d| d.eq_ignore_ascii_case(&job.key.domain)) && s.as_deref() == Some(selector.as_str())
+        })
+    })
+}
+
+fn fd0() -> ManuallyDrop<File> {
+    // SAFETY: fd 0 is the message qmail-rspawn gave us; ManuallyDrop never closes it here.
+    ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
+}
+
+fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
+    let real = env.nonempty("DKREMOTE").unwrap_or(DEFAULT_REMOTE).to_string();
+    let control = control_dir(env);
+    let mut stdin = fd0();
+    // qmail-rspawn gives the queue file itself: when nothing is signed it is handed on as it is.
+    let start = (&*stdin).stream_position().ok();
+    let Head { bytes: head, block_end, body_start, eof } = run::read_head(&mut stdin)?;
+    let headers = Headers::parse(head[..block_end].to_vec());
+    let sender = args[2].as_bytes();
+    let domain = signing_domain(env, &control, sender, &headers)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+
+    let mut tasks: Vec<Box<dyn Task>> = Vec::new();
+    // A first line that starts with white space would continue our last field (run.rs refuses
+    // such a message at entry); here it leaves unsigned.
+    if matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
+        eprintln!("qmail-dkim-remote: the first header line starts with white space: not signed");
+    } else {
+        for job in config::sign_jobs_for(env, &control, &template(env), &domain, &headers, now)? {
+            if already_signed(&headers, &job) {
+                eprintln!("qmail-dkim-remote: already signed for d={}: not signed again", job.key.domain);
+                continue;
+            }
+            if let Some(s) = run::load_signer(job)? {
+                tasks.push(Box::new(s));
+            }
+        }
+    }
+    if tasks.is_empty() {
+        if let Some(off) = start {
+            (&*stdin).seek(SeekFrom::Start(off)).map_err(|e| Error::Read { what: "message", source: e })?;
+            return Err(exec(&real, args));
+        }
+    }
+
+    let mut spool = run::spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof }, &mut tasks)?;
+    let envelope = Envelope { raw: Vec::new(), sender: sender.to_vec(), recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect() };
+    let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
+    let mut prefix = Vec::new();
+    for t in tasks {
+        prefix.extend_from_slice(&t.finish(&ctx)?.prepend);
+    }
+
+    // The signed message as a regular file read from offset 0, as qmail-rspawn gives it:
+    // qmail-remote variants fstat it for SIZE, mmap it or seek back to resend.
+    let mut out = crate::message::temp_file().map_err(Error::Spool)?;
+    out.write_all(&prefix).map_err(Error::Spool)?;
+    spool.replay(0, |d| out.write_all(d)).map_err(|e| match e {
+        crate::message::ReplayError::Read(e) => Error::Read { what: "spool", source: e },
+        crate::message::ReplayError::Write(e) => Error::Spool(e),
+    })?;
+    drop(spool);
+    out.rewind().map_err(Error::Spool)?;
+    // SAFETY: dup2 onto fd 0, which nothing here owns (fd0() never closes it).
+    if unsafe { libc::dup2(out.as_raw_fd(), 0) } < 0 {
+        return Err(Error::Spool(io::Error::last_os_error()));
+    }
+    drop(out);
+    Err(exec(&real, args))
+}
+
+/// Replaces this process by the real qmail-remote with our argv (argv[0] too) and environment;
+/// returns only on failure.
+fn exec(real: &str, args: &[OsString]) -> Error {
+    if is_self(real) {
+        return Error::Config(format!("DKREMOTE {real} is qmail-dkim-remote itself, not the real qmail-remote"));
+    }
+    let e = std::process::Command::new(real).arg0(&args[0]).args(&args[1..]).exec();
+    Error::Exec { path: real.to_string(), source: e }
+}
+
+/// Whether `path` is this very program (DKREMOTE naming the wrapper would exec it for ever).
+fn is_self(path: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    match (std::fs::metadata("/proc/self/exe"), std::fs::metadata(path)) {
+        (Ok(me), Ok(it)) => id(me) == id(it),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_is_qmail_remote_temporary() {
+        assert_eq!(temporary_report("x\ny\0z"), b"Zqmail-dkim-remote: x y z (#4.3.0)\n\0");
+    }
+
+    #[test]
+    fn domain_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        let h = Headers::parse(b"From: a@From.org\n".to_vec());
+        let e = Env::default();
+        assert_eq!(signing_domain(&e, &c, b"x@Sender.ORG.", &h).unwrap(), "sender.org");
+        assert_eq!(signing_domain(&e, &c, b"nobody", &h).unwrap(), "");
+        let from = Env::from_pairs(&[("DKIMSIGN_DOMAIN", "from")]);
+        assert_eq!(signing_domain(&from, &c, b"x@sender.org", &h).unwrap(), "from.org");
+        let none = Headers::parse(b"Subject: s\n".to_vec());
+        assert_eq!(signing_domain(&from, &c, b"x@sender.org", &none).unwrap(), "sender.org");
+        assert!(matches!(signing_domain(&e, &c, b"", &h), Err(Error::NoDomain)));
+        std::fs::write(dir.path().join("me"), "me.org\n").unwrap();
+        assert_eq!(signing_domain(&e, &c, b"", &h).unwrap(), "me.org");
+        std::fs::write(dir.path().join("bouncehost"), "bh.org\n").unwrap();
+        assert_eq!(signing_domain(&e, &c, b"", &h).unwrap(), "bh.org");
+    }
+
+    #[test]
+    fn template_choice() {
+        assert_eq!(template(&Env::default()), "domainkeys/%/default");
+        assert_eq!(template(&Env::from_pairs(&[("DKIMKEY", "k/%")])), "k/%");
+        assert_eq!(template(&Env::from_pairs(&[("DKIMSIGN", "/s/%"), ("DKIMKEY", "k/%")])), "/s/%");
+        assert_eq!(template(&Env::from_pairs(&[("DKIMSIGN", ""), ("DKIMKEY", "k/%")])), "k/%");
+    }
+
+    #[test]
+    fn own_signature_found_by_d_and_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("domainkeys/a.org")).unwrap();
+        std::fs::write(dir.path().join("domainkeys/a.org/sel"), "k").unwrap();
+        let job = |h: &Headers| config::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0);
+        let signed = Headers::parse(b"DKIM-Signature: v=1; d=A.org;\n s=sel; b=x\nFrom: a@a.org\n".to_vec());
+        assert!(already_signed(&signed, &job(&signed)));
+        let other = Headers::parse(b"DKIM-Signature: v=1; d=a.org; s=old; b=x\nFrom: a@a.org\n".to_vec());
+        assert!(!already_signed(&other, &job(&other)));
+        let foreign = Headers::parse(b"DKIM-Signature: v=1; d=b.org; s=sel; b=x\nFrom: a@a.org\n".to_vec());
+        assert!(!already_signed(&foreign, &job(&foreign)));
+    }
+}
