@@ -928,4 +928,37 @@ mod tests {
         let line = tinydns_txt("_domainkey.domain.xyz", &domainkeys_policy_record("domain.xyz", false, true), 86400);
         assert_eq!(line, "'_domainkey.domain.xyz:t=y; o=~; r=postmaster@domain.xyz:86400");
     }
+    /// What `dknewkey -p` reads from each key fixture: any RSA size (8200 bits too), PEM or
+    /// bare DER; or the exact diagnostic.
+    #[test]
+    fn key_fixtures_public_key_info_as_before() {
+        use crate::dkim::key::fixture;
+        let rsa = |bits| Ok((KeyKind::Rsa, bits));
+        let cases: &[(&str, Result<(KeyKind, usize), &str>)] = &[
+            ("rsa-1024-pkcs1.pem", rsa(1024)),
+            ("rsa-1024-pkcs8.pem", rsa(1024)),
+            ("rsa-2048-pkcs1.pem", rsa(2048)),
+            ("rsa-2048-pkcs8.pem", rsa(2048)),
+            ("rsa-2048-pkcs1.der", rsa(2048)),
+            ("rsa-2048-pkcs8.der", rsa(2048)),
+            ("rsa-4096-pkcs1.pem", rsa(4096)),
+            ("rsa-4096-pkcs8.pem", rsa(4096)),
+            ("rsa-8200.pem", rsa(8200)),
+            ("ed25519-pkcs8.pem", Ok((KeyKind::Ed25519, 256))),
+            ("rsa-1024-encrypted.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
+            ("rsa-1024-encrypted-pkcs1.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
+            ("ec-p256.pem", Err("unsupported key type: EC (DKIM uses rsa or ed25519 keys)")),
+            ("rsa-2048-public.pem", Err("not a PEM private key: found a \"PUBLIC KEY\" block, no private key")),
+            ("rsa-2048-corrupt.pem", Err("malformed private key: truncated DER")),
+        ];
+        let public = String::from_utf8(fixture("rsa-2048-public.pem")).unwrap();
+        let public: String = public.lines().filter(|l| !l.starts_with("-----")).collect();
+        for (name, want) in cases {
+            let got = public_key_info(&fixture(name)).map(|i| (i.kind, i.bits)).map_err(|e| e.to_string());
+            assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map_err(|e| *e), "{name}");
+            if name.starts_with("rsa-2048-pkcs") {
+                assert_eq!(public_key_info(&fixture(name)).unwrap().p, public, "{name}");
+            }
+        }
+    }
 }

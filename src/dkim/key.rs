@@ -199,6 +199,13 @@ impl SigningKey {
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
 pub use crate::der::spki_from_pkcs1;
 
+/// Reads a key fixture of tests/data (made once with openssl).
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +237,51 @@ mod tests {
         let pem = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
         let e = SigningKey::from_pem(pem.as_bytes(), false).unwrap_err();
         assert!(e.starts_with("unsupported PEM type") && e.len() < 80, "{e}");
+    }
+    /// What the signer's key loader makes of each key fixture, for ring's path and for the
+    /// `rsa` crate's (rsa-sha1): the key type and size, or the exact diagnostic.
+    #[test]
+    fn key_fixtures_load_as_before() {
+        let cases: &[(&str, Result<(KeyType, usize), &str>)] = &[
+            ("rsa-1024-pkcs1.pem", Ok((KeyType::Rsa, 1024))),
+            ("rsa-1024-pkcs8.pem", Ok((KeyType::Rsa, 1024))),
+            ("rsa-2048-pkcs1.pem", Ok((KeyType::Rsa, 2048))),
+            ("rsa-2048-pkcs8.pem", Ok((KeyType::Rsa, 2048))),
+            ("rsa-4096-pkcs1.pem", Ok((KeyType::Rsa, 4096))),
+            ("rsa-4096-pkcs8.pem", Ok((KeyType::Rsa, 4096))),
+            ("ed25519-pkcs8.pem", Ok((KeyType::Ed25519, 256))),
+            ("rsa-8200.pem", Err("RSA key of 8200 bits is too long (at most 8192)")),
+            ("rsa-1024-encrypted.pem", Err("encrypted private keys are not supported")),
+            ("rsa-1024-encrypted-pkcs1.pem", Err("corrupt RSA key")),
+            ("ec-p256.pem", Err("EC keys cannot sign DKIM (use RSA or Ed25519)")),
+            ("rsa-2048-public.pem", Err("this is a public key, not a private key")),
+            ("rsa-2048-corrupt.pem", Err("corrupt RSA key")),
+            ("rsa-2048-pkcs1.der", Err("not a PEM file (not text)")),
+            ("rsa-2048-pkcs8.der", Err("not a PEM file (not text)")),
+        ];
+        for (name, want) in cases {
+            for need_sha1 in [false, true] {
+                let got = SigningKey::from_pem(&fixture(name), need_sha1).map(|k| (k.key_type(), k.bits()));
+                assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map_err(|e| *e), "{name} sha1={need_sha1}");
+            }
+        }
+        // ring takes 2048 to 4096 bits; the rest, and rsa-sha1, go through the `rsa` crate.
+        for (name, sha1, ring) in [("rsa-1024-pkcs8.pem", false, false), ("rsa-2048-pkcs1.pem", false, true), ("rsa-2048-pkcs1.pem", true, false), ("rsa-4096-pkcs8.pem", false, true)] {
+            let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
+            assert_eq!(matches!(k, SigningKey::Ring(_)), ring, "{name} sha1={sha1}");
+        }
+    }
+
+    /// Both loaders publish the same `p=` as `openssl pkey -pubout -outform DER`.
+    #[test]
+    fn key_fixture_public_key_is_openssls() {
+        let pem = String::from_utf8(fixture("rsa-2048-public.pem")).unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for name in ["rsa-2048-pkcs1.pem", "rsa-2048-pkcs8.pem"] {
+            for sha1 in [false, true] {
+                let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
+                assert_eq!(base64::engine::general_purpose::STANDARD.encode(k.public_key_dns()), b64, "{name}");
+            }
+        }
     }
 }
