@@ -29,12 +29,7 @@ use crate::der::{TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE}
 #[cfg(test)]
 use crate::der::{tlv as der_tlv, unsigned_integer as der_unsigned_integer};
 
-/// The RSA modulus size `dknewkey` uses when none is given.
-pub const DEFAULT_RSA_BITS: usize = 2048;
-/// The smallest RSA key we generate (RFC 8301: verifiers ignore smaller keys).
-pub const MIN_RSA_BITS: usize = 1024;
-/// The largest RSA key we generate (larger ones do not fit well in DNS and many verifiers refuse them).
-pub const MAX_RSA_BITS: usize = 4096;
+use crate::dkim::key::{DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
 /// The TTL of the tinydns-data lines we write.
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
 
@@ -48,8 +43,8 @@ const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0
 /// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeygenError {
-    /// An RSA size outside 1024..=4096 bits.
-    #[error("RSA key size {0} is not supported (use 1024 to 4096 bits; 2048 is the default)")]
+    /// An RSA size outside `MIN_RSA_BITS..=MAX_NEW_RSA_BITS`.
+    #[error("RSA key size {0} is not supported (use {MIN_RSA_BITS} to {MAX_NEW_RSA_BITS} bits; {DEFAULT_NEW_RSA_BITS} is the default)")]
     BadBits(usize),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
@@ -125,9 +120,9 @@ pub struct PublicKeyInfo {
 // Generation
 // ---------------------------------------------------------------------------------------------
 
-/// Checks an RSA size given by the user: 1024 to 4096 bits.
+/// Checks an RSA size given by the user.
 pub fn check_rsa_bits(bits: usize) -> Result<(), KeygenError> {
-    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+    if (MIN_RSA_BITS..=MAX_NEW_RSA_BITS).contains(&bits) {
         Ok(())
     } else {
         Err(KeygenError::BadBits(bits))

@@ -161,7 +161,7 @@ fn run(cli: &Cli) -> Result<(), Fail> {
                 return Err(Fail(format!("{} is an {} key, not {k}", cli.keyfile.display(), info.kind)));
             }
         }
-        if info.kind == KeyKind::Rsa && info.bits < keygen::MIN_RSA_BITS {
+        if info.kind == KeyKind::Rsa && info.bits < qmail_dkim::dkim::key::MIN_RSA_BITS {
             warn(&format!(
                 "{} is a {}-bit RSA key: verifiers ignore keys under 1024 bits (RFC 8301); make a new one",
                 cli.keyfile.display(),
@@ -176,7 +176,7 @@ fn run(cli: &Cli) -> Result<(), Fail> {
         io::stdout().write_all(text.as_bytes()).map_err(|e| Fail(format!("cannot write the record: {e}")))?;
         return Ok(());
     }
-    let (kind, bits) = params.unwrap_or((KeyKind::Rsa, keygen::DEFAULT_RSA_BITS));
+    let (kind, bits) = params.unwrap_or((KeyKind::Rsa, qmail_dkim::dkim::key::DEFAULT_NEW_RSA_BITS));
     create_key(cli, &selector, &domain, kind, bits)
 }
 
@@ -339,7 +339,7 @@ fn new_key_params(cli: &Cli) -> Result<(KeyKind, usize), Fail> {
     if kind == KeyKind::Ed25519 && bits.is_some() {
         warn("-b is for RSA keys; an Ed25519 key is always 256 bits");
     }
-    let bits = bits.unwrap_or(keygen::DEFAULT_RSA_BITS);
+    let bits = bits.unwrap_or(qmail_dkim::dkim::key::DEFAULT_NEW_RSA_BITS);
     if kind == KeyKind::Rsa {
         keygen::check_rsa_bits(bits)?;
         if bits < 2048 {

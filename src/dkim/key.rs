@@ -7,8 +7,22 @@ use super::Algorithm;
 use base64::Engine;
 use ring::signature::KeyPair;
 
+// RSA key sizes, every purpose in one place.
+
+/// The smallest RSA key for DKIM, signing or verifying, and for DomainKeys signing (RFC 8301:
+/// verifiers ignore smaller keys).
 pub const MIN_RSA_BITS: usize = 1024;
+/// The largest RSA key the DKIM signer loads and the DKIM verifier accepts (ring's limit).
 pub const MAX_RSA_BITS: usize = 8192;
+/// The largest RSA key `dknewkey` makes: larger ones fit badly in DNS and many verifiers refuse
+/// them. `dknewkey -p` reads any size.
+pub const MAX_NEW_RSA_BITS: usize = 4096;
+/// The RSA key size `dknewkey` makes when none is given.
+pub const DEFAULT_NEW_RSA_BITS: usize = 2048;
+/// DomainKeys verification: the sizes deployed DomainKeys keys had.
+pub const DOMAINKEYS_MIN_VERIFY_BITS: usize = 512;
+/// DomainKeys verification: the largest key accepted.
+pub const DOMAINKEYS_MAX_VERIFY_BITS: usize = 2048;
 
 const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];

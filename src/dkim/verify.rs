@@ -35,6 +35,8 @@
 //! precise), G comes only from the practice step (`crate::policy`).
 
 use super::canon::{self, BodyHasher};
+/// RSA keys outside these sizes are never a pass (R).
+use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
 use crate::config::Env;
@@ -46,9 +48,6 @@ use base64::Engine;
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
 pub const MAX_SIGNATURES: usize = 8;
 
-/// RSA keys outside these sizes are never a pass (R).
-pub const MIN_RSA_BITS: usize = 1024;
-pub const MAX_RSA_BITS: usize = 8192;
 
 /// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
