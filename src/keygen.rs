@@ -29,7 +29,8 @@ use crate::der::{TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE}
 #[cfg(test)]
 use crate::der::{tlv as der_tlv, unsigned_integer as der_unsigned_integer};
 
-use crate::dkim::key::{DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
+use crate::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
+
 /// The TTL of the tinydns-data lines we write.
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
 
@@ -69,47 +70,12 @@ pub enum KeygenError {
     DomainKeysNeedsRsa,
 }
 
-/// The kind of a key: the `k=` tag of its DKIM record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    /// RSA (`k=rsa`).
-    Rsa,
-    /// Ed25519 (`k=ed25519`, RFC 8463).
-    Ed25519,
-}
-
-impl KeyKind {
-    /// The value of the DKIM key record's `k=` tag.
-    pub fn k_tag(self) -> &'static str {
-        match self {
-            KeyKind::Rsa => "rsa",
-            KeyKind::Ed25519 => "ed25519",
-        }
-    }
-
-    /// Parses `rsa` or `ed25519` (case-insensitive).
-    pub fn from_name(name: &str) -> Option<KeyKind> {
-        if name.eq_ignore_ascii_case("rsa") {
-            Some(KeyKind::Rsa)
-        } else if name.eq_ignore_ascii_case("ed25519") {
-            Some(KeyKind::Ed25519)
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for KeyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.k_tag())
-    }
-}
 
 /// What the DNS needs to know about a private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeyInfo {
     /// RSA or Ed25519.
-    pub kind: KeyKind,
+    pub kind: KeyType,
     /// Modulus size for RSA (significant bits of n); 256 for Ed25519.
     pub bits: usize,
     /// The `p=` value: base64 of the SubjectPublicKeyInfo DER (RSA) or of the raw 32-byte key (Ed25519).
@@ -195,10 +161,10 @@ pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Zeroizing<String> {
 
 /// Generates a key of the given kind (`bits` is used for RSA only) and returns its PEM together
 /// with what its DNS record needs.
-pub fn generate(kind: KeyKind, bits: usize) -> Result<(Zeroizing<String>, PublicKeyInfo), KeygenError> {
+pub fn generate(kind: KeyType, bits: usize) -> Result<(Zeroizing<String>, PublicKeyInfo), KeygenError> {
     let pem = match kind {
-        KeyKind::Rsa => generate_rsa_pem(bits)?,
-        KeyKind::Ed25519 => generate_ed25519_pem()?,
+        KeyType::Rsa => generate_rsa_pem(bits)?,
+        KeyType::Ed25519 => generate_ed25519_pem()?,
     };
     // Derive the public side from the PEM we are about to write: what we publish is what the
     // signer will read.
@@ -232,7 +198,7 @@ fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
 ///
 /// Accepts PEM `RSA PRIVATE KEY` (PKCS#1) and `PRIVATE KEY` (PKCS#8 v1 or v2, RSA or Ed25519),
 /// or the same as bare DER.
-pub fn public_record_key(pem: &[u8]) -> Result<(KeyKind, String), KeygenError> {
+pub fn public_record_key(pem: &[u8]) -> Result<(KeyType, String), KeygenError> {
     let info = public_key_info(pem)?;
     Ok((info.kind, info.p))
 }
@@ -377,7 +343,7 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
                     })
                 }
             }?;
-            Ok(PublicKeyInfo { kind: KeyKind::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
+            Ok(PublicKeyInfo { kind: KeyType::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
         }
         OID_RSA_PSS => Err(KeygenError::Unsupported("RSA-PSS".into())),
         [0x2b, 0x65, 0x6e] => Err(KeygenError::Unsupported("X25519".into())),
@@ -415,7 +381,7 @@ fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     let mut rsa_pub = der::unsigned_integer(n.value);
     rsa_pub.extend_from_slice(&der::unsigned_integer(e.value));
     let spki = der::spki_from_pkcs1(&der::tlv(TAG_SEQUENCE, &rsa_pub));
-    Ok(PublicKeyInfo { kind: KeyKind::Rsa, bits, p: B64.encode(spki) })
+    Ok(PublicKeyInfo { kind: KeyType::Rsa, bits, p: B64.encode(spki) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,8 +406,8 @@ impl Default for DkimRecordOptions {
 }
 
 /// The DKIM key record: `v=DKIM1; k=rsa; [t=y; ][h=sha256; ][s=email; ]p=…`.
-pub fn dkim_record(kind: KeyKind, p: &str, opts: DkimRecordOptions) -> String {
-    let mut r = format!("v=DKIM1; k={}; ", kind.k_tag());
+pub fn dkim_record(kind: KeyType, p: &str, opts: DkimRecordOptions) -> String {
+    let mut r = format!("v=DKIM1; k={}; ", kind.as_str());
     if opts.testing {
         r.push_str("t=y; ");
     }
@@ -457,8 +423,8 @@ pub fn dkim_record(kind: KeyKind, p: &str, opts: DkimRecordOptions) -> String {
 }
 
 /// The DomainKeys (RFC 4870) key record: `k=rsa; [t=y; ]p=…`.
-pub fn domainkeys_key_record(kind: KeyKind, p: &str, testing: bool) -> Result<String, KeygenError> {
-    if kind != KeyKind::Rsa {
+pub fn domainkeys_key_record(kind: KeyType, p: &str, testing: bool) -> Result<String, KeygenError> {
+    if kind != KeyType::Rsa {
         return Err(KeygenError::DomainKeysNeedsRsa);
     }
     Ok(format!("k=rsa; {}p={p}", if testing { "t=y; " } else { "" }))
@@ -700,7 +666,7 @@ mod tests {
         assert!(pem.ends_with("-----END PRIVATE KEY-----\n"));
         assert!(pem.lines().all(|l| l.len() <= 64));
         let info = public_key_info(pem.as_bytes()).unwrap();
-        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.kind, KeyType::Rsa);
         assert_eq!(info.bits, 1024);
         // The SPKI we build equals the one the rsa crate encodes.
         use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
@@ -714,7 +680,7 @@ mod tests {
 
     #[test]
     fn ed25519_generation_is_openssl_form() {
-        let (pem, info) = generate(KeyKind::Ed25519, 0).unwrap();
+        let (pem, info) = generate(KeyType::Ed25519, 0).unwrap();
         let lines: Vec<&str> = pem.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], "-----BEGIN PRIVATE KEY-----");
@@ -726,10 +692,10 @@ mod tests {
         assert_eq!(der.len(), 48);
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
         assert_eq!(info.p, B64.encode(pair.public_key().as_ref()));
-        assert_eq!(info.kind, KeyKind::Ed25519);
+        assert_eq!(info.kind, KeyType::Ed25519);
         assert_eq!(B64.decode(&info.p).unwrap().len(), 32);
         // Two keys differ.
-        let (pem2, _) = generate(KeyKind::Ed25519, 0).unwrap();
+        let (pem2, _) = generate(KeyType::Ed25519, 0).unwrap();
         assert_ne!(*pem, *pem2);
     }
 
@@ -739,7 +705,7 @@ mod tests {
         let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
         let pem = ed25519_pem_from_seed(&seed.try_into().unwrap());
         let (kind, p) = public_record_key(pem.as_bytes()).unwrap();
-        assert_eq!(kind, KeyKind::Ed25519);
+        assert_eq!(kind, KeyType::Ed25519);
         assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
         assert_eq!(
             dkim_record(kind, &p, DkimRecordOptions { testing: false, ..Default::default() }),
@@ -766,7 +732,7 @@ mod tests {
         let pem = pem_encode("PRIVATE KEY", &der_tlv(TAG_SEQUENCE, &bad));
         assert!(matches!(public_record_key(pem.as_bytes()), Err(KeygenError::Malformed(_))));
         // Bare DER works as well.
-        assert_eq!(public_record_key(&der).unwrap().0, KeyKind::Ed25519);
+        assert_eq!(public_record_key(&der).unwrap().0, KeyType::Ed25519);
     }
 
     #[test]
@@ -775,7 +741,7 @@ mod tests {
         assert!(pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let info = public_key_info(pkcs1_pem.as_bytes()).unwrap();
         assert_eq!(info, public_key_info(test_rsa_pem().as_bytes()).unwrap());
-        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.kind, KeyType::Rsa);
         assert_eq!(info.bits, 1024);
         assert!(info.p.starts_with("MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ"));
         // The same key wrapped in PKCS#8.
@@ -840,14 +806,14 @@ mod tests {
     #[test]
     fn record_values() {
         let o = DkimRecordOptions::default();
-        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", o), "v=DKIM1; k=rsa; t=y; p=AAAA");
+        assert_eq!(dkim_record(KeyType::Rsa, "AAAA", o), "v=DKIM1; k=rsa; t=y; p=AAAA");
         let all = DkimRecordOptions { testing: true, sha256_only: true, email_only: true };
-        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", all), "v=DKIM1; k=rsa; t=y; h=sha256; s=email; p=AAAA");
+        assert_eq!(dkim_record(KeyType::Rsa, "AAAA", all), "v=DKIM1; k=rsa; t=y; h=sha256; s=email; p=AAAA");
         let none = DkimRecordOptions { testing: false, sha256_only: false, email_only: false };
-        assert_eq!(dkim_record(KeyKind::Ed25519, "BB", none), "v=DKIM1; k=ed25519; p=BB");
-        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", true).unwrap(), "k=rsa; t=y; p=AAAA");
-        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", false).unwrap(), "k=rsa; p=AAAA");
-        assert_eq!(domainkeys_key_record(KeyKind::Ed25519, "A", false), Err(KeygenError::DomainKeysNeedsRsa));
+        assert_eq!(dkim_record(KeyType::Ed25519, "BB", none), "v=DKIM1; k=ed25519; p=BB");
+        assert_eq!(domainkeys_key_record(KeyType::Rsa, "AAAA", true).unwrap(), "k=rsa; t=y; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyType::Rsa, "AAAA", false).unwrap(), "k=rsa; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyType::Ed25519, "A", false), Err(KeygenError::DomainKeysNeedsRsa));
         assert_eq!(domainkeys_policy_record("domain.xyz", false, true), "t=y; o=~; r=postmaster@domain.xyz");
         assert_eq!(domainkeys_policy_record("domain.xyz.", true, false), "o=-; r=postmaster@domain.xyz");
         assert_eq!(key_record_name("default", "example.com."), "default._domainkey.example.com");
@@ -868,15 +834,15 @@ mod tests {
         for bad in ["", "key.pem.", "my_key", "-x", "a..b", "sel ector"] {
             assert!(!is_valid_selector(bad), "{bad}");
         }
-        assert_eq!(KeyKind::from_name("ED25519"), Some(KeyKind::Ed25519));
-        assert_eq!(KeyKind::from_name("rsa"), Some(KeyKind::Rsa));
-        assert_eq!(KeyKind::from_name("dsa"), None);
+        assert_eq!(KeyType::from_name("ED25519"), Some(KeyType::Ed25519));
+        assert_eq!(KeyType::from_name("rsa"), Some(KeyType::Rsa));
+        assert_eq!(KeyType::from_name("dsa"), None);
     }
 
     #[test]
     fn bind_round_trip() {
         let long_p = "A".repeat(392); // a 2048-bit SPKI is 392 base64 characters
-        let value = dkim_record(KeyKind::Rsa, &long_p, DkimRecordOptions::default());
+        let value = dkim_record(KeyType::Rsa, &long_p, DkimRecordOptions::default());
         let line = bind_txt("default._domainkey.example.com", &value);
         assert!(line.starts_with("default._domainkey.example.com.\tIN\tTXT\t( \""));
         let (name, strings) = parse_bind(&line.replace('\n', " "));
@@ -904,7 +870,7 @@ mod tests {
     #[test]
     fn tinydns_round_trip() {
         let p = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(9);
-        let value = dkim_record(KeyKind::Rsa, &p, DkimRecordOptions::default());
+        let value = dkim_record(KeyType::Rsa, &p, DkimRecordOptions::default());
         let line = tinydns_txt("default._domainkey.example.com.", &value, DEFAULT_TINYDNS_TTL);
         assert!(line.starts_with("'default._domainkey.example.com:v=DKIM1; k=rsa; t=y; p=MIIB"));
         assert!(line.ends_with(":86400"));
@@ -928,8 +894,8 @@ mod tests {
     #[test]
     fn key_fixtures_public_key_info_as_before() {
         use crate::dkim::key::fixture;
-        let rsa = |bits| Ok((KeyKind::Rsa, bits));
-        let cases: &[(&str, Result<(KeyKind, usize), &str>)] = &[
+        let rsa = |bits| Ok((KeyType::Rsa, bits));
+        let cases: &[(&str, Result<(KeyType, usize), &str>)] = &[
             ("rsa-1024-pkcs1.pem", rsa(1024)),
             ("rsa-1024-pkcs8.pem", rsa(1024)),
             ("rsa-2048-pkcs1.pem", rsa(2048)),
@@ -939,7 +905,7 @@ mod tests {
             ("rsa-4096-pkcs1.pem", rsa(4096)),
             ("rsa-4096-pkcs8.pem", rsa(4096)),
             ("rsa-8200.pem", rsa(8200)),
-            ("ed25519-pkcs8.pem", Ok((KeyKind::Ed25519, 256))),
+            ("ed25519-pkcs8.pem", Ok((KeyType::Ed25519, 256))),
             ("rsa-1024-encrypted.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
             ("rsa-1024-encrypted-pkcs1.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
             ("ec-p256.pem", Err("unsupported key type: EC (DKIM uses rsa or ed25519 keys)")),

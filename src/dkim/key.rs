@@ -30,18 +30,40 @@ const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x0
 const SHA256_PREFIX: &[u8] =
     &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
+/// The type of a key, as the `k=` tag of a DKIM key record names it. The one key-type enum:
+/// the signer, `dknewkey` and the record writers share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// RSA (`k=rsa`).
     Rsa,
+    /// Ed25519 (`k=ed25519`, RFC 8463).
     Ed25519,
 }
 
 impl KeyType {
+    /// The value of the DKIM key record's `k=` tag.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::Rsa => "rsa",
             KeyType::Ed25519 => "ed25519",
         }
+    }
+
+    /// Parses `rsa` or `ed25519` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<KeyType> {
+        if name.eq_ignore_ascii_case("rsa") {
+            Some(KeyType::Rsa)
+        } else if name.eq_ignore_ascii_case("ed25519") {
+            Some(KeyType::Ed25519)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
