@@ -127,17 +127,7 @@ pub fn make_field(canon: Canon, selector: &str, domain: &str, h: Option<&[String
     }
     let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
     f.push_str("\tb=");
-    let mut rest = b64.as_str();
-    let mut room = 66;
-    while !rest.is_empty() {
-        let n = room.min(rest.len());
-        f.push_str(&rest[..n]);
-        rest = &rest[n..];
-        if !rest.is_empty() {
-            f.push_str("\n\t  ");
-        }
-        room = 68;
-    }
+    crate::dkim::sign::fold_base64(&mut f, &b64, 66, 68, "\n\t  ");
     f.push_str(";\n");
     f.into_bytes()
 }
