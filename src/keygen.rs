@@ -24,10 +24,13 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 
-use crate::der::{self, bit_length, Reader, OID_ED25519, OID_RSA_ENCRYPTION};
-use crate::der::{TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+use rsa::pkcs1::{RsaPrivateKeyRef, RsaPublicKeyRef};
+use rsa::pkcs8::der::{self, Decode as _};
+use rsa::pkcs8::PrivateKeyInfoRef;
+
+use crate::der::{bit_length, OID_ED25519, OID_RSA_ENCRYPTION};
 #[cfg(test)]
-use crate::der::{tlv as der_tlv, unsigned_integer as der_unsigned_integer};
+use crate::der::{tlv as der_tlv, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
 
 use crate::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
 
@@ -64,7 +67,7 @@ pub enum KeygenError {
     Unsupported(String),
     /// The DER inside the PEM does not parse as the key it claims to be.
     #[error("malformed private key: {0}")]
-    Malformed(&'static str),
+    Malformed(String),
     /// DomainKeys (RFC 4870) knows only RSA keys.
     #[error("DomainKeys records need an RSA key")]
     DomainKeysNeedsRsa,
@@ -277,69 +280,43 @@ fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), Keyg
     }))
 }
 
-/// A DER error inside a key (truncated, bad length, or the `what` of an unexpected element).
-impl From<der::Error> for KeygenError {
-    fn from(e: der::Error) -> Self {
-        KeygenError::Malformed(e.0)
+/// A DER error inside a key, as a phrase after "malformed private key: ".
+fn malformed(what: &str, e: der::Error) -> KeygenError {
+    match e.kind() {
+        der::ErrorKind::Incomplete { .. } => KeygenError::Malformed("truncated DER".into()),
+        der::ErrorKind::TrailingData { .. } => KeygenError::Malformed(format!("{what}: data after the key")),
+        kind => KeygenError::Malformed(format!("{what}: {kind}")),
     }
 }
 
 /// PKCS#8 (RFC 5208 PrivateKeyInfo / RFC 5958 OneAsymmetricKey) with RSA or Ed25519 inside.
-fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Reader::new(der);
-    let seq = outer.expect(TAG_SEQUENCE, "PKCS#8: not a SEQUENCE")?;
-    if !outer.is_empty() {
-        return Err(KeygenError::Malformed("PKCS#8: data after the key"));
-    }
-    let mut pki = Reader::new(seq.value);
-    let version = pki.expect(TAG_INTEGER, "PKCS#8: no version")?;
-    if version.value != [0] && version.value != [1] {
-        return Err(KeygenError::Malformed("PKCS#8: unknown version"));
-    }
-    let alg = pki.expect(TAG_SEQUENCE, "PKCS#8: no algorithm identifier")?;
-    let mut alg = Reader::new(alg.value);
-    let oid = alg.expect(TAG_OID, "PKCS#8: no algorithm OID")?;
-    let private = pki.expect(TAG_OCTET_STRING, "PKCS#8: no private key")?;
-    // Optional [0] attributes, then optional [1] public key (v2).
-    let mut public: Option<&[u8]> = None;
-    while !pki.is_empty() {
-        let t = pki.next_tlv()?;
-        match t.tag {
-            0xa0 => {}
-            0x81 | 0xa1 => public = Some(t.value),
-            _ => return Err(KeygenError::Malformed("PKCS#8: unexpected element")),
-        }
-    }
-    match oid.value {
+fn info_from_pkcs8(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let pki = PrivateKeyInfoRef::from_der(der_bytes).map_err(|e| malformed("PKCS#8", e))?;
+    let private = pki.private_key.as_bytes();
+    match pki.algorithm.oid.as_bytes() {
         OID_RSA_ENCRYPTION => {
-            if !alg.is_empty() {
-                let params = alg.next_tlv()?;
-                if params.tag != TAG_NULL || !params.value.is_empty() {
-                    return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL"));
-                }
+            if pki.algorithm.parameters.is_some_and(|p| !p.is_null()) {
+                return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL".into()));
             }
-            rsa_info_from_pkcs1(private.value)
+            rsa_info_from_pkcs1(private)
         }
         OID_ED25519 => {
-            if !alg.is_empty() {
-                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters"));
+            if pki.algorithm.parameters.is_some() {
+                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters".into()));
             }
-            let mut inner = Reader::new(private.value);
-            let seed = inner.expect(TAG_OCTET_STRING, "Ed25519: private key is not an OCTET STRING")?;
-            if !inner.is_empty() || seed.value.len() != 32 {
-                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes"));
+            let seed = <&der::asn1::OctetStringRef>::from_der(private).map_err(|e| malformed("Ed25519", e))?.as_bytes();
+            if seed.len() != 32 {
+                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes".into()));
             }
-            let pair = match public {
-                None => Ed25519KeyPair::from_seed_unchecked(seed.value)
-                    .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key")),
+            let pair = match pki.public_key {
+                None => Ed25519KeyPair::from_seed_unchecked(seed)
+                    .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key".into())),
                 Some(bits) => {
-                    // BIT STRING contents: unused-bits byte 0, then the 32-byte key.
-                    let key = match bits.split_first() {
-                        Some((0, key)) if key.len() == 32 => key,
-                        _ => return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2")),
+                    let Some(key) = bits.as_bytes().filter(|k| k.len() == 32) else {
+                        return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2".into()));
                     };
-                    Ed25519KeyPair::from_seed_and_public_key(seed.value, key).map_err(|_| {
-                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key")
+                    Ed25519KeyPair::from_seed_and_public_key(seed, key).map_err(|_| {
+                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key".into())
                     })
                 }
             }?;
@@ -354,33 +331,23 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     }
 }
 
-/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo.
-fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Reader::new(der);
-    let seq = outer.expect(TAG_SEQUENCE, "RSA: not a SEQUENCE")?;
-    let mut key = Reader::new(seq.value);
-    let version = key.expect(TAG_INTEGER, "RSA: no version")?;
-    if version.value != [0] && version.value != [1] {
-        return Err(KeygenError::Malformed("RSA: unknown version"));
-    }
-    let n = key.expect(TAG_INTEGER, "RSA: no modulus")?;
-    let e = key.expect(TAG_INTEGER, "RSA: no public exponent")?;
-    // A private key has d, p, q, ... after n and e.
-    if key.peek_tag() != Some(TAG_INTEGER) {
-        return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)"));
-    }
-    for v in [n.value, e.value] {
-        if v.first().is_none_or(|&b| b & 0x80 != 0) {
-            return Err(KeygenError::Malformed("RSA: negative or empty integer"));
+/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo. Any size: the `pkcs1`
+/// crate reads the structure without judging the key.
+fn rsa_info_from_pkcs1(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let key = match RsaPrivateKeyRef::from_der(der_bytes) {
+        Ok(k) => k,
+        Err(_) if RsaPublicKeyRef::from_der(der_bytes).is_ok() => {
+            return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)".into()))
         }
+        Err(e) => return Err(malformed("RSA", e)),
+    };
+    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    let bits = bit_length(n);
+    if bits == 0 || bit_length(e) < 2 || e.last().is_some_and(|&b| b & 1 == 0) {
+        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent".into()));
     }
-    let bits = bit_length(n.value);
-    if bits == 0 || bit_length(e.value) < 2 || e.value.last().is_some_and(|&b| b & 1 == 0) {
-        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent"));
-    }
-    let mut rsa_pub = der::unsigned_integer(n.value);
-    rsa_pub.extend_from_slice(&der::unsigned_integer(e.value));
-    let spki = der::spki_from_pkcs1(&der::tlv(TAG_SEQUENCE, &rsa_pub));
+    let spki = crate::dkim::key::rsa_spki(key.modulus, key.public_exponent)
+        .map_err(|e| KeygenError::Rsa(format!("encoding the public key: {e}")))?;
     Ok(PublicKeyInfo { kind: KeyType::Rsa, bits, p: B64.encode(spki) })
 }
 
@@ -793,14 +760,19 @@ mod tests {
         assert_eq!(public_record_key(x.as_bytes()), Err(KeygenError::Unsupported("X25519".into())));
     }
 
+    /// The words of the `pkcs1`/`pkcs8` crates' refusals, as `dknewkey -p` prints them.
     #[test]
-    fn der_helpers() {
-        assert_eq!(der_unsigned_integer(&[0x00, 0x00, 0x7f]), vec![0x02, 0x01, 0x7f]);
-        assert_eq!(der_unsigned_integer(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(der_tlv(0x04, &[0u8; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
-        assert_eq!(der_tlv(0x04, &[0u8; 200])[..3], [0x04, 0x81, 0xc8]);
-        assert_eq!(bit_length(&[0x00, 0x01, 0x00]), 9);
-        assert_eq!(bit_length(&[0x80, 0]), 16);
+    fn malformed_key_words() {
+        use crate::dkim::key::fixture;
+        let (_, pkcs1) = pem_decode_private(&fixture("rsa-1024-pkcs1.pem")).unwrap();
+        let public = B64.decode(String::from_utf8(fixture("rsa-2048-public.pem")).unwrap().lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+        let rsa_public = &public[24..];
+        let words = |der: &[u8], label: &str| public_key_info(pem_encode(label, der).as_bytes()).unwrap_err().to_string();
+        assert_eq!(words(rsa_public, "RSA PRIVATE KEY"), "malformed private key: RSA: no private exponent (is this a public key?)");
+        assert_eq!(words(&[&pkcs1[..], &[0x05, 0x00]].concat(), "RSA PRIVATE KEY"), "malformed private key: RSA: data after the key");
+        assert_eq!(words(&pkcs1[..pkcs1.len() - 1], "RSA PRIVATE KEY"), "malformed private key: truncated DER");
+        let e = words(&[0x30, 0x03, 0x02, 0x01, 0x07], "PRIVATE KEY");
+        assert!(e.starts_with("malformed private key: PKCS#8: "), "{e}");
     }
 
     #[test]

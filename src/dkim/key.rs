@@ -6,6 +6,8 @@
 use super::Algorithm;
 use base64::Engine;
 use ring::signature::KeyPair;
+use rsa::pkcs1::{RsaPublicKeyRef, UintRef};
+use rsa::pkcs8::der;
 
 // RSA key sizes, every purpose in one place.
 
@@ -232,8 +234,28 @@ impl SigningKey {
     }
 }
 
-/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
-pub use crate::der::spki_from_pkcs1;
+/// The SubjectPublicKeyInfo DER of an RSA key (rsaEncryption, NULL parameters), as
+/// `openssl pkey -pubout -outform DER` writes it.
+pub fn rsa_spki(n: UintRef<'_>, e: UintRef<'_>) -> Result<Vec<u8>, der::Error> {
+    use der::Encode as _;
+    let pkcs1 = RsaPublicKeyRef { modulus: n, public_exponent: e }.to_der()?;
+    spki_of(&pkcs1)
+}
+
+fn spki_of(pkcs1: &[u8]) -> Result<Vec<u8>, der::Error> {
+    use der::Encode as _;
+    rsa::pkcs8::SubjectPublicKeyInfoRef {
+        algorithm: rsa::pkcs8::AlgorithmIdentifierRef { oid: rsa::pkcs1::ALGORITHM_OID, parameters: Some(der::AnyRef::NULL) },
+        subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1)?,
+    }
+    .to_der()
+}
+
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (empty if it cannot be encoded, which a
+/// key ring or the `rsa` crate loaded never is).
+pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    spki_of(pkcs1).unwrap_or_default()
+}
 
 /// Reads a key fixture of tests/data (made once with openssl).
 #[cfg(test)]
@@ -318,6 +340,26 @@ mod tests {
                 let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
                 assert_eq!(base64::engine::general_purpose::STANDARD.encode(k.public_key_dns()), b64, "{name}");
             }
+        }
+    }
+
+    /// The `spki` crate wraps a key as the hand-written DER of the tests does, byte for byte.
+    #[test]
+    fn spki_from_pkcs1_agrees_with_the_test_der_writer() {
+        for name in ["rsa-1024-pkcs1.pem", "rsa-4096-pkcs8.pem", "rsa-8200.pem"] {
+            let (_, der_bytes) = pem_decode(&fixture(name)).unwrap();
+            use rsa::pkcs8::der::Decode as _;
+            let k = rsa::pkcs1::RsaPrivateKeyRef::from_der(&der_bytes)
+                .or_else(|_| {
+                    let pki = rsa::pkcs8::PrivateKeyInfoRef::from_der(&der_bytes).unwrap();
+                    rsa::pkcs1::RsaPrivateKeyRef::from_der(pki.private_key.as_bytes())
+                })
+                .unwrap();
+            let mut pkcs1 = crate::der::unsigned_integer(k.modulus.as_bytes());
+            pkcs1.extend_from_slice(&crate::der::unsigned_integer(k.public_exponent.as_bytes()));
+            let pkcs1 = crate::der::tlv(crate::der::TAG_SEQUENCE, &pkcs1);
+            assert_eq!(spki_from_pkcs1(&pkcs1), crate::der::spki_from_pkcs1(&pkcs1), "{name}");
+            assert_eq!(rsa_spki(k.modulus, k.public_exponent).unwrap(), crate::der::spki_from_pkcs1(&pkcs1), "{name}");
         }
     }
 }
