@@ -257,6 +257,10 @@ pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
     spki_of(pkcs1).unwrap_or_default()
 }
 
+/// A key fixture and what a loader makes of it: the key type and size, or the diagnostic.
+#[cfg(test)]
+pub(crate) type FixtureCase = (&'static str, Result<(KeyType, usize), &'static str>);
+
 /// Reads a key fixture of tests/data (made once with openssl).
 #[cfg(test)]
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
@@ -300,7 +304,7 @@ mod tests {
     /// `rsa` crate's (rsa-sha1): the key type and size, or the exact diagnostic.
     #[test]
     fn key_fixtures_load_as_before() {
-        let cases: &[(&str, Result<(KeyType, usize), &str>)] = &[
+        let cases: &[FixtureCase] = &[
             ("rsa-1024-pkcs1.pem", Ok((KeyType::Rsa, 1024))),
             ("rsa-1024-pkcs8.pem", Ok((KeyType::Rsa, 1024))),
             ("rsa-2048-pkcs1.pem", Ok((KeyType::Rsa, 2048))),

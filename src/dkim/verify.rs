@@ -430,11 +430,6 @@ fn b64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok()
 }
 
-/// A name made of labels of letters, digits, `-` and `_` (A-labels for IDN).
-fn domain_syntax(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
-}
 
 /// Decodes DKIM-Quoted-Printable (`=XX`), leaving malformed escapes as they are.
 fn qp_decode(s: &str) -> String {
@@ -513,10 +508,10 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
     let domain = tl.get("d").unwrap_or_default().to_ascii_lowercase();
     let domain = domain.strip_suffix('.').unwrap_or(&domain).to_string();
     let selector = tl.get("s").unwrap_or_default().to_ascii_lowercase();
-    if !domain_syntax(&domain) {
+    if !crate::domain::is_label_list(&domain) {
         return syntax(format!("d={domain} is not a domain name"));
     }
-    if !domain_syntax(&selector) {
+    if !crate::domain::is_label_list(&selector) {
         return syntax(format!("s={selector} is not a selector"));
     }
     let names = match h_names(tl.get("h").unwrap_or_default()) {
