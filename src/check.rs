@@ -6,8 +6,7 @@
 
 use crate::config::{self, Env, KeyFound, Mode};
 use crate::dkim::canon::BodyHasher;
-use crate::dkim::key::SigningKey;
-use crate::dkim::tags::{strip_ws, TagList};
+use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::{sign, verify, HashAlg};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::{find_header_end, Headers};
@@ -385,51 +384,51 @@ fn probe(
     // What the record says about this key, unless the DNS did not answer at all.
     if r.outcome.letter() != 'P' {
         text.push_str(": ");
-        text.push_str(&judge(&dns.txt(&name), &key.public_key_dns(), key.key_type().as_str()).0);
+        text.push_str(&judge(&dns.txt(&name), &key.public_key_dns(), key.key_type()).0);
     }
     out.problem(text);
 }
 
+/// t=y, read by the verifier's key record reader.
 fn is_testing(rec: &[u8]) -> bool {
-    TagList::parse(rec).is_ok_and(|t| t.get("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y")))
+    verify::KeyTags::parse(rec).is_ok_and(|t| t.testing)
 }
 
 /// What a published record means for this key (`dkim testkey`), with its exit code: 0 match
 /// or testing, 1 missing/malformed/revoked/mismatch, 3 a temporary DNS failure.
-pub fn judge(answer: &TxtAnswer, mine: &[u8], kind: &str) -> (String, u8) {
-    use base64::Engine;
+pub fn judge(answer: &TxtAnswer, mine: &[u8], kind: KeyType) -> (String, u8) {
+    use crate::dkim::verify::{decode_public_key, KeyTags};
     let recs = match answer {
         TxtAnswer::TempFail(e) => return (format!("temporary DNS failure: {e}"), 3),
         TxtAnswer::NotFound => return ("missing: no TXT record".to_string(), 1),
         TxtAnswer::BadName => return ("malformed: invalid DNS name".to_string(), 1),
         TxtAnswer::Records(recs) => recs,
     };
-    let dkim: Vec<&Vec<u8>> = recs.iter().filter(|r| !r.starts_with(b"v=") || r.starts_with(b"v=DKIM1")).collect();
-    let [rec] = dkim.as_slice() else {
-        return (format!("malformed: {} TXT records at this name", dkim.len()), 1);
+    // The record is read by the verifier's own reader, step by step, so that a record testkey
+    // passes is one mail passes with.
+    let [rec] = recs.as_slice() else {
+        return (format!("malformed: {} TXT records at this name", recs.len()), 1);
     };
-    let Ok(tags) = TagList::parse(rec) else { return ("malformed: the record does not parse".into(), 1) };
-    let Some(p) = tags.get("p") else { return ("malformed: no p= tag".into(), 1) };
-    let p = strip_ws(p);
-    if p.is_empty() {
-        return ("revoked: p= is empty".into(), 1);
-    }
-    let k = tags.get("k").map_or("rsa".into(), |k| strip_ws(k).to_ascii_lowercase());
-    if k != kind {
-        return (format!("mismatch: the record is k={k}, the key is {kind}"), 1);
-    }
-    let Ok(published) = base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) else {
-        return ("malformed: p= is not base64".into(), 1);
+    let tags = match KeyTags::parse(rec) {
+        Ok(t) => t,
+        Err((verify::Outcome::KeyRevoked, _)) => return ("revoked: p= is empty".into(), 1),
+        Err((_, why)) => return (format!("malformed: {why}"), 1),
     };
-    // Decoded as the verifier decodes it, so that a record testkey passes is one mail passes with.
-    let published = match crate::dkim::verify::decode_public_key(&k, &published) {
+    if tags.k != kind {
+        return (format!("mismatch: the record is k={}, the key is {kind}", tags.k), 1);
+    }
+    let published = match tags.p_bytes() {
+        Ok(p) => p,
+        Err((_, why)) => return (format!("malformed: {why}"), 1),
+    };
+    let published = match decode_public_key(tags.k, &published) {
         Ok(key) => key,
         Err(why) => return (format!("unusable: {why}"), 1),
     };
-    if crate::dkim::verify::decode_public_key(&k, mine).ok() != Some(published) {
+    if decode_public_key(kind, mine).ok() != Some(published) {
         return ("mismatch: the record publishes another key".into(), 1);
     }
-    if is_testing(rec) {
+    if tags.testing {
         ("testing: the record publishes this key with t=y".into(), 0)
     } else {
         ("match".into(), 0)
@@ -475,5 +474,32 @@ mod tests {
         let root = Who { name: "root".into(), uid: 0, gid: 0, groups: vec![0] };
         assert!(may_read(&key, &root).is_ok());
         assert_eq!(may_read(&sub.join("none"), &root).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    /// `dkim testkey` reads a record with the verifier's reader: what the verifier calls L, N,
+    /// E or R, testkey does not call a match (a DKIM record next to an SPF record used to be).
+    #[test]
+    fn judge_reads_records_as_the_verifier() {
+        use base64::Engine as _;
+        let key = SigningKey::from_pem(&crate::dkim::key::fixture("rsa-1024-pkcs8.pem"), false).unwrap();
+        let mine = key.public_key_dns();
+        let p = base64::engine::general_purpose::STANDARD.encode(&mine);
+        let one = |r: String| TxtAnswer::Records(vec![r.into_bytes()]);
+        let cases = [
+            (one(format!("v=DKIM1; k=rsa; p={p}")), "match", 0),
+            (one(format!("v=DKIM1; t=s:y; p={p}")), "testing: the record publishes this key with t=y", 0),
+            (TxtAnswer::Records(vec![b"v=spf1 -all".to_vec(), format!("v=DKIM1; p={p}").into_bytes()]), "malformed: 2 TXT records at this name", 1),
+            (one(format!("v=DKIM1; s=tlsrpt; p={p}")), "malformed: key service s=tlsrpt is not email", 1),
+            (one(format!("v=DKIM1; k=dsa; p={p}")), "malformed: unknown key type k=dsa", 1),
+            (one(format!("p={p}; v=DKIM1")), "malformed: key record v=DKIM1 (must be DKIM1, first)", 1),
+            (one("v=DKIM1; k=rsa".into()), "malformed: key record has no p=", 1),
+            (one("v=DKIM1; p= ".into()), "revoked: p= is empty", 1),
+            (one(format!("v=DKIM1; k=ED25519; p={p}")), "mismatch: the record is k=ed25519, the key is rsa", 1),
+            (one("v=DKIM1; p=!!!".into()), "malformed: p= is not base64", 1),
+            (one("v=DKIM1; p=AAAA".into()), "unusable: p= is not an RSA public key", 1),
+        ];
+        for (answer, word, code) in cases {
+            assert_eq!(judge(&answer, &mine, KeyType::Rsa), (word.to_string(), code), "{answer:?}");
+        }
     }
 }

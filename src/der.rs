@@ -1,6 +1,8 @@
-//! A little DER (X.690), enough for the keys we read and write: one TLV at a time, a SEQUENCE
-//! walked element by element, a SubjectPublicKeyInfo or bare RSAPublicKey (DNS `p=` values), and
-//! the writing side (a length, a TLV, an INTEGER, PKCS#1 wrapped in a SubjectPublicKeyInfo).
+//! The lenient DER reader DKIM and DomainKeys key records need, which no crate offers: a `p=`
+//! value is a SubjectPublicKeyInfo or a bare RSAPublicKey, non-minimal lengths and trailing bytes
+//! are taken (as other verifiers take them) and reported. Private keys, and the SubjectPublicKeyInfo
+//! we publish, go through the RustCrypto `pkcs1`/`pkcs8`/`spki` crates (src/keygen.rs,
+//! src/dkim/key.rs). The writing side here is for tests, which build malformed DER on purpose.
 //!
 //! Lengths of up to 4 bytes are read (no key we handle comes near 4 GiB); non-minimal lengths
 //! are accepted, the indefinite form (0x80) and multi-byte tags are not. What to make of bytes
@@ -191,9 +193,10 @@ pub fn bit_length(magnitude: &[u8]) -> usize {
     }
 }
 
-// --- writing -------------------------------------------------------------------------------------
+// --- writing (tests build keys, also malformed ones, with these) ----------------------------------
 
 /// Appends a DER length (short form under 0x80, else the fewest bytes).
+#[cfg(test)]
 pub fn write_len(n: usize, out: &mut Vec<u8>) {
     if n < 0x80 {
         out.push(n as u8);
@@ -206,6 +209,7 @@ pub fn write_len(n: usize, out: &mut Vec<u8>) {
 }
 
 /// One element.
+#[cfg(test)]
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     out.push(tag);
@@ -215,6 +219,7 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// Minimal DER encoding of a positive INTEGER given its big-endian magnitude.
+#[cfg(test)]
 pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
     let mut m = magnitude;
     while m.len() > 1 && m[0] == 0 {
@@ -230,6 +235,7 @@ pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
 
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (rsaEncryption, NULL parameters), as
 /// `openssl pkey -pubout -outform DER` writes it.
+#[cfg(test)]
 pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
     let mut alg = tlv(TAG_OID, OID_RSA_ENCRYPTION);
     alg.extend_from_slice(&tlv(TAG_NULL, &[]));

@@ -33,8 +33,7 @@ impl TxtLookup for Fixed {
 
 /// A DNS name we may ask for: at most 253 octets, labels of 1..=63 octets.
 pub fn valid_name(name: &str) -> bool {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    !n.is_empty() && n.len() <= 253 && n.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+    crate::domain::fits_dns(name.strip_suffix('.').unwrap_or(name))
 }
 
 // ---------------------------------------------------------------------------

@@ -11,11 +11,20 @@ pub const MAX_LABEL: usize = 63;
 /// without a final dot. Wider than host names (RFC 1123) because `_` appears in real
 /// subdomains and A-labels (`xn--`) are letters, digits and hyphens; below every file-name limit.
 pub fn is_dns_name(name: &str) -> bool {
+    fits_dns(name) && is_label_list(name)
+}
+
+/// 1 to 253 octets, labels of 1 to 63 (no final dot): what the DNS can carry, whatever the octets.
+pub fn fits_dns(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL)
+}
+
+/// Non-empty labels of letters, digits, `-` or `_`, separated by single dots, of any length: the
+/// syntax of a DKIM `d=` and `s=`. Lengths are left to [`fits_dns`]: for the verifier a name
+/// too long for the DNS is a failed lookup, not a syntax error (a different letter).
+pub fn is_label_list(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name.split('.').all(|l| {
-            !l.is_empty() && l.len() <= MAX_LABEL && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        })
+        && name.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
 }
 
 #[cfg(test)]
@@ -37,5 +46,14 @@ mod tests {
         for bad in ["", ".", "..", "a..b", ".a.org", "a.org.", "a/b.org", "a b.org", "é.org", "a\0.org", "*.org"] {
             assert!(!is_dns_name(bad), "{bad:?}");
         }
+    }
+
+    /// The verifier's d=/s= syntax leaves lengths to the DNS; the DNS query check leaves octets.
+    #[test]
+    fn syntax_and_size_are_separate() {
+        let long = "a".repeat(64);
+        assert!(is_label_list(&format!("{long}.org")) && !fits_dns(&format!("{long}.org")));
+        assert!(fits_dns("a b.org") && !is_label_list("a b.org"));
+        assert!(!is_label_list("a..b") && !fits_dns("a..b") && !is_label_list("") && !fits_dns(""));
     }
 }

@@ -24,17 +24,16 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 
-use crate::der::{self, bit_length, Reader, OID_ED25519, OID_RSA_ENCRYPTION};
-use crate::der::{TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
-#[cfg(test)]
-use crate::der::{tlv as der_tlv, unsigned_integer as der_unsigned_integer};
+use rsa::pkcs1::{RsaPrivateKeyRef, RsaPublicKeyRef};
+use rsa::pkcs8::der::{self, Decode as _};
+use rsa::pkcs8::PrivateKeyInfoRef;
 
-/// The RSA modulus size `dknewkey` uses when none is given.
-pub const DEFAULT_RSA_BITS: usize = 2048;
-/// The smallest RSA key we generate (RFC 8301: verifiers ignore smaller keys).
-pub const MIN_RSA_BITS: usize = 1024;
-/// The largest RSA key we generate (larger ones do not fit well in DNS and many verifiers refuse them).
-pub const MAX_RSA_BITS: usize = 4096;
+use crate::der::{bit_length, OID_ED25519, OID_RSA_ENCRYPTION};
+#[cfg(test)]
+use crate::der::{tlv as der_tlv, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+
+use crate::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
+
 /// The TTL of the tinydns-data lines we write.
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
 
@@ -48,8 +47,8 @@ const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0
 /// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeygenError {
-    /// An RSA size outside 1024..=4096 bits.
-    #[error("RSA key size {0} is not supported (use 1024 to 4096 bits; 2048 is the default)")]
+    /// An RSA size outside `MIN_RSA_BITS..=MAX_NEW_RSA_BITS`.
+    #[error("RSA key size {0} is not supported (use {MIN_RSA_BITS} to {MAX_NEW_RSA_BITS} bits; {DEFAULT_NEW_RSA_BITS} is the default)")]
     BadBits(usize),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
@@ -68,53 +67,18 @@ pub enum KeygenError {
     Unsupported(String),
     /// The DER inside the PEM does not parse as the key it claims to be.
     #[error("malformed private key: {0}")]
-    Malformed(&'static str),
+    Malformed(String),
     /// DomainKeys (RFC 4870) knows only RSA keys.
     #[error("DomainKeys records need an RSA key")]
     DomainKeysNeedsRsa,
 }
 
-/// The kind of a key: the `k=` tag of its DKIM record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    /// RSA (`k=rsa`).
-    Rsa,
-    /// Ed25519 (`k=ed25519`, RFC 8463).
-    Ed25519,
-}
-
-impl KeyKind {
-    /// The value of the DKIM key record's `k=` tag.
-    pub fn k_tag(self) -> &'static str {
-        match self {
-            KeyKind::Rsa => "rsa",
-            KeyKind::Ed25519 => "ed25519",
-        }
-    }
-
-    /// Parses `rsa` or `ed25519` (case-insensitive).
-    pub fn from_name(name: &str) -> Option<KeyKind> {
-        if name.eq_ignore_ascii_case("rsa") {
-            Some(KeyKind::Rsa)
-        } else if name.eq_ignore_ascii_case("ed25519") {
-            Some(KeyKind::Ed25519)
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for KeyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.k_tag())
-    }
-}
 
 /// What the DNS needs to know about a private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeyInfo {
     /// RSA or Ed25519.
-    pub kind: KeyKind,
+    pub kind: KeyType,
     /// Modulus size for RSA (significant bits of n); 256 for Ed25519.
     pub bits: usize,
     /// The `p=` value: base64 of the SubjectPublicKeyInfo DER (RSA) or of the raw 32-byte key (Ed25519).
@@ -125,9 +89,9 @@ pub struct PublicKeyInfo {
 // Generation
 // ---------------------------------------------------------------------------------------------
 
-/// Checks an RSA size given by the user: 1024 to 4096 bits.
+/// Checks an RSA size given by the user.
 pub fn check_rsa_bits(bits: usize) -> Result<(), KeygenError> {
-    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+    if (MIN_RSA_BITS..=MAX_NEW_RSA_BITS).contains(&bits) {
         Ok(())
     } else {
         Err(KeygenError::BadBits(bits))
@@ -200,10 +164,10 @@ pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Zeroizing<String> {
 
 /// Generates a key of the given kind (`bits` is used for RSA only) and returns its PEM together
 /// with what its DNS record needs.
-pub fn generate(kind: KeyKind, bits: usize) -> Result<(Zeroizing<String>, PublicKeyInfo), KeygenError> {
+pub fn generate(kind: KeyType, bits: usize) -> Result<(Zeroizing<String>, PublicKeyInfo), KeygenError> {
     let pem = match kind {
-        KeyKind::Rsa => generate_rsa_pem(bits)?,
-        KeyKind::Ed25519 => generate_ed25519_pem()?,
+        KeyType::Rsa => generate_rsa_pem(bits)?,
+        KeyType::Ed25519 => generate_ed25519_pem()?,
     };
     // Derive the public side from the PEM we are about to write: what we publish is what the
     // signer will read.
@@ -237,7 +201,7 @@ fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
 ///
 /// Accepts PEM `RSA PRIVATE KEY` (PKCS#1) and `PRIVATE KEY` (PKCS#8 v1 or v2, RSA or Ed25519),
 /// or the same as bare DER.
-pub fn public_record_key(pem: &[u8]) -> Result<(KeyKind, String), KeygenError> {
+pub fn public_record_key(pem: &[u8]) -> Result<(KeyType, String), KeygenError> {
     let info = public_key_info(pem)?;
     Ok((info.kind, info.p))
 }
@@ -316,73 +280,47 @@ fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), Keyg
     }))
 }
 
-/// A DER error inside a key (truncated, bad length, or the `what` of an unexpected element).
-impl From<der::Error> for KeygenError {
-    fn from(e: der::Error) -> Self {
-        KeygenError::Malformed(e.0)
+/// A DER error inside a key, as a phrase after "malformed private key: ".
+fn malformed(what: &str, e: der::Error) -> KeygenError {
+    match e.kind() {
+        der::ErrorKind::Incomplete { .. } => KeygenError::Malformed("truncated DER".into()),
+        der::ErrorKind::TrailingData { .. } => KeygenError::Malformed(format!("{what}: data after the key")),
+        kind => KeygenError::Malformed(format!("{what}: {kind}")),
     }
 }
 
 /// PKCS#8 (RFC 5208 PrivateKeyInfo / RFC 5958 OneAsymmetricKey) with RSA or Ed25519 inside.
-fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Reader::new(der);
-    let seq = outer.expect(TAG_SEQUENCE, "PKCS#8: not a SEQUENCE")?;
-    if !outer.is_empty() {
-        return Err(KeygenError::Malformed("PKCS#8: data after the key"));
-    }
-    let mut pki = Reader::new(seq.value);
-    let version = pki.expect(TAG_INTEGER, "PKCS#8: no version")?;
-    if version.value != [0] && version.value != [1] {
-        return Err(KeygenError::Malformed("PKCS#8: unknown version"));
-    }
-    let alg = pki.expect(TAG_SEQUENCE, "PKCS#8: no algorithm identifier")?;
-    let mut alg = Reader::new(alg.value);
-    let oid = alg.expect(TAG_OID, "PKCS#8: no algorithm OID")?;
-    let private = pki.expect(TAG_OCTET_STRING, "PKCS#8: no private key")?;
-    // Optional [0] attributes, then optional [1] public key (v2).
-    let mut public: Option<&[u8]> = None;
-    while !pki.is_empty() {
-        let t = pki.next_tlv()?;
-        match t.tag {
-            0xa0 => {}
-            0x81 | 0xa1 => public = Some(t.value),
-            _ => return Err(KeygenError::Malformed("PKCS#8: unexpected element")),
-        }
-    }
-    match oid.value {
+fn info_from_pkcs8(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let pki = PrivateKeyInfoRef::from_der(der_bytes).map_err(|e| malformed("PKCS#8", e))?;
+    let private = pki.private_key.as_bytes();
+    match pki.algorithm.oid.as_bytes() {
         OID_RSA_ENCRYPTION => {
-            if !alg.is_empty() {
-                let params = alg.next_tlv()?;
-                if params.tag != TAG_NULL || !params.value.is_empty() {
-                    return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL"));
-                }
+            if pki.algorithm.parameters.is_some_and(|p| !p.is_null()) {
+                return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL".into()));
             }
-            rsa_info_from_pkcs1(private.value)
+            rsa_info_from_pkcs1(private)
         }
         OID_ED25519 => {
-            if !alg.is_empty() {
-                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters"));
+            if pki.algorithm.parameters.is_some() {
+                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters".into()));
             }
-            let mut inner = Reader::new(private.value);
-            let seed = inner.expect(TAG_OCTET_STRING, "Ed25519: private key is not an OCTET STRING")?;
-            if !inner.is_empty() || seed.value.len() != 32 {
-                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes"));
+            let seed = <&der::asn1::OctetStringRef>::from_der(private).map_err(|e| malformed("Ed25519", e))?.as_bytes();
+            if seed.len() != 32 {
+                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes".into()));
             }
-            let pair = match public {
-                None => Ed25519KeyPair::from_seed_unchecked(seed.value)
-                    .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key")),
+            let pair = match pki.public_key {
+                None => Ed25519KeyPair::from_seed_unchecked(seed)
+                    .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key".into())),
                 Some(bits) => {
-                    // BIT STRING contents: unused-bits byte 0, then the 32-byte key.
-                    let key = match bits.split_first() {
-                        Some((0, key)) if key.len() == 32 => key,
-                        _ => return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2")),
+                    let Some(key) = bits.as_bytes().filter(|k| k.len() == 32) else {
+                        return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2".into()));
                     };
-                    Ed25519KeyPair::from_seed_and_public_key(seed.value, key).map_err(|_| {
-                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key")
+                    Ed25519KeyPair::from_seed_and_public_key(seed, key).map_err(|_| {
+                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key".into())
                     })
                 }
             }?;
-            Ok(PublicKeyInfo { kind: KeyKind::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
+            Ok(PublicKeyInfo { kind: KeyType::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
         }
         OID_RSA_PSS => Err(KeygenError::Unsupported("RSA-PSS".into())),
         [0x2b, 0x65, 0x6e] => Err(KeygenError::Unsupported("X25519".into())),
@@ -393,34 +331,24 @@ fn info_from_pkcs8(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     }
 }
 
-/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo.
-fn rsa_info_from_pkcs1(der: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let mut outer = Reader::new(der);
-    let seq = outer.expect(TAG_SEQUENCE, "RSA: not a SEQUENCE")?;
-    let mut key = Reader::new(seq.value);
-    let version = key.expect(TAG_INTEGER, "RSA: no version")?;
-    if version.value != [0] && version.value != [1] {
-        return Err(KeygenError::Malformed("RSA: unknown version"));
-    }
-    let n = key.expect(TAG_INTEGER, "RSA: no modulus")?;
-    let e = key.expect(TAG_INTEGER, "RSA: no public exponent")?;
-    // A private key has d, p, q, ... after n and e.
-    if key.peek_tag() != Some(TAG_INTEGER) {
-        return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)"));
-    }
-    for v in [n.value, e.value] {
-        if v.first().is_none_or(|&b| b & 0x80 != 0) {
-            return Err(KeygenError::Malformed("RSA: negative or empty integer"));
+/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo. Any size: the `pkcs1`
+/// crate reads the structure without judging the key.
+fn rsa_info_from_pkcs1(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
+    let key = match RsaPrivateKeyRef::from_der(der_bytes) {
+        Ok(k) => k,
+        Err(_) if RsaPublicKeyRef::from_der(der_bytes).is_ok() => {
+            return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)".into()))
         }
+        Err(e) => return Err(malformed("RSA", e)),
+    };
+    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    let bits = bit_length(n);
+    if bits == 0 || bit_length(e) < 2 || e.last().is_some_and(|&b| b & 1 == 0) {
+        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent".into()));
     }
-    let bits = bit_length(n.value);
-    if bits == 0 || bit_length(e.value) < 2 || e.value.last().is_some_and(|&b| b & 1 == 0) {
-        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent"));
-    }
-    let mut rsa_pub = der::unsigned_integer(n.value);
-    rsa_pub.extend_from_slice(&der::unsigned_integer(e.value));
-    let spki = der::spki_from_pkcs1(&der::tlv(TAG_SEQUENCE, &rsa_pub));
-    Ok(PublicKeyInfo { kind: KeyKind::Rsa, bits, p: B64.encode(spki) })
+    let spki = crate::dkim::key::rsa_spki(key.modulus, key.public_exponent)
+        .map_err(|e| KeygenError::Rsa(format!("encoding the public key: {e}")))?;
+    Ok(PublicKeyInfo { kind: KeyType::Rsa, bits, p: B64.encode(spki) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,8 +373,8 @@ impl Default for DkimRecordOptions {
 }
 
 /// The DKIM key record: `v=DKIM1; k=rsa; [t=y; ][h=sha256; ][s=email; ]p=…`.
-pub fn dkim_record(kind: KeyKind, p: &str, opts: DkimRecordOptions) -> String {
-    let mut r = format!("v=DKIM1; k={}; ", kind.k_tag());
+pub fn dkim_record(kind: KeyType, p: &str, opts: DkimRecordOptions) -> String {
+    let mut r = format!("v=DKIM1; k={}; ", kind.as_str());
     if opts.testing {
         r.push_str("t=y; ");
     }
@@ -462,8 +390,8 @@ pub fn dkim_record(kind: KeyKind, p: &str, opts: DkimRecordOptions) -> String {
 }
 
 /// The DomainKeys (RFC 4870) key record: `k=rsa; [t=y; ]p=…`.
-pub fn domainkeys_key_record(kind: KeyKind, p: &str, testing: bool) -> Result<String, KeygenError> {
-    if kind != KeyKind::Rsa {
+pub fn domainkeys_key_record(kind: KeyType, p: &str, testing: bool) -> Result<String, KeygenError> {
+    if kind != KeyType::Rsa {
         return Err(KeygenError::DomainKeysNeedsRsa);
     }
     Ok(format!("k=rsa; {}p={p}", if testing { "t=y; " } else { "" }))
@@ -493,23 +421,16 @@ pub fn policy_record_name(domain: &str) -> String {
 /// Is this a plausible DNS domain name for a signing domain: at least two labels of letters,
 /// digits and hyphens (no hyphen at either end of a label), labels 1..63 octets, 253 in all,
 /// and a top-level label that is not all digits (so no IP address)?
+///
+/// Stricter than [`crate::domain::is_dns_name`] (which it builds on): `dknewkey` uses it to tell a
+/// domain from a file name, and to refuse what would make a record nobody can look up.
 pub fn looks_like_domain(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() || name.len() > 253 {
-        return false;
-    }
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
-        return false;
-    }
-    let ldh = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    labels.iter().all(ldh) && labels.last().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()))
+    let host_label = |l: &str| !l.starts_with('-') && !l.ends_with('-') && !l.contains('_');
+    crate::domain::is_dns_name(name)
+        && name.contains('.')
+        && name.split('.').all(host_label)
+        && name.rsplit('.').next().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Is this a valid DKIM selector (RFC 6376 `selector = sub-domain *("." sub-domain)`):
@@ -705,7 +626,7 @@ mod tests {
         assert!(pem.ends_with("-----END PRIVATE KEY-----\n"));
         assert!(pem.lines().all(|l| l.len() <= 64));
         let info = public_key_info(pem.as_bytes()).unwrap();
-        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.kind, KeyType::Rsa);
         assert_eq!(info.bits, 1024);
         // The SPKI we build equals the one the rsa crate encodes.
         use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
@@ -719,7 +640,7 @@ mod tests {
 
     #[test]
     fn ed25519_generation_is_openssl_form() {
-        let (pem, info) = generate(KeyKind::Ed25519, 0).unwrap();
+        let (pem, info) = generate(KeyType::Ed25519, 0).unwrap();
         let lines: Vec<&str> = pem.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], "-----BEGIN PRIVATE KEY-----");
@@ -731,10 +652,10 @@ mod tests {
         assert_eq!(der.len(), 48);
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
         assert_eq!(info.p, B64.encode(pair.public_key().as_ref()));
-        assert_eq!(info.kind, KeyKind::Ed25519);
+        assert_eq!(info.kind, KeyType::Ed25519);
         assert_eq!(B64.decode(&info.p).unwrap().len(), 32);
         // Two keys differ.
-        let (pem2, _) = generate(KeyKind::Ed25519, 0).unwrap();
+        let (pem2, _) = generate(KeyType::Ed25519, 0).unwrap();
         assert_ne!(*pem, *pem2);
     }
 
@@ -744,7 +665,7 @@ mod tests {
         let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
         let pem = ed25519_pem_from_seed(&seed.try_into().unwrap());
         let (kind, p) = public_record_key(pem.as_bytes()).unwrap();
-        assert_eq!(kind, KeyKind::Ed25519);
+        assert_eq!(kind, KeyType::Ed25519);
         assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
         assert_eq!(
             dkim_record(kind, &p, DkimRecordOptions { testing: false, ..Default::default() }),
@@ -771,7 +692,7 @@ mod tests {
         let pem = pem_encode("PRIVATE KEY", &der_tlv(TAG_SEQUENCE, &bad));
         assert!(matches!(public_record_key(pem.as_bytes()), Err(KeygenError::Malformed(_))));
         // Bare DER works as well.
-        assert_eq!(public_record_key(&der).unwrap().0, KeyKind::Ed25519);
+        assert_eq!(public_record_key(&der).unwrap().0, KeyType::Ed25519);
     }
 
     #[test]
@@ -780,7 +701,7 @@ mod tests {
         assert!(pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let info = public_key_info(pkcs1_pem.as_bytes()).unwrap();
         assert_eq!(info, public_key_info(test_rsa_pem().as_bytes()).unwrap());
-        assert_eq!(info.kind, KeyKind::Rsa);
+        assert_eq!(info.kind, KeyType::Rsa);
         assert_eq!(info.bits, 1024);
         assert!(info.p.starts_with("MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ"));
         // The same key wrapped in PKCS#8.
@@ -832,27 +753,32 @@ mod tests {
         assert_eq!(public_record_key(x.as_bytes()), Err(KeygenError::Unsupported("X25519".into())));
     }
 
+    /// The words of the `pkcs1`/`pkcs8` crates' refusals, as `dknewkey -p` prints them.
     #[test]
-    fn der_helpers() {
-        assert_eq!(der_unsigned_integer(&[0x00, 0x00, 0x7f]), vec![0x02, 0x01, 0x7f]);
-        assert_eq!(der_unsigned_integer(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(der_tlv(0x04, &[0u8; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
-        assert_eq!(der_tlv(0x04, &[0u8; 200])[..3], [0x04, 0x81, 0xc8]);
-        assert_eq!(bit_length(&[0x00, 0x01, 0x00]), 9);
-        assert_eq!(bit_length(&[0x80, 0]), 16);
+    fn malformed_key_words() {
+        use crate::dkim::key::fixture;
+        let (_, pkcs1) = pem_decode_private(&fixture("rsa-1024-pkcs1.pem")).unwrap();
+        let public = B64.decode(String::from_utf8(fixture("rsa-2048-public.pem")).unwrap().lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+        let rsa_public = &public[24..];
+        let words = |der: &[u8], label: &str| public_key_info(pem_encode(label, der).as_bytes()).unwrap_err().to_string();
+        assert_eq!(words(rsa_public, "RSA PRIVATE KEY"), "malformed private key: RSA: no private exponent (is this a public key?)");
+        assert_eq!(words(&[&pkcs1[..], &[0x05, 0x00]].concat(), "RSA PRIVATE KEY"), "malformed private key: RSA: data after the key");
+        assert_eq!(words(&pkcs1[..pkcs1.len() - 1], "RSA PRIVATE KEY"), "malformed private key: truncated DER");
+        let e = words(&[0x30, 0x03, 0x02, 0x01, 0x07], "PRIVATE KEY");
+        assert!(e.starts_with("malformed private key: PKCS#8: "), "{e}");
     }
 
     #[test]
     fn record_values() {
         let o = DkimRecordOptions::default();
-        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", o), "v=DKIM1; k=rsa; t=y; p=AAAA");
+        assert_eq!(dkim_record(KeyType::Rsa, "AAAA", o), "v=DKIM1; k=rsa; t=y; p=AAAA");
         let all = DkimRecordOptions { testing: true, sha256_only: true, email_only: true };
-        assert_eq!(dkim_record(KeyKind::Rsa, "AAAA", all), "v=DKIM1; k=rsa; t=y; h=sha256; s=email; p=AAAA");
+        assert_eq!(dkim_record(KeyType::Rsa, "AAAA", all), "v=DKIM1; k=rsa; t=y; h=sha256; s=email; p=AAAA");
         let none = DkimRecordOptions { testing: false, sha256_only: false, email_only: false };
-        assert_eq!(dkim_record(KeyKind::Ed25519, "BB", none), "v=DKIM1; k=ed25519; p=BB");
-        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", true).unwrap(), "k=rsa; t=y; p=AAAA");
-        assert_eq!(domainkeys_key_record(KeyKind::Rsa, "AAAA", false).unwrap(), "k=rsa; p=AAAA");
-        assert_eq!(domainkeys_key_record(KeyKind::Ed25519, "A", false), Err(KeygenError::DomainKeysNeedsRsa));
+        assert_eq!(dkim_record(KeyType::Ed25519, "BB", none), "v=DKIM1; k=ed25519; p=BB");
+        assert_eq!(domainkeys_key_record(KeyType::Rsa, "AAAA", true).unwrap(), "k=rsa; t=y; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyType::Rsa, "AAAA", false).unwrap(), "k=rsa; p=AAAA");
+        assert_eq!(domainkeys_key_record(KeyType::Ed25519, "A", false), Err(KeygenError::DomainKeysNeedsRsa));
         assert_eq!(domainkeys_policy_record("domain.xyz", false, true), "t=y; o=~; r=postmaster@domain.xyz");
         assert_eq!(domainkeys_policy_record("domain.xyz.", true, false), "o=-; r=postmaster@domain.xyz");
         assert_eq!(key_record_name("default", "example.com."), "default._domainkey.example.com");
@@ -873,15 +799,15 @@ mod tests {
         for bad in ["", "key.pem.", "my_key", "-x", "a..b", "sel ector"] {
             assert!(!is_valid_selector(bad), "{bad}");
         }
-        assert_eq!(KeyKind::from_name("ED25519"), Some(KeyKind::Ed25519));
-        assert_eq!(KeyKind::from_name("rsa"), Some(KeyKind::Rsa));
-        assert_eq!(KeyKind::from_name("dsa"), None);
+        assert_eq!(KeyType::from_name("ED25519"), Some(KeyType::Ed25519));
+        assert_eq!(KeyType::from_name("rsa"), Some(KeyType::Rsa));
+        assert_eq!(KeyType::from_name("dsa"), None);
     }
 
     #[test]
     fn bind_round_trip() {
         let long_p = "A".repeat(392); // a 2048-bit SPKI is 392 base64 characters
-        let value = dkim_record(KeyKind::Rsa, &long_p, DkimRecordOptions::default());
+        let value = dkim_record(KeyType::Rsa, &long_p, DkimRecordOptions::default());
         let line = bind_txt("default._domainkey.example.com", &value);
         assert!(line.starts_with("default._domainkey.example.com.\tIN\tTXT\t( \""));
         let (name, strings) = parse_bind(&line.replace('\n', " "));
@@ -909,7 +835,7 @@ mod tests {
     #[test]
     fn tinydns_round_trip() {
         let p = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(9);
-        let value = dkim_record(KeyKind::Rsa, &p, DkimRecordOptions::default());
+        let value = dkim_record(KeyType::Rsa, &p, DkimRecordOptions::default());
         let line = tinydns_txt("default._domainkey.example.com.", &value, DEFAULT_TINYDNS_TTL);
         assert!(line.starts_with("'default._domainkey.example.com:v=DKIM1; k=rsa; t=y; p=MIIB"));
         assert!(line.ends_with(":86400"));
@@ -927,5 +853,38 @@ mod tests {
 
         let line = tinydns_txt("_domainkey.domain.xyz", &domainkeys_policy_record("domain.xyz", false, true), 86400);
         assert_eq!(line, "'_domainkey.domain.xyz:t=y; o=~; r=postmaster@domain.xyz:86400");
+    }
+    /// What `dknewkey -p` reads from each key fixture: any RSA size (8200 bits too), PEM or
+    /// bare DER; or the exact diagnostic.
+    #[test]
+    fn key_fixtures_public_key_info_as_before() {
+        use crate::dkim::key::fixture;
+        let rsa = |bits| Ok((KeyType::Rsa, bits));
+        let cases: &[crate::dkim::key::FixtureCase] = &[
+            ("rsa-1024-pkcs1.pem", rsa(1024)),
+            ("rsa-1024-pkcs8.pem", rsa(1024)),
+            ("rsa-2048-pkcs1.pem", rsa(2048)),
+            ("rsa-2048-pkcs8.pem", rsa(2048)),
+            ("rsa-2048-pkcs1.der", rsa(2048)),
+            ("rsa-2048-pkcs8.der", rsa(2048)),
+            ("rsa-4096-pkcs1.pem", rsa(4096)),
+            ("rsa-4096-pkcs8.pem", rsa(4096)),
+            ("rsa-8200.pem", rsa(8200)),
+            ("ed25519-pkcs8.pem", Ok((KeyType::Ed25519, 256))),
+            ("rsa-1024-encrypted.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
+            ("rsa-1024-encrypted-pkcs1.pem", Err("the private key is encrypted; qmail-dkim needs an unencrypted key")),
+            ("ec-p256.pem", Err("unsupported key type: EC (DKIM uses rsa or ed25519 keys)")),
+            ("rsa-2048-public.pem", Err("not a PEM private key: found a \"PUBLIC KEY\" block, no private key")),
+            ("rsa-2048-corrupt.pem", Err("malformed private key: truncated DER")),
+        ];
+        let public = String::from_utf8(fixture("rsa-2048-public.pem")).unwrap();
+        let public: String = public.lines().filter(|l| !l.starts_with("-----")).collect();
+        for (name, want) in cases {
+            let got = public_key_info(&fixture(name)).map(|i| (i.kind, i.bits)).map_err(|e| e.to_string());
+            assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map_err(|e| *e), "{name}");
+            if name.starts_with("rsa-2048-pkcs") {
+                assert_eq!(public_key_info(&fixture(name)).unwrap().p, public, "{name}");
+            }
+        }
     }
 }

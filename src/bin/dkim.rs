@@ -258,7 +258,7 @@ fn testkey_cmd(a: TestkeyArgs) -> Result<u8, String> {
     let key = SigningKey::from_pem(&pem, false).map_err(|e| format!("{}: {e}", a.key.display()))?;
     let mine = key.public_key_dns();
     let name = format!("{}._domainkey.{}", a.selector, a.domain);
-    let (verdict, code) = check::judge(&lookup(&a.dns).txt(&name), &mine, key.key_type().as_str());
+    let (verdict, code) = check::judge(&lookup(&a.dns).txt(&name), &mine, key.key_type());
     println!("{name}: {verdict}");
     Ok(code)
 }

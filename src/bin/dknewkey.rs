@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use qmail_dkim::keygen::{self, DkimRecordOptions, KeyKind, PublicKeyInfo};
+use qmail_dkim::dkim::key::KeyType;
+use qmail_dkim::keygen::{self, DkimRecordOptions, PublicKeyInfo};
 
 /// The group of qmaild, the user qmail-smtpd runs as on a stock qmail.
 const SMTP_GROUP: &str = "nofiles";
@@ -61,7 +62,7 @@ struct Cli {
 
     /// Key type
     #[arg(short = 't', value_name = "rsa|ed25519", value_parser = parse_kind, conflicts_with = "remove")]
-    kind: Option<KeyKind>,
+    kind: Option<KeyType>,
 
     /// Signing domain, for the record's name [default: the key's directory name if it is a domain]
     #[arg(short = 'd', value_name = "DOMAIN", conflicts_with = "remove")]
@@ -117,8 +118,8 @@ struct Cli {
     legacy_bits: Option<usize>,
 }
 
-fn parse_kind(s: &str) -> Result<KeyKind, String> {
-    KeyKind::from_name(s).ok_or_else(|| format!("'{s}' is not a key type (rsa or ed25519)"))
+fn parse_kind(s: &str) -> Result<KeyType, String> {
+    KeyType::from_name(s).ok_or_else(|| format!("'{s}' is not a key type (rsa or ed25519)"))
 }
 
 /// An error for the one `dknewkey: ...` line.
@@ -161,7 +162,7 @@ fn run(cli: &Cli) -> Result<(), Fail> {
                 return Err(Fail(format!("{} is an {} key, not {k}", cli.keyfile.display(), info.kind)));
             }
         }
-        if info.kind == KeyKind::Rsa && info.bits < keygen::MIN_RSA_BITS {
+        if info.kind == KeyType::Rsa && info.bits < qmail_dkim::dkim::key::MIN_RSA_BITS {
             warn(&format!(
                 "{} is a {}-bit RSA key: verifiers ignore keys under 1024 bits (RFC 8301); make a new one",
                 cli.keyfile.display(),
@@ -176,7 +177,7 @@ fn run(cli: &Cli) -> Result<(), Fail> {
         io::stdout().write_all(text.as_bytes()).map_err(|e| Fail(format!("cannot write the record: {e}")))?;
         return Ok(());
     }
-    let (kind, bits) = params.unwrap_or((KeyKind::Rsa, keygen::DEFAULT_RSA_BITS));
+    let (kind, bits) = params.unwrap_or((KeyType::Rsa, qmail_dkim::dkim::key::DEFAULT_NEW_RSA_BITS));
     create_key(cli, &selector, &domain, kind, bits)
 }
 
@@ -333,14 +334,14 @@ fn ownership(cli: &Cli, old: Option<&fs::Metadata>) -> Result<Ownership, Fail> {
 }
 
 /// Checks the options of a new key before anything else; returns its type and size.
-fn new_key_params(cli: &Cli) -> Result<(KeyKind, usize), Fail> {
-    let kind = cli.kind.unwrap_or(KeyKind::Rsa);
+fn new_key_params(cli: &Cli) -> Result<(KeyType, usize), Fail> {
+    let kind = cli.kind.unwrap_or(KeyType::Rsa);
     let bits = cli.bits.or(cli.legacy_bits);
-    if kind == KeyKind::Ed25519 && bits.is_some() {
+    if kind == KeyType::Ed25519 && bits.is_some() {
         warn("-b is for RSA keys; an Ed25519 key is always 256 bits");
     }
-    let bits = bits.unwrap_or(keygen::DEFAULT_RSA_BITS);
-    if kind == KeyKind::Rsa {
+    let bits = bits.unwrap_or(qmail_dkim::dkim::key::DEFAULT_NEW_RSA_BITS);
+    if kind == KeyType::Rsa {
         keygen::check_rsa_bits(bits)?;
         if bits < 2048 {
             warn(&format!(
@@ -349,13 +350,13 @@ fn new_key_params(cli: &Cli) -> Result<(KeyKind, usize), Fail> {
             ));
         }
     }
-    if kind == KeyKind::Ed25519 && cli.domainkeys {
+    if kind == KeyType::Ed25519 && cli.domainkeys {
         return Err(Fail("DomainKeys records need an RSA key (leave out --domainkeys or -t ed25519)".into()));
     }
     Ok((kind, bits))
 }
 
-fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyKind, bits: usize) -> Result<(), Fail> {
+fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyType, bits: usize) -> Result<(), Fail> {
     let path = &cli.keyfile;
     let old = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => return Err(Fail(format!("{} is a directory", path.display()))),

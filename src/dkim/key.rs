@@ -6,9 +6,25 @@
 use super::Algorithm;
 use base64::Engine;
 use ring::signature::KeyPair;
+use rsa::pkcs1::{RsaPublicKeyRef, UintRef};
+use rsa::pkcs8::der;
 
+// RSA key sizes, every purpose in one place.
+
+/// The smallest RSA key for DKIM, signing or verifying, and for DomainKeys signing (RFC 8301:
+/// verifiers ignore smaller keys).
 pub const MIN_RSA_BITS: usize = 1024;
+/// The largest RSA key the DKIM signer loads and the DKIM verifier accepts (ring's limit).
 pub const MAX_RSA_BITS: usize = 8192;
+/// The largest RSA key `dknewkey` makes: larger ones fit badly in DNS and many verifiers refuse
+/// them. `dknewkey -p` reads any size.
+pub const MAX_NEW_RSA_BITS: usize = 4096;
+/// The RSA key size `dknewkey` makes when none is given.
+pub const DEFAULT_NEW_RSA_BITS: usize = 2048;
+/// DomainKeys verification: the sizes deployed DomainKeys keys had.
+pub const DOMAINKEYS_MIN_VERIFY_BITS: usize = 512;
+/// DomainKeys verification: the largest key accepted.
+pub const DOMAINKEYS_MAX_VERIFY_BITS: usize = 2048;
 
 const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -16,18 +32,40 @@ const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x0
 const SHA256_PREFIX: &[u8] =
     &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
+/// The type of a key, as the `k=` tag of a DKIM key record names it. The one key-type enum:
+/// the signer, `dknewkey` and the record writers share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// RSA (`k=rsa`).
     Rsa,
+    /// Ed25519 (`k=ed25519`, RFC 8463).
     Ed25519,
 }
 
 impl KeyType {
+    /// The value of the DKIM key record's `k=` tag.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::Rsa => "rsa",
             KeyType::Ed25519 => "ed25519",
         }
+    }
+
+    /// Parses `rsa` or `ed25519` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<KeyType> {
+        if name.eq_ignore_ascii_case("rsa") {
+            Some(KeyType::Rsa)
+        } else if name.eq_ignore_ascii_case("ed25519") {
+            Some(KeyType::Ed25519)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -196,8 +234,39 @@ impl SigningKey {
     }
 }
 
-/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
-pub use crate::der::spki_from_pkcs1;
+/// The SubjectPublicKeyInfo DER of an RSA key (rsaEncryption, NULL parameters), as
+/// `openssl pkey -pubout -outform DER` writes it.
+pub fn rsa_spki(n: UintRef<'_>, e: UintRef<'_>) -> Result<Vec<u8>, der::Error> {
+    use der::Encode as _;
+    let pkcs1 = RsaPublicKeyRef { modulus: n, public_exponent: e }.to_der()?;
+    spki_of(&pkcs1)
+}
+
+fn spki_of(pkcs1: &[u8]) -> Result<Vec<u8>, der::Error> {
+    use der::Encode as _;
+    rsa::pkcs8::SubjectPublicKeyInfoRef {
+        algorithm: rsa::pkcs8::AlgorithmIdentifierRef { oid: rsa::pkcs1::ALGORITHM_OID, parameters: Some(der::AnyRef::NULL) },
+        subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1)?,
+    }
+    .to_der()
+}
+
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (empty if it cannot be encoded, which a
+/// key ring or the `rsa` crate loaded never is).
+pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    spki_of(pkcs1).unwrap_or_default()
+}
+
+/// A key fixture and what a loader makes of it: the key type and size, or the diagnostic.
+#[cfg(test)]
+pub(crate) type FixtureCase = (&'static str, Result<(KeyType, usize), &'static str>);
+
+/// Reads a key fixture of tests/data (made once with openssl).
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 #[cfg(test)]
 mod tests {
@@ -230,5 +299,71 @@ mod tests {
         let pem = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
         let e = SigningKey::from_pem(pem.as_bytes(), false).unwrap_err();
         assert!(e.starts_with("unsupported PEM type") && e.len() < 80, "{e}");
+    }
+    /// What the signer's key loader makes of each key fixture, for ring's path and for the
+    /// `rsa` crate's (rsa-sha1): the key type and size, or the exact diagnostic.
+    #[test]
+    fn key_fixtures_load_as_before() {
+        let cases: &[FixtureCase] = &[
+            ("rsa-1024-pkcs1.pem", Ok((KeyType::Rsa, 1024))),
+            ("rsa-1024-pkcs8.pem", Ok((KeyType::Rsa, 1024))),
+            ("rsa-2048-pkcs1.pem", Ok((KeyType::Rsa, 2048))),
+            ("rsa-2048-pkcs8.pem", Ok((KeyType::Rsa, 2048))),
+            ("rsa-4096-pkcs1.pem", Ok((KeyType::Rsa, 4096))),
+            ("rsa-4096-pkcs8.pem", Ok((KeyType::Rsa, 4096))),
+            ("ed25519-pkcs8.pem", Ok((KeyType::Ed25519, 256))),
+            ("rsa-8200.pem", Err("RSA key of 8200 bits is too long (at most 8192)")),
+            ("rsa-1024-encrypted.pem", Err("encrypted private keys are not supported")),
+            ("rsa-1024-encrypted-pkcs1.pem", Err("corrupt RSA key")),
+            ("ec-p256.pem", Err("EC keys cannot sign DKIM (use RSA or Ed25519)")),
+            ("rsa-2048-public.pem", Err("this is a public key, not a private key")),
+            ("rsa-2048-corrupt.pem", Err("corrupt RSA key")),
+            ("rsa-2048-pkcs1.der", Err("not a PEM file (not text)")),
+            ("rsa-2048-pkcs8.der", Err("not a PEM file (not text)")),
+        ];
+        for (name, want) in cases {
+            for need_sha1 in [false, true] {
+                let got = SigningKey::from_pem(&fixture(name), need_sha1).map(|k| (k.key_type(), k.bits()));
+                assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map_err(|e| *e), "{name} sha1={need_sha1}");
+            }
+        }
+        // ring takes 2048 to 4096 bits; the rest, and rsa-sha1, go through the `rsa` crate.
+        for (name, sha1, ring) in [("rsa-1024-pkcs8.pem", false, false), ("rsa-2048-pkcs1.pem", false, true), ("rsa-2048-pkcs1.pem", true, false), ("rsa-4096-pkcs8.pem", false, true)] {
+            let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
+            assert_eq!(matches!(k, SigningKey::Ring(_)), ring, "{name} sha1={sha1}");
+        }
+    }
+
+    /// Both loaders publish the same `p=` as `openssl pkey -pubout -outform DER`.
+    #[test]
+    fn key_fixture_public_key_is_openssls() {
+        let pem = String::from_utf8(fixture("rsa-2048-public.pem")).unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for name in ["rsa-2048-pkcs1.pem", "rsa-2048-pkcs8.pem"] {
+            for sha1 in [false, true] {
+                let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
+                assert_eq!(base64::engine::general_purpose::STANDARD.encode(k.public_key_dns()), b64, "{name}");
+            }
+        }
+    }
+
+    /// The `spki` crate wraps a key as the hand-written DER of the tests does, byte for byte.
+    #[test]
+    fn spki_from_pkcs1_agrees_with_the_test_der_writer() {
+        for name in ["rsa-1024-pkcs1.pem", "rsa-4096-pkcs8.pem", "rsa-8200.pem"] {
+            let (_, der_bytes) = pem_decode(&fixture(name)).unwrap();
+            use rsa::pkcs8::der::Decode as _;
+            let k = rsa::pkcs1::RsaPrivateKeyRef::from_der(&der_bytes)
+                .or_else(|_| {
+                    let pki = rsa::pkcs8::PrivateKeyInfoRef::from_der(&der_bytes).unwrap();
+                    rsa::pkcs1::RsaPrivateKeyRef::from_der(pki.private_key.as_bytes())
+                })
+                .unwrap();
+            let mut pkcs1 = crate::der::unsigned_integer(k.modulus.as_bytes());
+            pkcs1.extend_from_slice(&crate::der::unsigned_integer(k.public_exponent.as_bytes()));
+            let pkcs1 = crate::der::tlv(crate::der::TAG_SEQUENCE, &pkcs1);
+            assert_eq!(spki_from_pkcs1(&pkcs1), crate::der::spki_from_pkcs1(&pkcs1), "{name}");
+            assert_eq!(rsa_spki(k.modulus, k.public_exponent).unwrap(), crate::der::spki_from_pkcs1(&pkcs1), "{name}");
+        }
     }
 }

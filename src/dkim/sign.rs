@@ -131,20 +131,28 @@ pub fn sign(
     let sig = b64.encode(sig);
     // Fold b= in 72-column pieces; the first piece stays on the "b=" line (FWS inside b= is
     // ignored by verifiers, but not every one strips FWS right after "b=").
-    let mut rest = sig.as_str();
     let line_start = field.rfind('\n').map_or(0, |i| i + 1);
-    let mut room = 76usize.saturating_sub(field.len() - line_start).max(8);
+    let room = 76usize.saturating_sub(field.len() - line_start).max(8);
+    fold_base64(&mut field, &sig, room, 72, "\n\t");
+    field.push('\n');
+    Ok(field.into_bytes())
+}
+
+/// Appends a `b=` value folded for a signature field: `first` characters on the current line,
+/// then `width` per line, each continuation line starting with `break_with`. The one folder
+/// of the DKIM and the DomainKeys signers.
+pub fn fold_base64(field: &mut String, b64: &str, first: usize, width: usize, break_with: &str) {
+    let mut rest = b64;
+    let mut room = first.max(1);
     while !rest.is_empty() {
         let n = room.min(rest.len());
         field.push_str(&rest[..n]);
         rest = &rest[n..];
         if !rest.is_empty() {
-            field.push_str("\n\t");
+            field.push_str(break_with);
         }
-        room = 72;
+        room = width.max(1);
     }
-    field.push('\n');
-    Ok(field.into_bytes())
 }
 
 fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
@@ -221,5 +229,22 @@ mod tests {
     fn header_name_with_semicolon_is_not_signed() {
         let h = Headers::parse(b"From: a@example.com\nSub;ect: hi\nSubject: s\n".to_vec());
         assert_eq!(default_header_list(&h, &[]), vec!["from", "subject", "from"]);
+    }
+
+    /// The DKIM and the DomainKeys signers fold `b=` as they did before they shared the folder.
+    #[test]
+    fn fold_base64_as_both_signers_did() {
+        let b64: String = ('A'..='Z').cycle().take(172).collect();
+        let mut f = String::from("\tb=");
+        fold_base64(&mut f, &b64, 66, 68, "\n\t  ");
+        let lines: Vec<&str> = f.split('\n').collect();
+        assert_eq!(lines.iter().map(|l| l.len()).collect::<Vec<_>>(), [69, 71, 41]);
+        assert_eq!(f.replace("\n\t  ", "").trim_start_matches("\tb="), b64);
+        let mut f = String::from("b=");
+        fold_base64(&mut f, &b64, 74, 72, "\n\t");
+        assert_eq!(f.split('\n').map(str::len).collect::<Vec<_>>(), [76, 73, 27]);
+        let mut empty = String::new();
+        fold_base64(&mut empty, "", 5, 5, "\n");
+        assert_eq!(empty, "");
     }
 }

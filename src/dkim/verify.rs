@@ -35,6 +35,9 @@
 //! precise), G comes only from the practice step (`crate::policy`).
 
 use super::canon::{self, BodyHasher};
+use super::key::KeyType;
+/// RSA keys outside these sizes are never a pass (R).
+use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
 use crate::config::Env;
@@ -46,9 +49,6 @@ use base64::Engine;
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
 pub const MAX_SIGNATURES: usize = 8;
 
-/// RSA keys outside these sizes are never a pass (R).
-pub const MIN_RSA_BITS: usize = 1024;
-pub const MAX_RSA_BITS: usize = 8192;
 
 /// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -430,11 +430,6 @@ fn b64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok()
 }
 
-/// A name made of labels of letters, digits, `-` and `_` (A-labels for IDN).
-fn domain_syntax(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
-}
 
 /// Decodes DKIM-Quoted-Printable (`=XX`), leaving malformed escapes as they are.
 fn qp_decode(s: &str) -> String {
@@ -513,10 +508,10 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
     let domain = tl.get("d").unwrap_or_default().to_ascii_lowercase();
     let domain = domain.strip_suffix('.').unwrap_or(&domain).to_string();
     let selector = tl.get("s").unwrap_or_default().to_ascii_lowercase();
-    if !domain_syntax(&domain) {
+    if !crate::domain::is_label_list(&domain) {
         return syntax(format!("d={domain} is not a domain name"));
     }
-    if !domain_syntax(&selector) {
+    if !crate::domain::is_label_list(&selector) {
         return syntax(format!("s={selector} is not a selector"));
     }
     let names = match h_names(tl.get("h").unwrap_or_default()) {
@@ -693,57 +688,95 @@ fn check(
     (Outcome::Success, format!("{name}: verified"))
 }
 
-/// Parses a key record (RFC 6376 §3.6.1) for a signature.
+/// A key record's tags as far as they do not depend on a signature (RFC 6376 §3.6.1). The one
+/// reader of key records: the verifier goes on with [`KeyTags::for_signature`], `dkim testkey`
+/// (crate::check::judge) with the key type it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTags {
+    /// `k=` (rsa when absent).
+    pub k: KeyType,
+    /// `p=`, white space removed; never empty (that is a revoked key).
+    pub p: String,
+    /// `h=` as published.
+    pub h: Option<String>,
+    /// `t=y`.
+    pub testing: bool,
+    /// `t=s`.
+    pub strict: bool,
+    /// `g=` (RFC 4871).
+    pub granularity: Option<String>,
+}
+
+impl KeyTags {
+    /// Reads a key record: L (SelectorInvalid) when it is not one, N (KeyRevoked) for an empty `p=`.
+    pub fn parse(record: &[u8]) -> Result<KeyTags, (Outcome, String)> {
+        let invalid = |why: String| Err((Outcome::SelectorInvalid, why));
+        let tl = match TagList::parse(record) {
+            Ok(t) => t,
+            Err(e) => return invalid(format!("key record: {e}")),
+        };
+        if let Some(v) = tl.get("v") {
+            if v != "DKIM1" || tl.tags.first().is_some_and(|(k, _)| k != "v") {
+                return invalid(format!("key record v={v} (must be DKIM1, first)"));
+            }
+        }
+        let Some(pval) = tl.get("p") else { return invalid("key record has no p=".into()) };
+        let k = tl.get("k").map_or(Some(KeyType::Rsa), |k| KeyType::from_name(&strip_ws(k)));
+        let Some(k) = k else {
+            return invalid(format!("unknown key type k={}", tl.get("k").map(strip_ws).unwrap_or_default().to_ascii_lowercase()));
+        };
+        if let Some(s) = tl.get("s") {
+            if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
+                return invalid(format!("key service s={s} is not email"));
+            }
+        }
+        let flag = |want: &str| tl.get("t").is_some_and(|t| colon_list(t).any(|f| f.eq_ignore_ascii_case(want)));
+        let (testing, strict) = (flag("y"), flag("s"));
+        let p = strip_ws(pval);
+        if p.is_empty() {
+            return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
+        }
+        let h = tl.get("h").map(str::to_string);
+        Ok(KeyTags { k, p, h, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
+    }
+
+    /// Whether the record's key may make signatures of `alg` (k= and h=): else E.
+    fn for_signature(&self, alg: Algorithm) -> Result<(), (Outcome, String)> {
+        let want_k = match alg {
+            Algorithm::Ed25519Sha256 => KeyType::Ed25519,
+            _ => KeyType::Rsa,
+        };
+        if self.k != want_k {
+            return Err((Outcome::AlgorithmMismatch, format!("k={} key for an {} signature", self.k, alg.as_str())));
+        }
+        if let Some(h) = &self.h {
+            if !colon_list(h).any(|x| x.eq_ignore_ascii_case(alg.hash().name())) {
+                return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", alg.hash().name())));
+            }
+        }
+        Ok(())
+    }
+
+    /// The decoded `p=`: R when it is not base64.
+    pub fn p_bytes(&self) -> Result<Vec<u8>, (Outcome, String)> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.p.as_bytes())
+            .map_err(|_| (Outcome::PublicKeyInvalid, "p= is not base64".into()))
+    }
+}
+
+/// Parses a key record for a signature.
 fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, String)> {
-    let invalid = |why: String| Err((Outcome::SelectorInvalid, why));
-    let tl = match TagList::parse(record) {
-        Ok(t) => t,
-        Err(e) => return invalid(format!("key record: {e}")),
-    };
-    if let Some(v) = tl.get("v") {
-        if v != "DKIM1" || tl.tags.first().is_some_and(|(k, _)| k != "v") {
-            return invalid(format!("key record v={v} (must be DKIM1, first)"));
-        }
-    }
-    let Some(pval) = tl.get("p") else { return invalid("key record has no p=".into()) };
-    let k = tl.get("k").map(|k| strip_ws(k).to_ascii_lowercase()).unwrap_or_else(|| "rsa".into());
-    if k != "rsa" && k != "ed25519" {
-        return invalid(format!("unknown key type k={k}"));
-    }
-    if let Some(s) = tl.get("s") {
-        if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
-            return invalid(format!("key service s={s} is not email"));
-        }
-    }
-    let flag = |want: &str| tl.get("t").is_some_and(|t| colon_list(t).any(|f| f.eq_ignore_ascii_case(want)));
-    let (testing, strict) = (flag("y"), flag("s"));
-    let pval = strip_ws(pval);
-    if pval.is_empty() {
-        return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
-    }
-    let want_k = match p.alg {
-        Algorithm::Ed25519Sha256 => "ed25519",
-        _ => "rsa",
-    };
-    if k != want_k {
-        return Err((Outcome::AlgorithmMismatch, format!("k={k} key for an {} signature", p.alg.as_str())));
-    }
-    if let Some(h) = tl.get("h") {
-        if !colon_list(h).any(|x| x.eq_ignore_ascii_case(p.alg.hash().name())) {
-            return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", p.alg.hash().name())));
-        }
-    }
-    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(pval.as_bytes()) else {
-        return Err((Outcome::PublicKeyInvalid, "p= is not base64".into()));
-    };
-    let key = decode_public_key(&k, &der).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
-    Ok(KeyRecord { key, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
+    let tags = KeyTags::parse(record)?;
+    tags.for_signature(p.alg)?;
+    let key = decode_public_key(tags.k, &tags.p_bytes()?).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
+    Ok(KeyRecord { key, testing: tags.testing, strict: tags.strict, granularity: tags.granularity })
 }
 
 /// The key in a decoded `p=` of key type `k` (`rsa` or `ed25519`); the error says why it is
 /// unusable (R). Shared with `dkim testkey`, so that it judges a record as the verifier does.
-pub fn decode_public_key(k: &str, der: &[u8]) -> Result<PublicKey, String> {
-    if k == "ed25519" {
+pub fn decode_public_key(k: KeyType, der: &[u8]) -> Result<PublicKey, String> {
+    if k == KeyType::Ed25519 {
         return ed25519_key(der).map(PublicKey::Ed25519);
     }
     let Some((n, e)) = rsa_components(der) else { return Err("p= is not an RSA public key".into()) };

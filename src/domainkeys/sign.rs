@@ -11,8 +11,8 @@ use base64::Engine;
 /// DigestInfo prefix of SHA-1 (RFC 8017 §9.2).
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
-/// Signing keys under this size are refused.
-pub const MIN_SIGN_BITS: usize = 1024;
+/// Signing keys under this size are refused (as for DKIM).
+pub use crate::dkim::key::MIN_RSA_BITS as MIN_SIGN_BITS;
 
 /// `DKSIGNOPTIONS` (qmail-dk's getopt string `hrb:c:s:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,17 +127,7 @@ pub fn make_field(canon: Canon, selector: &str, domain: &str, h: Option<&[String
     }
     let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
     f.push_str("\tb=");
-    let mut rest = b64.as_str();
-    let mut room = 66;
-    while !rest.is_empty() {
-        let n = room.min(rest.len());
-        f.push_str(&rest[..n]);
-        rest = &rest[n..];
-        if !rest.is_empty() {
-            f.push_str("\n\t  ");
-        }
-        room = 68;
-    }
+    crate::dkim::sign::fold_base64(&mut f, &b64, 66, 68, "\n\t  ");
     f.push_str(";\n");
     f.into_bytes()
 }

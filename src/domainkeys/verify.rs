@@ -16,9 +16,8 @@ use crate::glob::Glob;
 use crate::message::Headers;
 use base64::Engine;
 
-/// Key sizes accepted when verifying (deployed DomainKeys keys were 512–2048 bits).
-pub const MIN_VERIFY_BITS: usize = 512;
-pub const MAX_VERIFY_BITS: usize = 2048;
+/// Key sizes accepted when verifying.
+use crate::dkim::key::{DOMAINKEYS_MAX_VERIFY_BITS as MAX_VERIFY_BITS, DOMAINKEYS_MIN_VERIFY_BITS as MIN_VERIFY_BITS};
 /// A decoded b= of this many bytes or more is not processed (libdomainkeys: NORESOURCE).
 pub const MAX_SIGNATURE_BYTES: usize = 1024;
 /// DomainKey-Signature fields examined per message, from the top: the topmost is verified, the

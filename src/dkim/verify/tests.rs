@@ -356,7 +356,7 @@ fn ed25519_key_record_in_spki_form_is_bad_key() {
     tampered.extend_from_slice(b"tampered\n");
     assert_eq!(letter(&tampered, &format!("k=ed25519; p={}", b64e(&wrapped))), 'R');
     assert_eq!(letter(&tampered, &format!("k=ed25519; p={}", b64e(&raw))), 'U');
-    let why = decode_public_key("ed25519", &wrapped).unwrap_err();
+    let why = decode_public_key(crate::dkim::key::KeyType::Ed25519, &wrapped).unwrap_err();
     assert!(why.contains("SubjectPublicKeyInfo"), "{why}");
 }
 
