@@ -3,8 +3,7 @@
 //! the practice step, forged status headers, real DNS on loopback (timeouts, SERVFAIL,
 //! NXDOMAIN, truncation), and mail-auth as a differential oracle.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 const SENDER: &str = "joe@example.com";
@@ -696,7 +695,7 @@ fn verdict_settings() {
 /// Other projects' DKIM and DomainKeys test vectors (dkimpy, Mail::DKIM, OpenDKIM, mail-auth,
 /// RFC 8463) with the verdicts their own suites expect. They are the team's shared material,
 /// kept beside the checkout and never copied into the repository, so the test is opt-in:
-/// `cargo test --test verify_e2e -- --ignored peer_corpus`.
+/// `cargo test --test e2e -- --ignored verify::peer_corpus`.
 #[test]
 #[ignore = "needs ../shared/peer-corpus beside the checkout (not part of the repository)"]
 fn peer_corpus_verdicts_agree() {

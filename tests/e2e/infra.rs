@@ -1,10 +1,9 @@
-//! Self-test of the test infrastructure (tests/common, tests/support,
+//! Self-test of the test infrastructure (tests/e2e/common, tests/support,
 //! tests/interop), without the qmail-dkim binary: the loopback DNS server,
 //! the recording queue, the runner, and the independent DKIM implementations.
 //! Needs `.ci/install-test-deps` (python3 with dkimpy, Mail::DKIM, openssl).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

@@ -2,11 +2,10 @@
 //! malformed keys and control files, temporary files, and a parallel load. Each case either
 //! passes the message on byte for byte below our headers, or refuses it with a documented code
 //! and a one-line diagnostic; nothing panics (every run has RUST_BACKTRACE=1 and is checked).
-//! What tests/sign_e2e.rs already proves (envelope errors, queue faults, corrupt/EC/public
+//! What tests/e2e/sign.rs already proves (envelope errors, queue faults, corrupt/EC/public
 //! keys, odd bytes in the body of a signed message) is not repeated here.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

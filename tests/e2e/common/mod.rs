@@ -4,8 +4,8 @@
 //! qmail does (message on fd 0, envelope on fd 1), keys made with `openssl`,
 //! and the independent verifiers and signers in `tests/interop/`.
 //!
-//! Everything talks only to 127.0.0.1. Use from a test file with
-//! `mod common; use common::*;`.
+//! Everything talks only to 127.0.0.1. Use from a test module with
+//! `use crate::common::*;`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

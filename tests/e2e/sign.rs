@@ -2,8 +2,7 @@
 //! (dkimpy and Mail::DKIM verify what we sign), the environment and control-file rules, and
 //! every exit code of the signing path.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::Path;
 

@@ -1,8 +1,7 @@
 //! dknewkey and dkim through their binaries, against the loopback DNS server; the manuals
 //! checked with mandoc.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
