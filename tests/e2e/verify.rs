@@ -428,7 +428,7 @@ fn ed25519_key_record_in_spki_form_is_bad_key() {
     use base64::Engine;
     let raw = k.ed.public_b64.clone();
     let key = base64::engine::general_purpose::STANDARD.decode(&raw).unwrap();
-    let spki = base64(&[&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let spki = base64::engine::general_purpose::STANDARD.encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
     let dns = Dns::start(&[
         ("ed._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
         ("raw._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={raw}")),

@@ -1,7 +1,7 @@
 //! Helpers for qmail-dkim's integration tests: a loopback DNS server
 //! (`tests/support/dnsd.py`), a recording stand-in for qmail-queue
 //! (`tests/support/recqueue.py`), a runner that drives `qmail-dkim` the way
-//! qmail does (message on fd 0, envelope on fd 1), keys made with `openssl`,
+//! qmail does (message on fd 0, envelope on fd 1), fixed test keys,
 //! and the independent verifiers and signers in `tests/interop/`.
 //!
 //! Everything talks only to 127.0.0.1. Use from a test module with
@@ -600,7 +600,7 @@ pub fn assert_no_panic(out: &Output) {
 }
 
 // ---------------------------------------------------------------------------
-// Keys (made with the openssl command)
+// Keys (fixed test keys in tests/data/testkeys)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -610,59 +610,75 @@ pub enum KeyKind {
 
 /// A private key file in PEM (PKCS#8, as `openssl genpkey` writes it) and its
 /// public half in the form a DKIM key record's `p=` takes.
+///
+/// The keys are fixed files made once (tests/data/testkeys/README.md), not
+/// generated per test: every `TestKey::rsa(2048)` is the same key. A test that
+/// needs two different keys of one kind takes [`TestKey::other_rsa`].
 pub struct TestKey {
     pub kind: KeyKind,
-    /// The private key file.
+    /// The private key file (a copy, mode 0600, the test may change or remove it).
     pub path: PathBuf,
     /// base64 of the SubjectPublicKeyInfo (RSA) or of the raw 32-byte key (Ed25519).
     pub public_b64: String,
     _dir: Option<TempDir>,
 }
 
+/// `tests/data/testkeys/`.
+pub fn testkeys_dir() -> PathBuf {
+    repo_root().join("tests").join("data").join("testkeys")
+}
+
 impl TestKey {
-    /// A fresh RSA key of `bits` bits in a temporary directory.
+    /// The fixed RSA key of `bits` bits (512, 768, 1024, 2048 or 4096), copied into a temporary directory.
     pub fn rsa(bits: u32) -> TestKey {
-        let dir = tempfile::Builder::new()
-            .prefix("key")
-            .tempdir()
-            .expect("tempdir");
-        let mut k = TestKey::rsa_at(&dir.path().join("key.pem"), bits);
-        k._dir = Some(dir);
-        k
+        TestKey::in_tempdir(|p| TestKey::rsa_at(p, bits))
     }
-    /// A fresh Ed25519 key in a temporary directory.
+    /// The fixed Ed25519 key, copied into a temporary directory.
     pub fn ed25519() -> TestKey {
+        TestKey::in_tempdir(TestKey::ed25519_at)
+    }
+    /// A second fixed 2048-bit RSA key, different from `rsa(2048)`.
+    pub fn other_rsa() -> TestKey {
+        TestKey::in_tempdir(|p| TestKey::fixture_at(p, "rsa-2048-other", KeyKind::Rsa))
+    }
+    /// The fixed RSA key of `bits` bits copied to `path` (parent directories are made).
+    pub fn rsa_at(path: &Path, bits: u32) -> TestKey {
+        TestKey::fixture_at(path, &format!("rsa-{bits}"), KeyKind::Rsa)
+    }
+    /// The fixed Ed25519 key copied to `path` (parent directories are made).
+    pub fn ed25519_at(path: &Path) -> TestKey {
+        TestKey::fixture_at(path, "ed25519", KeyKind::Ed25519)
+    }
+    fn in_tempdir(make: impl FnOnce(&Path) -> TestKey) -> TestKey {
         let dir = tempfile::Builder::new()
             .prefix("key")
             .tempdir()
             .expect("tempdir");
-        let mut k = TestKey::ed25519_at(&dir.path().join("key.pem"));
+        let mut k = make(&dir.path().join("key.pem"));
         k._dir = Some(dir);
         k
     }
-    /// A fresh RSA key written to `path` (parent directories are made).
-    pub fn rsa_at(path: &Path, bits: u32) -> TestKey {
-        let bits = format!("rsa_keygen_bits:{bits}");
-        genpkey(path, &["-algorithm", "RSA", "-pkeyopt", &bits]);
-        let der = public_der(path);
-        TestKey {
-            kind: KeyKind::Rsa,
+    /// Copies `tests/data/testkeys/<name>.pem` to `path` (mode 0600, as `openssl genpkey`
+    /// writes it) and reads its public half from `<name>.p`.
+    fn fixture_at(path: &Path, name: &str, kind: KeyKind) -> TestKey {
+        let src = testkeys_dir().join(format!("{name}.pem"));
+        assert!(src.exists(), "no test key {} (tests/data/testkeys/README.md says how to add one)", src.display());
+        let k = TestKey {
+            kind,
             path: path.to_path_buf(),
-            public_b64: base64(&der),
+            public_b64: fs::read_to_string(src.with_extension("p")).expect("public half (.p) of a test key").trim().to_string(),
             _dir: None,
-        }
+        };
+        k.copy_from(&src);
+        k
     }
-    /// A fresh Ed25519 key written to `path` (parent directories are made).
-    pub fn ed25519_at(path: &Path) -> TestKey {
-        genpkey(path, &["-algorithm", "ed25519"]);
-        let der = public_der(path);
-        assert_eq!(der.len(), 44, "Ed25519 SubjectPublicKeyInfo is 44 bytes");
-        TestKey {
-            kind: KeyKind::Ed25519,
-            path: path.to_path_buf(),
-            public_b64: base64(&der[12..]),
-            _dir: None,
+    fn copy_from(&self, src: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(p) = self.path.parent() {
+            fs::create_dir_all(p).expect("mkdir");
         }
+        fs::copy(src, &self.path).expect("copy key");
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o600)).expect("chmod key");
     }
     /// Copy the private key file to `path` (parent directories are made).
     pub fn copy_to(&self, path: &Path) {
@@ -683,37 +699,6 @@ impl TestKey {
     pub fn dk_record(&self) -> String {
         format!("k=rsa; p={}", self.public_b64)
     }
-}
-
-fn genpkey(path: &Path, args: &[&str]) {
-    if let Some(p) = path.parent() {
-        fs::create_dir_all(p).expect("mkdir");
-    }
-    let st = Command::new("openssl")
-        .arg("genpkey")
-        .args(args)
-        .arg("-out")
-        .arg(path)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl (run .ci/install-test-deps)");
-    assert!(st.success(), "openssl genpkey {args:?} failed");
-}
-
-fn public_der(path: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
-        .arg(path)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl pkey -pubout failed");
-    out.stdout
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 // ---------------------------------------------------------------------------
