@@ -116,32 +116,6 @@ pub fn dkim_qp_encode(data: &[u8]) -> String {
     out
 }
 
-/// For the linearity tests of attacker-facing parsers: `make(n)` prepares an input of size n
-/// and returns the work on it; the work on 16n must take less than 40 times as long (quadratic
-/// would be 256). Thread CPU time, best of three: other processes on a loaded machine do not count.
-#[cfg(test)]
-pub(crate) fn assert_linear<F: Fn()>(what: &str, n: usize, make: impl Fn(usize) -> F) {
-    fn cpu() -> std::time::Duration {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid timespec to fill; the thread clock always exists on Linux.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-    let best = |n: usize| {
-        let work = make(n);
-        (0..3)
-            .map(|_| {
-                let t = cpu();
-                work();
-                cpu() - t
-            })
-            .min()
-            .unwrap_or_default()
-    };
-    let (small, large) = (best(n), best(16 * n));
-    assert!(large < small * 40, "{what}: {n}: {small:?}; {}: {large:?}", 16 * n);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,10 +149,15 @@ mod tests {
         let at_cap = empty_tags(MAX_TAGS);
         assert_eq!(TagList::parse(&at_cap).map(|t| t.tags.len()), Ok(MAX_TAGS));
         // Without the cap the parser is linear.
-        assert_linear("tags", 2_000, |n| {
-            let input = empty_tags(n);
-            move || assert_eq!(TagList::parse_at_most(&input, usize::MAX).map(|t| t.tags.len()), Ok(n))
-        });
+        crate::linear::assert_linear(
+            "tags",
+            2_000,
+            |n| {
+                let input = empty_tags(n);
+                move || assert_eq!(TagList::parse_at_most(&input, usize::MAX).map(|t| t.tags.len()), Ok(n))
+            },
+            |work| work(),
+        );
         let m = empty_tags(80_000);
         // A duplicate far down the list is still found.
         let dup = [m.as_slice(), b"t3=x"].concat();

@@ -1,7 +1,6 @@
 //! A forged verification result never reaches the queue, whichever verifier runs.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const FORGED: &[u8] = b"DKIM-Status: good\nDomainKey-Status: good\nX-DKIM-ADSP: all;\nX-DKIM-SSP: all;\nAuthentication-Results: mx.example.net; dkim=pass header.d=bank.example\nAuthentication-Results: other.example; dkim=pass\nFrom: ceo@bank.example\nSubject: pay\n\nNow.\n";
 

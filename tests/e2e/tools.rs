@@ -1,8 +1,7 @@
 //! dknewkey and dkim through their binaries, against the loopback DNS server; the manuals
 //! checked with mandoc.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -126,7 +125,7 @@ fn key_round_trip_through_dns() {
 #[test]
 fn testkey_answers() {
     let k = TestKey::rsa(2048);
-    let other = TestKey::rsa(2048);
+    let other = TestKey::other_rsa();
     let ks = k.path.to_str().unwrap();
     let dns = Dns::start(&[
         ("good._domainkey.example.com", &k.dns_record()),
@@ -166,7 +165,7 @@ fn testkey_and_verify_refuse_ed25519_key_in_spki_form() {
     let k = TestKey::ed25519();
     let ks = k.path.to_str().unwrap();
     let key = base64::engine::general_purpose::STANDARD.decode(&k.public_b64).unwrap();
-    let spki = base64(&[&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let spki = base64::engine::general_purpose::STANDARD.encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
     let dns = Dns::start(&[
         ("key._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
         ("raw._domainkey.example.com", &k.dns_record()),

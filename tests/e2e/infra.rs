@@ -1,10 +1,9 @@
-//! Self-test of the test infrastructure (tests/common, tests/support,
+//! Self-test of the test infrastructure (tests/e2e/common, tests/support,
 //! tests/interop), without the qmail-dkim binary: the loopback DNS server,
 //! the recording queue, the runner, and the independent DKIM implementations.
 //! Needs `.ci/install-test-deps` (python3 with dkimpy, Mail::DKIM, openssl).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -471,11 +470,6 @@ fn byte_helpers() {
         vec!["DKIM-Signature: a=1;\n\tb=2\n"]
     );
     assert_eq!(headers_named(m, "from"), vec!["From: x\n"]);
-    assert_eq!(base64(b"ab"), "YWI=");
-    assert_eq!(base64(b"abc"), "YWJj");
-    let j = Json::parse(r#"{"a": [1, "x\u00e9\ud83d\ude00"], "b": null, "c": true}"#).unwrap();
-    assert_eq!(j.get("a").unwrap().str_list(), vec!["xé😀"]);
-    assert!(j.get("b").unwrap().is_null());
 }
 
 // ---------------------------------------------------------------------------

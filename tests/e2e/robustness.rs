@@ -2,11 +2,10 @@
 //! malformed keys and control files, temporary files, and a parallel load. Each case either
 //! passes the message on byte for byte below our headers, or refuses it with a documented code
 //! and a one-line diagnostic; nothing panics (every run has RUST_BACKTRACE=1 and is checked).
-//! What tests/sign_e2e.rs already proves (envelope errors, queue faults, corrupt/EC/public
+//! What tests/e2e/sign.rs already proves (envelope errors, queue faults, corrupt/EC/public
 //! keys, odd bytes in the body of a signed message) is not repeated here.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -263,29 +262,29 @@ fn header_block_bounds() {
     }
 }
 
-/// Runs `bin` as nobody (uid 65534) through setpriv, if that works here.
-fn as_nobody() -> Option<Vec<String>> {
+/// The argv that runs qmail-dkim as nobody (uid 65534) through setpriv (util-linux, which
+/// .ci/install-test-deps installs); fails the test when that cannot work here.
+fn as_nobody() -> Vec<String> {
     let probe = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "test", "-x"])
         .arg(qmail_dkim_bin())
         .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!("skipping the unreadable-file cases: cannot run {} as nobody", qmail_dkim_bin().display());
-        return None;
-    }
-    Some(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([qmail_dkim_bin().display().to_string()])
-            .collect(),
-    )
+    assert!(
+        matches!(probe, Ok(s) if s.success()),
+        "cannot run {} as nobody with setpriv (needs root, util-linux, and a path nobody can reach): {probe:?}",
+        qmail_dkim_bin().display()
+    );
+    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([qmail_dkim_bin().display().to_string()])
+        .collect()
 }
 
 #[test]
 fn unreadable_key_and_control_files() {
     // We run as root, which reads a mode-000 file; so qmail-dkim runs as nobody here.
-    let Some(argv) = as_nobody() else { return };
+    let argv = as_nobody();
     let key = TestKey::rsa(2048);
     let ctl = tempfile::tempdir().unwrap();
     let c = ctl.path();
@@ -347,13 +346,8 @@ fn key_file_shapes() {
     let d = dir.path();
     let msg = b"From: joe@example.com\nSubject: s\n\nbody\n";
     let pem = fs::read_to_string(&rsa.path).unwrap();
-    let traditional = std::process::Command::new("openssl")
-        .args(["rsa", "-traditional", "-in"])
-        .arg(&rsa.path)
-        .output()
-        .unwrap();
-    assert!(traditional.status.success());
-    let traditional = String::from_utf8(traditional.stdout).unwrap();
+    // The same key as PKCS#1 (`openssl rsa -traditional`).
+    let traditional = fs::read_to_string(testkeys_dir().join("rsa-2048.pkcs1.pem")).unwrap();
     assert!(traditional.contains("BEGIN RSA PRIVATE KEY"));
 
     // Usable shapes: CRLF line ends, PKCS#1 with CRLF, text around the PEM block, blank lines.

@@ -1,11 +1,11 @@
 //! Helpers for qmail-dkim's integration tests: a loopback DNS server
 //! (`tests/support/dnsd.py`), a recording stand-in for qmail-queue
 //! (`tests/support/recqueue.py`), a runner that drives `qmail-dkim` the way
-//! qmail does (message on fd 0, envelope on fd 1), keys made with `openssl`,
+//! qmail does (message on fd 0, envelope on fd 1), fixed test keys,
 //! and the independent verifiers and signers in `tests/interop/`.
 //!
-//! Everything talks only to 127.0.0.1. Use from a test file with
-//! `mod common; use common::*;`.
+//! Everything talks only to 127.0.0.1. Use from a test module with
+//! `use crate::common::*;`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -198,7 +198,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn parsed(&self) -> Json {
-        Json::parse(&self.json).expect("recqueue json")
+        serde_json::from_str(&self.json).expect("recqueue json")
     }
     /// The value of DKIMQUEUE the queue program saw (None = unset).
     pub fn dkimqueue(&self) -> Option<String> {
@@ -210,7 +210,7 @@ impl Recorded {
     pub fn argv(&self) -> Vec<String> {
         self.parsed()
             .get("argv")
-            .map(Json::str_list)
+            .map(str_list)
             .unwrap_or_default()
     }
     /// One variable of the queue program's environment.
@@ -272,7 +272,7 @@ impl Queue {
         self.stems()
             .into_iter()
             .filter_map(|s| fs::read_to_string(s.with_extension("json")).ok())
-            .map(|t| Json::parse(&t).expect("recqueue json"))
+            .map(|t| serde_json::from_str(&t).expect("recqueue json"))
             .collect()
     }
 
@@ -600,7 +600,7 @@ pub fn assert_no_panic(out: &Output) {
 }
 
 // ---------------------------------------------------------------------------
-// Keys (made with the openssl command)
+// Keys (fixed test keys in tests/data/testkeys)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -610,59 +610,75 @@ pub enum KeyKind {
 
 /// A private key file in PEM (PKCS#8, as `openssl genpkey` writes it) and its
 /// public half in the form a DKIM key record's `p=` takes.
+///
+/// The keys are fixed files made once (tests/data/testkeys/README.md), not
+/// generated per test: every `TestKey::rsa(2048)` is the same key. A test that
+/// needs two different keys of one kind takes [`TestKey::other_rsa`].
 pub struct TestKey {
     pub kind: KeyKind,
-    /// The private key file.
+    /// The private key file (a copy, mode 0600, the test may change or remove it).
     pub path: PathBuf,
     /// base64 of the SubjectPublicKeyInfo (RSA) or of the raw 32-byte key (Ed25519).
     pub public_b64: String,
     _dir: Option<TempDir>,
 }
 
+/// `tests/data/testkeys/`.
+pub fn testkeys_dir() -> PathBuf {
+    repo_root().join("tests").join("data").join("testkeys")
+}
+
 impl TestKey {
-    /// A fresh RSA key of `bits` bits in a temporary directory.
+    /// The fixed RSA key of `bits` bits (512, 768, 1024, 2048 or 4096), copied into a temporary directory.
     pub fn rsa(bits: u32) -> TestKey {
-        let dir = tempfile::Builder::new()
-            .prefix("key")
-            .tempdir()
-            .expect("tempdir");
-        let mut k = TestKey::rsa_at(&dir.path().join("key.pem"), bits);
-        k._dir = Some(dir);
-        k
+        TestKey::in_tempdir(|p| TestKey::rsa_at(p, bits))
     }
-    /// A fresh Ed25519 key in a temporary directory.
+    /// The fixed Ed25519 key, copied into a temporary directory.
     pub fn ed25519() -> TestKey {
+        TestKey::in_tempdir(TestKey::ed25519_at)
+    }
+    /// A second fixed 2048-bit RSA key, different from `rsa(2048)`.
+    pub fn other_rsa() -> TestKey {
+        TestKey::in_tempdir(|p| TestKey::fixture_at(p, "rsa-2048-other", KeyKind::Rsa))
+    }
+    /// The fixed RSA key of `bits` bits copied to `path` (parent directories are made).
+    pub fn rsa_at(path: &Path, bits: u32) -> TestKey {
+        TestKey::fixture_at(path, &format!("rsa-{bits}"), KeyKind::Rsa)
+    }
+    /// The fixed Ed25519 key copied to `path` (parent directories are made).
+    pub fn ed25519_at(path: &Path) -> TestKey {
+        TestKey::fixture_at(path, "ed25519", KeyKind::Ed25519)
+    }
+    fn in_tempdir(make: impl FnOnce(&Path) -> TestKey) -> TestKey {
         let dir = tempfile::Builder::new()
             .prefix("key")
             .tempdir()
             .expect("tempdir");
-        let mut k = TestKey::ed25519_at(&dir.path().join("key.pem"));
+        let mut k = make(&dir.path().join("key.pem"));
         k._dir = Some(dir);
         k
     }
-    /// A fresh RSA key written to `path` (parent directories are made).
-    pub fn rsa_at(path: &Path, bits: u32) -> TestKey {
-        let bits = format!("rsa_keygen_bits:{bits}");
-        genpkey(path, &["-algorithm", "RSA", "-pkeyopt", &bits]);
-        let der = public_der(path);
-        TestKey {
-            kind: KeyKind::Rsa,
+    /// Copies `tests/data/testkeys/<name>.pem` to `path` (mode 0600, as `openssl genpkey`
+    /// writes it) and reads its public half from `<name>.p`.
+    fn fixture_at(path: &Path, name: &str, kind: KeyKind) -> TestKey {
+        let src = testkeys_dir().join(format!("{name}.pem"));
+        assert!(src.exists(), "no test key {} (tests/data/testkeys/README.md says how to add one)", src.display());
+        let k = TestKey {
+            kind,
             path: path.to_path_buf(),
-            public_b64: base64(&der),
+            public_b64: fs::read_to_string(src.with_extension("p")).expect("public half (.p) of a test key").trim().to_string(),
             _dir: None,
-        }
+        };
+        k.copy_from(&src);
+        k
     }
-    /// A fresh Ed25519 key written to `path` (parent directories are made).
-    pub fn ed25519_at(path: &Path) -> TestKey {
-        genpkey(path, &["-algorithm", "ed25519"]);
-        let der = public_der(path);
-        assert_eq!(der.len(), 44, "Ed25519 SubjectPublicKeyInfo is 44 bytes");
-        TestKey {
-            kind: KeyKind::Ed25519,
-            path: path.to_path_buf(),
-            public_b64: base64(&der[12..]),
-            _dir: None,
+    fn copy_from(&self, src: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(p) = self.path.parent() {
+            fs::create_dir_all(p).expect("mkdir");
         }
+        fs::copy(src, &self.path).expect("copy key");
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o600)).expect("chmod key");
     }
     /// Copy the private key file to `path` (parent directories are made).
     pub fn copy_to(&self, path: &Path) {
@@ -683,55 +699,6 @@ impl TestKey {
     pub fn dk_record(&self) -> String {
         format!("k=rsa; p={}", self.public_b64)
     }
-}
-
-fn genpkey(path: &Path, args: &[&str]) {
-    if let Some(p) = path.parent() {
-        fs::create_dir_all(p).expect("mkdir");
-    }
-    let st = Command::new("openssl")
-        .arg("genpkey")
-        .args(args)
-        .arg("-out")
-        .arg(path)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl (run .ci/install-test-deps)");
-    assert!(st.success(), "openssl genpkey {args:?} failed");
-}
-
-fn public_der(path: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
-        .arg(path)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl pkey -pubout failed");
-    out.stdout
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        s.push(T[(n >> 18) as usize & 63] as char);
-        s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        s.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    s
 }
 
 // ---------------------------------------------------------------------------
@@ -901,215 +868,14 @@ pub fn headers_named(msg: &[u8], name: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// A minimal JSON reader (for recqueue's side files)
+// recqueue's JSON side files
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
+/// A parsed JSON value (recqueue's side files).
+pub use serde_json::Value as Json;
 
-impl Json {
-    pub fn parse(s: &str) -> Result<Json, String> {
-        let mut p = JsonParser {
-            b: s.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.b.len() {
-            return Err(format!("trailing data at {}", p.i));
-        }
-        Ok(v)
-    }
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Json::Num(n) => Some(*n as i64),
-            _ => None,
-        }
-    }
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Json::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-    pub fn is_null(&self) -> bool {
-        matches!(self, Json::Null)
-    }
-    pub fn str_list(&self) -> Vec<String> {
-        match self {
-            Json::Arr(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-struct JsonParser<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
-            self.i += 1;
-        }
-    }
-    fn lit(&mut self, word: &str, v: Json) -> Result<Json, String> {
-        if self.b[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
-            Ok(v)
-        } else {
-            Err(format!("bad literal at {}", self.i))
-        }
-    }
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.b.get(self.i) {
-            None => Err("unexpected end".into()),
-            Some(b'n') => self.lit("null", Json::Null),
-            Some(b't') => self.lit("true", Json::Bool(true)),
-            Some(b'f') => self.lit("false", Json::Bool(false)),
-            Some(b'"') => self.string().map(Json::Str),
-            Some(b'[') => {
-                self.i += 1;
-                let mut v = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(v));
-                }
-                loop {
-                    v.push(self.value()?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(v));
-                        }
-                        _ => return Err(format!("bad array at {}", self.i)),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut m = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(m));
-                }
-                loop {
-                    self.ws();
-                    let k = self.string()?;
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b':') {
-                        return Err(format!("expected : at {}", self.i));
-                    }
-                    self.i += 1;
-                    let v = self.value()?;
-                    m.push((k, v));
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(m));
-                        }
-                        _ => return Err(format!("bad object at {}", self.i)),
-                    }
-                }
-            }
-            Some(_) => {
-                let start = self.i;
-                while self.i < self.b.len()
-                    && matches!(
-                        self.b[self.i],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
-                    self.i += 1;
-                }
-                std::str::from_utf8(&self.b[start..self.i])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .map(Json::Num)
-                    .ok_or_else(|| format!("bad number at {start}"))
-            }
-        }
-    }
-    fn hex4(&mut self) -> Result<u32, String> {
-        let h = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-        self.i += 4;
-        u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
-            .map_err(|e| e.to_string())
-    }
-    fn string(&mut self) -> Result<String, String> {
-        if self.b.get(self.i) != Some(&b'"') {
-            return Err(format!("expected string at {}", self.i));
-        }
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let c = *self.b.get(self.i).ok_or("unterminated string")?;
-            self.i += 1;
-            match c {
-                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
-                b'\\' => {
-                    let e = *self.b.get(self.i).ok_or("bad escape")?;
-                    self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let mut u = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&u) && self.b[self.i..].starts_with(b"\\u")
-                            {
-                                let save = self.i;
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if (0xDC00..0xE000).contains(&lo) {
-                                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                                } else {
-                                    self.i = save;
-                                }
-                            }
-                            char::from_u32(u).unwrap_or('\u{FFFD}')
-                        }
-                        _ => return Err(format!("bad escape at {}", self.i)),
-                    };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-                _ => out.push(c),
-            }
-        }
-    }
+/// The strings of a JSON array (other elements skipped); empty for anything else.
+pub fn str_list(v: &Json) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }

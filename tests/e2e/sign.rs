@@ -2,8 +2,7 @@
 //! (dkimpy and Mail::DKIM verify what we sign), the environment and control-file rules, and
 //! every exit code of the signing path.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::Path;
 
@@ -379,14 +378,9 @@ fn key_errors() {
     fs::write(d.join("corrupt"), "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n").unwrap();
     fs::write(d.join("garbage"), b"\x00\x01binary").unwrap();
     let k = TestKey::rsa(2048);
-    let pubk = std::process::Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&k.path).output().unwrap().stdout;
-    fs::write(d.join("public"), pubk).unwrap();
-    let ec = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
-        .arg(d.join("ec"))
-        .status()
-        .unwrap();
-    assert!(ec.success());
+    // Its public half (`openssl pkey -pubout`) and an EC key, from tests/data/testkeys.
+    fs::copy(testkeys_dir().join("rsa-2048.pub.pem"), d.join("public")).unwrap();
+    fs::copy(testkeys_dir().join("ec-p256.pem"), d.join("ec")).unwrap();
     fs::create_dir(d.join("adir")).unwrap();
     let short = TestKey::rsa(512);
     for (name, path) in [

@@ -3,8 +3,7 @@
 //! test in src/domainkeys/task.rs), the policy record, DomainKeys together with DKIM, and the
 //! queue program choice (`DKQUEUE`).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 const SENDER: &str = "joe@example.com";

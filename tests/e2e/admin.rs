@@ -4,8 +4,7 @@
 //! for every refusal whose text goes elsewhere; the DKIMLOG line of signed, verified, refused
 //! and hostile messages; and an unreadable key naming the user and the group that need access.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

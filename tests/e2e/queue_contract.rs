@@ -3,8 +3,7 @@
 //! its final NUL (else 81: the client retries); DEATH ends the run with 52 only until the queue
 //! program has read that NUL, after which it may have queued the message and is waited for.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,1 @@
+PK9BL/w/55Oo2tZn8zIGoLw9953fcj0tZ908QMf/iBk=

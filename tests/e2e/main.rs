@@ -1,0 +1,14 @@
+//! The integration tests: one binary, so the support code in `common` is compiled once, with a
+//! module per area (ripgrep's layout). Run one area with `cargo test --test e2e sign::`.
+
+mod common;
+
+mod admin;
+mod domainkeys;
+mod forgery;
+mod infra;
+mod queue_contract;
+mod robustness;
+mod sign;
+mod tools;
+mod verify;
