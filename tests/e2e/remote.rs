@@ -2,8 +2,7 @@
 //! message on fd 0 as a regular file, results read from fd 1), in front of a recording stand-in
 //! for the real qmail-remote (tests/support/recremote.py, named by DKREMOTE).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::io::Write;
@@ -57,7 +56,7 @@ impl Setup {
     fn recorded(&self) -> Option<(Vec<u8>, Json)> {
         let json = fs::read_to_string(self.rec.path().join("json")).ok()?;
         let msg = fs::read(self.rec.path().join("msg")).expect("msg beside json");
-        Some((msg, Json::parse(&json).expect("recremote json")))
+        Some((msg, serde_json::from_str::<Json>(&json).expect("recremote json")))
     }
 
     fn tmp_is_empty(&self) -> bool {
@@ -142,7 +141,7 @@ fn signed_at_exit_verifies_and_passes_everything_on() {
         let top = &got[..got.len() - msg.len()];
         assert_eq!(headers_named(top, "DKIM-Signature").len(), 1, "{}", String::from_utf8_lossy(top));
         assert!(String::from_utf8_lossy(top).contains("d=example.com"));
-        let argv = json.get("argv").map(Json::str_list).unwrap_or_default();
+        let argv = json.get("argv").map(str_list).unwrap_or_default();
         // (argv[0] is passed on too, but a script started through `#!` cannot see it.)
         let mut want = vec!["mx.dest.example".to_string(), "joe@example.com".into()];
         want.extend(RCPTS.iter().map(|r| r.to_string()));
@@ -201,7 +200,7 @@ fn bounce_is_signed_for_bouncehost() {
         let out = run(&s, bounce, "", false, &[]);
         assert_eq!((out.code, out.stdout.clone()), (Some(0), default_result()), "{}", out.stderr);
         let (got, json) = s.recorded().expect("ran");
-        assert_eq!(json.get("argv").map(Json::str_list).unwrap_or_default()[2], "");
+        assert_eq!(json.get("argv").map(str_list).unwrap_or_default()[2], "");
         let sig = headers_named(&got, "DKIM-Signature");
         assert!(sig.len() == 1 && sig[0].contains(d), "{sig:?}");
         assert!(dkimpy_verify(&got, &dns).ok);

@@ -1,8 +1,7 @@
 //! The key fixtures of tests/data through `dknewkey -p` and `dkim testkey`: what each tool
 //! accepts, and the exact words it refuses the rest with.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Output};
 
 fn tool(bin: &str, args: &[&str]) -> Output {
