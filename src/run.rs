@@ -20,13 +20,13 @@ const READ_SIZE: usize = 256 * 1024;
 
 /// Entry point of the qmail-dkim binary: returns the exit code.
 pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(on_panic));
     let env = Env::from_process();
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args)));
-    let (code, end) = match result {
-        Ok(Ok(code)) => (code, log::End::Done),
-        Ok(Err(Error::Refused { permanent, text })) => {
+    let (code, end) = match run(&env, &args) {
+        Ok(code) => (code, log::End::Done),
+        Err(Error::Refused { permanent, text }) => {
             let r = refusal::refuse(&env, permanent, &text);
             if r.replies_on_fd2() {
                 // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
@@ -34,28 +34,41 @@ pub fn main() -> i32 {
             }
             (r.code, log::End::Refused { permanent, text })
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             eprintln!("qmail-dkim: {e}");
             (e.exit_code(), log::End::Failed(e.to_string()))
         }
-        Err(_) => {
-            eprintln!("qmail-dkim: internal error (panic); message not queued");
-            (81, log::End::Failed("internal error (panic)".into()))
-        }
     };
+    log_end(&env, code, &end);
+    code
+}
+
+/// A panic (a bug) on any thread ends the run with 81, a temporary failure, and never a signal,
+/// whether the build unwinds or aborts (the release profile has `panic = "abort"`, which
+/// catch_unwind cannot catch). The queue program has not had the envelope's final NUL, so it
+/// queues nothing when our end of its pipes closes.
+fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    eprintln!("qmail-dkim: internal error (panic{at}); message not queued");
+    log_end(&Env::from_process(), 81, &log::End::Failed("internal error (panic)".into()));
+    // SAFETY: _exit ends the process at once; nothing of ours needs to run after a bug.
+    unsafe { libc::_exit(81) }
+}
+
+/// The `DKIMLOG` line of a run that ends with `code`.
+fn log_end(env: &Env, code: i32, end: &log::End) {
     if log::enabled(env.get("DKIMLOG")) {
-        let mode = match dkim_mode(&env) {
+        let mode = match dkim_mode(env) {
             Mode::Sign { .. } => "sign",
             Mode::Verify { .. } => "verify",
             Mode::Pass => "pass",
         };
-        let dk = crate::domainkeys::task::dk_mode(&env).map(|m| match m {
+        let dk = crate::domainkeys::task::dk_mode(env).map(|m| match m {
             crate::domainkeys::task::DkMode::Sign { .. } => "sign",
             crate::domainkeys::task::DkMode::Verify { .. } => "verify",
         });
-        eprint!("{}", log::line(mode, dk, &log::take(), code, &end));
+        eprint!("{}", log::line(mode, dk, &log::take(), code, end));
     }
-    code
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
