@@ -237,7 +237,8 @@ def run(a, w):
         unit = "× C wrapper" if group == "4k" else "× openssl"
         r = f"{rss[name]:.1f}" if name in rss else ""
         f = f"{statistics.median(faults[name]):.0f}" if group == "4k" else ""
-        print(f"| {name} | {med:.1f} | {ratio:.2f} {unit} | {f} | {r} | {failures.get(name, '')} |")
+        cell = name.replace("|", "\\|")
+        print(f"| {cell} | {med:.1f} | {ratio:.2f} {unit} | {f} | {r} | {failures.get(name, '')} |")
     if counts:
         print("\nLoad-independent counts, 4 KiB message, the wrapper process alone (not the stand-in):")
         print("| case | instructions | × C wrapper | system calls | × C wrapper |")
