@@ -4,10 +4,13 @@
 //! guard found by reading /proc/self/maps, an alternate signal stack) was a seventh of the
 //! instructions of an unsigned message. Of what it does we keep the two things that matter
 //! here; a stack overflow is still a signal (SIGSEGV instead of SIGABRT).
-#![no_main]
+// Under `cargo test` the harness brings its own main.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::os::raw::{c_char, c_int};
 
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // SAFETY: poll on three descriptor numbers, open, and signal with SIG_IGN: no memory is shared.
