@@ -465,3 +465,30 @@ fn warn_key_mode(path: &std::path::Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The hook is the whole "exit 81 on a bug" contract under the release profile's
+    /// `panic = "abort"`: checked in a child process (this test binary again), because it ends
+    /// the process.
+    #[test]
+    fn a_panic_exits_81_not_by_signal() {
+        if std::env::var_os("QD_PANIC_CHILD").is_some() {
+            std::panic::set_hook(Box::new(super::on_panic));
+            let v: Vec<u8> = Vec::new();
+            let _ = std::hint::black_box(&v)[1];
+            return;
+        }
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "run::tests::a_panic_exits_81_not_by_signal", "--nocapture", "--test-threads=1"])
+            .env("QD_PANIC_CHILD", "1")
+            .env("DKIMLOG", "1")
+            .output()
+            .expect("run the child");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(81), "{err}");
+        assert!(err.contains("qmail-dkim: internal error (panic at src/run.rs:"), "{err}");
+        assert!(err.lines().any(|l| l.starts_with("qmail-dkim: mode=") && l.contains("panic")), "no log line: {err}");
+    }
+}
