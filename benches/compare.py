@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Whole-process benchmark of qmail-dkim against the floor (a compiled qmail-queue stand-in
-that only drains fd 0 and fd 1) and against the peers that are installed (dkimpy, Mail::DKIM,
-`openssl dgst -sign`). Runs every case in alternation, prints medians and ratios, peak RSS of
-the big cases, and the instruction count of a 4 KiB sign (valgrind --tool=callgrind).
+"""Whole-process benchmark of qmail-dkim against the floor and against the peers that are
+installed (dkimpy, Mail::DKIM, `openssl dgst -sign`). The floor is the least any QMAILQUEUE
+wrapper does (benches/floor.c: vfork+exec the queue program with fd 0 and fd 1 piped, copy
+both, mirror its exit); the queue program is a compiled stand-in that drains fd 0 and fd 1
+(benches/standin.c). Runs every case in alternation, prints medians, ratios against the floor
+(4 KiB) or openssl (big), minor page faults (ours plus the stand-in's), peak RSS of the big
+cases, and load-independent counts of the 4 KiB cases: instructions (valgrind
+--tool=callgrind) and system calls (strace -c), of the wrapper process alone.
 
-    python3 benches/compare.py [--runs 15] [--big-mib 100] [--skip-big] [--markdown]
+    python3 benches/compare.py [--runs 15] [--big-runs 5] [--big-mib 100] [--skip-big] [--quick] [--no-counts] [--bin PATH]
 
-Absolute times are noise on a shared machine; the ratios, measured side by side, are the figure.
+--quick (7 small runs, 1 big run) takes a couple of minutes on a quiet machine. Absolute times
+are noise on a shared machine; the ratios, measured side by side, are the figure, and the
+counts do not depend on load at all.
 """
 import argparse, os, random, re, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -40,16 +46,49 @@ HDR = (b"From: Joe <joe@example.com>\nTo: x@y.org\nSubject: benchmark\n"
        b"Message-ID: <1@example.com>\nDate: Wed, 25 Nov 2026 10:00:00 +0000\n\n")
 
 
+FLOOR = "floor: minimal C wrapper + stand-in"
+
+
+def count(cases):
+    """Instructions (callgrind) and system calls (strace -c) of each 4 KiB case's own process."""
+    out = {}
+    for (name, group, argv, e, stdin, fd1, shell) in cases:
+        if group != "4k" or not (name == FLOOR or "qmail-dkim" in name):
+            continue
+        instr = calls = None
+        if shutil.which("valgrind"):
+            with open(stdin, "rb") as i, open(fd1, "rb") as o:
+                r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv,
+                                   stdin=i, stdout=o, stderr=subprocess.PIPE, env=e)
+            m = re.search(rb"Collected : (\d+)", r.stderr)
+            instr = int(m.group(1)) if m else None
+        if shutil.which("strace"):
+            with tempfile.NamedTemporaryFile() as t, open(stdin, "rb") as i, open(fd1, "rb") as o:
+                subprocess.run(["strace", "-c", "-o", t.name] + argv, stdin=i, stdout=o,
+                               stderr=subprocess.DEVNULL, env=e)
+                m = re.search(rb"^\S+\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total$", open(t.name, "rb").read(), re.M)
+                calls = int(m.group(1)) if m else None
+        if instr and calls:
+            out[name] = (instr, calls)
+    return out if FLOOR in out else {}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--big-runs", type=int, default=5)
     ap.add_argument("--big-mib", type=int, default=100)
     ap.add_argument("--skip-big", action="store_true")
-    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="(the table is always markdown)")
+    ap.add_argument("--quick", action="store_true", help="7 small runs and 1 big run")
+    ap.add_argument("--no-counts", action="store_true", help="skip callgrind and strace")
+    ap.add_argument("--bin", help="measure this qmail-dkim instead of building target/release's")
     a = ap.parse_args()
+    if a.quick:
+        a.runs, a.big_runs = min(a.runs, 7), 1
 
-    sh("cargo build --release --quiet", cwd=ROOT)
+    if not a.bin:
+        sh("cargo build --release --quiet", cwd=ROOT)
     w = tempfile.mkdtemp(prefix="qdbench")
     try:
         run(a, w)
@@ -58,9 +97,11 @@ def main():
 
 
 def run(a, w):
-    bin_ = os.path.join(ROOT, "target/release/qmail-dkim")
+    bin_ = os.path.abspath(a.bin) if a.bin else os.path.join(ROOT, "target/release/qmail-dkim")
     standin = os.path.join(w, "standin")
     sh(f"cc -O2 -o {standin} {ROOT}/benches/standin.c")
+    floor_bin = os.path.join(w, "floor")
+    sh(f"cc -O2 -o {floor_bin} {ROOT}/benches/floor.c")
     rsa, ed = os.path.join(w, "rsa"), os.path.join(w, "ed")
     sh(f"openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:2048 -out {rsa} 2>/dev/null")
     sh(f"openssl genpkey -algorithm ed25519 -out {ed}")
@@ -115,9 +156,11 @@ def run(a, w):
     def add(name, group, argv, env_extra, stdin, fd1=env, shell=False):
         cases.append((name, group, argv, dict(base, **env_extra), stdin, fd1, shell))
 
-    add("floor: stand-in alone", "4k", [standin], {}, small)
+    add(FLOOR, "4k", [floor_bin, standin], {}, small)
+    add("stand-in alone (no wrapper)", "4k", [standin], {}, small)
     add("qmail-dkim sign rsa-sha256", "4k", [bin_], {"DKIMSIGN": rsa}, small)
     add("qmail-dkim sign ed25519", "4k", [bin_], {"DKIMSIGN": ed, "DKIMSIGNOPTIONS": "-z 4"}, small)
+    add("qmail-dkim verify, unsigned (no crypto, no DNS)", "4k", [bin_], {"DKIMVERIFY": ""}, small)
     add("qmail-dkim verify SELECTOR_DATA", "4k", [bin_], {"DKIMVERIFY": "", "SELECTOR_DATA": rsa_rec}, small_signed)
     add("qmail-dkim verify loopback DNS", "4k", [bin_], {"DKIMVERIFY": "", "DNSCACHEIP": f"127.0.0.1:{port}"}, small_signed)
     if shutil.which("python3") and subprocess.run([sys.executable, "-c", "import dkim"], capture_output=True).returncode == 0:
@@ -138,6 +181,7 @@ def run(a, w):
             {"DKIMVERIFY": "", "SELECTOR_DATA": rsa_rec}, None, None, True)
 
     times = {c[0]: [] for c in cases}
+    faults = {c[0]: [] for c in cases}
     rss = {}
     failures = {}
     for rnd in range(max(a.runs, a.big_runs)):
@@ -146,17 +190,23 @@ def run(a, w):
                 continue
             if group == "4k" and rnd >= a.runs:
                 continue
-            t0 = time.perf_counter()
-            if shell:
-                r = subprocess.run(argv, shell=True, env=e, stderr=subprocess.PIPE)
-            else:
-                with open(stdin, "rb") as i, open(fd1, "rb") as o:
-                    r = subprocess.run(argv, stdin=i, stdout=o if "stand-in" in name or "qmail-dkim" in name else subprocess.DEVNULL,
-                                       env=e, stderr=subprocess.PIPE)
-            dt = time.perf_counter() - t0
-            if r.returncode != 0:
-                failures[name] = f"exit {r.returncode}: {r.stderr.decode(errors='replace').strip()[:200]}"
+            ours = "stand-in" in name or "qmail-dkim" in name or name == FLOOR
+            with open(stdin or os.devnull, "rb") as i, open(fd1 or os.devnull, "rb") as o:
+                t0 = time.perf_counter()
+                if shell:
+                    p = subprocess.Popen(argv, shell=True, env=e, stderr=subprocess.PIPE)
+                else:
+                    p = subprocess.Popen(argv, stdin=i, stdout=o if ours else subprocess.DEVNULL,
+                                         env=e, stderr=subprocess.PIPE)
+                err = p.stderr.read()
+                p.stderr.close()
+                _, status, ru = os.wait4(p.pid, 0)
+                dt = time.perf_counter() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p.returncode != 0:
+                failures[name] = f"exit {p.returncode}: {err.decode(errors='replace').strip()[:200]}"
             times[name].append(dt)
+            faults[name].append(ru.ru_minflt)
     # Peak RSS of the big cases (our process only, via /usr/bin/time on it).
     if not a.skip_big and os.path.exists("/usr/bin/time"):
         for (name, group, argv, e, stdin, fd1, shell) in cases:
@@ -168,30 +218,34 @@ def run(a, w):
             if m:
                 rss[name] = int(m[-1]) / 1024
 
-    instr = None
-    if shutil.which("valgrind"):
-        e = dict(base, DKIMSIGN=rsa)
-        with open(small, "rb") as i, open(env, "rb") as o:
-            r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", bin_],
-                               stdin=i, stdout=o, stderr=subprocess.PIPE, env=e)
-        m = re.search(rb"Collected : (\d+)", r.stderr)
-        instr = int(m.group(1)) if m else None
+    counts = {}
+    if not a.no_counts:
+        counts = count(cases)
 
-    floor = statistics.median(times["floor: stand-in alone"])
+    floor = statistics.median(times[FLOOR])
     big_ref = statistics.median(times["openssl dgst -sha256 -sign (cat |)"]) if not a.skip_big else None
     print()
-    print(f"machine: {os.uname().nodename} {os.uname().machine}, {os.cpu_count()} cores; runs: {a.runs} small, {a.big_runs} big")
-    print("| case | median ms | ratio | peak RSS MiB | note |")
-    print("|---|---:|---:|---:|---|")
+    load = os.getloadavg()[0]
+    print(f"machine: {os.uname().nodename} {os.uname().machine}, {os.cpu_count()} cores, load average {load:.1f}; "
+          f"runs: {a.runs} small, {a.big_runs} big")
+    print("| case | median ms | ratio | minor faults | peak RSS MiB | note |")
+    print("|---|---:|---:|---:|---:|---|")
     for (name, group, *_rest) in cases:
         med = statistics.median(times[name]) * 1000
         ref = floor if group == "4k" else big_ref
         ratio = med / (ref * 1000)
-        unit = "× floor" if group == "4k" else "× openssl"
+        unit = "× C wrapper" if group == "4k" else "× openssl"
         r = f"{rss[name]:.1f}" if name in rss else ""
-        print(f"| {name} | {med:.1f} | {ratio:.2f} {unit} | {r} | {failures.get(name, '')} |")
-    if instr:
-        print(f"\ncallgrind: 4 KiB rsa-sha256 sign = {instr:,} instructions (qmail-dkim process only)")
+        f = f"{statistics.median(faults[name]):.0f}" if group == "4k" else ""
+        cell = name.replace("|", "\\|")
+        print(f"| {cell} | {med:.1f} | {ratio:.2f} {unit} | {f} | {r} | {failures.get(name, '')} |")
+    if counts:
+        print("\nLoad-independent counts, 4 KiB message, the wrapper process alone (not the stand-in):")
+        print("| case | instructions | × C wrapper | system calls | × C wrapper |")
+        print("|---|---:|---:|---:|---:|")
+        fi, fs = counts[FLOOR]
+        for name, (i, sc) in counts.items():
+            print(f"| {name} | {i:,} | {i / fi:.1f} | {sc} | {sc / fs:.1f} |")
     dns.stdin.close()
     dns.wait(timeout=5)
 

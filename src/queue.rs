@@ -75,9 +75,13 @@ impl Queue {
             fcntl(w, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|e| Error::Pipe(e.into()))?;
         }
         let mut cmd = Command::new(&argv[0]);
+        // Only what is set: any env_remove makes std copy and sort the whole environment.
+        for k in ["DKIMQUEUE", "DKQUEUE"] {
+            if std::env::var_os(k).is_some() {
+                cmd.env_remove(k);
+            }
+        }
         cmd.args(&argv[1..])
-            .env_remove("DKIMQUEUE")
-            .env_remove("DKQUEUE")
             .stdin(Stdio::from(msg_r))
             .stdout(Stdio::from(env_r))
             .stderr(Stdio::inherit());

@@ -138,7 +138,7 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
     let mut stdin = fd0();
     // qmail-rspawn gives the queue file itself: when nothing is signed it is handed on as it is.
     let start = (&*stdin).stream_position().ok();
-    let Head { bytes: head, block_end, body_start, eof } = run::read_head(&mut stdin)?;
+    let Head { bytes: head, block_end, body_start, eof, buf } = run::read_head(&mut stdin)?;
     let headers = Headers::parse(head[..block_end].to_vec());
     let sender = args[2].as_bytes();
     let domain = signing_domain(env, &control, sender, &headers)?;
@@ -167,7 +167,7 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         }
     }
 
-    let mut spool = run::spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof }, &mut tasks)?;
+    let mut spool = run::spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
     let envelope = Envelope { raw: Vec::new(), sender: sender.to_vec(), recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect() };
     let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
     let mut prefix = Vec::new();
