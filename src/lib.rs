@@ -10,6 +10,7 @@ pub mod log;
 pub mod der;
 pub mod domain;
 pub mod glob;
+pub mod getopt;
 pub mod envelope;
 pub mod message;
 pub mod rfc5322;
@@ -19,13 +20,15 @@ pub mod domainkeys;
 pub mod dns;
 pub mod auth_results;
 pub mod headers;
-pub mod policy;
 pub mod keygen;
 pub mod queue;
 pub mod refusal;
+pub mod task;
+pub mod plan;
 pub mod run;
 pub mod check;
 pub mod tcprules;
-pub mod verify_task;
 #[cfg(test)]
 mod linear;
+#[cfg(test)]
+mod layers;

@@ -1,15 +1,13 @@
 //! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
 //! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
 
-use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, Mode, SignJob};
-use crate::dkim::canon::BodyHasher;
-use crate::dkim::key::SigningKey;
-use crate::dkim::{sign, HashAlg};
+use crate::config::{authserv_id, control_dir, dkim_mode, Env, Mode};
 use crate::envelope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 use crate::queue::{self, Queue};
-use crate::{log, refusal};
+use crate::task::{stricter, Context, Task};
+use crate::{dns, log, plan, refusal};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
@@ -26,13 +24,13 @@ pub fn main() -> i32 {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args)));
     let (code, end) = match result {
         Ok(Ok(code)) => (code, log::End::Done),
-        Ok(Err(Error::Refused { permanent, text })) => {
+        Ok(Err(Error::Refused(Refusal { permanent, text }))) => {
             let r = refusal::refuse(&env, permanent, &text);
             if r.replies_on_fd2() {
                 // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
                 return r.code;
             }
-            (r.code, log::End::Refused { permanent, text })
+            (r.code, log::End::Refused(Refusal { permanent, text }))
         }
         Ok(Err(e)) => {
             eprintln!("qmail-dkim: {e}");
@@ -99,37 +97,6 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
             Err(e) => return Err(Error::Read { what: "message", source: e }),
         }
     }
-}
-
-/// One piece of work on a message (DKIM signing, DKIM verifying, DomainKeys signing or
-/// verifying). run() feeds every task the body as it streams, then asks each for its result.
-/// Tasks are planned before the body is read, so their keys and options are known.
-pub trait Task: Send {
-    /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
-    fn body(&mut self, data: &[u8]);
-    /// After the body and the envelope: what to add and what to refuse.
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult>;
-}
-
-/// What a task sees when it finishes.
-pub struct Finish<'a> {
-    pub env: &'a Env,
-    pub control: &'a ControlDir,
-    pub headers: &'a Headers,
-    pub envelope: &'a envelope::Envelope,
-    pub now: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct TaskResult {
-    /// Header fields to prepend, LF-ended and LF-folded, top first.
-    pub prepend: Vec<u8>,
-    /// Method results for the one `Authentication-Results` field run() puts on top.
-    pub auth: Vec<crate::auth_results::MethodResult>,
-    /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
-    pub remove: Vec<usize>,
-    /// A refusal: (permanent, text without D/Z).
-    pub refuse: Option<(bool, String)>,
 }
 
 pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
@@ -210,22 +177,8 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
-    // 2. Decide what to do; load keys. Task order is header order: the first task's headers
-    // end up on top.
-    let mut tasks: Vec<Box<dyn Task>> = Vec::new();
-    match mode {
-        Mode::Sign { template } => {
-            for job in config::sign_jobs(env, &control, template, &headers, now)? {
-                if let Some(s) = load_signer(job)? {
-                    tasks.push(Box::new(s));
-                }
-            }
-        }
-        Mode::Verify { letters } => tasks.push(Box::new(crate::verify_task::VerifyTask::new(letters, env, &headers, now))),
-        Mode::Pass => {}
-    }
-    // DomainKeys after DKIM, so a DKIM-Signature ends up above the DomainKey-Signature.
-    tasks.extend(crate::domainkeys::task::plan(env, &control, &headers)?);
+    // 2. Decide what to do; load keys.
+    let mut tasks = plan::tasks(env, &control, mode, &headers, now)?;
 
     // 3. The body: spool every byte, hash the body.
     let mut spool = Spool::default();
@@ -240,29 +193,33 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
 
     // 4. The envelope, then each task's result.
     let envelope = envelope::read(&mut *fd(1))?;
-    let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
+    let authserv = || authserv_id(env, &control);
+    let lookup = || dns::from_env(env);
+    let ctx = Context {
+        headers: &headers,
+        envelope: &envelope,
+        now,
+        verbose: env.is_set("VERBOSE"),
+        authserv_id: &authserv,
+        dns: &lookup,
+    };
     let mut prefix = Vec::new();
     let mut auth = Vec::new();
     let mut remove: Vec<usize> = Vec::new();
-    let mut refusal: Option<(bool, String)> = None;
+    let mut refusal: Option<Refusal> = None;
     for t in tasks {
         let r = t.finish(&ctx)?;
         prefix.extend_from_slice(&r.prepend);
         auth.extend(r.auth);
         remove.extend(r.remove);
-        if let Some((perm, text)) = r.refuse {
-            // The stricter outcome wins: permanent over temporary, else the first.
-            if refusal.as_ref().is_none_or(|(p, _)| perm && !*p) {
-                refusal = Some((perm, text));
-            }
-        }
+        refusal = stricter(refusal, r.refuse);
     }
-    if let Some((permanent, text)) = refusal {
-        return Err(Error::Refused { permanent, text });
+    if let Some(r) = refusal {
+        return Err(Error::Refused(r));
     }
     // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&crate::headers::authserv_id(env, &control), &auth);
+        let mut field = crate::auth_results::field(&authserv(), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }
@@ -280,15 +237,12 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
 /// be mended. RFC 5322 has no such message (a header section starts with a field name).
 /// Nothing is added in pass mode, so nothing is refused there.
 fn leading_continuation() -> Error {
-    Error::Refused {
-        permanent: true,
-        text: "qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)".into(),
-    }
+    Error::Refused(Refusal::permanent("qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)"))
 }
 
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.
 fn header_too_large(what: String) -> Error {
-    Error::Refused { permanent: true, text: format!("qmail-dkim: header too large: {what} (#5.3.4)") }
+    Error::Refused(Refusal::permanent(format!("qmail-dkim: header too large: {what} (#5.3.4)")))
 }
 
 /// Fills `buf` from `r` until it is full or at end of file; returns the bytes read.
@@ -364,91 +318,4 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>])
         }
         result
     })
-}
-
-/// A loaded key with the signatures to make with it.
-struct Signer {
-    key: SigningKey,
-    params: Vec<sign::SignParams>,
-    /// Per params entry: its body hasher (shared when canonicalization and hash agree).
-    hasher: Vec<usize>,
-    hashers: Vec<BodyHasher>,
-}
-
-impl Task for Signer {
-    fn body(&mut self, data: &[u8]) {
-        for h in &mut self.hashers {
-            h.update(data);
-        }
-    }
-
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
-        let Signer { key, params, hasher, hashers } = *self;
-        let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
-        let mut prepend = Vec::new();
-        for (p, &h) in params.iter().zip(&hasher) {
-            let (hash, len) = &finished[h];
-            let field = sign::sign(ctx.headers, p, hash, *len, &key)
-                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
-            if ctx.env.is_set("VERBOSE") {
-                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
-            }
-            log::note(log::Note::Sig {
-                method: log::Method::Dkim,
-                d: Some(p.domain.clone()),
-                s: Some(p.selector.clone()),
-                a: Some(p.algorithm.as_str().into()),
-                result: "signed",
-                letter: None,
-            });
-            prepend.extend_from_slice(&field);
-        }
-        Ok(TaskResult { prepend, ..Default::default() })
-    }
-}
-
-/// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
-/// is not signed).
-fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let Some((path, pem)) = job.key.find()? else {
-        eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
-        return Ok(None);
-    };
-    warn_key_mode(&path);
-    let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
-    let key = SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    let selector = selector_of(&path);
-    let mut params = job.params;
-    let mut idx = Vec::new();
-    let mut hashers: Vec<BodyHasher> = Vec::new();
-    for p in &mut params {
-        if !key.fits(p.algorithm) {
-            return Err(Error::KeyInvalid {
-                path: path.clone(),
-                reason: format!("a {} key cannot make {} signatures (check DKIMSIGNOPTIONS -z)", key.key_type().as_str(), p.algorithm.as_str()),
-            });
-        }
-        p.selector = selector.clone();
-        let want = (p.canon.body, p.algorithm.hash());
-        let i = match hashers.iter().position(|h| (h.canon(), h.hash_alg()) == want && h.limit().is_none()) {
-            Some(i) => i,
-            None => {
-                hashers.push(BodyHasher::new(want.0, want.1, None));
-                hashers.len() - 1
-            }
-        };
-        idx.push(i);
-    }
-    Ok(Some(Signer { key, params, hasher: idx, hashers }))
-}
-
-/// A private key others can read or change is worth a warning in the log.
-fn warn_key_mode(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(path) {
-        let mode = m.permissions().mode();
-        if mode & 0o022 != 0 || mode & 0o004 != 0 {
-            eprintln!("qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600", path.display(), mode & 0o7777);
-        }
-    }
 }

@@ -32,12 +32,11 @@
 //! first); no signature: S. B, C, F, G and T are never produced here: B is a libdkim progress
 //! code, C and F are folded into A by shared/SPEC.md §6 (any pass is a pass, and a third-party
 //! signature is never the verdict), T is replaced by the first failure's own letter (more
-//! precise), G comes only from the practice step (`crate::policy`).
+//! precise), G comes only from the practice step ([`super::policy`]).
 
 use super::canon::{self, BodyHasher};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
-use crate::config::Env;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
@@ -275,18 +274,6 @@ impl Default for Options {
             check_all_from: false,
             allow_unsigned_subject: false,
             honor_body_length: false,
-            max_signatures: MAX_SIGNATURES,
-        }
-    }
-}
-
-impl Options {
-    pub fn from_env(env: &Env) -> Options {
-        Options {
-            allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),
-            check_all_from: env.is_set("UNSIGNED_FROM"),
-            allow_unsigned_subject: env.is_set("UNSIGNED_SUBJECT"),
-            honor_body_length: env.is_set("HONOR_BODYLENGTHTAG"),
             max_signatures: MAX_SIGNATURES,
         }
     }

@@ -3,7 +3,7 @@
 
 use super::canon::{field_name, select_fields};
 use super::Canon;
-use crate::config::options::getopt;
+use crate::getopt::getopt;
 use crate::dkim::key::SigningKey;
 use crate::message::Headers;
 use base64::Engine;
