@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Envelope does not start with `F` or a recipient does not start with `T` (qmail-queue: 91).
     #[error("envelope format error: {0}")]
@@ -51,8 +52,6 @@ pub enum Error {
     QueueShortRead,
     #[error("timeout: the run took longer than DEATH seconds")]
     Timeout,
-    #[error("out of memory")]
-    OutOfMemory,
     /// A message refused (by a task's verdict or a malformed header block).
     #[error("{}", .0.text)]
     Refused(Refusal),
@@ -110,15 +109,17 @@ impl Error {
             Error::Spool(e) if e.kind() == io::ErrorKind::OutOfMemory => 51,
             Error::Spool(_) => 53,
             Error::KeyMissing(_) => 35,
-            Error::KeyUnreadable { .. } | Error::KeyInvalid { .. } | Error::Control { .. } => 55,
-            Error::Config(_) | Error::NoDomain => 55,
+            Error::KeyUnreadable { .. }
+            | Error::KeyInvalid { .. }
+            | Error::Control { .. }
+            | Error::Config(_)
+            | Error::NoDomain => 55,
             Error::Pipe(_) => 59,
             Error::Fork(_) => 58,
             Error::Wait(_) => 57,
             Error::Exec { .. } => 120,
             Error::QueueKilled(..) | Error::QueueShortRead | Error::Internal(_) => 81,
             Error::Timeout => 52,
-            Error::OutOfMemory => 51,
             Error::Refused(Refusal { permanent: true, .. }) => 31,
             Error::Refused(Refusal { permanent: false, .. }) => 71,
         }

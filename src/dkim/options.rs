@@ -2,7 +2,7 @@
 //! -x secs|- -z 1|2|3|4`.
 
 use super::{Algorithm, Canon, Canonicalization};
-use crate::getopt::getopt;
+use crate::getopt::{getopt, OptionError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOptions {
@@ -36,7 +36,7 @@ impl Default for SignOptions {
 pub const DEFAULT_EXPIRE: u64 = 604_800;
 
 /// Parses the option string; the error names the offending option.
-pub fn parse(s: &str) -> Result<SignOptions, String> {
+pub fn parse(s: &str) -> Result<SignOptions, OptionError> {
     let mut o = SignOptions::default();
     getopt(s, &['c', 'i', 'x', 'z'], |c, arg| {
         match (c, arg) {
@@ -50,7 +50,7 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                     "s" => (Canon::Simple, Canon::Simple),
                     "t" => (Canon::Relaxed, Canon::Simple),
                     "u" => (Canon::Simple, Canon::Relaxed),
-                    _ => return Err(format!("invalid canonicalization -c {arg}")),
+                    _ => return Err(OptionError::invalid(c, "canonicalization", arg)),
                 };
                 o.canon = Canonicalization { header: h, body: b };
             }
@@ -59,7 +59,7 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                 o.expire = Some(if arg == "-" {
                     None
                 } else {
-                    Some(arg.parse::<u64>().map_err(|_| format!("invalid expiry -x {arg}"))?)
+                    Some(arg.parse::<u64>().map_err(|_| OptionError::invalid(c, "expiry", arg))?)
                 })
             }
             ('z', Some(arg)) => {
@@ -68,10 +68,10 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                     "2" => vec![Algorithm::RsaSha256],
                     "3" => vec![Algorithm::RsaSha1, Algorithm::RsaSha256],
                     "4" => vec![Algorithm::Ed25519Sha256],
-                    _ => return Err(format!("invalid hash -z {arg}")),
+                    _ => return Err(OptionError::invalid(c, "hash", arg)),
                 }
             }
-            (other, _) => return Err(format!("unknown option -{other}")),
+            (other, _) => return Err(OptionError::Unknown(other)),
         }
         Ok(())
     })?;
