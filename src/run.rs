@@ -11,8 +11,9 @@ use crate::{dns, log, plan, refusal};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd};
 
 const READ_SIZE: usize = 256 * 1024;
 
@@ -59,17 +60,16 @@ pub fn main() -> i32 {
 extern "C" fn on_alarm(_: libc::c_int) {
     // The queue program must not outlive us holding the caller's error descriptor. It has not
     // been given the envelope's final NUL (Queue::feed_and_wait cancels this alarm and keeps the
-    // deadline itself before it writes anything), so it has queued nothing.
+    // deadline itself before it writes anything), so it has queued nothing. Only
+    // async-signal-safe calls here: kill(2), write(2), _exit(2).
     const TEXT: &[u8] = b"qmail-dkim: timeout: the run took longer than DEATH seconds\n";
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: kill, write and _exit are async-signal-safe; TEXT is a static buffer.
-    unsafe {
-        if pid > 0 {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        libc::write(2, TEXT.as_ptr().cast(), TEXT.len());
-        libc::_exit(52)
+    if pid > 0 {
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    let _ = nix::unistd::write(io::stderr(), TEXT);
+    // SAFETY: _exit ends the process at once; no Rust state is used after it.
+    unsafe { libc::_exit(52) }
 }
 
 fn install_death_alarm(env: &Env) {
@@ -77,16 +77,23 @@ fn install_death_alarm(env: &Env) {
     if secs == 0 {
         return;
     }
-    // SAFETY: installing a handler that only calls _exit, then arming alarm(2).
-    unsafe {
-        libc::signal(libc::SIGALRM, on_alarm as *const () as libc::sighandler_t);
-        libc::alarm(secs);
-    }
+    // SAFETY: the handler calls only async-signal-safe functions (see on_alarm).
+    let _ = unsafe { signal::signal(Signal::SIGALRM, SigHandler::Handler(on_alarm)) };
+    nix::unistd::alarm::set(secs);
 }
 
-fn fd(n: i32) -> ManuallyDrop<File> {
-    // SAFETY: fd 0 and fd 1 are given to us by the caller; ManuallyDrop never closes them.
-    ManuallyDrop::new(unsafe { File::from_raw_fd(n) })
+/// Descriptor 0 (the message) or 1 (the envelope) as a `File` of its own: a duplicate, so
+/// dropping it leaves the caller's descriptor open.
+fn fd(which: BorrowedFd<'_>, what: &'static str) -> Result<File> {
+    which.try_clone_to_owned().map(File::from).map_err(|source| Error::Read { what, source })
+}
+
+fn stdin_file() -> Result<File> {
+    fd(io::stdin().as_fd(), "message")
+}
+
+fn envelope_file() -> Result<File> {
+    fd(io::stdout().as_fd(), "envelope")
 }
 
 fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
@@ -130,8 +137,12 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
 /// it reads our exit code.
 fn drain_input() {
     let mut buf = vec![0u8; 64 * 1024];
-    while matches!(read_some(&mut *fd(0), &mut buf), Ok(n) if n > 0) {}
-    let _ = envelope::read(&mut *fd(1));
+    if let Ok(mut stdin) = stdin_file() {
+        while matches!(read_some(&mut stdin, &mut buf), Ok(n) if n > 0) {}
+    }
+    if let Ok(mut env) = envelope_file() {
+        let _ = envelope::read(&mut env);
+    }
 }
 
 /// Everything the queue program is to get.
@@ -145,7 +156,7 @@ struct Prepared {
 
 fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let control = control_dir(env);
-    let mut stdin = fd(0);
+    let mut stdin = stdin_file()?;
 
     // 1. The header block.
     let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
@@ -153,7 +164,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let mut eof = false;
     let (block_end, body_start) = loop {
         let scan_from = head.len().saturating_sub(2);
-        let n = read_some(&mut *stdin, &mut buf)?;
+        let n = read_some(&mut stdin, &mut buf)?;
         if n == 0 {
             eof = true;
             break find_header_end(&head, 0).unwrap_or((head.len(), head.len()));
@@ -192,7 +203,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     }
 
     // 4. The envelope, then each task's result.
-    let envelope = envelope::read(&mut *fd(1))?;
+    let envelope = envelope::read(&mut envelope_file()?)?;
     let authserv = || authserv_id(env, &control);
     let lookup = || dns::from_env(env);
     let ctx = Context {
@@ -274,7 +285,7 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>])
     // A big message: fewer, larger reads when the caller feeds us through a pipe. Only now,
     // because large pipe buffers count against the user's pipe-user-pages-soft limit, and
     // qmaild runs many of us at once.
-    queue::grow_pipe(0);
+    queue::grow_pipe(io::stdin());
     if tasks.is_empty() {
         loop {
             let n = fill(stdin, &mut buf)?;

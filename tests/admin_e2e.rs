@@ -4,6 +4,8 @@
 //! for every refusal whose text goes elsewhere; the DKIMLOG line of signed, verified, refused
 //! and hostile messages; and an unreadable key naming the user and the group that need access.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::fs;

@@ -3,6 +3,8 @@
 //! test in src/domainkeys/task.rs), the policy record, DomainKeys together with DKIM, and the
 //! queue program choice (`DKQUEUE`).
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! A forged verification result never reaches the queue, whichever verifier runs.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 

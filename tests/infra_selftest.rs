@@ -3,6 +3,8 @@
 //! the recording queue, the runner, and the independent DKIM implementations.
 //! Needs `.ci/install-test-deps` (python3 with dkimpy, Mail::DKIM, openssl).
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 

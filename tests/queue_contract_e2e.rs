@@ -3,6 +3,8 @@
 //! its final NUL (else 81: the client retries); DEATH ends the run with 52 only until the queue
 //! program has read that NUL, after which it may have queued the message and is waited for.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::path::PathBuf;

@@ -5,6 +5,8 @@
 //! What tests/sign_e2e.rs already proves (envelope errors, queue faults, corrupt/EC/public
 //! keys, odd bytes in the body of a signed message) is not repeated here.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::fs;

@@ -2,6 +2,8 @@
 //! (dkimpy and Mail::DKIM verify what we sign), the environment and control-file rules, and
 //! every exit code of the signing path.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::fs;

@@ -1,6 +1,8 @@
 //! dknewkey and dkim through their binaries, against the loopback DNS server; the manuals
 //! checked with mandoc.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::path::Path;

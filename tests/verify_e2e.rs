@@ -3,6 +3,8 @@
 //! the practice step, forged status headers, real DNS on loopback (timeouts, SERVFAIL,
 //! NXDOMAIN, truncation), and mail-auth as a differential oracle.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 use common::*;
 use std::time::{Duration, Instant};

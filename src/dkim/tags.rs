@@ -122,10 +122,7 @@ pub fn dkim_qp_encode(data: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) fn assert_linear<F: Fn()>(what: &str, n: usize, make: impl Fn(usize) -> F) {
     fn cpu() -> std::time::Duration {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid timespec to fill; the thread clock always exists on Linux.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(std::time::Duration::ZERO, Into::into)
     }
     let best = |n: usize| {
         let work = make(n);

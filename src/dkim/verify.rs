@@ -224,8 +224,8 @@ impl Outcome {
     pub fn code(self) -> &'static str {
         use Outcome::*;
         match self {
-            Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail => "7.0",
-            DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
+            Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail
+            | DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
             BadSyntax | SignatureBad | SignatureBadButTesting | SignatureExpired | SelectorInvalid
             | GranularityMismatch | KeyRevoked | PublicKeyInvalid | NoSignatures | NoValidSignatures => "7.5",
             Incompatible => "7.6",

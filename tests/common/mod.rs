@@ -479,6 +479,7 @@ impl Run {
         let close = self.close.clone();
         if !map.is_empty() || !close.is_empty() {
             // SAFETY: only async-signal-safe calls (fcntl, dup2, close) between fork and exec.
+            #[allow(unsafe_code)]
             unsafe {
                 cmd.pre_exec(move || {
                     // First move every source above any target, then dup2 into place
@@ -938,6 +939,7 @@ impl Json {
             _ => None,
         }
     }
+    #[allow(clippy::cast_possible_truncation, reason = "the numbers in our test JSON are small integers")]
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Json::Num(n) => Some(*n as i64),
