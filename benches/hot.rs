@@ -2,6 +2,8 @@
 //! relaxed with whitespace to rewrite), header canonicalization, tag parsing.
 //! `cargo bench --bench hot`
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use qmail_dkim::dkim::canon::{relaxed_header, BodyHasher};
 use qmail_dkim::dkim::tags::TagList;

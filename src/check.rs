@@ -268,7 +268,7 @@ fn check_signing(req: &Request<'_>, template: &str, dns: &dyn TxtLookup, out: &m
     };
     let Some((end, body)) = find_header_end(&probe_msg, 0) else { return };
     let headers = Headers::parse(probe_msg[..end].to_vec());
-    let jobs = match config::sign_jobs(env, &control, template, &headers, req.now) {
+    let jobs = match crate::plan::sign_jobs(env, &control, template, &headers, req.now) {
         Ok(j) => j,
         Err(e) => {
             out.problem(format!("qmail-dkim refuses every message from this client: {e}"));
@@ -369,7 +369,7 @@ fn probe(
         }
     };
     signed.extend_from_slice(msg);
-    let report = verify::verify_message(&signed, dns, &verify::Options::from_env(&Env::default()), now);
+    let report = verify::verify_message(&signed, dns, &crate::plan::verify_options(&Env::default()), now);
     let Some(r) = report.results.first() else { return };
     if r.outcome.is_pass() {
         out.say(format!("record {name}: a receiver verifies the signature ({})", r.outcome.name()));

@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Envelope does not start with `F` or a recipient does not start with `T` (qmail-queue: 91).
     #[error("envelope format error: {0}")]
@@ -51,13 +52,35 @@ pub enum Error {
     QueueShortRead,
     #[error("timeout: the run took longer than DEATH seconds")]
     Timeout,
-    #[error("out of memory")]
-    OutOfMemory,
-    /// A message refused by verification policy; `permanent` decides D/Z and the code.
-    #[error("{text}")]
-    Refused { permanent: bool, text: String },
+    /// A message refused (by a task's verdict or a malformed header block).
+    #[error("{}", .0.text)]
+    Refused(Refusal),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The one spelling of "do not queue this message": `permanent` decides D or Z, 31 or 71.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub permanent: bool,
+    /// The text for the client, without the leading D/Z.
+    pub text: String,
+}
+
+impl Refusal {
+    pub fn permanent(text: impl Into<String>) -> Refusal {
+        Refusal { permanent: true, text: text.into() }
+    }
+
+    pub fn temporary(text: impl Into<String>) -> Refusal {
+        Refusal { permanent: false, text: text.into() }
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        Error::Refused(r)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -86,17 +109,19 @@ impl Error {
             Error::Spool(e) if e.kind() == io::ErrorKind::OutOfMemory => 51,
             Error::Spool(_) => 53,
             Error::KeyMissing(_) => 35,
-            Error::KeyUnreadable { .. } | Error::KeyInvalid { .. } | Error::Control { .. } => 55,
-            Error::Config(_) | Error::NoDomain => 55,
+            Error::KeyUnreadable { .. }
+            | Error::KeyInvalid { .. }
+            | Error::Control { .. }
+            | Error::Config(_)
+            | Error::NoDomain => 55,
             Error::Pipe(_) => 59,
             Error::Fork(_) => 58,
             Error::Wait(_) => 57,
             Error::Exec { .. } => 120,
             Error::QueueKilled(..) | Error::QueueShortRead | Error::Internal(_) => 81,
             Error::Timeout => 52,
-            Error::OutOfMemory => 51,
-            Error::Refused { permanent: true, .. } => 31,
-            Error::Refused { permanent: false, .. } => 71,
+            Error::Refused(Refusal { permanent: true, .. }) => 31,
+            Error::Refused(Refusal { permanent: false, .. }) => 71,
         }
     }
 }

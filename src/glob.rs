@@ -193,7 +193,9 @@ mod tests {
     /// 4 × (pattern + subject) comparisons.
     #[test]
     fn g_glob_with_many_stars_is_linear() {
-        let shapes: [(&str, fn(usize) -> (String, String)); 7] = [
+        /// A name and the (pattern, subject) of size n.
+        type Shape = (&'static str, fn(usize) -> (String, String));
+        let shapes: [Shape; 7] = [
             ("stars then b (the g= attack)", |n| ("*".repeat(n) + "b", "a".repeat(n))),
             ("stars then b, matching", |n| ("*".repeat(n) + "b", "a".repeat(n) + "b")),
             ("*a*a*a…*b", |n| ("*a".repeat(n) + "*b", "a".repeat(n - 1) + "b")),

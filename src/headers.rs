@@ -1,87 +1,13 @@
-//! The bytes of the verification headers we add (LF-ended, folded with LF TAB), and which
-//! incoming fields are forgeries of them to be removed:
-//! - `DKIM-Status:` (shared/SPEC.md §6 texts), with a second line `(old=NAME:number)` when the
-//!   practice step changed the result;
-//! - the DKIM part of `Authentication-Results:` (RFC 8601, written by crate::auth_results):
-//!   `dkim=<result> [reason="…"] header.d=… header.i=… header.s=… header.a=… header.b=<first 8
-//!   of b=>`, one result per signature, `dkim=none` without signatures;
-//! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
+//! Which incoming fields are forgeries of the status headers we add, to be removed (the fields
+//! themselves are written by `dkim::verify_task` and `domainkeys::task`).
 //!
 //! Removed from the incoming message: every `DKIM-Status`, `X-DKIM-ADSP` and `X-DKIM-SSP`
 //! field, and every `Authentication-Results` field whose authserv-id is ours
 //! (case-insensitive), so that a sender cannot forge a pass; a bare CR counts as a field
 //! boundary (see [`forged`]).
 
-use crate::config::{ControlDir, Env};
-use crate::auth_results::{is_token_char, MethodResult};
-use crate::dkim::verify::{Outcome, SigResult};
 use crate::message::Headers;
 use crate::rfc5322::first_word;
-
-/// `DKIM-Status: <text>` and, when the practice step changed the result, `\t(old=NAME:n)`.
-pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
-    let mut s = format!("DKIM-Status: {}\n", o.status_text());
-    if let Some(old) = old {
-        s.push_str(&format!("\t(old={}:{})\n", old.name(), old.number()));
-    }
-    s.into_bytes()
-}
-
-/// `X-DKIM-ADSP: discardable;` and the like.
-pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
-    format!("{name}: {value}\n").into_bytes()
-}
-
-/// The authserv-id: `AUTHSERV_ID`, else the first line of control/me, else the host name.
-/// Characters that cannot be in an unquoted RFC 8601 value are dropped.
-pub fn authserv_id(env: &Env, control: &ControlDir) -> String {
-    let raw = env
-        .nonempty("AUTHSERV_ID")
-        .map(str::to_string)
-        .or_else(|| control.first_line("me").ok().flatten())
-        .or_else(hostname)
-        .unwrap_or_default();
-    let id: String = raw.trim().chars().filter(|&c| is_token_char(c)).collect();
-    if id.is_empty() {
-        "localhost".into()
-    } else {
-        id
-    }
-}
-
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let h = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    (!h.is_empty()).then_some(h)
-}
-
-/// The DKIM part of our `Authentication-Results`: one `dkim=` per signature, `dkim=none`
-/// without signatures.
-pub fn dkim_results(results: &[SigResult]) -> Vec<MethodResult> {
-    if results.is_empty() {
-        return vec![MethodResult::new("dkim", "none")];
-    }
-    results
-        .iter()
-        .map(|r| {
-            let mut m = MethodResult::new("dkim", r.outcome.ar_result());
-            if !r.outcome.is_pass() {
-                m = m.reason(r.outcome.status_text());
-            }
-            m.prop("header.d", r.domain.as_deref())
-                .prop("header.i", r.identity.as_deref())
-                .prop("header.s", r.selector.as_deref())
-                .prop("header.a", r.algorithm.as_deref())
-                .prop("header.b", r.b_prefix.as_deref())
-        })
-        .collect()
-}
 
 /// The authserv-id of an `Authentication-Results` value: the first word after any CFWS.
 pub fn ar_authserv_id(value: &[u8]) -> String {
@@ -133,60 +59,6 @@ pub fn forged(headers: &Headers, authserv_id: &str) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sr(o: Outcome) -> SigResult {
-        SigResult {
-            outcome: o,
-            domain: Some("example.com".into()),
-            selector: Some("sel".into()),
-            identity: Some("@example.com".into()),
-            algorithm: Some("rsa-sha256".into()),
-            b_prefix: Some("ab/cd+ef".into()),
-            detail: String::new(),
-        }
-    }
-
-    #[test]
-    fn status() {
-        assert_eq!(dkim_status(Outcome::Success, None), b"DKIM-Status: good\n");
-        assert_eq!(
-            String::from_utf8(dkim_status(Outcome::Neutral, Some(Outcome::NoSignatures))).unwrap(),
-            "DKIM-Status: verify result: no signatures verified but message is not suspicious\n\t(old=NO_SIGNATURES:-13)\n"
-        );
-        assert_eq!(practice_header("X-DKIM-ADSP", "unknown;"), b"X-DKIM-ADSP: unknown;\n");
-    }
-
-    #[test]
-    fn ar() {
-        let f = |r: &[SigResult]| String::from_utf8(crate::auth_results::field("mx.example.org", &dkim_results(r))).unwrap();
-        assert_eq!(f(&[]), "Authentication-Results: mx.example.org; dkim=none\n");
-        let a = f(&[sr(Outcome::Success), sr(Outcome::SignatureBad)]);
-        assert_eq!(
-            a,
-            "Authentication-Results: mx.example.org;\n\tdkim=pass header.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\";\n\tdkim=fail reason=\"signature error: RSA/ED25519 verify failed\"\n\theader.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\"\n"
-        );
-        // Hostile values are quoted or dropped, never break the field.
-        let mut bad = sr(Outcome::BadSyntax);
-        bad.domain = Some("evil; dkim=pass".into());
-        bad.identity = Some("a\"b@x\ny".into());
-        bad.selector = Some("sé".into());
-        let a = f(&[bad]);
-        assert!(a.contains("header.d=\"evil; dkim=pass\""), "{a}");
-        assert!(!a.contains("header.i=") && !a.contains("header.s="), "{a}");
-        assert_eq!(a.matches('\n').count(), a.matches("\n\t").count() + 1);
-    }
-
-    #[test]
-    fn authserv() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
-        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "mx.a.org")]), &c), "mx.a.org");
-        std::fs::write(dir.path().join("me"), "me.example.org\n").unwrap();
-        assert_eq!(authserv_id(&Env::default(), &c), "me.example.org");
-        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "x y;z")]), &c), "xyz");
-        let dir2 = tempfile::tempdir().unwrap();
-        assert!(!authserv_id(&Env::default(), &ControlDir::new(dir2.path())).is_empty());
-    }
 
     #[test]
     fn forgeries() {

@@ -8,6 +8,7 @@
 //! harmless characters, else quoted with `"`, `\`, `=` and every byte outside printable ASCII
 //! escaped: no value can end the line or look like another `key=` pair.
 
+use crate::error::Refusal;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 
@@ -50,7 +51,7 @@ pub enum Note {
 pub enum End {
     /// The queue program's exit code was mirrored (or nothing went wrong).
     Done,
-    Refused { permanent: bool, text: String },
+    Refused(Refusal),
     Failed(String),
 }
 
@@ -115,7 +116,7 @@ pub fn line(mode: &str, dk: Option<&str>, notes: &[Note], code: i32, end: &End) 
     }
     match end {
         End::Done => {}
-        End::Refused { permanent, text } => {
+        End::Refused(Refusal { permanent, text }) => {
             pair(&mut l, "refused", if *permanent { "permanent" } else { "temporary" });
             pair(&mut l, "reason", text.strip_prefix("qmail-dkim: ").unwrap_or(text));
         }
@@ -192,7 +193,7 @@ mod tests {
             "qmail-dkim: mode=sign dkmode=sign dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=signed \
              dk1.d=example.com dk1.a=rsa-sha1 dk1.result=signed exit=0\n"
         );
-        let end = End::Refused { permanent: true, text: "qmail-dkim: no signatures (#5.7.5)".into() };
+        let end = End::Refused(Refusal::permanent("qmail-dkim: no signatures (#5.7.5)"));
         assert_eq!(
             line("verify", None, &[Note::Result { method: Method::Dkim, result: "none", letter: 'S' }], 31, &end),
             "qmail-dkim: mode=verify dkim.result=none dkim.letter=S refused=permanent reason=\"no signatures (#5.7.5)\" exit=31\n"
@@ -217,7 +218,7 @@ mod tests {
         // The worst case stays under PIPE_BUF: the most notes, every value escaped and long.
         let worst = "\n".repeat(1000);
         let notes: Vec<Note> = (0..MAX_NOTES).map(|_| sig(Method::Dkim, &worst, "permerror", Some('H'))).collect();
-        let end = End::Refused { permanent: true, text: worst.clone() };
+        let end = End::Refused(Refusal::permanent(worst.clone()));
         let l = line("verify", Some("verify"), &notes, 31, &end);
         assert!(l.len() < 4096 && l.contains(" more=") && l.ends_with(" exit=31\n"), "{}", l.len());
         assert!(line("pass", None, &[sig(Method::Dkim, "", "fail", None)], 0, &End::Done).contains("dkim1.d=\"\""));

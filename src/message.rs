@@ -238,7 +238,7 @@ impl Spool {
     /// Calls `out` with the spooled bytes from offset `from` on, in order, in large pieces.
     pub fn replay(&mut self, from: u64, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
         match self {
-            Spool::Memory(v) => out(&v[(from as usize).min(v.len())..]).map_err(ReplayError::Write),
+            Spool::Memory(v) => out(&v[usize::try_from(from).map_or(v.len(), |f| f.min(v.len()))..]).map_err(ReplayError::Write),
             Spool::File { file, .. } => {
                 file.seek(SeekFrom::Start(from)).map_err(ReplayError::Read)?;
                 let mut buf = vec![0u8; 256 * 1024];

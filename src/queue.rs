@@ -5,7 +5,7 @@ use crate::config::Env;
 use crate::error::{Error, Result};
 use crate::message::{Field, Headers, ReplayError, Spool};
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -314,10 +314,10 @@ impl Feeder {
                 if left.is_zero() {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
-                ms = ms.min(left.as_millis() as u64 + 1);
+                ms = ms.min(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).saturating_add(1));
             }
             let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-            match poll(&mut fds, PollTimeout::from(ms as u16)) {
+            match poll(&mut fds, PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))) {
                 Ok(n) if n > 0 => return Ok(()),
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
@@ -352,25 +352,17 @@ fn send_spool(spool: &mut Spool, from: u64, w: &PipeWriter, f: &mut Feeder) -> R
     if let Some((file, len)) = spool.file() {
         let mut off = from as libc::loff_t;
         let end = len as libc::loff_t;
-        let (fin, fout) = (file.as_raw_fd(), w.as_raw_fd());
+        let flags = SpliceFFlags::SPLICE_F_MORE | SpliceFFlags::SPLICE_F_NONBLOCK;
         while off < end {
-            let want = ((end - off) as usize).min(1 << 30);
-            // SAFETY: splice between two descriptors we own; `off` is a valid pointer.
-            let n = unsafe {
-                libc::splice(fin, &mut off, fout, std::ptr::null_mut(), want, libc::SPLICE_F_MORE | libc::SPLICE_F_NONBLOCK)
-            };
-            if n > 0 {
-                continue;
-            }
-            if n == 0 {
-                return Err(ReplayError::Read(io::Error::new(io::ErrorKind::UnexpectedEof, "spool shorter than expected")));
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => f.wait_writable(w.as_fd()).map_err(ReplayError::Write)?,
-                Some(libc::EINVAL) | Some(libc::ENOSYS) => return spool.replay(off as u64, |d| f.write_all(w, d)),
-                _ => return Err(ReplayError::Write(e)),
+            let want = usize::try_from(end - off).map_or(1 << 30, |n| n.min(1 << 30));
+            match splice(file, Some(&mut off), w, None, want, flags) {
+                Ok(0) => {
+                    return Err(ReplayError::Read(io::Error::new(io::ErrorKind::UnexpectedEof, "spool shorter than expected")))
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => f.wait_writable(w.as_fd()).map_err(ReplayError::Write)?,
+                Err(Errno::EINVAL | Errno::ENOSYS) => return spool.replay(off as u64, |d| f.write_all(w, d)),
+                Err(e) => return Err(ReplayError::Write(e.into())),
             }
         }
         return Ok(());
@@ -380,15 +372,12 @@ fn send_spool(spool: &mut Spool, from: u64, w: &PipeWriter, f: &mut Feeder) -> R
 
 /// A larger pipe lets big messages go through in fewer system calls; failure is harmless.
 fn set_pipe_size(w: &PipeWriter) {
-    grow_pipe(w.as_raw_fd());
+    grow_pipe(w);
 }
 
 /// Asks for a 1 MiB pipe buffer on `fd` (fails harmlessly when `fd` is no pipe).
-pub fn grow_pipe(fd: i32) {
-    // SAFETY: fcntl on a descriptor number; F_SETPIPE_SZ only changes a pipe's buffer size.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-    }
+pub fn grow_pipe(fd: impl AsFd) {
+    let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! refusal goes there, because fd 2 is the log of qmail-smtpd under tcpserver.
 
 use crate::config::Env;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use std::io;
 
 /// notqmail's qmail-queue(8): "custom error string on descriptor 6".
@@ -105,7 +105,7 @@ pub fn plan(conv: CustomErrors, env: &Env, permanent: bool, text: &str) -> Plan 
             (88, fd.map(|fd| (fd, cut(format!("{letter}{clean}"), INDIMAIL_MAX))))
         }
         CustomErrors::Notqmail => (82, Some((NOTQMAIL_FD, cut(format!("{letter}{clean}"), NOTQMAIL_MAX)))),
-        CustomErrors::None => (Error::Refused { permanent, text: String::new() }.exit_code(), None),
+        CustomErrors::None => (Error::Refused(Refusal { permanent, text: String::new() }).exit_code(), None),
     };
     let log = match &text {
         Some((2, _)) => None,

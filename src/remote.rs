@@ -4,12 +4,14 @@
 //! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
-use crate::config::{self, control_dir, selector_of, ControlDir, Env, KeyFound, SignJob};
+use crate::config::{self, authserv_id, control_dir, selector_of, ControlDir, Env, KeyFound};
+use crate::plan::{self, SignJob};
 use crate::dkim::tags::TagList;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::{address_domain, Headers};
-use crate::run::{self, Finish, Head, Task};
+use crate::run::{self, Head};
+use crate::task::{Context, Task};
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
@@ -150,12 +152,12 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
     if matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
         eprintln!("qmail-dkim-remote: the first header line starts with white space: not signed");
     } else {
-        for job in config::sign_jobs_for(env, &control, &template(env), &domain, &headers, now)? {
+        for job in plan::sign_jobs_for(env, &control, &template(env), &domain, &headers, now)? {
             if already_signed(&headers, &job) {
                 eprintln!("qmail-dkim-remote: already signed for d={}: not signed again", job.key.domain);
                 continue;
             }
-            if let Some(s) = run::load_signer(job)? {
+            if let Some(s) = plan::load_signer(job)? {
                 tasks.push(Box::new(s));
             }
         }
@@ -169,7 +171,16 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
 
     let mut spool = run::spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
     let envelope = Envelope { raw: Vec::new(), sender: sender.to_vec(), recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect() };
-    let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
+    let authserv = || authserv_id(env, &control);
+    let lookup = || crate::dns::from_env(env);
+    let ctx = Context {
+        headers: &headers,
+        envelope: &envelope,
+        now,
+        verbose: env.is_set("VERBOSE"),
+        authserv_id: &authserv,
+        dns: &lookup,
+    };
     let mut prefix = Vec::new();
     for t in tasks {
         prefix.extend_from_slice(&t.finish(&ctx)?.prepend);
@@ -255,7 +266,7 @@ mod tests {
         let c = ControlDir::new(dir.path());
         std::fs::create_dir_all(dir.path().join("domainkeys/a.org")).unwrap();
         std::fs::write(dir.path().join("domainkeys/a.org/sel"), "k").unwrap();
-        let job = |h: &Headers| config::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0);
+        let job = |h: &Headers| plan::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0);
         let signed = Headers::parse(b"DKIM-Signature: v=1; d=A.org;\n s=sel; b=x\nFrom: a@a.org\n".to_vec());
         assert!(already_signed(&signed, &job(&signed)));
         let other = Headers::parse(b"DKIM-Signature: v=1; d=a.org; s=old; b=x\nFrom: a@a.org\n".to_vec());

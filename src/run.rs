@@ -1,20 +1,19 @@
 //! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
 //! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
 
-use crate::config::{self, control_dir, dkim_mode, selector_of, ControlDir, Env, Mode, SignJob};
-use crate::dkim::canon::BodyHasher;
-use crate::dkim::key::SigningKey;
-use crate::dkim::{sign, HashAlg};
+use crate::config::{authserv_id, control_dir, dkim_mode, Env, Mode};
 use crate::envelope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 use crate::queue::{self, Queue};
-use crate::{log, refusal};
+use crate::task::{stricter, Context, Task};
+use crate::{dns, log, plan, refusal};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd};
 
 const READ_SIZE: usize = 256 * 1024;
 
@@ -26,13 +25,13 @@ pub fn main() -> i32 {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (code, end) = match run(&env, &args) {
         Ok(code) => (code, log::End::Done),
-        Err(Error::Refused { permanent, text }) => {
+        Err(Error::Refused(Refusal { permanent, text })) => {
             let r = refusal::refuse(&env, permanent, &text);
             if r.replies_on_fd2() {
                 // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
                 return r.code;
             }
-            (r.code, log::End::Refused { permanent, text })
+            (r.code, log::End::Refused(Refusal { permanent, text }))
         }
         Err(e) => {
             eprintln!("qmail-dkim: {e}");
@@ -74,17 +73,16 @@ fn log_end(env: &Env, code: i32, end: &log::End) {
 extern "C" fn on_alarm(_: libc::c_int) {
     // The queue program must not outlive us holding the caller's error descriptor. It has not
     // been given the envelope's final NUL (Queue::feed_and_wait cancels this alarm and keeps the
-    // deadline itself before it writes anything), so it has queued nothing.
+    // deadline itself before it writes anything), so it has queued nothing. Only
+    // async-signal-safe calls here: kill(2), write(2), _exit(2).
     const TEXT: &[u8] = b"qmail-dkim: timeout: the run took longer than DEATH seconds\n";
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: kill, write and _exit are async-signal-safe; TEXT is a static buffer.
-    unsafe {
-        if pid > 0 {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        libc::write(2, TEXT.as_ptr().cast(), TEXT.len());
-        libc::_exit(52)
+    if pid > 0 {
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    let _ = nix::unistd::write(io::stderr(), TEXT);
+    // SAFETY: _exit ends the process at once; no Rust state is used after it.
+    unsafe { libc::_exit(52) }
 }
 
 fn install_death_alarm(env: &Env) {
@@ -92,16 +90,23 @@ fn install_death_alarm(env: &Env) {
     if secs == 0 {
         return;
     }
-    // SAFETY: installing a handler that only calls _exit, then arming alarm(2).
-    unsafe {
-        libc::signal(libc::SIGALRM, on_alarm as *const () as libc::sighandler_t);
-        libc::alarm(secs);
-    }
+    // SAFETY: the handler calls only async-signal-safe functions (see on_alarm).
+    let _ = unsafe { signal::signal(Signal::SIGALRM, SigHandler::Handler(on_alarm)) };
+    nix::unistd::alarm::set(secs);
 }
 
-fn fd(n: i32) -> ManuallyDrop<File> {
-    // SAFETY: fd 0 and fd 1 are given to us by the caller; ManuallyDrop never closes them.
-    ManuallyDrop::new(unsafe { File::from_raw_fd(n) })
+/// Descriptor 0 (the message) or 1 (the envelope) as a `File` of its own: a duplicate, so
+/// dropping it leaves the caller's descriptor open.
+fn fd(which: BorrowedFd<'_>, what: &'static str) -> Result<File> {
+    which.try_clone_to_owned().map(File::from).map_err(|source| Error::Read { what, source })
+}
+
+fn stdin_file() -> Result<File> {
+    fd(io::stdin().as_fd(), "message")
+}
+
+fn envelope_file() -> Result<File> {
+    fd(io::stdout().as_fd(), "envelope")
 }
 
 fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
@@ -112,37 +117,6 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
             Err(e) => return Err(Error::Read { what: "message", source: e }),
         }
     }
-}
-
-/// One piece of work on a message (DKIM signing, DKIM verifying, DomainKeys signing or
-/// verifying). run() feeds every task the body as it streams, then asks each for its result.
-/// Tasks are planned before the body is read, so their keys and options are known.
-pub trait Task: Send {
-    /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
-    fn body(&mut self, data: &[u8]);
-    /// After the body and the envelope: what to add and what to refuse.
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult>;
-}
-
-/// What a task sees when it finishes.
-pub struct Finish<'a> {
-    pub env: &'a Env,
-    pub control: &'a ControlDir,
-    pub headers: &'a Headers,
-    pub envelope: &'a envelope::Envelope,
-    pub now: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct TaskResult {
-    /// Header fields to prepend, LF-ended and LF-folded, top first.
-    pub prepend: Vec<u8>,
-    /// Method results for the one `Authentication-Results` field run() puts on top.
-    pub auth: Vec<crate::auth_results::MethodResult>,
-    /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
-    pub remove: Vec<usize>,
-    /// A refusal: (permanent, text without D/Z).
-    pub refuse: Option<(bool, String)>,
 }
 
 pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
@@ -176,8 +150,12 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
 /// it reads our exit code.
 fn drain_input() {
     let mut buf = vec![0u8; 64 * 1024];
-    while matches!(read_some(&mut *fd(0), &mut buf), Ok(n) if n > 0) {}
-    let _ = envelope::read(&mut *fd(1));
+    if let Ok(mut stdin) = stdin_file() {
+        while matches!(read_some(&mut stdin, &mut buf), Ok(n) if n > 0) {}
+    }
+    if let Ok(mut env) = envelope_file() {
+        let _ = envelope::read(&mut env);
+    }
 }
 
 /// Everything the queue program is to get.
@@ -191,58 +169,48 @@ struct Prepared {
 
 fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let control = control_dir(env);
-    let mut stdin = fd(0);
+    let mut stdin = stdin_file()?;
 
     // 1. The header block.
     let Head { bytes: head, block_end, body_start, eof, buf } = read_head(&mut stdin)?;
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
-    // 2. Decide what to do; load keys. Task order is header order: the first task's headers
-    // end up on top.
-    let mut tasks: Vec<Box<dyn Task>> = Vec::new();
-    match mode {
-        Mode::Sign { template } => {
-            for job in config::sign_jobs(env, &control, template, &headers, now)? {
-                if let Some(s) = load_signer(job)? {
-                    tasks.push(Box::new(s));
-                }
-            }
-        }
-        Mode::Verify { letters } => tasks.push(Box::new(crate::verify_task::VerifyTask::new(letters, env, &headers, now))),
-        Mode::Pass => {}
-    }
-    // DomainKeys after DKIM, so a DKIM-Signature ends up above the DomainKey-Signature.
-    tasks.extend(crate::domainkeys::task::plan(env, &control, &headers)?);
+    // 2. Decide what to do; load keys.
+    let mut tasks = plan::tasks(env, &control, mode, &headers, now)?;
 
     // 3. The body: spool every byte, hash the body.
     let spool = spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
 
     // 4. The envelope, then each task's result.
-    let envelope = envelope::read(&mut *fd(1))?;
-    let ctx = Finish { env, control: &control, headers: &headers, envelope: &envelope, now };
+    let envelope = envelope::read(&mut envelope_file()?)?;
+    let authserv = || authserv_id(env, &control);
+    let lookup = || dns::from_env(env);
+    let ctx = Context {
+        headers: &headers,
+        envelope: &envelope,
+        now,
+        verbose: env.is_set("VERBOSE"),
+        authserv_id: &authserv,
+        dns: &lookup,
+    };
     let mut prefix = Vec::new();
     let mut auth = Vec::new();
     let mut remove: Vec<usize> = Vec::new();
-    let mut refusal: Option<(bool, String)> = None;
+    let mut refusal: Option<Refusal> = None;
     for t in tasks {
         let r = t.finish(&ctx)?;
         prefix.extend_from_slice(&r.prepend);
         auth.extend(r.auth);
         remove.extend(r.remove);
-        if let Some((perm, text)) = r.refuse {
-            // The stricter outcome wins: permanent over temporary, else the first.
-            if refusal.as_ref().is_none_or(|(p, _)| perm && !*p) {
-                refusal = Some((perm, text));
-            }
-        }
+        refusal = stricter(refusal, r.refuse);
     }
-    if let Some((permanent, text)) = refusal {
-        return Err(Error::Refused { permanent, text });
+    if let Some(r) = refusal {
+        return Err(Error::Refused(r));
     }
     // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&crate::headers::authserv_id(env, &control), &auth);
+        let mut field = crate::auth_results::field(&authserv(), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }
@@ -303,15 +271,12 @@ pub fn read_head(stdin: &mut File) -> Result<Head> {
 /// be mended. RFC 5322 has no such message (a header section starts with a field name).
 /// Nothing is added in pass mode, so nothing is refused there.
 fn leading_continuation() -> Error {
-    Error::Refused {
-        permanent: true,
-        text: "qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)".into(),
-    }
+    Error::Refused(Refusal::permanent("qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)"))
 }
 
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.
 fn header_too_large(what: String) -> Error {
-    Error::Refused { permanent: true, text: format!("qmail-dkim: header too large: {what} (#5.3.4)") }
+    Error::Refused(Refusal::permanent(format!("qmail-dkim: header too large: {what} (#5.3.4)")))
 }
 
 /// Spools the whole message (the head already read, then the rest of fd 0) and feeds its body
@@ -360,7 +325,7 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>],
     // A big message: fewer, larger reads when the caller feeds us through a pipe. Only now,
     // because large pipe buffers count against the user's pipe-user-pages-soft limit, and
     // qmaild runs many of us at once.
-    queue::grow_pipe(0);
+    queue::grow_pipe(io::stdin());
     if tasks.is_empty() {
         loop {
             let n = fill(stdin, &mut buf)?;
@@ -404,93 +369,6 @@ fn stream_body(stdin: &mut File, spool: &mut Spool, tasks: &mut [Box<dyn Task>],
         }
         result
     })
-}
-
-/// A loaded key with the signatures to make with it.
-pub struct Signer {
-    key: SigningKey,
-    params: Vec<sign::SignParams>,
-    /// Per params entry: its body hasher (shared when canonicalization and hash agree).
-    hasher: Vec<usize>,
-    hashers: Vec<BodyHasher>,
-}
-
-impl Task for Signer {
-    fn body(&mut self, data: &[u8]) {
-        for h in &mut self.hashers {
-            h.update(data);
-        }
-    }
-
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
-        let Signer { key, params, hasher, hashers } = *self;
-        let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
-        let mut prepend = Vec::new();
-        for (p, &h) in params.iter().zip(&hasher) {
-            let (hash, len) = &finished[h];
-            let field = sign::sign(ctx.headers, p, hash, *len, &key)
-                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
-            if ctx.env.is_set("VERBOSE") {
-                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
-            }
-            log::note(log::Note::Sig {
-                method: log::Method::Dkim,
-                d: Some(p.domain.clone()),
-                s: Some(p.selector.clone()),
-                a: Some(p.algorithm.as_str().into()),
-                result: "signed",
-                letter: None,
-            });
-            prepend.extend_from_slice(&field);
-        }
-        Ok(TaskResult { prepend, ..Default::default() })
-    }
-}
-
-/// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
-/// is not signed).
-pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let Some((path, pem)) = job.key.find()? else {
-        eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
-        return Ok(None);
-    };
-    warn_key_mode(&path);
-    let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
-    let key = SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    let selector = selector_of(&path);
-    let mut params = job.params;
-    let mut idx = Vec::new();
-    let mut hashers: Vec<BodyHasher> = Vec::new();
-    for p in &mut params {
-        if !key.fits(p.algorithm) {
-            return Err(Error::KeyInvalid {
-                path: path.clone(),
-                reason: format!("a {} key cannot make {} signatures (check DKIMSIGNOPTIONS -z)", key.key_type().as_str(), p.algorithm.as_str()),
-            });
-        }
-        p.selector = selector.clone();
-        let want = (p.canon.body, p.algorithm.hash());
-        let i = match hashers.iter().position(|h| (h.canon(), h.hash_alg()) == want && h.limit().is_none()) {
-            Some(i) => i,
-            None => {
-                hashers.push(BodyHasher::new(want.0, want.1, None));
-                hashers.len() - 1
-            }
-        };
-        idx.push(i);
-    }
-    Ok(Some(Signer { key, params, hasher: idx, hashers }))
-}
-
-/// A private key others can read or change is worth a warning in the log.
-fn warn_key_mode(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(path) {
-        let mode = m.permissions().mode();
-        if mode & 0o022 != 0 || mode & 0o004 != 0 {
-            eprintln!("qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600", path.display(), mode & 0o7777);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! The control-file and option parsers: `parse_lines` (comments, blank lines, CRLF),
 //! `parse_dkimkeys` with its envstr, `parse_envstr`, the dkimkeys lookup (exact, glob, QREGEX), the glob itself
-//! and `DKIMSIGNOPTIONS` (`config::options::parse`). No panic, and the documented shapes.
+//! and `DKIMSIGNOPTIONS` (`dkim::options::parse`). No panic, and the documented shapes.
 #![no_main]
 
 use fuzz_support::Cursor;
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::config::control::{lookup_dkimkeys, parse_dkimkeys, parse_envstr, parse_lines, EnvChange};
-use qmail_dkim::config::options;
+use qmail_dkim::dkim::options;
 use qmail_dkim::glob::Glob;
 use std::path::Path;
 

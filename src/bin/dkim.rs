@@ -191,7 +191,7 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
     }
     let control = ControlDir::new("/nonexistent");
     let template = a.key.display().to_string();
-    let jobs = config::sign_jobs(&env, &control, &template, &headers, now()).map_err(|e| e.to_string())?;
+    let jobs = qmail_dkim::plan::sign_jobs(&env, &control, &template, &headers, now()).map_err(|e| e.to_string())?;
     let pem = std::fs::read(&a.key).map_err(|e| format!("cannot read {}: {e}", a.key.display()))?;
     let mut out = Vec::new();
     for job in jobs {
@@ -232,7 +232,7 @@ fn lookup(d: &DnsArgs) -> Box<dyn dns::TxtLookup> {
 fn verify_cmd(a: VerifyArgs) -> Result<u8, String> {
     let msg = read_input(&a.file)?;
     let env = Env::from_process();
-    let report = verify::verify_message(&msg, &*lookup(&a.dns), &verify::Options::from_env(&env), now());
+    let report = verify::verify_message(&msg, &*lookup(&a.dns), &qmail_dkim::plan::verify_options(&env), now());
     for r in &report.results {
         println!(
             "d={} s={} a={} {} {}{}",

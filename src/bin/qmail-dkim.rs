@@ -6,6 +6,7 @@
 //! here; a stack overflow is still a signal (SIGSEGV instead of SIGABRT).
 // Under `cargo test` the harness brings its own main.
 #![cfg_attr(not(test), no_main)]
+#![allow(unsafe_code, reason = "our own C main: descriptor and signal set-up before any Rust code runs")]
 
 #[cfg(not(test))]
 use std::os::raw::{c_char, c_int};

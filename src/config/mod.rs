@@ -4,15 +4,13 @@
 
 pub mod control;
 pub mod env;
-pub mod options;
+
 
 pub use control::ControlDir;
 pub use env::Env;
 
-use crate::dkim::sign::{default_header_list, SignParams};
 use crate::error::{Error, Result};
 use crate::message::{address_domain, Headers};
-use control::{lookup_dkimkeys, parse_dkimkeys, EnvChange};
 use std::path::{Path, PathBuf};
 
 /// What to do with DKIM for this message (shared/SPEC.md §4).
@@ -130,14 +128,6 @@ impl KeyChoice {
     }
 }
 
-/// One key and the signatures to make with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignJob {
-    pub key: KeyChoice,
-    /// One per algorithm; `selector` is filled in from the key file that is found.
-    pub params: Vec<SignParams>,
-}
-
 /// The selector: the key file's basename.
 pub fn selector_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -165,89 +155,32 @@ pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Res
     Ok(None)
 }
 
-/// The signing jobs for a message: the primary key (dkimkeys entry or the template), then
-/// `DKIMSIGNEXTRA`. The returned order is the order of the headers, top first (the extra
-/// signature goes above the primary one).
-pub fn sign_jobs(env: &Env, control: &ControlDir, template: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
-    let domain = signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?;
-    sign_jobs_for(env, control, template, &domain, headers, now)
+/// The authserv-id: `AUTHSERV_ID`, else the first line of control/me, else the host name.
+/// Characters that cannot be in an unquoted RFC 8601 value are dropped.
+pub fn authserv_id(env: &Env, control: &ControlDir) -> String {
+    let raw = env
+        .nonempty("AUTHSERV_ID")
+        .map(str::to_string)
+        .or_else(|| control.first_line("me").ok().flatten())
+        .or_else(hostname)
+        .unwrap_or_default();
+    let id: String = raw.trim().chars().filter(|&c| crate::auth_results::is_token_char(c)).collect();
+    if id.is_empty() {
+        "localhost".into()
+    } else {
+        id
+    }
 }
 
-/// [`sign_jobs`] for a signing domain the caller chose (qmail-dkim-remote: the envelope sender's).
-pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
-    let domain = domain.to_string();
-    let mut env = env.clone();
-    let mut template = template.to_string();
-    if !env.is_set("NODKIMKEYS") {
-        let path = control.resolve("dkimkeys");
-        if let Some(lines) = control::read_lines(&path)? {
-            let entries = parse_dkimkeys(&lines, &path)?;
-            if let Some(e) = lookup_dkimkeys(&entries, &domain, env.is_set("QREGEX")) {
-                template = e.key.clone();
-                for c in &e.envstr {
-                    match c {
-                        EnvChange::Set(k, v) => env.set(k, v),
-                        EnvChange::Unset(k) => env.unset(k),
-                    }
-                }
-            }
-        }
-    }
-    let exclude: Vec<String> = env.get("EXCLUDE_DKIMSIGN").unwrap_or("").split(':').map(|s| s.trim().to_string()).collect();
-    let names = default_header_list(headers, &exclude);
-    let primary = SignJob {
-        key: KeyChoice::new(control, &template, &domain),
-        params: params_for(&env, "DKIMSIGNOPTIONS", &domain, &names, now)?,
-    };
-    let mut jobs = Vec::new();
-    if let Some(extra) = env.nonempty("DKIMSIGNEXTRA") {
-        jobs.push(SignJob {
-            key: KeyChoice::new(control, extra, &domain),
-            params: params_for(&env, "DKIMSIGNOPTIONSEXTRA", &domain, &names, now)?,
-        });
-    }
-    jobs.push(primary);
-    Ok(jobs)
-}
-
-fn params_for(env: &Env, var: &str, domain: &str, names: &[String], now: u64) -> Result<Vec<SignParams>> {
-    let o = options::parse(env.get(var).unwrap_or(""))
-        .map_err(|e| Error::Config(format!("Invalid {var}: {e}")))?;
-    let identity = match env.get("DKIMIDENTITY") {
-        Some(i) => Some(i.to_string()).filter(|i| !i.is_empty() && i != "-"),
-        None => o.identity.clone().flatten(),
-    };
-    let secs = match env.get("DKIMEXPIRE") {
-        Some(x) if x.is_empty() || x == "-" => None,
-        Some(x) => Some(x.trim().parse::<u64>().map_err(|_| Error::Config(format!("Invalid DKIMEXPIRE {x:?}")))?),
-        None => match o.expire {
-            None => Some(options::DEFAULT_EXPIRE),
-            Some(s) => s,
-        },
-    };
-    let timestamp = o.timestamp.then_some(now);
-    Ok(o.algorithms
-        .iter()
-        .map(|&algorithm| SignParams {
-            algorithm,
-            canon: o.canon,
-            domain: domain.to_string(),
-            selector: String::new(),
-            identity: identity.clone(),
-            timestamp,
-            expire: secs.map(|s| now + s),
-            body_length: o.body_length,
-            query_tag: o.query_tag,
-            copy_headers: o.copy_headers,
-            headers: names.to_vec(),
-        })
-        .collect())
+fn hostname() -> Option<String> {
+    let h = nix::unistd::gethostname().ok()?;
+    let h = h.to_string_lossy().trim().to_string();
+    (!h.is_empty()).then_some(h)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dkim::Algorithm;
 
     fn env(p: &[(&str, &str)]) -> Env {
         Env::from_pairs(p)
@@ -315,9 +248,6 @@ mod tests {
                 assert!(k.no_key().contains("is not a domain name"));
             }
         }
-        let h = Headers::parse(b"From: x@..\n".to_vec());
-        let jobs = sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "%/default", &h, 0).unwrap();
-        assert!(jobs[0].key.candidates.is_empty());
     }
 
     #[test]
@@ -336,26 +266,16 @@ mod tests {
     }
 
     #[test]
-    fn jobs_with_dkimkeys_and_extra() {
+    fn authserv() {
         let dir = tempfile::tempdir().unwrap();
         let c = ControlDir::new(dir.path());
-        std::fs::write(dir.path().join("dkimkeys"), "a.org:keys/a/sel:DKIMSIGNOPTIONS=-z 4 -t -x -,DKIMIDENTITY=\n").unwrap();
-        let h = Headers::parse(b"From: x@a.org\nTo: y@b.org\nX-Foo: 1\nX-Mailer: m\nReceived: r\n".to_vec());
-        let jobs = sign_jobs(&env(&[("DKIMSIGNEXTRA", "/extra/%/e")]), &c, "/k/%/d", &h, 1000).unwrap();
-        assert_eq!(jobs.len(), 2);
-        assert_eq!(jobs[0].key.candidates[0], PathBuf::from("/extra/a.org/e"));
-        assert_eq!(jobs[0].params[0].algorithm, Algorithm::RsaSha256);
-        assert_eq!(jobs[1].key.candidates[0], dir.path().join("keys/a/sel"));
-        let p = &jobs[1].params[0];
-        assert_eq!(p.algorithm, Algorithm::Ed25519Sha256);
-        assert_eq!((p.timestamp, p.expire), (Some(1000), None));
-        assert_eq!(p.headers, vec!["from", "to", "x-mailer", "from"]);
-        assert_eq!(jobs[0].params[0].expire, Some(1000 + 604_800));
-        assert!(sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "/k/%/d", &h, 0).unwrap()[0].key.candidates[0]
-            .starts_with("/k/a.org"));
-        assert!(matches!(
-            sign_jobs(&env(&[("DKIMSIGNOPTIONS", "-z 9"), ("NODKIMKEYS", "")]), &c, "/k", &h, 0),
-            Err(Error::Config(_))
-        ));
+        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "mx.a.org")]), &c), "mx.a.org");
+        std::fs::write(dir.path().join("me"), "me.example.org\n").unwrap();
+        assert_eq!(authserv_id(&Env::default(), &c), "me.example.org");
+        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "x y;z")]), &c), "xyz");
+        let dir2 = tempfile::tempdir().unwrap();
+        assert!(!authserv_id(&Env::default(), &ControlDir::new(dir2.path())).is_empty());
     }
+
+
 }

@@ -203,7 +203,8 @@ impl BodyHasher {
 
     fn emit(&mut self, bytes: &[u8]) {
         let take = match self.limit {
-            Some(l) => (l.saturating_sub(self.total)).min(bytes.len() as u64) as usize,
+            // At most bytes.len(), so it fits.
+            Some(l) => usize::try_from(l.saturating_sub(self.total)).map_or(bytes.len(), |n| n.min(bytes.len())),
             None => bytes.len(),
         };
         self.buf.extend_from_slice(&bytes[..take]);

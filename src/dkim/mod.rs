@@ -3,9 +3,13 @@
 
 pub mod canon;
 pub mod key;
+pub mod options;
+pub mod policy;
 pub mod sign;
+pub mod sign_task;
 pub mod tags;
 pub mod verify;
+pub mod verify_task;
 
 /// The signature algorithms we sign and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -32,7 +32,7 @@
 //! first); no signature: S. B, C, F, G and T are never produced here: B is a libdkim progress
 //! code, C and F are folded into A by shared/SPEC.md §6 (any pass is a pass, and a third-party
 //! signature is never the verdict), T is replaced by the first failure's own letter (more
-//! precise), G comes only from the practice step (`crate::policy`).
+//! precise), G comes only from the practice step ([`super::policy`]).
 
 use super::canon::{self, BodyHasher};
 use super::key::KeyType;
@@ -40,7 +40,6 @@ use super::key::KeyType;
 use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
-use crate::config::Env;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
@@ -225,8 +224,8 @@ impl Outcome {
     pub fn code(self) -> &'static str {
         use Outcome::*;
         match self {
-            Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail => "7.0",
-            DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
+            Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail
+            | DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
             BadSyntax | SignatureBad | SignatureBadButTesting | SignatureExpired | SelectorInvalid
             | GranularityMismatch | KeyRevoked | PublicKeyInvalid | NoSignatures | NoValidSignatures => "7.5",
             Incompatible => "7.6",
@@ -275,18 +274,6 @@ impl Default for Options {
             check_all_from: false,
             allow_unsigned_subject: false,
             honor_body_length: false,
-            max_signatures: MAX_SIGNATURES,
-        }
-    }
-}
-
-impl Options {
-    pub fn from_env(env: &Env) -> Options {
-        Options {
-            allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),
-            check_all_from: env.is_set("UNSIGNED_FROM"),
-            allow_unsigned_subject: env.is_set("UNSIGNED_SUBJECT"),
-            honor_body_length: env.is_set("HONOR_BODYLENGTHTAG"),
             max_signatures: MAX_SIGNATURES,
         }
     }

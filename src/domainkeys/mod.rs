@@ -158,9 +158,8 @@ impl Status {
     /// The enhanced status code after the class digit (qmail-dk's table).
     pub fn code(self) -> &'static str {
         match self {
-            Status::Ok => "7.0",
+            Status::Ok | Status::NoKey | Status::CantVerify => "7.0",
             Status::BadSig | Status::NoSig | Status::BadKey | Status::Revoked | Status::Granularity => "7.5",
-            Status::NoKey | Status::CantVerify => "7.0",
             Status::Syntax | Status::Duplicate => "6.0",
             Status::NoResource | Status::Internal => "3.0",
             Status::Args => "3.5",

@@ -3,7 +3,7 @@
 
 use super::canon::{field_name, select_fields};
 use super::Canon;
-use crate::config::options::getopt;
+use crate::getopt::{getopt, OptionError};
 use crate::dkim::key::SigningKey;
 use crate::message::Headers;
 use base64::Engine;
@@ -34,7 +34,7 @@ impl Default for SignOptions {
 }
 
 /// Parses `DKSIGNOPTIONS`. `-b <n>` (libdomainkeys' advice length) is accepted and ignored.
-pub fn parse_options(s: &str) -> Result<SignOptions, String> {
+pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
     let mut o = SignOptions::default();
     getopt(s, &['b', 'c', 's'], |c, arg| {
         match (c, arg) {
@@ -43,17 +43,17 @@ pub fn parse_options(s: &str) -> Result<SignOptions, String> {
                 o.rdupe = true;
                 o.with_h = true;
             }
-            ('c', Some(arg)) => o.canon = Canon::parse(arg).ok_or_else(|| format!("invalid canonicalization -c {arg}"))?,
+            ('c', Some(arg)) => o.canon = Canon::parse(arg).ok_or_else(|| OptionError::invalid(c, "canonicalization", arg))?,
             ('s', Some(arg)) => {
                 if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-                    return Err(format!("invalid selector -s {arg}"));
+                    return Err(OptionError::invalid(c, "selector", arg));
                 }
                 o.selector = Some(arg.to_string());
             }
             ('b', Some(arg)) => {
-                arg.parse::<u32>().map_err(|_| format!("invalid length -b {arg}"))?;
+                arg.parse::<u32>().map_err(|_| OptionError::invalid(c, "length", arg))?;
             }
-            (other, _) => return Err(format!("unknown option -{other}")),
+            (other, _) => return Err(OptionError::Unknown(other)),
         }
         Ok(())
     })?;

@@ -1,5 +1,5 @@
 //! The DomainKeys tasks run() drives: when DomainKeys is on (`DKSIGN` / `DKVERIFY`, opt-in,
-//! shared/SPEC.md §4 and §7), signing and verifying as [`crate::run::Task`]s.
+//! shared/SPEC.md §4 and §7), signing and verifying as [`crate::task::Task`]s.
 
 use super::canon::DkHasher;
 use super::sign::{make_field, parse_options, plan_fields, sign_digest};
@@ -8,9 +8,9 @@ use super::{is_same_or_subdomain, Canon, Status};
 use crate::auth_results::MethodResult;
 use crate::config::{selector_of, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::message::Headers;
-use crate::run::{Finish, Task, TaskResult};
+use crate::task::{Context, Task, TaskResult};
 
 /// qmail-dk's default key.
 pub const DEFAULT_KEY: &str = "/etc/domainkeys/%/default";
@@ -121,12 +121,12 @@ impl Task for DkSigner {
         self.hasher.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
         let DkSigner { key, hasher, canon, selector, domain, h } = *self;
         let digest = hasher.finish();
         let sig = sign_digest(&key, &digest)
             .map_err(|e| Error::Internal(format!("DomainKeys signing for d={domain} s={selector}: {e}")))?;
-        if ctx.env.is_set("VERBOSE") {
+        if ctx.verbose {
             eprintln!("qmail-dkim: DomainKeys: signed d={domain} s={selector} c={}", canon.as_str());
         }
         crate::log::note(crate::log::Note::Sig {
@@ -162,9 +162,9 @@ impl Task for DkVerifier {
         }
     }
 
-    fn finish(self: Box<Self>, ctx: &Finish<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
         let DkVerifier { letters, plan } = *self;
-        let dns = crate::dns::from_env(ctx.env);
+        let dns = (ctx.dns)();
         let mut outcome = match plan {
             Plan::Done(o) => o,
             Plan::Hash(p) => verify::finish(*p, &*dns),
@@ -174,7 +174,7 @@ impl Task for DkVerifier {
         if refuse.is_none() {
             verify::lookup_policy(&mut outcome, ctx.headers, &*dns);
         }
-        if ctx.env.is_set("VERBOSE") {
+        if ctx.verbose {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
         crate::log::note(crate::log::Note::Sig {
@@ -185,7 +185,7 @@ impl Task for DkVerifier {
             result: outcome.status.ar_result(),
             letter: Some(outcome.status.letter()),
         });
-        let authserv = crate::headers::authserv_id(ctx.env, ctx.control);
+        let authserv = (ctx.authserv_id)();
         let remove = crate::headers::forged(ctx.headers, &authserv);
         let prepend = status_field(&outcome).into_bytes();
         Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], remove, refuse })
@@ -203,13 +203,13 @@ pub fn status_field(o: &Outcome) -> String {
 /// The refusal for an outcome, by its letter alone as in qmail-dk (shared/SPEC.md §7): an
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
-pub fn decide(letters: &str, o: &Outcome) -> Option<(bool, String)> {
+pub fn decide(letters: &str, o: &Outcome) -> Option<Refusal> {
     let up = o.status.letter();
     let permanent = letters.contains(up);
     if !permanent && !letters.contains(up.to_ascii_lowercase()) {
         return None;
     }
-    Some((permanent, refusal_text(o.status, permanent)))
+    Some(Refusal { permanent, text: refusal_text(o.status, permanent) })
 }
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
@@ -293,27 +293,27 @@ mod tests {
         for s in super::super::ALL_STATUSES {
             let r = decide(l, &outcome(s));
             match s.letter() {
-                'D' | 'E' | 'G' | 'I' | 'J' | 'K' => assert_eq!(r.map(|r| r.0), Some(true), "{s:?}"),
-                'F' | 'H' => assert_eq!(r.map(|r| r.0), Some(false), "{s:?}"),
+                'D' | 'E' | 'G' | 'I' | 'J' | 'K' => assert_eq!(r.map(|r| r.permanent), Some(true), "{s:?}"),
+                'F' | 'H' => assert_eq!(r.map(|r| r.permanent), Some(false), "{s:?}"),
                 _ => assert_eq!(r, None, "{s:?}"),
             }
         }
-        assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.0), Some(true));
+        assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.permanent), Some(true));
         assert_eq!(decide("", &outcome(Status::Internal)), None);
         // By the letter alone: neither testing nor a policy that does not sign all changes it.
         let mut o = outcome(Status::BadSig);
         o.key_testing = true;
         o.policy = Some(verify::Policy::Published { signs_all: false, testing: true });
-        assert_eq!(decide("B", &o).map(|r| r.0), Some(true));
+        assert_eq!(decide("B", &o).map(|r| r.permanent), Some(true));
         let mut o = outcome(Status::NoSig);
         o.policy = Some(verify::Policy::NotPublished);
-        assert_eq!(decide("c", &o).map(|r| r.0), Some(false));
+        assert_eq!(decide("c", &o).map(|r| r.permanent), Some(false));
         assert_eq!(
-            decide("h", &outcome(Status::NoResource)).unwrap().1,
+            decide("h", &outcome(Status::NoResource)).unwrap().text,
             "qmail-dkim: DomainKeys no resources: the signature is too large to process (#4.3.0)"
         );
         assert_eq!(
-            decide("K", &outcome(Status::Internal)).unwrap().1,
+            decide("K", &outcome(Status::Internal)).unwrap().text,
             "qmail-dkim: DomainKeys bad format: internal error (#5.3.0)"
         );
     }

@@ -372,7 +372,7 @@ fn envstr_is_linear() {
 
 #[test]
 fn dkimsignoptions_is_linear() {
-    use crate::config::options::parse;
+    use crate::dkim::options::parse;
     for unit in ["-l ", "-lqth", "-z 2 -c r ", "-i joe@example.com ", "-x3600 "] {
         assert_linear(
             &format!("DKIMSIGNOPTIONS, {unit:?} repeated"),

@@ -1,6 +1,8 @@
 //! The integration tests: one binary, so the support code in `common` is compiled once, with a
 //! module per area (ripgrep's layout). Run one area with `cargo test --test e2e sign::`.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data: small sizes, counts and ports")]
+
 mod common;
 
 mod admin;

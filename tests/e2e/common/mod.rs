@@ -479,6 +479,7 @@ impl Run {
         let close = self.close.clone();
         if !map.is_empty() || !close.is_empty() {
             // SAFETY: only async-signal-safe calls (fcntl, dup2, close) between fork and exec.
+            #[allow(unsafe_code)]
             unsafe {
                 cmd.pre_exec(move || {
                     // First move every source above any target, then dup2 into place

@@ -1,7 +1,8 @@
 //! `DKIMSIGNOPTIONS` in getopt style (indimail's qmail-dkim): `-c r|s|t|u -l -q -t -h -i id
 //! -x secs|- -z 1|2|3|4`.
 
-use crate::dkim::{Algorithm, Canon, Canonicalization};
+use super::{Algorithm, Canon, Canonicalization};
+use crate::getopt::{getopt, OptionError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOptions {
@@ -34,40 +35,8 @@ impl Default for SignOptions {
 
 pub const DEFAULT_EXPIRE: u64 = 604_800;
 
-/// Walks an option string in getopt style (`-ab -c value -cvalue`, words split at whitespace)
-/// and calls `f(option, value)` for each option in order. Options in `with_value` take the rest
-/// of their word or else the next word; the others get `None`. Errors: a word that is not
-/// options, a missing value, or what `f` returns (an unknown option is `f`'s to refuse).
-pub fn getopt<'a>(
-    s: &'a str,
-    with_value: &[char],
-    mut f: impl FnMut(char, Option<&'a str>) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut words = s.split_ascii_whitespace();
-    while let Some(w) = words.next() {
-        let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            return Err(format!("unexpected argument {w:?}"));
-        };
-        for (pos, c) in flags.char_indices() {
-            if !with_value.contains(&c) {
-                f(c, None)?;
-                continue;
-            }
-            let rest = &flags[pos + c.len_utf8()..];
-            let arg = if !rest.is_empty() {
-                rest
-            } else {
-                words.next().ok_or_else(|| format!("option -{c} needs a value"))?
-            };
-            f(c, Some(arg))?;
-            break;
-        }
-    }
-    Ok(())
-}
-
 /// Parses the option string; the error names the offending option.
-pub fn parse(s: &str) -> Result<SignOptions, String> {
+pub fn parse(s: &str) -> Result<SignOptions, OptionError> {
     let mut o = SignOptions::default();
     getopt(s, &['c', 'i', 'x', 'z'], |c, arg| {
         match (c, arg) {
@@ -81,7 +50,7 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                     "s" => (Canon::Simple, Canon::Simple),
                     "t" => (Canon::Relaxed, Canon::Simple),
                     "u" => (Canon::Simple, Canon::Relaxed),
-                    _ => return Err(format!("invalid canonicalization -c {arg}")),
+                    _ => return Err(OptionError::invalid(c, "canonicalization", arg)),
                 };
                 o.canon = Canonicalization { header: h, body: b };
             }
@@ -90,7 +59,7 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                 o.expire = Some(if arg == "-" {
                     None
                 } else {
-                    Some(arg.parse::<u64>().map_err(|_| format!("invalid expiry -x {arg}"))?)
+                    Some(arg.parse::<u64>().map_err(|_| OptionError::invalid(c, "expiry", arg))?)
                 })
             }
             ('z', Some(arg)) => {
@@ -99,10 +68,10 @@ pub fn parse(s: &str) -> Result<SignOptions, String> {
                     "2" => vec![Algorithm::RsaSha256],
                     "3" => vec![Algorithm::RsaSha1, Algorithm::RsaSha256],
                     "4" => vec![Algorithm::Ed25519Sha256],
-                    _ => return Err(format!("invalid hash -z {arg}")),
+                    _ => return Err(OptionError::invalid(c, "hash", arg)),
                 }
             }
-            (other, _) => return Err(format!("unknown option -{other}")),
+            (other, _) => return Err(OptionError::Unknown(other)),
         }
         Ok(())
     })?;
@@ -129,20 +98,6 @@ mod tests {
         assert_eq!(parse("-x -").unwrap().expire, Some(None));
         assert_eq!(parse("-z 3").unwrap().algorithms.len(), 2);
         assert_eq!(parse("-ct").unwrap().canon.body, Canon::Simple);
-    }
-
-    #[test]
-    fn getopt_words() {
-        let mut seen = Vec::new();
-        getopt("-ab -cx -c y\t-d", &['c'], |c, v| {
-            seen.push((c, v));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(seen, [('a', None), ('b', None), ('c', Some("x")), ('c', Some("y")), ('d', None)]);
-        assert_eq!(getopt("-ac", &['c'], |_, _| Ok(())), Err("option -c needs a value".to_string()));
-        assert_eq!(getopt("-a b", &[], |_, _| Ok(())), Err("unexpected argument \"b\"".to_string()));
-        assert_eq!(getopt("-ab", &[], |c, _| Err(format!("no -{c}"))), Err("no -a".to_string()));
     }
 
     #[test]

@@ -6,22 +6,11 @@
 //! ADSP (RFC 5617) was moved to Historic in 2013 and SSP never left draft status; both are here
 //! because indimail users configure them. Nothing here writes anything.
 
-use crate::config::{ControlDir, Env};
-use crate::dkim::verify::Outcome;
-use crate::dkim::tags::TagList;
+use super::tags::TagList;
+use super::verify::Outcome;
 use crate::dns::{TxtAnswer, TxtLookup};
-use crate::error::Result;
+use crate::error::Refusal;
 use crate::glob::Glob;
-
-/// What to do with the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Accept,
-    /// Refuse with a temporary error; the text is without the `Z`.
-    Temporary(String),
-    /// Refuse with a permanent error; the text is without the `D`.
-    Permanent(String),
-}
 
 /// `qmail-dkim: <DKIM-Status text> (#<5|4>.<code>)`.
 pub fn refusal_text(o: Outcome, permanent: bool) -> String {
@@ -29,16 +18,16 @@ pub fn refusal_text(o: Outcome, permanent: bool) -> String {
 }
 
 /// An uppercase letter of the outcome in `letters` refuses permanently, else a lowercase one
-/// temporarily, else the message is accepted.
-pub fn decide(o: Outcome, letters: &str) -> Decision {
+/// temporarily, else the message is accepted (`None`).
+pub fn decide(o: Outcome, letters: &str) -> Option<Refusal> {
     let up = o.letter();
     let low = up.to_ascii_lowercase();
     if letters.contains(up) {
-        Decision::Permanent(refusal_text(o, true))
+        Some(Refusal::permanent(refusal_text(o, true)))
     } else if letters.contains(low) {
-        Decision::Temporary(refusal_text(o, false))
+        Some(Refusal::temporary(refusal_text(o, false)))
     } else {
-        Decision::Accept
+        None
     }
 }
 
@@ -64,39 +53,6 @@ pub struct PracticePlan {
     pub signing: Vec<String>,
     /// Entries of nosignaturedomains (file or `NOSIGNATUREDOMAINS`).
     pub nonsigning: Vec<String>,
-}
-
-/// Whether the practice step runs for this outcome, and with what. It runs only when
-/// `DKIMPRACTICE` is set and holds the outcome's letter (either case; empty means
-/// [`DEFAULT_PRACTICE_LETTERS`]), and `SIGN_PRACTICE` is `adsp` (default), `ssp` or `local`
-/// (any other value turns it off).
-pub fn practice_plan(env: &Env, control: &ControlDir, o: Outcome) -> Result<Option<PracticePlan>> {
-    let Some(letters) = env.get("DKIMPRACTICE") else { return Ok(None) };
-    let letters = if letters.is_empty() { DEFAULT_PRACTICE_LETTERS } else { letters };
-    if !letters.to_ascii_uppercase().contains(o.letter()) {
-        return Ok(None);
-    }
-    let practice = match env.get("SIGN_PRACTICE").map(str::trim) {
-        None | Some("") | Some("adsp") => Practice::Adsp,
-        Some("ssp") => Practice::Ssp,
-        Some("local") => Practice::Local,
-        Some(_) => return Ok(None),
-    };
-    let list = |var: &str, file: &str| -> Result<Vec<String>> {
-        match env.get(var) {
-            Some(v) => Ok(split_list(v)),
-            None => Ok(control.lines(file)?.unwrap_or_default()),
-        }
-    };
-    Ok(Some(PracticePlan {
-        practice,
-        signing: list("SIGNATUREDOMAINS", "signaturedomains")?,
-        nonsigning: list("NOSIGNATUREDOMAINS", "nosignaturedomains")?,
-    }))
-}
-
-fn split_list(v: &str) -> Vec<String> {
-    v.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// A list entry matches a domain, ignoring case, when it is the domain itself; `.bank.com`
@@ -188,29 +144,29 @@ mod tests {
     #[test]
     fn letters() {
         use Outcome::*;
-        assert_eq!(decide(Success, ""), Decision::Accept);
+        assert_eq!(decide(Success, ""), None);
         assert_eq!(
             decide(SignatureBad, "FGHIKLMNOQRTUVWjp"),
-            Decision::Permanent("qmail-dkim: signature error: RSA/ED25519 verify failed (#5.7.5)".into())
+            Some(Refusal::permanent("qmail-dkim: signature error: RSA/ED25519 verify failed (#5.7.5)"))
         );
         assert_eq!(
             decide(DnsTempFailure, "FGHIKLMNOQRTUVWjp"),
-            Decision::Temporary("qmail-dkim: signature error: temporary dns failure requesting selector (#4.7.0)".into())
+            Some(Refusal::temporary("qmail-dkim: signature error: temporary dns failure requesting selector (#4.7.0)"))
         );
         assert_eq!(
             decide(SignatureBadButTesting, "FGHIKLMNOQRTUVWjp"),
-            Decision::Temporary("qmail-dkim: signature error: RSA/ED25519 verify failed but testing (#4.7.5)".into())
+            Some(Refusal::temporary("qmail-dkim: signature error: RSA/ED25519 verify failed but testing (#4.7.5)"))
         );
-        assert_eq!(decide(NoSignatures, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
-        assert_eq!(decide(Neutral, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
-        assert_eq!(decide(Success, "FGHIKLMNOQRTUVWjp"), Decision::Accept);
+        assert_eq!(decide(NoSignatures, "FGHIKLMNOQRTUVWjp"), None);
+        assert_eq!(decide(Neutral, "FGHIKLMNOQRTUVWjp"), None);
+        assert_eq!(decide(Success, "FGHIKLMNOQRTUVWjp"), None);
         // Upper wins over lower.
-        assert!(matches!(decide(BodyHashMismatch, "uU"), Decision::Permanent(_)));
-        assert!(matches!(decide(BodyHashMismatch, "u"), Decision::Temporary(_)));
-        assert!(matches!(decide(Success, "A"), Decision::Permanent(_)));
+        assert!(matches!(decide(BodyHashMismatch, "uU"), Some(Refusal { permanent: true, .. })));
+        assert!(matches!(decide(BodyHashMismatch, "u"), Some(Refusal { permanent: false, .. })));
+        assert!(matches!(decide(Success, "A"), Some(Refusal { permanent: true, .. })));
         for o in Outcome::ALL {
-            assert!(matches!(decide(o, "ABCDEFGHIJKLMNOPQRSTUVWXY"), Decision::Permanent(_)));
-            assert!(matches!(decide(o, "abcdefghijklmnopqrstuvwxy"), Decision::Temporary(_)));
+            assert!(matches!(decide(o, "ABCDEFGHIJKLMNOPQRSTUVWXY"), Some(Refusal { permanent: true, .. })));
+            assert!(matches!(decide(o, "abcdefghijklmnopqrstuvwxy"), Some(Refusal { permanent: false, .. })));
         }
     }
 
@@ -229,36 +185,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn plan_from_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
-        let e = |p: &[(&str, &str)]| Env::from_pairs(p);
-        assert_eq!(practice_plan(&e(&[]), &c, Outcome::NoSignatures).unwrap(), None);
-        let p = practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::NoSignatures).unwrap().unwrap();
-        assert_eq!(p.practice, Practice::Adsp);
-        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::Success).unwrap().is_none());
-        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::DomainNameTooLong).unwrap().is_none());
-        assert!(practice_plan(&e(&[("DKIMPRACTICE", "st")]), &c, Outcome::NoSignatures).unwrap().is_some());
-        assert!(practice_plan(&e(&[("DKIMPRACTICE", "ST")]), &c, Outcome::SignatureBad).unwrap().is_none());
-        assert!(practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "none")]), &c, Outcome::NoSignatures)
-            .unwrap()
-            .is_none());
-        std::fs::write(dir.path().join("signaturedomains"), "# comment\nexample.com\n").unwrap();
-        std::fs::write(dir.path().join("nosignaturedomains"), "*\n").unwrap();
-        let p = practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "ssp")]), &c, Outcome::SignatureBad)
-            .unwrap()
-            .unwrap();
-        assert_eq!(p, plan(Practice::Ssp, &["example.com"], &["*"]));
-        let p = practice_plan(
-            &e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "local"), ("SIGNATUREDOMAINS", "a.org"), ("NOSIGNATUREDOMAINS", "")]),
-            &c,
-            Outcome::SignatureBad,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p, plan(Practice::Local, &["a.org"], &[]));
-    }
 
     fn list(entries: &[&str]) -> Vec<String> {
         entries.iter().map(|s| s.to_string()).collect()

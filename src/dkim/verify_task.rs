@@ -1,0 +1,198 @@
+//! The DKIM verification task of a run: verify ([`super::verify`]), apply the practice step
+//! and the letters ([`super::policy`]), and write the headers.
+//!
+//! Results: the `dkim=` part of the one `Authentication-Results` field run() writes, and,
+//! prepended, `DKIM-Status`, then `X-DKIM-ADSP` or `X-DKIM-SSP` when the practice step
+//! consulted such a record. Incoming `DKIM-Status`,
+//! `X-DKIM-ADSP`, `X-DKIM-SSP` fields and `Authentication-Results` fields with our authserv-id
+//! are removed ([`crate::headers::forged`]). With `VERBOSE`, one line per signature goes to fd 2.
+//!
+//! The bytes of the headers (LF-ended, folded with LF TAB):
+//! - `DKIM-Status:` (shared/SPEC.md §6 texts), with a second line `(old=NAME:number)` when the
+//!   practice step changed the result;
+//! - the DKIM part of `Authentication-Results:` (RFC 8601, written by crate::auth_results):
+//!   `dkim=<result> [reason="…"] header.d=… header.i=… header.s=… header.a=… header.b=<first 8
+//!   of b=>`, one result per signature, `dkim=none` without signatures;
+//! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
+
+use super::policy::{self, PracticePlan};
+use super::verify::{Options, Outcome, SigResult, Verifier};
+use crate::auth_results::MethodResult;
+use crate::error::Result;
+use crate::headers;
+use crate::message::{address_domain, Headers};
+use crate::task::{Context, Task, TaskResult};
+
+/// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
+/// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
+/// the control files are read only then.
+pub type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticePlan>> + Send>;
+
+pub struct VerifyTask {
+    letters: String,
+    verifier: Verifier,
+    practice: PracticeSource,
+}
+
+impl VerifyTask {
+    /// Plans the verification of a message whose header block is `headers` (before its body);
+    /// `letters` are the `DKIMVERIFY` letters that refuse.
+    pub fn new(letters: &str, options: &Options, headers: &Headers, now: u64, practice: PracticeSource) -> VerifyTask {
+        VerifyTask { letters: letters.to_string(), verifier: Verifier::new(headers, options, now), practice }
+    }
+}
+
+impl Task for VerifyTask {
+    fn body(&mut self, data: &[u8]) {
+        self.verifier.body(data);
+    }
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+        let VerifyTask { letters, verifier, practice } = *self;
+        let lookup = (ctx.dns)();
+        let report = verifier.finish(ctx.headers, &*lookup);
+        let verbose = ctx.verbose;
+        if verbose {
+            for r in &report.results {
+                eprintln!(
+                    "qmail-dkim: DKIM d={} s={} a={}: {} ({}) {}",
+                    log_safe(r.domain.as_deref()),
+                    log_safe(r.selector.as_deref()),
+                    log_safe(r.algorithm.as_deref()),
+                    r.outcome.letter(),
+                    r.outcome.name(),
+                    log_safe(Some(&r.detail))
+                );
+            }
+            if report.ignored > 0 {
+                eprintln!("qmail-dkim: {} DKIM-Signature fields beyond the first {} not evaluated", report.ignored, report.results.len());
+            }
+        }
+        for r in &report.results {
+            crate::log::note(crate::log::Note::Sig {
+                method: crate::log::Method::Dkim,
+                d: r.domain.clone(),
+                s: r.selector.clone(),
+                a: r.algorithm.clone(),
+                result: r.outcome.ar_result(),
+                letter: Some(r.outcome.letter()),
+            });
+        }
+        let overall = report.overall();
+        let mut outcome = overall;
+        let mut old = None;
+        let mut practice_hdr = None;
+        if let Some(plan) = practice(overall)? {
+            let author = ctx.headers.first_value("From").and_then(|v| address_domain(&v));
+            let p = policy::apply_practice(&plan, overall, author.as_deref(), &*lookup);
+            outcome = p.outcome;
+            old = p.old;
+            practice_hdr = p.header;
+        }
+        if verbose {
+            eprintln!("qmail-dkim: DKIM result {} ({}){}", outcome.letter(), outcome.name(), match old {
+                Some(o) => format!(", was {} before the practice step", o.letter()),
+                None => String::new(),
+            });
+        }
+        crate::log::note(crate::log::Note::Result { method: crate::log::Method::Dkim, result: outcome.ar_result(), letter: outcome.letter() });
+        let id = (ctx.authserv_id)();
+        let mut prepend = dkim_status(outcome, old);
+        if let Some((name, value)) = practice_hdr {
+            prepend.extend_from_slice(&practice_header(name, value));
+        }
+        let refuse = policy::decide(outcome, &letters);
+        Ok(TaskResult { prepend, auth: dkim_results(&report.results), remove: headers::forged(ctx.headers, &id), refuse })
+    }
+}
+
+/// A value from the message, fit for one log line: control characters replaced, cut short.
+fn log_safe(v: Option<&str>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) => v.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect(),
+    }
+}
+
+/// `DKIM-Status: <text>` and, when the practice step changed the result, `\t(old=NAME:n)`.
+pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
+    let mut s = format!("DKIM-Status: {}\n", o.status_text());
+    if let Some(old) = old {
+        s.push_str(&format!("\t(old={}:{})\n", old.name(), old.number()));
+    }
+    s.into_bytes()
+}
+
+/// `X-DKIM-ADSP: discardable;` and the like.
+pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
+    format!("{name}: {value}\n").into_bytes()
+}
+
+/// The DKIM part of our `Authentication-Results`: one `dkim=` per signature, `dkim=none`
+/// without signatures.
+pub fn dkim_results(results: &[SigResult]) -> Vec<MethodResult> {
+    if results.is_empty() {
+        return vec![MethodResult::new("dkim", "none")];
+    }
+    results
+        .iter()
+        .map(|r| {
+            let mut m = MethodResult::new("dkim", r.outcome.ar_result());
+            if !r.outcome.is_pass() {
+                m = m.reason(r.outcome.status_text());
+            }
+            m.prop("header.d", r.domain.as_deref())
+                .prop("header.i", r.identity.as_deref())
+                .prop("header.s", r.selector.as_deref())
+                .prop("header.a", r.algorithm.as_deref())
+                .prop("header.b", r.b_prefix.as_deref())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sr(o: Outcome) -> SigResult {
+        SigResult {
+            outcome: o,
+            domain: Some("example.com".into()),
+            selector: Some("sel".into()),
+            identity: Some("@example.com".into()),
+            algorithm: Some("rsa-sha256".into()),
+            b_prefix: Some("ab/cd+ef".into()),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn status() {
+        assert_eq!(dkim_status(Outcome::Success, None), b"DKIM-Status: good\n");
+        assert_eq!(
+            String::from_utf8(dkim_status(Outcome::Neutral, Some(Outcome::NoSignatures))).unwrap(),
+            "DKIM-Status: verify result: no signatures verified but message is not suspicious\n\t(old=NO_SIGNATURES:-13)\n"
+        );
+        assert_eq!(practice_header("X-DKIM-ADSP", "unknown;"), b"X-DKIM-ADSP: unknown;\n");
+    }
+
+    #[test]
+    fn ar() {
+        let f = |r: &[SigResult]| String::from_utf8(crate::auth_results::field("mx.example.org", &dkim_results(r))).unwrap();
+        assert_eq!(f(&[]), "Authentication-Results: mx.example.org; dkim=none\n");
+        let a = f(&[sr(Outcome::Success), sr(Outcome::SignatureBad)]);
+        assert_eq!(
+            a,
+            "Authentication-Results: mx.example.org;\n\tdkim=pass header.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\";\n\tdkim=fail reason=\"signature error: RSA/ED25519 verify failed\"\n\theader.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\"\n"
+        );
+        // Hostile values are quoted or dropped, never break the field.
+        let mut bad = sr(Outcome::BadSyntax);
+        bad.domain = Some("evil; dkim=pass".into());
+        bad.identity = Some("a\"b@x\ny".into());
+        bad.selector = Some("sé".into());
+        let a = f(&[bad]);
+        assert!(a.contains("header.d=\"evil; dkim=pass\""), "{a}");
+        assert!(!a.contains("header.i=") && !a.contains("header.s="), "{a}");
+        assert_eq!(a.matches('\n').count(), a.matches("\n\t").count() + 1);
+    }
+}

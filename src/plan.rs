@@ -1,0 +1,285 @@
+//! From the environment and the control files to the tasks of a run: the one place that knows
+//! both `config` (what the environment and control files say) and the methods (`dkim`,
+//! `domainkeys`), and turns the one into the plain options of the other.
+
+use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
+use crate::config::{selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
+use crate::dkim::key::SigningKey;
+use crate::dkim::options;
+use crate::dkim::policy::{Practice, PracticePlan, DEFAULT_PRACTICE_LETTERS};
+use crate::dkim::sign::{default_header_list, SignParams};
+use crate::dkim::sign_task::Signer;
+use crate::dkim::verify::{self, Outcome};
+use crate::dkim::verify_task::VerifyTask;
+use crate::dkim::HashAlg;
+use crate::error::{Error, Result};
+use crate::message::Headers;
+use crate::task::Task;
+
+/// The tasks for a message whose header block is `headers`, in header order: the first task's
+/// headers end up on top. DomainKeys comes after DKIM, so a DKIM-Signature ends up above the
+/// DomainKey-Signature.
+pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, now: u64) -> Result<Vec<Box<dyn Task>>> {
+    let mut tasks: Vec<Box<dyn Task>> = Vec::new();
+    match mode {
+        Mode::Sign { template } => {
+            for job in sign_jobs(env, control, template, headers, now)? {
+                if let Some(s) = load_signer(job)? {
+                    tasks.push(Box::new(s));
+                }
+            }
+        }
+        Mode::Verify { letters } => {
+            let (env2, control2) = (env.clone(), control.clone());
+            let practice = Box::new(move |o: Outcome| practice_plan(&env2, &control2, o));
+            tasks.push(Box::new(VerifyTask::new(letters, &verify_options(env), headers, now, practice)));
+        }
+        Mode::Pass => {}
+    }
+    tasks.extend(crate::domainkeys::task::plan(env, control, headers)?);
+    Ok(tasks)
+}
+
+/// The settings that change DKIM verdicts.
+pub fn verify_options(env: &Env) -> verify::Options {
+    verify::Options {
+        allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),
+        check_all_from: env.is_set("UNSIGNED_FROM"),
+        allow_unsigned_subject: env.is_set("UNSIGNED_SUBJECT"),
+        honor_body_length: env.is_set("HONOR_BODYLENGTHTAG"),
+        ..verify::Options::default()
+    }
+}
+
+/// Whether the practice step runs for this outcome, and with what. It runs only when
+/// `DKIMPRACTICE` is set and holds the outcome's letter (either case; empty means
+/// [`DEFAULT_PRACTICE_LETTERS`]), and `SIGN_PRACTICE` is `adsp` (default), `ssp` or `local`
+/// (any other value turns it off).
+pub fn practice_plan(env: &Env, control: &ControlDir, o: Outcome) -> Result<Option<PracticePlan>> {
+    let Some(letters) = env.get("DKIMPRACTICE") else { return Ok(None) };
+    let letters = if letters.is_empty() { DEFAULT_PRACTICE_LETTERS } else { letters };
+    if !letters.to_ascii_uppercase().contains(o.letter()) {
+        return Ok(None);
+    }
+    let practice = match env.get("SIGN_PRACTICE").map(str::trim) {
+        None | Some("") | Some("adsp") => Practice::Adsp,
+        Some("ssp") => Practice::Ssp,
+        Some("local") => Practice::Local,
+        Some(_) => return Ok(None),
+    };
+    let list = |var: &str, file: &str| -> Result<Vec<String>> {
+        match env.get(var) {
+            Some(v) => Ok(split_list(v)),
+            None => Ok(control.lines(file)?.unwrap_or_default()),
+        }
+    };
+    Ok(Some(PracticePlan {
+        practice,
+        signing: list("SIGNATUREDOMAINS", "signaturedomains")?,
+        nonsigning: list("NOSIGNATUREDOMAINS", "nosignaturedomains")?,
+    }))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// One key and the signatures to make with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignJob {
+    pub key: KeyChoice,
+    /// One per algorithm; `selector` is filled in from the key file that is found.
+    pub params: Vec<SignParams>,
+}
+
+/// The signing jobs for a message: the primary key (dkimkeys entry or the template), then
+/// `DKIMSIGNEXTRA`. The returned order is the order of the headers, top first (the extra
+/// signature goes above the primary one).
+pub fn sign_jobs(env: &Env, control: &ControlDir, template: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+    let domain = signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?;
+    sign_jobs_for(env, control, template, &domain, headers, now)
+}
+
+/// [`sign_jobs`] for a signing domain the caller chose (qmail-dkim-remote: the envelope sender's).
+pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+    let domain = domain.to_string();
+    let mut env = env.clone();
+    let mut template = template.to_string();
+    if !env.is_set("NODKIMKEYS") {
+        let path = control.resolve("dkimkeys");
+        if let Some(lines) = control::read_lines(&path)? {
+            let entries = parse_dkimkeys(&lines, &path)?;
+            if let Some(e) = lookup_dkimkeys(&entries, &domain, env.is_set("QREGEX")) {
+                template = e.key.clone();
+                for c in &e.envstr {
+                    match c {
+                        EnvChange::Set(k, v) => env.set(k, v),
+                        EnvChange::Unset(k) => env.unset(k),
+                    }
+                }
+            }
+        }
+    }
+    let exclude: Vec<String> = env.get("EXCLUDE_DKIMSIGN").unwrap_or("").split(':').map(|s| s.trim().to_string()).collect();
+    let names = default_header_list(headers, &exclude);
+    let primary = SignJob {
+        key: KeyChoice::new(control, &template, &domain),
+        params: params_for(&env, "DKIMSIGNOPTIONS", &domain, &names, now)?,
+    };
+    let mut jobs = Vec::new();
+    if let Some(extra) = env.nonempty("DKIMSIGNEXTRA") {
+        jobs.push(SignJob {
+            key: KeyChoice::new(control, extra, &domain),
+            params: params_for(&env, "DKIMSIGNOPTIONSEXTRA", &domain, &names, now)?,
+        });
+    }
+    jobs.push(primary);
+    Ok(jobs)
+}
+
+fn params_for(env: &Env, var: &str, domain: &str, names: &[String], now: u64) -> Result<Vec<SignParams>> {
+    let o = options::parse(env.get(var).unwrap_or(""))
+        .map_err(|e| Error::Config(format!("Invalid {var}: {e}")))?;
+    let identity = match env.get("DKIMIDENTITY") {
+        Some(i) => Some(i.to_string()).filter(|i| !i.is_empty() && i != "-"),
+        None => o.identity.clone().flatten(),
+    };
+    let secs = match env.get("DKIMEXPIRE") {
+        Some(x) if x.is_empty() || x == "-" => None,
+        Some(x) => Some(x.trim().parse::<u64>().map_err(|_| Error::Config(format!("Invalid DKIMEXPIRE {x:?}")))?),
+        None => match o.expire {
+            None => Some(options::DEFAULT_EXPIRE),
+            Some(s) => s,
+        },
+    };
+    let timestamp = o.timestamp.then_some(now);
+    Ok(o.algorithms
+        .iter()
+        .map(|&algorithm| SignParams {
+            algorithm,
+            canon: o.canon,
+            domain: domain.to_string(),
+            selector: String::new(),
+            identity: identity.clone(),
+            timestamp,
+            expire: secs.map(|s| now + s),
+            body_length: o.body_length,
+            query_tag: o.query_tag,
+            copy_headers: o.copy_headers,
+            headers: names.to_vec(),
+        })
+        .collect())
+}
+
+/// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
+/// is not signed).
+pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
+    let Some((path, pem)) = job.key.find()? else {
+        eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
+        return Ok(None);
+    };
+    warn_key_mode(&path);
+    let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
+    let key = SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    let selector = selector_of(&path);
+    let mut params = job.params;
+    for p in &mut params {
+        p.selector = selector.clone();
+    }
+    Signer::new(key, params).map(Some).map_err(|e| Error::KeyInvalid { path, reason: e.to_string() })
+}
+
+/// A private key others can read or change is worth a warning in the log.
+fn warn_key_mode(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        let mode = m.permissions().mode();
+        if mode & 0o022 != 0 || mode & 0o004 != 0 {
+            eprintln!("qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600", path.display(), mode & 0o7777);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dkim::Algorithm;
+    use std::path::PathBuf;
+
+    fn env(p: &[(&str, &str)]) -> Env {
+        Env::from_pairs(p)
+    }
+
+    fn plan(p: Practice, signing: &[&str], nonsigning: &[&str]) -> PracticePlan {
+        PracticePlan {
+            practice: p,
+            signing: signing.iter().map(|s| s.to_string()).collect(),
+            nonsigning: nonsigning.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// From `From: x@..`: a signing domain that is not a DNS name has no key candidates.
+    #[test]
+    fn dot_dot_signing_domain_has_no_key_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path().join("sub"));
+        let h = Headers::parse(b"From: x@..\n".to_vec());
+        let jobs = sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "%/default", &h, 0).unwrap();
+        assert!(jobs[0].key.candidates.is_empty());
+    }
+
+    #[test]
+    fn jobs_with_dkimkeys_and_extra() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        std::fs::write(dir.path().join("dkimkeys"), "a.org:keys/a/sel:DKIMSIGNOPTIONS=-z 4 -t -x -,DKIMIDENTITY=\n").unwrap();
+        let h = Headers::parse(b"From: x@a.org\nTo: y@b.org\nX-Foo: 1\nX-Mailer: m\nReceived: r\n".to_vec());
+        let jobs = sign_jobs(&env(&[("DKIMSIGNEXTRA", "/extra/%/e")]), &c, "/k/%/d", &h, 1000).unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].key.candidates[0], PathBuf::from("/extra/a.org/e"));
+        assert_eq!(jobs[0].params[0].algorithm, Algorithm::RsaSha256);
+        assert_eq!(jobs[1].key.candidates[0], dir.path().join("keys/a/sel"));
+        let p = &jobs[1].params[0];
+        assert_eq!(p.algorithm, Algorithm::Ed25519Sha256);
+        assert_eq!((p.timestamp, p.expire), (Some(1000), None));
+        assert_eq!(p.headers, vec!["from", "to", "x-mailer", "from"]);
+        assert_eq!(jobs[0].params[0].expire, Some(1000 + 604_800));
+        assert!(sign_jobs(&env(&[("NODKIMKEYS", "")]), &c, "/k/%/d", &h, 0).unwrap()[0].key.candidates[0]
+            .starts_with("/k/a.org"));
+        assert!(matches!(
+            sign_jobs(&env(&[("DKIMSIGNOPTIONS", "-z 9"), ("NODKIMKEYS", "")]), &c, "/k", &h, 0),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn plan_from_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ControlDir::new(dir.path());
+        let e = |p: &[(&str, &str)]| Env::from_pairs(p);
+        assert_eq!(practice_plan(&e(&[]), &c, Outcome::NoSignatures).unwrap(), None);
+        let p = practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::NoSignatures).unwrap().unwrap();
+        assert_eq!(p.practice, Practice::Adsp);
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::Success).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "")]), &c, Outcome::DomainNameTooLong).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "st")]), &c, Outcome::NoSignatures).unwrap().is_some());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", "ST")]), &c, Outcome::SignatureBad).unwrap().is_none());
+        assert!(practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "none")]), &c, Outcome::NoSignatures)
+            .unwrap()
+            .is_none());
+        std::fs::write(dir.path().join("signaturedomains"), "# comment\nexample.com\n").unwrap();
+        std::fs::write(dir.path().join("nosignaturedomains"), "*\n").unwrap();
+        let p = practice_plan(&e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "ssp")]), &c, Outcome::SignatureBad)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p, plan(Practice::Ssp, &["example.com"], &["*"]));
+        let p = practice_plan(
+            &e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "local"), ("SIGNATUREDOMAINS", "a.org"), ("NOSIGNATUREDOMAINS", "")]),
+            &c,
+            Outcome::SignatureBad,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p, plan(Practice::Local, &["a.org"], &[]));
+    }
+}

@@ -1,0 +1,75 @@
+//! What a task is: one piece of work on a message (DKIM signing or verifying, DomainKeys signing
+//! or verifying). `run` plans the tasks from the header block, feeds every task the body as it
+//! streams, then finishes each with a [`Context`] and collects their [`TaskResult`]s.
+//!
+//! The tasks live with their method (`dkim::sign_task`, `dkim::verify_task`,
+//! `domainkeys::task`); this module only says how `run` talks to them, so it imports nothing
+//! above `message` and `dns`.
+
+use crate::auth_results::MethodResult;
+use crate::dns::TxtLookup;
+use crate::envelope::Envelope;
+pub use crate::error::Refusal;
+use crate::error::Result;
+use crate::message::Headers;
+
+/// One piece of work on a message. Tasks are planned before the body is read, so their keys and
+/// options are known.
+pub trait Task: Send {
+    /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
+    fn body(&mut self, data: &[u8]);
+    /// After the body and the envelope: what to add and what to refuse.
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult>;
+}
+
+/// What a task sees when it finishes: the message, and the settings every task shares, as plain
+/// data (the environment and the control files stay with `config`).
+pub struct Context<'a> {
+    pub headers: &'a Headers,
+    pub envelope: &'a Envelope,
+    /// Seconds since the epoch when the header block was read.
+    pub now: u64,
+    /// `VERBOSE`: one line per signature on descriptor 2.
+    pub verbose: bool,
+    /// Our authserv-id (`AUTHSERV_ID`, control/me or the host name), read when asked.
+    pub authserv_id: &'a dyn Fn() -> String,
+    /// A resolver for key and policy records; each verifying task makes its own.
+    pub dns: &'a dyn Fn() -> Box<dyn TxtLookup>,
+}
+
+/// What one task adds to the message, and whether it refuses it.
+#[derive(Debug, Default)]
+pub struct TaskResult {
+    /// Header fields to prepend, LF-ended and LF-folded, top first.
+    pub prepend: Vec<u8>,
+    /// Method results for the one `Authentication-Results` field run() puts on top.
+    pub auth: Vec<MethodResult>,
+    /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
+    pub remove: Vec<usize>,
+    pub refuse: Option<Refusal>,
+}
+
+/// Of two refusals the stricter wins: permanent over temporary, else the first.
+pub fn stricter(a: Option<Refusal>, b: Option<Refusal>) -> Option<Refusal> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.permanent && !a.permanent => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permanent_refusal_wins_else_the_first() {
+        let (t1, t2, p1, p2) =
+            (Refusal::temporary("t1"), Refusal::temporary("t2"), Refusal::permanent("p1"), Refusal::permanent("p2"));
+        assert_eq!(stricter(Some(t1.clone()), Some(t2.clone())), Some(t1.clone()));
+        assert_eq!(stricter(Some(t1.clone()), Some(p1.clone())), Some(p1.clone()));
+        assert_eq!(stricter(Some(p1.clone()), Some(p2)), Some(p1.clone()));
+        assert_eq!(stricter(None, Some(t2.clone())), Some(t2));
+        assert_eq!(stricter(Some(p1.clone()), None), Some(p1));
+    }
+}
