@@ -72,9 +72,18 @@ pub fn explain(path: &Path, what: &str, who: &Creds) -> String {
     }
     match std::fs::metadata(path) {
         Ok(m) if allows(&m, who, 0o4) => {
-            format!("{running}; {what} is {} {:04o}, which allows reading: check its ACL, SELinux or AppArmor", owner(&m), m.mode() & 0o7777)
+            format!(
+                "{running}; {what} is {} {:04o}, which allows reading: check its ACL, SELinux or AppArmor",
+                owner(&m),
+                m.mode() & 0o7777
+            )
         }
-        Ok(m) => format!("{running}; {what} is {} {:04o}: {}", owner(&m), m.mode() & 0o7777, advice(&m, who, "readable", 'r')),
+        Ok(m) => format!(
+            "{running}; {what} is {} {:04o}: {}",
+            owner(&m),
+            m.mode() & 0o7777,
+            advice(&m, who, "readable", 'r')
+        ),
         Err(_) => running,
     }
 }
@@ -139,11 +148,16 @@ mod tests {
         // In the file's group, without g+r.
         let member = Creds { uid: 54_321, gids: vec![54_321, std::fs::metadata(&key).unwrap().gid()] };
         chmod(&key, 0o600);
-        assert!(explain(&key, "the key", &member).ends_with(&format!("make it readable by group {} (chmod g+r)", group_name(member.gids[1]))));
+        assert!(explain(&key, "the key", &member)
+            .ends_with(&format!("make it readable by group {} (chmod g+r)", group_name(member.gids[1]))));
         // A directory in the way.
         chmod(dir.path(), 0o700);
         let s = explain(&key, "the key", &who);
-        assert!(s.contains(&format!("the directory {} is ", dir.path().display())) && s.ends_with("0700: make it searchable by group 54321 (chgrp 54321, chmod g+x)"), "{s}");
+        assert!(
+            s.contains(&format!("the directory {} is ", dir.path().display()))
+                && s.ends_with("0700: make it searchable by group 54321 (chgrp 54321, chmod g+x)"),
+            "{s}"
+        );
         chmod(dir.path(), 0o755);
         chmod(&key, 0o644);
         assert!(explain(&key, "the key", &who).ends_with("which allows reading: check its ACL, SELinux or AppArmor"));

@@ -123,13 +123,16 @@ fn is_atext(c: char) -> bool {
 
 /// A domain name: dot-separated labels of letters, digits, `-` and `_`.
 fn is_domain(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    !s.is_empty()
+        && s.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 /// `[dot-atom]@domain`, which RFC 8601 `pvalue` allows bare.
 fn is_address(s: &str) -> bool {
     match s.rsplit_once('@') {
-        Some((local, dom)) => is_domain(dom) && (local.is_empty() || local.split('.').all(|p| !p.is_empty() && p.chars().all(is_atext))),
+        Some((local, dom)) => {
+            is_domain(dom) && (local.is_empty() || local.split('.').all(|p| !p.is_empty() && p.chars().all(is_atext)))
+        }
         None => false,
     }
 }
@@ -168,13 +171,19 @@ mod tests {
     fn one_field_for_every_method() {
         assert_eq!(s(field("mx.example.org", &[])), "Authentication-Results: mx.example.org; none\n");
         let dkim = MethodResult::new("dkim", "none");
-        assert_eq!(s(field("mx.example.org", std::slice::from_ref(&dkim))), "Authentication-Results: mx.example.org; dkim=none\n");
-        let dk = MethodResult::new("domainkeys", "pass").prop("header.d", Some("example.com")).prop("header.from", Some("a@example.com"));
+        assert_eq!(
+            s(field("mx.example.org", std::slice::from_ref(&dkim))),
+            "Authentication-Results: mx.example.org; dkim=none\n"
+        );
+        let dk = MethodResult::new("domainkeys", "pass")
+            .prop("header.d", Some("example.com"))
+            .prop("header.from", Some("a@example.com"));
         assert_eq!(
             s(field("mx", &[dkim, dk.clone()])),
             "Authentication-Results: mx;\n\tdkim=none;\n\tdomainkeys=pass header.d=example.com header.from=a@example.com\n"
         );
-        let long = MethodResult::new("dkim", "fail").reason("signature error: RSA/ED25519 verify failed").comment("x (y)");
+        let long =
+            MethodResult::new("dkim", "fail").reason("signature error: RSA/ED25519 verify failed").comment("x (y)");
         let f = s(field("mx.example.org", &[long, dk]));
         assert_eq!(
             f,
@@ -189,7 +198,10 @@ mod tests {
     #[test]
     fn hostile_domainkeys_d_is_quoted() {
         let f = |d: &str| s(field("mx", &[MethodResult::new("domainkeys", "fail").prop("header.d", Some(d))]));
-        assert_eq!(f("paypal.com,dkim=pass"), "Authentication-Results: mx; domainkeys=fail header.d=\"paypal.com,dkim=pass\"\n");
+        assert_eq!(
+            f("paypal.com,dkim=pass"),
+            "Authentication-Results: mx; domainkeys=fail header.d=\"paypal.com,dkim=pass\"\n"
+        );
         assert_eq!(f("x\"(y"), "Authentication-Results: mx; domainkeys=fail header.d=\"x\\\"(y\"\n");
         assert_eq!(f("evil; dkim=pass"), "Authentication-Results: mx; domainkeys=fail header.d=\"evil; dkim=pass\"\n");
         for dropped in ["a\nb", "a\rb", "sé", "a\0", &"a".repeat(MAX_VALUE + 1)] {

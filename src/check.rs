@@ -36,7 +36,8 @@ impl Who {
         .map_err(|e| format!("cannot look up the user {name}: {e}"))?
         .ok_or_else(|| format!("there is no user {name}"))?;
         let cname = std::ffi::CString::new(user.name.clone()).map_err(|_| format!("bad user name {name:?}"))?;
-        let mut groups: Vec<u32> = getgrouplist(&cname, user.gid).map_or_else(|_| vec![], |g| g.iter().map(|g| g.as_raw()).collect());
+        let mut groups: Vec<u32> =
+            getgrouplist(&cname, user.gid).map_or_else(|_| vec![], |g| g.iter().map(|g| g.as_raw()).collect());
         if !groups.contains(&user.gid.as_raw()) {
             groups.push(user.gid.as_raw());
         }
@@ -147,9 +148,9 @@ pub struct Request<'a> {
 pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
     let env = req.env;
     match env.get("QMAILQUEUE") {
-        None => out.problem(
-            "QMAILQUEUE is not set: qmail-smtpd hands the message to qmail-queue and qmail-dkim never runs",
-        ),
+        None => {
+            out.problem("QMAILQUEUE is not set: qmail-smtpd hands the message to qmail-queue and qmail-dkim never runs")
+        }
         Some(q) => {
             out.say(format!("QMAILQUEUE: {q}"));
             if let Some(why) = not_runnable(Path::new(q)) {
@@ -230,7 +231,9 @@ fn not_runnable(p: &Path) -> Option<String> {
 /// The custom-error convention, as shared/SPEC.md §2 chooses it.
 fn error_convention(env: &Env) -> String {
     let known = env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase());
-    if let (Some(v), true) = (env.get("CUSTOM_ERRORS"), matches!(known.as_deref(), Some("indimail" | "notqmail" | "none" | "netqmail"))) {
+    if let (Some(v), true) =
+        (env.get("CUSTOM_ERRORS"), matches!(known.as_deref(), Some("indimail" | "notqmail" | "none" | "netqmail")))
+    {
         // Our own descriptor 6 says nothing about qmail-smtpd's: an explicit value decides alone.
         let what = match crate::queue::CustomErrors::choose(env, || false) {
             crate::queue::CustomErrors::Notqmail => "notqmail's: exit 82, the text on descriptor 6",
@@ -261,11 +264,8 @@ fn check_signing(req: &Request<'_>, template: &str, dns: &dyn TxtLookup, out: &m
             _ => String::new(),
         },
     };
-    let probe_msg = if from.is_empty() {
-        PROBE.as_bytes().to_vec()
-    } else {
-        format!("From: {from}\n{PROBE}").into_bytes()
-    };
+    let probe_msg =
+        if from.is_empty() { PROBE.as_bytes().to_vec() } else { format!("From: {from}\n{PROBE}").into_bytes() };
     let Some((end, body)) = find_header_end(&probe_msg, 0) else { return };
     let headers = Headers::parse(probe_msg[..end].to_vec());
     let jobs = match crate::plan::sign_jobs(env, &control, template, &headers, req.now) {
@@ -488,7 +488,11 @@ mod tests {
         let cases = [
             (one(format!("v=DKIM1; k=rsa; p={p}")), "match", 0),
             (one(format!("v=DKIM1; t=s:y; p={p}")), "testing: the record publishes this key with t=y", 0),
-            (TxtAnswer::Records(vec![b"v=spf1 -all".to_vec(), format!("v=DKIM1; p={p}").into_bytes()]), "malformed: 2 TXT records at this name", 1),
+            (
+                TxtAnswer::Records(vec![b"v=spf1 -all".to_vec(), format!("v=DKIM1; p={p}").into_bytes()]),
+                "malformed: 2 TXT records at this name",
+                1,
+            ),
             (one(format!("v=DKIM1; s=tlsrpt; p={p}")), "malformed: key service s=tlsrpt is not email", 1),
             (one(format!("v=DKIM1; k=dsa; p={p}")), "malformed: unknown key type k=dsa", 1),
             (one(format!("p={p}; v=DKIM1")), "malformed: key record v=DKIM1 (must be DKIM1, first)", 1),

@@ -267,7 +267,8 @@ mod tests {
     fn unreachable_server_is_temporary_and_bounded() {
         // Nothing listens on this port: refused (ICMP) or silence; either way P, within the bound.
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let h = Hickory::new(Servers::Listed(vec![SocketAddr::from(([127, 0, 0, 1], port))]), Duration::from_millis(300));
+        let h =
+            Hickory::new(Servers::Listed(vec![SocketAddr::from(([127, 0, 0, 1], port))]), Duration::from_millis(300));
         let t = Instant::now();
         assert!(matches!(h.txt("sel._domainkey.example.com"), TxtAnswer::TempFail(_)));
         assert!(matches!(h.txt("sel2._domainkey.example.com"), TxtAnswer::TempFail(_)));

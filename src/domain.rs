@@ -24,7 +24,9 @@ pub fn fits_dns(name: &str) -> bool {
 /// too long for the DNS is a failed lookup, not a syntax error (a different letter).
 pub fn is_label_list(name: &str) -> bool {
     !name.is_empty()
-        && name.split('.').all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
 }
 
 #[cfg(test)]

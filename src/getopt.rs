@@ -42,11 +42,7 @@ pub fn getopt<'a>(
                 continue;
             }
             let rest = &flags[pos + c.len_utf8()..];
-            let arg = if !rest.is_empty() {
-                rest
-            } else {
-                words.next().ok_or(OptionError::NeedsValue(c))?
-            };
+            let arg = if !rest.is_empty() { rest } else { words.next().ok_or(OptionError::NeedsValue(c))? };
             f(c, Some(arg))?;
             break;
         }

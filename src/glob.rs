@@ -40,7 +40,8 @@ impl<'p> Glob<'p> {
     /// [`Glob::matches`], adding the byte comparisons made to `steps` (for the linearity tests).
     fn run(&self, s: &[u8], steps: &mut u64) -> bool {
         let p = self.pattern;
-        let (Some(first_star), Some(last_star)) = (p.iter().position(|&c| c == b'*'), p.iter().rposition(|&c| c == b'*'))
+        let (Some(first_star), Some(last_star)) =
+            (p.iter().position(|&c| c == b'*'), p.iter().rposition(|&c| c == b'*'))
         else {
             return p.len() == s.len() && self.same(p, s, steps);
         };
@@ -132,7 +133,9 @@ mod tests {
         match p.split_first() {
             None => s.is_empty(),
             Some((b'*', rest)) => (0..=s.len()).any(|i| reference(rest, &s[i..], question)),
-            Some((&c, rest)) => s.first().is_some_and(|&d| (c == d || (question && c == b'?')) && reference(rest, &s[1..], question)),
+            Some((&c, rest)) => {
+                s.first().is_some_and(|&d| (c == d || (question && c == b'?')) && reference(rest, &s[1..], question))
+            }
         }
     }
 
@@ -165,7 +168,9 @@ mod tests {
             patterns.dedup();
         }
         let subjects: Vec<Vec<u8>> = (0..64u32)
-            .flat_map(|bits| (0..=6).map(move |len| (0..len).map(|i| if bits >> i & 1 == 1 { b'b' } else { b'a' }).collect()))
+            .flat_map(|bits| {
+                (0..=6).map(move |len| (0..len).map(|i| if bits >> i & 1 == 1 { b'b' } else { b'a' }).collect())
+            })
             .collect();
         for p in &patterns {
             let ps = std::str::from_utf8(p).unwrap();

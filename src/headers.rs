@@ -21,7 +21,8 @@ const STATUS_FIELDS: [&str; 4] = ["DKIM-Status", "DomainKey-Status", "X-DKIM-ADS
 fn claims_ours(name: &[u8], value: &[u8], authserv_id: &str) -> bool {
     let name = name.trim_ascii();
     STATUS_FIELDS.iter().any(|x| name.eq_ignore_ascii_case(x.as_bytes()))
-        || (name.eq_ignore_ascii_case(b"Authentication-Results") && ar_authserv_id(value).eq_ignore_ascii_case(authserv_id))
+        || (name.eq_ignore_ascii_case(b"Authentication-Results")
+            && ar_authserv_id(value).eq_ignore_ascii_case(authserv_id))
 }
 
 /// The parts of a field after each bare CR (a CR not followed by LF). Several mail readers end

@@ -73,7 +73,6 @@ pub enum KeygenError {
     DomainKeysNeedsRsa,
 }
 
-
 /// What the DNS needs to know about a private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeyInfo {
@@ -316,7 +315,9 @@ fn info_from_pkcs8(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
                         return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2".into()));
                     };
                     Ed25519KeyPair::from_seed_and_public_key(seed, key).map_err(|_| {
-                        KeygenError::Malformed("Ed25519: the public key in the file does not match the private key".into())
+                        KeygenError::Malformed(
+                            "Ed25519: the public key in the file does not match the private key".into(),
+                        )
                     })
                 }
             }?;
@@ -758,11 +759,26 @@ mod tests {
     fn malformed_key_words() {
         use crate::dkim::key::fixture;
         let (_, pkcs1) = pem_decode_private(&fixture("rsa-1024-pkcs1.pem")).unwrap();
-        let public = B64.decode(String::from_utf8(fixture("rsa-2048-public.pem")).unwrap().lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+        let public = B64
+            .decode(
+                String::from_utf8(fixture("rsa-2048-public.pem"))
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
         let rsa_public = &public[24..];
-        let words = |der: &[u8], label: &str| public_key_info(pem_encode(label, der).as_bytes()).unwrap_err().to_string();
-        assert_eq!(words(rsa_public, "RSA PRIVATE KEY"), "malformed private key: RSA: no private exponent (is this a public key?)");
-        assert_eq!(words(&[&pkcs1[..], &[0x05, 0x00]].concat(), "RSA PRIVATE KEY"), "malformed private key: RSA: data after the key");
+        let words =
+            |der: &[u8], label: &str| public_key_info(pem_encode(label, der).as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            words(rsa_public, "RSA PRIVATE KEY"),
+            "malformed private key: RSA: no private exponent (is this a public key?)"
+        );
+        assert_eq!(
+            words(&[&pkcs1[..], &[0x05, 0x00]].concat(), "RSA PRIVATE KEY"),
+            "malformed private key: RSA: data after the key"
+        );
         assert_eq!(words(&pkcs1[..pkcs1.len() - 1], "RSA PRIVATE KEY"), "malformed private key: truncated DER");
         let e = words(&[0x30, 0x03, 0x02, 0x01, 0x07], "PRIVATE KEY");
         assert!(e.starts_with("malformed private key: PKCS#8: "), "{e}");

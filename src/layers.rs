@@ -44,7 +44,8 @@ fn named_modules(line: &str) -> Vec<String> {
                     '}' => depth -= 1,
                     ',' if depth == 0 => start = true,
                     c if start && (c.is_ascii_alphabetic() || c == '_') => {
-                        let name: String = group[k..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                        let name: String =
+                            group[k..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                         out.push(name);
                         start = false;
                     }

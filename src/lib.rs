@@ -23,39 +23,39 @@
 #![cfg_attr(test, allow(clippy::cast_possible_truncation, reason = "test inputs are small and made here"))]
 
 pub mod access;
-pub mod error;
-pub mod log;
+pub mod auth_results;
+pub mod check;
+pub mod config;
 #[allow(clippy::cast_possible_truncation, reason = "write_len casts a length under 0x80 or a byte count of at most 8")]
 pub mod der;
-pub mod domain;
-pub mod glob;
-pub mod getopt;
-pub mod envelope;
-pub mod message;
-pub mod rfc5322;
-pub mod config;
 pub mod dkim;
-pub mod domainkeys;
 pub mod dns;
-pub mod auth_results;
+pub mod domain;
+pub mod domainkeys;
+pub mod envelope;
+pub mod error;
+pub mod getopt;
+pub mod glob;
 pub mod headers;
 pub mod keygen;
+#[cfg(test)]
+mod layers;
+#[cfg(test)]
+#[allow(unsafe_code)]
+mod linear;
+pub mod log;
+#[cfg(test)]
+mod manual_letters;
+pub mod message;
+pub mod plan;
 #[allow(unsafe_code)]
 pub mod queue;
 #[allow(unsafe_code)]
 pub mod refusal;
-pub mod task;
-pub mod plan;
-#[allow(unsafe_code)]
-pub mod run;
 #[allow(unsafe_code)]
 pub mod remote;
-pub mod check;
-pub mod tcprules;
-#[cfg(test)]
+pub mod rfc5322;
 #[allow(unsafe_code)]
-mod linear;
-#[cfg(test)]
-mod manual_letters;
-#[cfg(test)]
-mod layers;
+pub mod run;
+pub mod task;
+pub mod tcprules;

@@ -67,7 +67,8 @@ pub struct Ratios {
 
 /// CPU time used by this thread.
 fn thread_cpu() -> Duration {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     Duration::from(ts)
 }
 
@@ -107,10 +108,7 @@ pub fn assert_linear<T>(what: &str, n0: usize, make: impl Fn(usize) -> T, run: i
     // A quadratic parser fails every attempt (at about 256x); a disturbed measurement only one.
     for _ in 0..3 {
         let (ts, tl, as_, al) = measure(&small, &large, &run);
-        let r = Ratios {
-            time: tl.as_secs_f64() / ts.as_secs_f64().max(1e-9),
-            alloc: al as f64 / (as_.max(1)) as f64,
-        };
+        let r = Ratios { time: tl.as_secs_f64() / ts.as_secs_f64().max(1e-9), alloc: al as f64 / (as_.max(1)) as f64 };
         eprintln!(
             "linear: {what}: n={n}: {:.2?} -> {:.2?} (x{:.1}), {as_} -> {al} bytes allocated (x{:.1})",
             ts, tl, r.time, r.alloc

@@ -41,7 +41,14 @@ impl Method {
 pub enum Note {
     /// One signature made or checked. `result` is `signed` or the RFC 8601 word; `letter` the
     /// status letter of a checked one.
-    Sig { method: Method, d: Option<String>, s: Option<String>, a: Option<String>, result: &'static str, letter: Option<char> },
+    Sig {
+        method: Method,
+        d: Option<String>,
+        s: Option<String>,
+        a: Option<String>,
+        result: &'static str,
+        letter: Option<char>,
+    },
     /// The result that decides for the message (after the practice step).
     Result { method: Method, result: &'static str, letter: char },
 }
@@ -187,7 +194,14 @@ mod tests {
 
     #[test]
     fn signed_and_refused() {
-        let dk = Note::Sig { method: Method::Dk, d: Some("example.com".into()), s: None, a: Some("rsa-sha1".into()), result: "signed", letter: None };
+        let dk = Note::Sig {
+            method: Method::Dk,
+            d: Some("example.com".into()),
+            s: None,
+            a: Some("rsa-sha1".into()),
+            result: "signed",
+            letter: None,
+        };
         assert_eq!(
             line("sign", Some("sign"), &[sig(Method::Dkim, "example.com", "signed", None), dk], 0, &End::Done),
             "qmail-dkim: mode=sign dkmode=sign dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=signed \
@@ -198,7 +212,10 @@ mod tests {
             line("verify", None, &[Note::Result { method: Method::Dkim, result: "none", letter: 'S' }], 31, &end),
             "qmail-dkim: mode=verify dkim.result=none dkim.letter=S refused=permanent reason=\"no signatures (#5.7.5)\" exit=31\n"
         );
-        assert_eq!(line("pass", None, &[], 55, &End::Failed("x y".into())), "qmail-dkim: mode=pass error=\"x y\" exit=55\n");
+        assert_eq!(
+            line("pass", None, &[], 55, &End::Failed("x y".into())),
+            "qmail-dkim: mode=pass error=\"x y\" exit=55\n"
+        );
     }
 
     #[test]

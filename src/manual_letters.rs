@@ -53,21 +53,12 @@ fn manual_dkim_letter_table_matches_outcomes() {
     let rows = table_rows(text);
     let want: Vec<Vec<String>> = Outcome::ALL
         .iter()
-        .map(|o| {
-            vec![
-                o.letter().to_string(),
-                o.ar_result().into(),
-                o.code().into(),
-                o.status_text().into(),
-            ]
-        })
+        .map(|o| vec![o.letter().to_string(), o.ar_result().into(), o.code().into(), o.status_text().into()])
         .collect();
     assert_eq!(rows, want);
     let names: Vec<(char, String)> = entries(text).iter().map(|(c, l)| (*c, l.replace("\\-", "-"))).collect();
-    let want: Vec<(char, String)> = Outcome::ALL
-        .iter()
-        .map(|o| (o.letter(), format!("{} ({}).", o.name(), o.number())))
-        .collect();
+    let want: Vec<(char, String)> =
+        Outcome::ALL.iter().map(|o| (o.letter(), format!("{} ({}).", o.name(), o.number()))).collect();
     assert_eq!(names, want);
 }
 
@@ -89,9 +80,6 @@ fn manual_domainkeys_letter_table_matches_statuses() {
         .collect();
     assert_eq!(rows, want);
     let names: Vec<(char, String)> = entries(text).iter().map(|(c, l)| (*c, l.to_string())).collect();
-    let want: Vec<(char, String)> = ALL_STATUSES
-        .iter()
-        .map(|s| (s.letter(), format!("{}.", s.name())))
-        .collect();
+    let want: Vec<(char, String)> = ALL_STATUSES.iter().map(|s| (s.letter(), format!("{}.", s.name()))).collect();
     assert_eq!(names, want);
 }

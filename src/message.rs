@@ -238,7 +238,9 @@ impl Spool {
     /// Calls `out` with the spooled bytes from offset `from` on, in order, in large pieces.
     pub fn replay(&mut self, from: u64, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
         match self {
-            Spool::Memory(v) => out(&v[usize::try_from(from).map_or(v.len(), |f| f.min(v.len()))..]).map_err(ReplayError::Write),
+            Spool::Memory(v) => {
+                out(&v[usize::try_from(from).map_or(v.len(), |f| f.min(v.len()))..]).map_err(ReplayError::Write)
+            }
             Spool::File { file, .. } => {
                 file.seek(SeekFrom::Start(from)).map_err(ReplayError::Read)?;
                 let mut buf = vec![0u8; 256 * 1024];
@@ -267,12 +269,7 @@ pub enum ReplayError {
 pub fn temp_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
-    let tmp = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_TMPFILE)
-        .open(&dir);
+    let tmp = std::fs::OpenOptions::new().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(&dir);
     if let Ok(f) = tmp {
         return Ok(f);
     }
@@ -280,8 +277,11 @@ pub fn temp_file() -> io::Result<File> {
     for attempt in 0..16u32 {
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
             .map_err(|_| io::Error::other("no randomness"))?;
-        let name = std::path::Path::new(&dir)
-            .join(format!("qmail-dkim.{}.{:016x}", std::process::id(), u64::from_le_bytes(seed) ^ attempt as u64));
+        let name = std::path::Path::new(&dir).join(format!(
+            "qmail-dkim.{}.{:016x}",
+            std::process::id(),
+            u64::from_le_bytes(seed) ^ attempt as u64
+        ));
         match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&name) {
             Ok(f) => {
                 let _ = std::fs::remove_file(&name);

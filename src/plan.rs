@@ -101,7 +101,14 @@ pub fn sign_jobs(env: &Env, control: &ControlDir, template: &str, headers: &Head
 }
 
 /// [`sign_jobs`] for a signing domain the caller chose (qmail-dkim-remote: the envelope sender's).
-pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+pub fn sign_jobs_for(
+    env: &Env,
+    control: &ControlDir,
+    template: &str,
+    domain: &str,
+    headers: &Headers,
+    now: u64,
+) -> Result<Vec<SignJob>> {
     let domain = domain.to_string();
     let mut env = env.clone();
     let mut template = template.to_string();
@@ -120,7 +127,8 @@ pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &s
             }
         }
     }
-    let exclude: Vec<String> = env.get("EXCLUDE_DKIMSIGN").unwrap_or("").split(':').map(|s| s.trim().to_string()).collect();
+    let exclude: Vec<String> =
+        env.get("EXCLUDE_DKIMSIGN").unwrap_or("").split(':').map(|s| s.trim().to_string()).collect();
     let names = default_header_list(headers, &exclude);
     let primary = SignJob {
         key: KeyChoice::new(control, &template, &domain),
@@ -138,8 +146,7 @@ pub fn sign_jobs_for(env: &Env, control: &ControlDir, template: &str, domain: &s
 }
 
 fn params_for(env: &Env, var: &str, domain: &str, names: &[String], now: u64) -> Result<Vec<SignParams>> {
-    let o = options::parse(env.get(var).unwrap_or(""))
-        .map_err(|e| Error::Config(format!("Invalid {var}: {e}")))?;
+    let o = options::parse(env.get(var).unwrap_or("")).map_err(|e| Error::Config(format!("Invalid {var}: {e}")))?;
     let identity = match env.get("DKIMIDENTITY") {
         Some(i) => Some(i.to_string()).filter(|i| !i.is_empty() && i != "-"),
         None => o.identity.clone().flatten(),
@@ -180,7 +187,8 @@ pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
     };
     warn_key_mode(&path);
     let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
-    let key = SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    let key =
+        SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     let selector = selector_of(&path);
     let mut params = job.params;
     for p in &mut params {
@@ -195,7 +203,11 @@ fn warn_key_mode(path: &std::path::Path) {
     if let Ok(m) = std::fs::metadata(path) {
         let mode = m.permissions().mode();
         if mode & 0o022 != 0 || mode & 0o004 != 0 {
-            eprintln!("qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600", path.display(), mode & 0o7777);
+            eprintln!(
+                "qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600",
+                path.display(),
+                mode & 0o7777
+            );
         }
     }
 }
@@ -232,7 +244,8 @@ mod tests {
     fn jobs_with_dkimkeys_and_extra() {
         let dir = tempfile::tempdir().unwrap();
         let c = ControlDir::new(dir.path());
-        std::fs::write(dir.path().join("dkimkeys"), "a.org:keys/a/sel:DKIMSIGNOPTIONS=-z 4 -t -x -,DKIMIDENTITY=\n").unwrap();
+        std::fs::write(dir.path().join("dkimkeys"), "a.org:keys/a/sel:DKIMSIGNOPTIONS=-z 4 -t -x -,DKIMIDENTITY=\n")
+            .unwrap();
         let h = Headers::parse(b"From: x@a.org\nTo: y@b.org\nX-Foo: 1\nX-Mailer: m\nReceived: r\n".to_vec());
         let jobs = sign_jobs(&env(&[("DKIMSIGNEXTRA", "/extra/%/e")]), &c, "/k/%/d", &h, 1000).unwrap();
         assert_eq!(jobs.len(), 2);
@@ -274,7 +287,12 @@ mod tests {
             .unwrap();
         assert_eq!(p, plan(Practice::Ssp, &["example.com"], &["*"]));
         let p = practice_plan(
-            &e(&[("DKIMPRACTICE", ""), ("SIGN_PRACTICE", "local"), ("SIGNATUREDOMAINS", "a.org"), ("NOSIGNATUREDOMAINS", "")]),
+            &e(&[
+                ("DKIMPRACTICE", ""),
+                ("SIGN_PRACTICE", "local"),
+                ("SIGNATUREDOMAINS", "a.org"),
+                ("NOSIGNATUREDOMAINS", ""),
+            ]),
             &c,
             Outcome::SignatureBad,
         )

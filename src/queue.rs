@@ -81,10 +81,7 @@ impl Queue {
                 cmd.env_remove(k);
             }
         }
-        cmd.args(&argv[1..])
-            .stdin(Stdio::from(msg_r))
-            .stdout(Stdio::from(env_r))
-            .stderr(Stdio::inherit());
+        cmd.args(&argv[1..]).stdin(Stdio::from(msg_r)).stdout(Stdio::from(env_r)).stderr(Stdio::inherit());
         let child = cmd.spawn().map_err(|e| match e.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::ENOMEM) => Error::Fork(e),
             _ => Error::Exec { path: name.clone(), source: e },
@@ -357,7 +354,10 @@ fn send_spool(spool: &mut Spool, from: u64, w: &PipeWriter, f: &mut Feeder) -> R
             let want = usize::try_from(end - off).map_or(1 << 30, |n| n.min(1 << 30));
             match splice(file, Some(&mut off), w, None, want, flags) {
                 Ok(0) => {
-                    return Err(ReplayError::Read(io::Error::new(io::ErrorKind::UnexpectedEof, "spool shorter than expected")))
+                    return Err(ReplayError::Read(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "spool shorter than expected",
+                    )))
                 }
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => f.wait_writable(w.as_fd()).map_err(ReplayError::Write)?,

@@ -216,7 +216,14 @@ mod tests {
     fn where_text_and_log_go() {
         let t = "qmail-dkim: no signatures (#5.7.5)";
         let p = plan(CustomErrors::None, &env(&[]), true, t);
-        assert_eq!(p, Plan { code: 31, text: None, log: Some("qmail-dkim: refused permanently (exit 31): no signatures (#5.7.5)\n".into()) });
+        assert_eq!(
+            p,
+            Plan {
+                code: 31,
+                text: None,
+                log: Some("qmail-dkim: refused permanently (exit 31): no signatures (#5.7.5)\n".into())
+            }
+        );
         assert_eq!(plan(CustomErrors::None, &env(&[]), false, t).code, 71);
         let p = plan(CustomErrors::Notqmail, &env(&[]), false, t);
         assert_eq!((p.code, p.text), (82, Some((6, format!("Z{t}")))));

@@ -5,11 +5,11 @@
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
 use crate::config::{self, authserv_id, control_dir, selector_of, ControlDir, Env, KeyFound};
-use crate::plan::{self, SignJob};
 use crate::dkim::tags::TagList;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::{address_domain, Headers};
+use crate::plan::{self, SignJob};
 use crate::run::{self, Head};
 use crate::task::{Context, Task};
 use std::convert::Infallible;
@@ -170,7 +170,11 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
     }
 
     let mut spool = run::spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
-    let envelope = Envelope { raw: Vec::new(), sender: sender.to_vec(), recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect() };
+    let envelope = Envelope {
+        raw: Vec::new(),
+        sender: sender.to_vec(),
+        recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect(),
+    };
     let authserv = || authserv_id(env, &control);
     let lookup = || crate::dns::from_env(env);
     let ctx = Context {
@@ -266,7 +270,9 @@ mod tests {
         let c = ControlDir::new(dir.path());
         std::fs::create_dir_all(dir.path().join("domainkeys/a.org")).unwrap();
         std::fs::write(dir.path().join("domainkeys/a.org/sel"), "k").unwrap();
-        let job = |h: &Headers| plan::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0);
+        let job = |h: &Headers| {
+            plan::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0)
+        };
         let signed = Headers::parse(b"DKIM-Signature: v=1; d=A.org;\n s=sel; b=x\nFrom: a@a.org\n".to_vec());
         assert!(already_signed(&signed, &job(&signed)));
         let other = Headers::parse(b"DKIM-Signature: v=1; d=a.org; s=old; b=x\nFrom: a@a.org\n".to_vec());

@@ -8,11 +8,11 @@ use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_B
 use crate::queue::{self, Queue};
 use crate::task::{stricter, Context, Task};
 use crate::{dns, log, plan, refusal};
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use nix::sys::signal::{self, SigHandler, Signal};
-use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd};
 
 const READ_SIZE: usize = 256 * 1024;
@@ -271,7 +271,9 @@ pub fn read_head(stdin: &mut File) -> Result<Head> {
 /// be mended. RFC 5322 has no such message (a header section starts with a field name).
 /// Nothing is added in pass mode, so nothing is refused there.
 fn leading_continuation() -> Error {
-    Error::Refused(Refusal::permanent("qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)"))
+    Error::Refused(Refusal::permanent(
+        "qmail-dkim: malformed message: the first header line starts with white space (#5.6.0)",
+    ))
 }
 
 /// A permanent refusal of a header block over the bounds of `message::MAX_HEADER_BYTES`.

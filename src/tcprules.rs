@@ -181,10 +181,10 @@ mod tests {
 
     #[test]
     fn instructions() {
-        assert_eq!(parse_env("RELAYCLIENT=\"\",DKIMSIGN=\"a,b\"").unwrap(), vec![
-            ("RELAYCLIENT".to_string(), String::new()),
-            ("DKIMSIGN".to_string(), "a,b".to_string())
-        ]);
+        assert_eq!(
+            parse_env("RELAYCLIENT=\"\",DKIMSIGN=\"a,b\"").unwrap(),
+            vec![("RELAYCLIENT".to_string(), String::new()), ("DKIMSIGN".to_string(), "a,b".to_string())]
+        );
         assert_eq!(parse_env("").unwrap(), vec![]);
         assert!(parse_env("X=\"open").is_err());
         assert!(parse_env("X").is_err());

@@ -2,15 +2,15 @@
 //! code as qmail-dkim. See dkim(8).
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use qmail_dkim::check::{self, Who};
 use qmail_dkim::config::{self, ControlDir, Env};
 use qmail_dkim::dkim::canon::BodyHasher;
 use qmail_dkim::dkim::key::SigningKey;
-use qmail_dkim::dkim::verify::{self, Outcome};
 use qmail_dkim::dkim::sign;
-use qmail_dkim::check::{self, Who};
+use qmail_dkim::dkim::verify::{self, Outcome};
 use qmail_dkim::dns;
-use qmail_dkim::tcprules;
 use qmail_dkim::message::{find_header_end, Headers};
+use qmail_dkim::tcprules;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -203,7 +203,11 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
                 p.domain = d.to_ascii_lowercase();
             }
             if !key.fits(p.algorithm) {
-                return Err(format!("a {} key cannot make {} signatures (-z)", key.key_type().as_str(), p.algorithm.as_str()));
+                return Err(format!(
+                    "a {} key cannot make {} signatures (-z)",
+                    key.key_type().as_str(),
+                    p.algorithm.as_str()
+                ));
             }
             let mut h = BodyHasher::new(p.canon.body, p.algorithm.hash(), None);
             h.update(&msg[body_start.min(msg.len())..]);
@@ -323,7 +327,8 @@ fn rule_vars(file: &Path, ip: &str, host: Option<&str>, out: &mut check::Report)
     let rules = tcprules::parse(&String::from_utf8_lossy(&text)).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut cdb = file.as_os_str().to_os_string();
     cdb.push(".cdb");
-    let (src, bin) = (std::fs::metadata(file).and_then(|m| m.modified()), std::fs::metadata(&cdb).and_then(|m| m.modified()));
+    let (src, bin) =
+        (std::fs::metadata(file).and_then(|m| m.modified()), std::fs::metadata(&cdb).and_then(|m| m.modified()));
     if let (Ok(s), Ok(b)) = (src, bin) {
         if s > b {
             out.problem(format!(

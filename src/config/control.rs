@@ -71,7 +71,8 @@ pub enum EnvChange {
 }
 
 pub fn parse_dkimkeys(lines: &[String], path: &Path) -> Result<Vec<DkimKeysEntry>> {
-    let bad = |n: usize, why: &str| Error::Control { path: path.to_path_buf(), reason: format!("entry {}: {why}", n + 1) };
+    let bad =
+        |n: usize, why: &str| Error::Control { path: path.to_path_buf(), reason: format!("entry {}: {why}", n + 1) };
     let mut out = Vec::new();
     for (n, line) in lines.iter().enumerate() {
         let mut parts = line.splitn(3, ':');

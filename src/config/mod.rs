@@ -5,7 +5,6 @@
 pub mod control;
 pub mod env;
 
-
 pub use control::ControlDir;
 pub use env::Env;
 
@@ -192,7 +191,10 @@ mod tests {
         assert_eq!(dkim_mode(&env(&[("RELAYCLIENT", "")])), Mode::Sign { template: DEFAULT_KEY.into() });
         assert_eq!(dkim_mode(&env(&[("AUTHINFO", ""), ("DKIMKEY", "k/%")])), Mode::Sign { template: "k/%".into() });
         assert_eq!(dkim_mode(&env(&[("DKIMSIGN", "/k"), ("DKIMVERIFY", "FG")])), Mode::Sign { template: "/k".into() });
-        assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", "")])), Mode::Verify { letters: "FG".into() });
+        assert_eq!(
+            dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", "")])),
+            Mode::Verify { letters: "FG".into() }
+        );
         // DomainKeys-only setups (qmail-dk's variables): DKIM does nothing.
         assert_eq!(dkim_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", "")])), Mode::Pass);
         assert_eq!(dkim_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Mode::Pass);
@@ -207,7 +209,10 @@ mod tests {
     fn key_candidates() {
         let c = ControlDir::new("/ctl");
         let k = KeyChoice::new(&c, "domainkeys/%/default", "a.org");
-        assert_eq!(k.candidates, vec![PathBuf::from("/ctl/domainkeys/a.org/default"), PathBuf::from("/ctl/domainkeys/default")]);
+        assert_eq!(
+            k.candidates,
+            vec![PathBuf::from("/ctl/domainkeys/a.org/default"), PathBuf::from("/ctl/domainkeys/default")]
+        );
         assert!(k.has_percent);
         let k = KeyChoice::new(&c, "/keys/sel", "a.org");
         assert_eq!(k.candidates, vec![PathBuf::from("/keys/sel")]);
@@ -276,6 +281,4 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         assert!(!authserv_id(&Env::default(), &ControlDir::new(dir2.path())).is_empty());
     }
-
-
 }

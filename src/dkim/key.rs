@@ -107,7 +107,8 @@ pub fn pem_decode(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
         }
     }
     let label = label.ok_or("not a PEM file (no PEM header line)")?;
-    let der = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| "corrupt PEM (bad base64)")?;
+    let der =
+        base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| "corrupt PEM (bad base64)")?;
     if der.is_empty() {
         return Err("corrupt PEM (empty)".into());
     }
@@ -155,7 +156,8 @@ impl SigningKey {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         use rsa::pkcs8::DecodePrivateKey;
         use rsa::traits::PublicKeyParts;
-        let k = if pkcs8 { rsa::PrivateKey::from_pkcs8_der(der).ok() } else { rsa::PrivateKey::from_pkcs1_der(der).ok() };
+        let k =
+            if pkcs8 { rsa::PrivateKey::from_pkcs8_der(der).ok() } else { rsa::PrivateKey::from_pkcs1_der(der).ok() };
         let k = k.ok_or("corrupt RSA key")?;
         let bits = k.n().bit_width() as usize;
         if bits < MIN_RSA_BITS {
@@ -245,7 +247,10 @@ pub fn rsa_spki(n: UintRef<'_>, e: UintRef<'_>) -> Result<Vec<u8>, der::Error> {
 fn spki_of(pkcs1: &[u8]) -> Result<Vec<u8>, der::Error> {
     use der::Encode as _;
     rsa::pkcs8::SubjectPublicKeyInfoRef {
-        algorithm: rsa::pkcs8::AlgorithmIdentifierRef { oid: rsa::pkcs1::ALGORITHM_OID, parameters: Some(der::AnyRef::NULL) },
+        algorithm: rsa::pkcs8::AlgorithmIdentifierRef {
+            oid: rsa::pkcs1::ALGORITHM_OID,
+            parameters: Some(der::AnyRef::NULL),
+        },
         subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1)?,
     }
     .to_der()
@@ -289,7 +294,8 @@ mod tests {
         assert!(SigningKey::from_pem(b"hello", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false).is_err());
-        assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false).is_err());
+        assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false)
+            .is_err());
     }
 
     /// fuzz/private_key: an unknown PEM label was copied whole into the diagnostic.
@@ -324,11 +330,20 @@ mod tests {
         for (name, want) in cases {
             for need_sha1 in [false, true] {
                 let got = SigningKey::from_pem(&fixture(name), need_sha1).map(|k| (k.key_type(), k.bits()));
-                assert_eq!(got.as_ref().map_err(String::as_str), want.as_ref().map_err(|e| *e), "{name} sha1={need_sha1}");
+                assert_eq!(
+                    got.as_ref().map_err(String::as_str),
+                    want.as_ref().map_err(|e| *e),
+                    "{name} sha1={need_sha1}"
+                );
             }
         }
         // ring takes 2048 to 4096 bits; the rest, and rsa-sha1, go through the `rsa` crate.
-        for (name, sha1, ring) in [("rsa-1024-pkcs8.pem", false, false), ("rsa-2048-pkcs1.pem", false, true), ("rsa-2048-pkcs1.pem", true, false), ("rsa-4096-pkcs8.pem", false, true)] {
+        for (name, sha1, ring) in [
+            ("rsa-1024-pkcs8.pem", false, false),
+            ("rsa-2048-pkcs1.pem", false, true),
+            ("rsa-2048-pkcs1.pem", true, false),
+            ("rsa-4096-pkcs8.pem", false, true),
+        ] {
             let k = SigningKey::from_pem(&fixture(name), sha1).unwrap();
             assert_eq!(matches!(k, SigningKey::Ring(_)), ring, "{name} sha1={sha1}");
         }

@@ -185,7 +185,6 @@ mod tests {
         }
     }
 
-
     fn list(entries: &[&str]) -> Vec<String> {
         entries.iter().map(|s| s.to_string()).collect()
     }
@@ -224,8 +223,14 @@ mod tests {
         assert!(!list_matches(&list(&["bank.com", ".bank.com", "*.com"]), "x..bank.com"));
         assert!(list_matches(&list(&["*"]), "x..bank.com"));
         // Through the practice step: the forger's domain gets the ADSP lookup, not signaturedomains.
-        let adsp = Map(vec![("_adsp._domainkey.bank.com.evil.org", TxtAnswer::Records(vec![b"dkim=unknown".to_vec()]))]);
-        let r = apply_practice(&plan(Practice::Adsp, &["bank.com"], &[]), Outcome::SignatureBad, Some("bank.com.evil.org"), &adsp);
+        let adsp =
+            Map(vec![("_adsp._domainkey.bank.com.evil.org", TxtAnswer::Records(vec![b"dkim=unknown".to_vec()]))]);
+        let r = apply_practice(
+            &plan(Practice::Adsp, &["bank.com"], &[]),
+            Outcome::SignatureBad,
+            Some("bank.com.evil.org"),
+            &adsp,
+        );
         assert_eq!(r.outcome, Outcome::Neutral);
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "unknown;")));
     }
@@ -243,9 +248,15 @@ mod tests {
         // ADSP discardable → G; no record → D, "unknown;".
         let adsp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=discardable".to_vec()]))]);
         let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("a.org"), &adsp);
-        assert_eq!(r, PracticeResult { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) });
+        assert_eq!(
+            r,
+            PracticeResult { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) }
+        );
         let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("b.org"), &adsp);
-        assert_eq!(r, PracticeResult { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) });
+        assert_eq!(
+            r,
+            PracticeResult { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) }
+        );
         let all = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=all".to_vec()]))]);
         let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &all);
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "all;")));
@@ -254,7 +265,9 @@ mod tests {
         let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &temp);
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "temporary failure;")));
         // SSP: all and strict → G.
-        for (rec, want, hv) in [("dkim=strict", Fail, "strict;"), ("dkim=all", Fail, "all;"), ("dkim=unknown", Neutral, "unknown;")] {
+        for (rec, want, hv) in
+            [("dkim=strict", Fail, "strict;"), ("dkim=all", Fail, "all;"), ("dkim=unknown", Neutral, "unknown;")]
+        {
             let ssp = Map(vec![("_ssp._domainkey.a.org", TxtAnswer::Records(vec![rec.as_bytes().to_vec()]))]);
             let r = apply_practice(&plan(Practice::Ssp, &[], &[]), NoSignatures, Some("a.org"), &ssp);
             assert_eq!((r.outcome, r.header), (want, Some(("X-DKIM-SSP", hv))));
@@ -267,7 +280,8 @@ mod tests {
         assert_eq!(r.outcome, SignatureBad);
         // A name too long to ask: out of scope.
         let long = format!("{}.org", "a".repeat(250));
-        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some(&long), &Fixed(b"dkim=all".to_vec()));
+        let r =
+            apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some(&long), &Fixed(b"dkim=all".to_vec()));
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "out of scope;")));
     }
 }

@@ -48,7 +48,6 @@ use base64::Engine;
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
 pub const MAX_SIGNATURES: usize = 8;
 
-
 /// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -226,8 +225,16 @@ impl Outcome {
         match self {
             Success | FinishedBody | PartialSuccess | Neutral | SuccessButExtra | ThirdParty | Fail
             | DomainNameTooLong | DnsTempFailure | DnsPermFailure => "7.0",
-            BadSyntax | SignatureBad | SignatureBadButTesting | SignatureExpired | SelectorInvalid
-            | GranularityMismatch | KeyRevoked | PublicKeyInvalid | NoSignatures | NoValidSignatures => "7.5",
+            BadSyntax
+            | SignatureBad
+            | SignatureBadButTesting
+            | SignatureExpired
+            | SelectorInvalid
+            | GranularityMismatch
+            | KeyRevoked
+            | PublicKeyInvalid
+            | NoSignatures
+            | NoValidSignatures => "7.5",
             Incompatible => "7.6",
             BodyHashMismatch | AlgorithmMismatch | UnsignedFrom | BadIdentity => "7.7",
         }
@@ -308,11 +315,7 @@ impl Report {
         if self.results.iter().any(|r| r.outcome.is_pass()) {
             return Outcome::Success;
         }
-        self.results
-            .iter()
-            .map(|r| r.outcome)
-            .find(|o| *o != Outcome::ThirdParty)
-            .unwrap_or(Outcome::NoSignatures)
+        self.results.iter().map(|r| r.outcome).find(|o| *o != Outcome::ThirdParty).unwrap_or(Outcome::NoSignatures)
     }
 }
 
@@ -416,7 +419,6 @@ pub fn verify_message(msg: &[u8], dns: &dyn TxtLookup, opts: &Options, now: u64)
 fn b64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok()
 }
-
 
 /// Decodes DKIM-Quoted-Printable (`=XX`), leaving malformed escapes as they are.
 fn qp_decode(s: &str) -> String {
@@ -580,7 +582,10 @@ fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Resu
 #[derive(Debug, PartialEq, Eq)]
 pub enum PublicKey {
     /// Modulus and exponent, big-endian without leading zeros.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     Ed25519(Vec<u8>),
 }
 
@@ -710,7 +715,10 @@ impl KeyTags {
         let Some(pval) = tl.get("p") else { return invalid("key record has no p=".into()) };
         let k = tl.get("k").map_or(Some(KeyType::Rsa), |k| KeyType::from_name(&strip_ws(k)));
         let Some(k) = k else {
-            return invalid(format!("unknown key type k={}", tl.get("k").map(strip_ws).unwrap_or_default().to_ascii_lowercase()));
+            return invalid(format!(
+                "unknown key type k={}",
+                tl.get("k").map(strip_ws).unwrap_or_default().to_ascii_lowercase()
+            ));
         };
         if let Some(s) = tl.get("s") {
             if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {

@@ -65,7 +65,11 @@ impl Task for VerifyTask {
                 );
             }
             if report.ignored > 0 {
-                eprintln!("qmail-dkim: {} DKIM-Signature fields beyond the first {} not evaluated", report.ignored, report.results.len());
+                eprintln!(
+                    "qmail-dkim: {} DKIM-Signature fields beyond the first {} not evaluated",
+                    report.ignored,
+                    report.results.len()
+                );
             }
         }
         for r in &report.results {
@@ -90,19 +94,33 @@ impl Task for VerifyTask {
             practice_hdr = p.header;
         }
         if verbose {
-            eprintln!("qmail-dkim: DKIM result {} ({}){}", outcome.letter(), outcome.name(), match old {
-                Some(o) => format!(", was {} before the practice step", o.letter()),
-                None => String::new(),
-            });
+            eprintln!(
+                "qmail-dkim: DKIM result {} ({}){}",
+                outcome.letter(),
+                outcome.name(),
+                match old {
+                    Some(o) => format!(", was {} before the practice step", o.letter()),
+                    None => String::new(),
+                }
+            );
         }
-        crate::log::note(crate::log::Note::Result { method: crate::log::Method::Dkim, result: outcome.ar_result(), letter: outcome.letter() });
+        crate::log::note(crate::log::Note::Result {
+            method: crate::log::Method::Dkim,
+            result: outcome.ar_result(),
+            letter: outcome.letter(),
+        });
         let id = (ctx.authserv_id)();
         let mut prepend = dkim_status(outcome, old);
         if let Some((name, value)) = practice_hdr {
             prepend.extend_from_slice(&practice_header(name, value));
         }
         let refuse = policy::decide(outcome, &letters);
-        Ok(TaskResult { prepend, auth: dkim_results(&report.results), remove: headers::forged(ctx.headers, &id), refuse })
+        Ok(TaskResult {
+            prepend,
+            auth: dkim_results(&report.results),
+            remove: headers::forged(ctx.headers, &id),
+            refuse,
+        })
     }
 }
 
@@ -178,7 +196,9 @@ mod tests {
 
     #[test]
     fn ar() {
-        let f = |r: &[SigResult]| String::from_utf8(crate::auth_results::field("mx.example.org", &dkim_results(r))).unwrap();
+        let f = |r: &[SigResult]| {
+            String::from_utf8(crate::auth_results::field("mx.example.org", &dkim_results(r))).unwrap()
+        };
         assert_eq!(f(&[]), "Authentication-Results: mx.example.org; dkim=none\n");
         let a = f(&[sr(Outcome::Success), sr(Outcome::SignatureBad)]);
         assert_eq!(

@@ -200,7 +200,10 @@ pub fn field_name(headers: &Headers, i: usize) -> Option<String> {
     let f = headers.fields.get(i)?;
     let raw = headers.raw(f);
     let name = headers.name(f);
-    if name.is_empty() || name.iter().any(|c| c.is_ascii_whitespace()) || raw.first().is_some_and(|c| c.is_ascii_whitespace()) {
+    if name.is_empty()
+        || name.iter().any(|c| c.is_ascii_whitespace())
+        || raw.first().is_some_and(|c| c.is_ascii_whitespace())
+    {
         return None;
     }
     std::str::from_utf8(name).ok().map(str::to_ascii_lowercase)
@@ -352,7 +355,15 @@ mod tests {
 
     #[test]
     fn chunking_does_not_matter() {
-        let bodies: &[&[u8]] = &[b"a  b\r\n\r\n c\t\r\n\r\n", b"x\r\ry\r\n\r\n", b"\r\n\r\nfoo\r", b"tail  ", b"\r", b"  \n\t\n", b"a\n\nb\n\n\n"];
+        let bodies: &[&[u8]] = &[
+            b"a  b\r\n\r\n c\t\r\n\r\n",
+            b"x\r\ry\r\n\r\n",
+            b"\r\n\r\nfoo\r",
+            b"tail  ",
+            b"\r",
+            b"  \n\t\n",
+            b"a\n\nb\n\n\n",
+        ];
         for b in bodies {
             for c in [Canon::Simple, Canon::Nofws] {
                 let (x, y) = bytewise(c, &[b"A: b\n"], b);
@@ -364,7 +375,8 @@ mod tests {
     #[test]
     fn only_fields_below_the_signature() {
         let h = Headers::parse(
-            b"Received: x\nDomainKey-Signature: a=rsa-sha1; b=x\nFrom: a@b.c\nTo: d@e.f\nSubject: s\nTo: g@h.i\n".to_vec(),
+            b"Received: x\nDomainKey-Signature: a=rsa-sha1; b=x\nFrom: a@b.c\nTo: d@e.f\nSubject: s\nTo: g@h.i\n"
+                .to_vec(),
         );
         assert_eq!(select_fields(&h, 2, None), vec![2, 3, 4, 5]);
         // h=: all occurrences of a listed name, at the position of its (last) mention.

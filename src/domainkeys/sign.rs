@@ -3,8 +3,8 @@
 
 use super::canon::{field_name, select_fields};
 use super::Canon;
-use crate::getopt::{getopt, OptionError};
 use crate::dkim::key::SigningKey;
+use crate::getopt::{getopt, OptionError};
 use crate::message::Headers;
 use base64::Engine;
 
@@ -43,9 +43,13 @@ pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
                 o.rdupe = true;
                 o.with_h = true;
             }
-            ('c', Some(arg)) => o.canon = Canon::parse(arg).ok_or_else(|| OptionError::invalid(c, "canonicalization", arg))?,
+            ('c', Some(arg)) => {
+                o.canon = Canon::parse(arg).ok_or_else(|| OptionError::invalid(c, "canonicalization", arg))?
+            }
             ('s', Some(arg)) => {
-                if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+                if arg.is_empty()
+                    || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+                {
                     return Err(OptionError::invalid(c, "selector", arg));
                 }
                 o.selector = Some(arg.to_string());
@@ -64,7 +68,8 @@ pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
 /// `exclude` (`DKEXCLUDEHEADERS`): names left out (case-insensitive); an exclusion or `-h`/`-r`
 /// makes an h= list so that verifiers hash the same fields.
 pub fn plan_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (Vec<usize>, Option<Vec<String>>) {
-    let exclude: Vec<String> = exclude.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
+    let exclude: Vec<String> =
+        exclude.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
     if !o.with_h && exclude.is_empty() {
         return (select_fields(headers, 0, None), None);
     }
@@ -170,9 +175,12 @@ mod tests {
 
     #[test]
     fn field_layout() {
-        let f = make_field(Canon::Nofws, "sel", "example.com", Some(&["From".to_string(), "To".to_string()]), &[0u8; 128]);
+        let f =
+            make_field(Canon::Nofws, "sel", "example.com", Some(&["From".to_string(), "To".to_string()]), &[0u8; 128]);
         let s = String::from_utf8(f).unwrap();
-        assert!(s.starts_with("DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws;\n\ts=sel; d=example.com;\n\th=From:To;\n\tb="));
+        assert!(s.starts_with(
+            "DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws;\n\ts=sel; d=example.com;\n\th=From:To;\n\tb="
+        ));
         assert!(s.ends_with(";\n"));
         assert!(s.lines().all(|l| l.len() <= 78), "{s}");
         let t = crate::dkim::tags::TagList::parse(s.split_once(':').unwrap().1.as_bytes()).unwrap();

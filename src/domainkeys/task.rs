@@ -77,7 +77,9 @@ pub fn signing_domain(env: &Env, headers: &Headers) -> Option<String> {
     match (env.nonempty("DKDOMAIN").map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()), sender) {
         (Some(d), Some(s)) if is_same_or_subdomain(&s, &d) => Some(d),
         (Some(d), Some(s)) => {
-            eprintln!("qmail-dkim: DomainKeys: DKDOMAIN={d} is not a parent of the sender's domain {s}: signing as {s}");
+            eprintln!(
+                "qmail-dkim: DomainKeys: DKDOMAIN={d} is not a parent of the sender's domain {s}: signing as {s}"
+            );
             Some(s)
         }
         (Some(d), None) => Some(d),
@@ -104,7 +106,10 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
         return Err(Error::KeyInvalid { path, reason: "DomainKeys needs an RSA key".into() });
     }
     if key.bits() < super::sign::MIN_SIGN_BITS {
-        return Err(Error::KeyInvalid { path, reason: format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()) });
+        return Err(Error::KeyInvalid {
+            path,
+            reason: format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()),
+        });
     }
     let selector = options.selector.clone().unwrap_or_else(|| selector_of(&path));
     let exclude: Vec<String> = env.get("DKEXCLUDEHEADERS").unwrap_or("").split(':').map(str::to_string).collect();
@@ -214,7 +219,13 @@ pub fn decide(letters: &str, o: &Outcome) -> Option<Refusal> {
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
 pub fn refusal_text(s: Status, permanent: bool) -> String {
-    format!("qmail-dkim: DomainKeys {}: {} (#{}.{})", s.header_value(), s.meaning(), if permanent { 5 } else { 4 }, s.code())
+    format!(
+        "qmail-dkim: DomainKeys {}: {} (#{}.{})",
+        s.header_value(),
+        s.meaning(),
+        if permanent { 5 } else { 4 },
+        s.code()
+    )
 }
 
 fn log_line(o: &Outcome) -> String {
@@ -257,7 +268,10 @@ mod tests {
     fn mode() {
         assert_eq!(dk_mode(&env(&[])), None);
         assert_eq!(dk_mode(&env(&[("DKSIGN", "")])), Some(DkMode::Sign { template: DEFAULT_KEY.into() }));
-        assert_eq!(dk_mode(&env(&[("DKSIGN", "/k/%/sel"), ("DKVERIFY", "B")])), Some(DkMode::Sign { template: "/k/%/sel".into() }));
+        assert_eq!(
+            dk_mode(&env(&[("DKSIGN", "/k/%/sel"), ("DKVERIFY", "B")])),
+            Some(DkMode::Sign { template: "/k/%/sel".into() })
+        );
         assert_eq!(dk_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Some(DkMode::Verify { letters: "DEGIJKfh".into() }));
         assert_eq!(dk_mode(&env(&[("DKVERIFY", "")])), Some(DkMode::Verify { letters: String::new() }));
         for bypass in ["RELAYCLIENT_NODKVERIFY", "RELAYCLIENT_NODKIMVERIFY"] {
@@ -266,7 +280,10 @@ mod tests {
             assert!(dk_mode(&env(&[("DKVERIFY", "B"), (bypass, "")])).is_some());
         }
         // The relay client that must not be verified may still be signed for.
-        assert!(matches!(dk_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", ""), ("RELAYCLIENT_NODKVERIFY", "")])), Some(DkMode::Sign { .. })));
+        assert!(matches!(
+            dk_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", ""), ("RELAYCLIENT_NODKVERIFY", "")])),
+            Some(DkMode::Sign { .. })
+        ));
     }
 
     #[test]

@@ -91,7 +91,15 @@ impl Outcome {
     }
 
     fn new(status: Status, detail: impl Into<String>) -> Outcome {
-        Outcome { status, domain: None, selector: None, sender: None, key_testing: false, policy: None, detail: detail.into() }
+        Outcome {
+            status,
+            domain: None,
+            selector: None,
+            sender: None,
+            key_testing: false,
+            policy: None,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -155,7 +163,8 @@ pub fn plan(headers: &Headers) -> Plan {
 
 fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Outcome>> {
     let value = headers.value(&headers.fields[top]);
-    let tags = TagList::parse(value).map_err(|e| Box::new(Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}"))))?;
+    let tags = TagList::parse(value)
+        .map_err(|e| Box::new(Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}"))))?;
     let get = |n: &str| tags.get(n).map(strip_ws);
     let (Some(domain), Some(selector), Some(b)) = (get("d"), get("s"), get("b")) else {
         return Err(Box::new(Outcome::new(Status::NoSig, "DomainKey-Signature without d=, s= or b=")));
@@ -196,7 +205,9 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
         return Err(with(Outcome::new(Status::Syntax, "more than one From: header")));
     }
     let below = |name: &str| -> Vec<usize> {
-        (top + 1..headers.fields.len()).filter(|&i| headers.name(&headers.fields[i]).eq_ignore_ascii_case(name.as_bytes())).collect()
+        (top + 1..headers.fields.len())
+            .filter(|&i| headers.name(&headers.fields[i]).eq_ignore_ascii_case(name.as_bytes()))
+            .collect()
     };
     let senders = below("Sender");
     if senders.len() > 1 {
@@ -221,7 +232,8 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
     };
     let sender = Some((kind, mailbox.clone()));
     if !is_same_or_subdomain(&mailbox.domain, &domain) {
-        let mut o = with(Outcome::new(Status::Syntax, format!("d={domain} is not the sender's domain {}", mailbox.domain)));
+        let mut o =
+            with(Outcome::new(Status::Syntax, format!("d={domain} is not the sender's domain {}", mailbox.domain)));
         o.sender = sender;
         return Err(o);
     }
@@ -438,23 +450,39 @@ mod tests {
         assert_eq!(done(&h("From: a@b.c\n")).status, Status::NoSig);
         assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s\nFrom: a@b.c\n")).status, Status::NoSig);
         assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; x\nFrom: a@b.c\n")).status, Status::Syntax);
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; c=relaxed\nFrom: a@b.c\n")).status, Status::Syntax);
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; a=rsa-sha256\nFrom: a@b.c\n")).status, Status::Args);
+        assert_eq!(
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; c=relaxed\nFrom: a@b.c\n")).status,
+            Status::Syntax
+        );
+        assert_eq!(
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; a=rsa-sha256\nFrom: a@b.c\n")).status,
+            Status::Args
+        );
         assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; q=http\nFrom: a@b.c\n")).status, Status::Args);
         assert_eq!(
-            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nDomainKey-Signature: d=B.c; s=t; b=AAAA\nFrom: a@b.c\n")).status,
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nDomainKey-Signature: d=B.c; s=t; b=AAAA\nFrom: a@b.c\n"))
+                .status,
             Status::Duplicate
         );
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nFrom: x@b.c\n")).status, Status::Syntax);
+        assert_eq!(
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nFrom: x@b.c\n")).status,
+            Status::Syntax
+        );
         // From above the signature only: not covered.
         assert_eq!(done(&h("From: a@b.c\nDomainKey-Signature: d=b.c; s=s; b=AAAA\nTo: x@y.z\n")).status, Status::NoSig);
         // h= without From.
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; h=to\nFrom: a@b.c\nTo: x@y.z\n")).status, Status::NoSig);
+        assert_eq!(
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; h=to\nFrom: a@b.c\nTo: x@y.z\n")).status,
+            Status::NoSig
+        );
         assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: undisclosed\n")).status, Status::Syntax);
         assert_eq!(done(&h("DomainKey-Signature: d=other.org; s=s; b=AAAA\nFrom: a@b.c\n")).status, Status::Syntax);
         assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=!!!\nFrom: a@b.c\n")).status, Status::Syntax);
         let big = "A".repeat(1400);
-        assert_eq!(done(&h(&format!("DomainKey-Signature: d=b.c; s=s; b={big}\nFrom: a@b.c\n"))).status, Status::NoResource);
+        assert_eq!(
+            done(&h(&format!("DomainKey-Signature: d=b.c; s=s; b={big}\nFrom: a@b.c\n"))).status,
+            Status::NoResource
+        );
         // A parent domain may sign; Sender: wins over From:.
         assert!(matches!(plan(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Plan::Hash(_)));
         let o = done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nSender: l@list.org\n"));
@@ -536,7 +564,10 @@ mod tests {
 
     fn policy_of(status: Status, headers: &Headers, answer: Option<TxtAnswer>) -> (Option<Policy>, usize) {
         let mut o = Outcome::new(status, "x");
-        let dns = Counting(Table(answer.into_iter().map(|a| ("_domainkey.b.c".to_string(), a)).collect()), Default::default());
+        let dns = Counting(
+            Table(answer.into_iter().map(|a| ("_domainkey.b.c".to_string(), a)).collect()),
+            Default::default(),
+        );
         lookup_policy(&mut o, headers, &dns);
         (o.policy, dns.1.get())
     }
@@ -554,7 +585,10 @@ mod tests {
         assert_eq!(policy_of(Status::NoSig, &headers, rec("\u{0}\u{1}garbage")), (Some(Policy::Unknown), 1));
         let two = Some(TxtAnswer::Records(vec![b"o=-".to_vec(), b"o=~".to_vec()]));
         assert_eq!(policy_of(Status::NoSig, &headers, two), (Some(Policy::Unknown), 1));
-        assert_eq!(policy_of(Status::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))), (Some(Policy::Unknown), 1));
+        assert_eq!(
+            policy_of(Status::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))),
+            (Some(Policy::Unknown), 1)
+        );
         // Not looked up for a pass, after a DNS failure, or without a sender domain.
         for s in [Status::Ok, Status::CantVerify, Status::NoResource, Status::Internal] {
             assert_eq!(policy_of(s, &headers, rec("o=-")), (None, 0), "{s:?}");

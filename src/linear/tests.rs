@@ -390,8 +390,8 @@ fn dkimsignoptions_is_linear() {
 /// which `SELECTOR_DATA` does not bound, overflowed the stack).
 #[test]
 fn domainkeys_key_in_nested_spki_does_not_recurse() {
-    use crate::der::{tlv, unsigned_integer, write_len, OID_RSA_ENCRYPTION, TAG_BIT_STRING, TAG_NULL, TAG_OID};
     use crate::der::TAG_SEQUENCE;
+    use crate::der::{tlv, unsigned_integer, write_len, OID_RSA_ENCRYPTION, TAG_BIT_STRING, TAG_NULL, TAG_OID};
     use crate::domainkeys::verify::rsa_components;
     let mut pkcs1 = unsigned_integer(&[0xc5; 128]);
     pkcs1.extend(unsigned_integer(&[1, 0, 1]));

@@ -37,7 +37,8 @@ fn refuse_unsigned(permanent: bool, extra: &[(&str, &str)], setup: impl FnOnce(R
     let ctl = tempfile::tempdir().unwrap();
     let mut e = vec![("DKIMVERIFY", if permanent { "S" } else { "s" })];
     e.extend_from_slice(extra);
-    let out = setup(Run::new(MSG, &envelope(SENDER, &["sue@example.net"])).env_owned(&env_of(&q, ctl.path(), &e))).run();
+    let out =
+        setup(Run::new(MSG, &envelope(SENDER, &["sue@example.net"])).env_owned(&env_of(&q, ctl.path(), &e))).run();
     finish(out, &q)
 }
 
@@ -104,7 +105,8 @@ fn explicit_custom_errors_wins() {
     assert_eq!((out.code, out.fd_text(6), out.stderr), (Some(31), String::new(), expected_log(true, 31)));
     let (out, _) = refuse_unsigned(true, &[("CUSTOM_ERRORS", "indimail")], |r| r.capture_fd(6));
     assert_eq!((out.code, out.fd_text(6), out.stderr), (Some(88), String::new(), text.clone()));
-    let (out, _) = refuse_unsigned(true, &[("CUSTOM_ERRORS", "notqmail"), ("ERROR_FD", "5")], |r| r.capture_fd(5).close_fd(6));
+    let (out, _) =
+        refuse_unsigned(true, &[("CUSTOM_ERRORS", "notqmail"), ("ERROR_FD", "5")], |r| r.capture_fd(5).close_fd(6));
     assert_eq!((out.code, out.fd_text(5), out.stderr), (Some(82), String::new(), expected_log(true, 82)));
     let (out, _) = refuse_unsigned(true, &[("CUSTOM_ERRORS", "notqmail")], |r| r.capture_fd(6));
     assert_eq!((out.code, out.fd_text(6)), (Some(82), text));
@@ -120,7 +122,9 @@ fn fd6_is_probed_once_and_only_when_needed() {
         let bin = qmail_dkim_bin().display().to_string();
         let lg = log.display().to_string();
         let (out, _) = refuse_unsigned(true, extra, |r| {
-            r.program("strace").args(&["-qq", "-e", "trace=fstat,newfstatat,statx,fstat64", "-o", &lg, &bin]).capture_fd(6)
+            r.program("strace")
+                .args(&["-qq", "-e", "trace=fstat,newfstatat,statx,fstat64", "-o", &lg, &bin])
+                .capture_fd(6)
         });
         assert!(matches!(out.code, Some(31 | 82)), "{}", out.stderr);
         let t = fs::read_to_string(&log).expect("strace output");
@@ -149,7 +153,10 @@ fn pairs(line: &str) -> Vec<(String, String)> {
     let mut chars = rest.chars().peekable();
     loop {
         let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-        assert!(!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'), "bad key {key:?} in {line}");
+        assert!(
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'),
+            "bad key {key:?} in {line}"
+        );
         let mut val = String::new();
         if chars.peek() == Some(&'"') {
             chars.next();
@@ -187,7 +194,10 @@ impl Fx {
         let ctl = tempfile::tempdir().unwrap();
         let ed = TestKey::ed25519_at(&ctl.path().join("s1"));
         let rsa = TestKey::rsa_at(&ctl.path().join("s2"), 1024);
-        let dns = Dns::start(&[("s1._domainkey.example.com", &ed.dns_record()), ("s2._domainkey.example.com", &rsa.dk_record())]);
+        let dns = Dns::start(&[
+            ("s1._domainkey.example.com", &ed.dns_record()),
+            ("s2._domainkey.example.com", &rsa.dk_record()),
+        ]);
         Fx { ctl, dns }
     }
     fn run(&self, msg: &[u8], extra: &[(&str, &str)]) -> (Output, Vec<Recorded>) {
@@ -195,7 +205,10 @@ impl Fx {
         let dns = self.dns.addr();
         let mut e = vec![("DKIMLOG", "1"), ("DNSCACHEIP", dns.as_str())];
         e.extend_from_slice(extra);
-        let out = Run::new(msg, &envelope(SENDER, &["sue@example.net"])).env_owned(&env_of(&q, self.ctl.path(), &e)).close_fd(6).run();
+        let out = Run::new(msg, &envelope(SENDER, &["sue@example.net"]))
+            .env_owned(&env_of(&q, self.ctl.path(), &e))
+            .close_fd(6)
+            .run();
         finish(out, &q)
     }
     fn key(&self, sel: &str) -> String {
@@ -267,7 +280,11 @@ fn dkimlog_hostile_signature_values_cannot_forge_pairs() {
     assert_eq!(out.stderr.lines().count(), 1, "{:?}", out.stderr);
     let p = pairs(&line);
     let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["mode", "dkim1.d", "dkim1.s", "dkim1.a", "dkim1.result", "dkim1.letter", "dkim.result", "dkim.letter", "exit"], "{line}");
+    assert_eq!(
+        keys,
+        ["mode", "dkim1.d", "dkim1.s", "dkim1.a", "dkim1.result", "dkim1.letter", "dkim.result", "dkim.letter", "exit"],
+        "{line}"
+    );
     assert_eq!(get(&p, "dkim1.letter"), ["H"], "{line}");
     assert_eq!(get(&p, "exit"), ["0"]);
     // What the attacker wrote is there, escaped: no CR, LF, quote or `=` of its own.

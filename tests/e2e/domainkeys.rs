@@ -133,13 +133,20 @@ fn our_signatures_verify_with_mail_dkim_and_here() {
             let text = String::from_utf8_lossy(&signed).into_owned();
             let canon = if opts.contains("simple") { "simple" } else { "nofws" };
             assert!(
-                text.starts_with(&format!("DomainKey-Signature: a=rsa-sha1; q=dns; c={canon};\n\ts=sel; d=example.com;\n")),
+                text.starts_with(&format!(
+                    "DomainKey-Signature: a=rsa-sha1; q=dns; c={canon};\n\ts=sel; d=example.com;\n"
+                )),
                 "{name} {opts}: {text}"
             );
             assert!(signed.ends_with(&msg), "{name} {opts}: message changed");
             assert_eq!(text.contains("\th="), opts.contains('h') || opts.contains('r'), "{name} {opts}");
             let v = mail_dkim_verify(&signed, &fx.dns, false);
-            assert!(v.ok && v.report.contains("DomainKeys"), "Mail::DKIM rejects {name} {opts}: {} {}", v.report, v.stderr);
+            assert!(
+                v.ok && v.report.contains("DomainKeys"),
+                "Mail::DKIM rejects {name} {opts}: {} {}",
+                v.report,
+                v.stderr
+            );
             let (code, err, status, rec) = fx.verify(&signed, "BCDEFGHIJKLM");
             assert_eq!((code, status.as_deref()), (Some(0), Some("good")), "{name} {opts}: {err}");
             let a = ar(&rec.unwrap());
@@ -304,7 +311,9 @@ fn every_letter() {
     let key_rec = fx.key.dk_record();
     let p = fx.key.public_b64.clone();
     let good = String::from_utf8(mail_dkim_dk(MSG, &fx.key.path, "nofws", false)).unwrap();
-    let sig_line = |d: &str, extra: &str| format!("DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws; s=sel; d={d};{extra} b=AAAA;\n");
+    let sig_line = |d: &str, extra: &str| {
+        format!("DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws; s=sel; d={d};{extra} b=AAAA;\n")
+    };
     let unsigned = String::from_utf8(MSG.to_vec()).unwrap();
     let big = "A".repeat(1500);
     let granularity_rec = format!("g=suzie; k=rsa; p={p}");
@@ -317,8 +326,20 @@ fn every_letter() {
         ('E', good.clone(), vec![("sel._domainkey.example.com", "k=rsa; p=AAAAAAAA")], "bad key", Some(true)),
         ('F', good.clone(), vec![("sel._domainkey.example.com", "@SERVFAIL")], "no key", Some(false)),
         ('G', format!("{}{unsigned}", sig_line("other.org", "")), vec![], "bad format", Some(true)),
-        ('H', format!("DomainKey-Signature: a=rsa-sha1; c=nofws; s=sel; d=example.com; b={big};\n{unsigned}"), vec![], "no resources", Some(false)),
-        ('I', format!("{}{unsigned}", sig_line("example.com", " a=rsa-sha256;").replace("a=rsa-sha1; ", "")), vec![], "bad format", Some(true)),
+        (
+            'H',
+            format!("DomainKey-Signature: a=rsa-sha1; c=nofws; s=sel; d=example.com; b={big};\n{unsigned}"),
+            vec![],
+            "no resources",
+            Some(false),
+        ),
+        (
+            'I',
+            format!("{}{unsigned}", sig_line("example.com", " a=rsa-sha256;").replace("a=rsa-sha1; ", "")),
+            vec![],
+            "bad format",
+            Some(true),
+        ),
         ('J', good.clone(), vec![("sel._domainkey.example.com", "k=rsa; p=")], "revoked", Some(true)),
         ('L', good.clone(), vec![("sel._domainkey.example.com", &granularity_rec)], "bad sender", None),
         ('M', format!("{}{good}", sig_line("example.com", "")), vec![], "dup sig", None),
@@ -339,7 +360,10 @@ fn every_letter() {
         assert!(err.contains("(#5."), "{letter}: {err}");
         let (code, err, _, _) = fx.verify(msg.as_bytes(), &letter.to_ascii_lowercase().to_string());
         assert_eq!(code, Some(88), "{letter}");
-        assert!(err.starts_with(&format!("Zqmail-dkim: DomainKeys {status}: ")) && err.contains("(#4."), "{letter}: {err}");
+        assert!(
+            err.starts_with(&format!("Zqmail-dkim: DomainKeys {status}: ")) && err.contains("(#4."),
+            "{letter}: {err}"
+        );
         // Other letters: queued.
         let others: String = "ABCDEFGHIJKLM".chars().filter(|&c| c != letter).collect();
         assert_eq!(fx.verify(msg.as_bytes(), &others).0, Some(0), "{letter}");
@@ -365,7 +389,9 @@ fn dkverify_b_refuses_bad_signature_without_strict_policy() {
     let good = String::from_utf8(mail_dkim_dk(MSG, &fx.key.path, "nofws", false)).unwrap();
     let bad = good.replace("hungry", "thirsty");
     let testing_key = format!("t=y; {key_rec}");
-    for (policy, key) in [(None, &key_rec), (Some("o=~"), &key_rec), (Some("o=-; t=y"), &key_rec), (Some("o=-"), &testing_key)] {
+    for (policy, key) in
+        [(None, &key_rec), (Some("o=~"), &key_rec), (Some("o=-; t=y"), &key_rec), (Some("o=-"), &testing_key)]
+    {
         let mut recs = vec![("sel._domainkey.example.com", key.as_str())];
         recs.extend(policy.map(|p| ("_domainkey.example.com", p)));
         fx.dns.set(&recs);
@@ -471,7 +497,10 @@ fn forged_status_headers_are_removed() {
     let ars = headers_named(&msg, "Authentication-Results");
     assert!(ars.iter().all(|a| !a.contains("domainkeys=pass header.d")), "{ars:?}");
     assert!(ars.iter().any(|a| a.contains("elsewhere.example")), "{ars:?}");
-    assert!(ars.iter().any(|a| a.contains("domainkeys=none (no policy published) header.from=joe@example.com")), "{ars:?}");
+    assert!(
+        ars.iter().any(|a| a.contains("domainkeys=none (no policy published) header.from=joe@example.com")),
+        "{ars:?}"
+    );
 }
 
 #[test]

@@ -22,11 +22,19 @@ fn forged_results_are_removed_by_either_verifier() {
     for vars in [&[("DKIMVERIFY", "")][..], &[("DKVERIFY", "")][..], &[("DKIMVERIFY", ""), ("DKVERIFY", "")][..]] {
         let msg = run(vars);
         let text = String::from_utf8_lossy(&msg);
-        for forged in ["DKIM-Status: good", "DomainKey-Status: good", "X-DKIM-ADSP: all;", "X-DKIM-SSP: all;", "header.d=bank.example"] {
+        for forged in [
+            "DKIM-Status: good",
+            "DomainKey-Status: good",
+            "X-DKIM-ADSP: all;",
+            "X-DKIM-SSP: all;",
+            "header.d=bank.example",
+        ] {
             assert!(!text.contains(forged), "{vars:?}: {forged} reached the queue:\n{text}");
         }
         // A result of another server stays, and the rest of the message is unchanged.
-        assert!(text.contains("Authentication-Results: other.example; dkim=pass\nFrom: ceo@bank.example\nSubject: pay\n\nNow.\n"));
+        assert!(text.contains(
+            "Authentication-Results: other.example; dkim=pass\nFrom: ceo@bank.example\nSubject: pay\n\nNow.\n"
+        ));
     }
 }
 
@@ -47,7 +55,8 @@ fn verify_with(msg: &[u8], vars: &[(&str, &str)]) -> (Output, Option<Recorded>) 
     (out, r.pop())
 }
 
-const VERIFIERS: [&[(&str, &str)]; 3] = [&[("DKIMVERIFY", "")], &[("DKVERIFY", "")], &[("DKIMVERIFY", ""), ("DKVERIFY", "")]];
+const VERIFIERS: [&[(&str, &str)]; 3] =
+    [&[("DKIMVERIFY", "")], &[("DKVERIFY", "")], &[("DKIMVERIFY", ""), ("DKVERIFY", "")]];
 
 /// Every verifier removes the forged `header.d=bank.example` results and status headers of
 /// `msg`; the message ends with `kept` unchanged.
@@ -57,7 +66,10 @@ fn assert_forgeries_removed(msg: &[u8], kept: &str) {
         let (out, rec) = verify_with(msg, vars);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let text = rec.expect("queued").msg_text();
-        assert!(!text.contains("header.d=bank.example") && !text.contains("\rDKIM-Status"), "{vars:?}: forgery queued:\n{text}");
+        assert!(
+            !text.contains("header.d=bank.example") && !text.contains("\rDKIM-Status"),
+            "{vars:?}: forgery queued:\n{text}"
+        );
         assert!(text.ends_with(kept), "{vars:?}:\n{text}");
     }
 }
@@ -101,7 +113,9 @@ fn domainkeys_d_cannot_add_a_method() {
 #[test]
 fn leading_whitespace_would_continue_our_status_header() {
     let msg = b" (forged) continued\nFrom: ceo@bank.example\n\nNow.\n";
-    for (vars, msg) in VERIFIERS.iter().flat_map(|v| [(v, &msg[..]), (v, b"\r\t(forged)\nFrom: ceo@bank.example\n\nNow.\n")]) {
+    for (vars, msg) in
+        VERIFIERS.iter().flat_map(|v| [(v, &msg[..]), (v, b"\r\t(forged)\nFrom: ceo@bank.example\n\nNow.\n")])
+    {
         let (out, rec) = verify_with(msg, vars);
         // The default convention on a caller without descriptor 6 or ERROR_FD: 31, a log line.
         assert_eq!(out.code, Some(31), "{vars:?}: {}", out.stderr);

@@ -56,10 +56,7 @@ struct Resp {
 
 impl Resp {
     fn joined(&self) -> Vec<String> {
-        self.txt
-            .iter()
-            .map(|r| String::from_utf8_lossy(&r.concat()).into_owned())
-            .collect()
+        self.txt.iter().map(|r| String::from_utf8_lossy(&r.concat()).into_owned()).collect()
     }
 }
 
@@ -107,13 +104,7 @@ fn parse(p: &[u8]) -> Resp {
             txt.push(strings);
         }
     }
-    Resp {
-        id,
-        rcode: (flags & 0xF) as u8,
-        tc: flags & 0x0200 != 0,
-        aa: flags & 0x0400 != 0,
-        txt,
-    }
+    Resp { id, rcode: (flags & 0xF) as u8, tc: flags & 0x0200 != 0, aa: flags & 0x0400 != 0, txt }
 }
 
 fn udp_raw(port: u16, pkt: &[u8], wait: Duration) -> Option<Vec<u8>> {
@@ -129,9 +120,7 @@ fn udp_raw(port: u16, pkt: &[u8], wait: Duration) -> Option<Vec<u8>> {
 
 fn udp(port: u16, name: &str, qtype: u16) -> Resp {
     let id = 0x1234;
-    let r = parse(
-        &udp_raw(port, &query(id, name, qtype, None), Duration::from_secs(3)).expect("udp answer"),
-    );
+    let r = parse(&udp_raw(port, &query(id, name, qtype, None), Duration::from_secs(3)).expect("udp answer"));
     assert_eq!(r.id, id);
     r
 }
@@ -166,19 +155,13 @@ fn dns_serves_txt_over_udp_and_tcp() {
     ]);
     assert_eq!(dns.addr(), format!("127.0.0.1:{}", dns.port));
 
-    for r in [
-        udp(dns.port, "sel._domainkey.example.com", TXT),
-        tcp(dns.port, "sel._domainkey.example.com", TXT),
-    ] {
+    for r in [udp(dns.port, "sel._domainkey.example.com", TXT), tcp(dns.port, "sel._domainkey.example.com", TXT)] {
         assert_eq!(r.rcode, 0);
         assert!(r.aa && !r.tc);
         assert_eq!(r.joined(), vec!["v=DKIM1; p=abc"]);
     }
     // Case-insensitive names; a value over 255 bytes is split into strings.
-    for r in [
-        udp(dns.port, "LONG._domainkey.Example.COM", TXT),
-        tcp(dns.port, "long._domainkey.example.com", TXT),
-    ] {
+    for r in [udp(dns.port, "LONG._domainkey.Example.COM", TXT), tcp(dns.port, "long._domainkey.example.com", TXT)] {
         assert_eq!(r.joined(), vec![long.clone()]);
         let lens: Vec<usize> = r.txt[0].iter().map(Vec::len).collect();
         assert_eq!(lens, vec![255, long.len() - 255]);
@@ -193,22 +176,12 @@ fn dns_serves_txt_over_udp_and_tcp() {
 
     // Rewriting the zone takes effect at once.
     dns.set(&[("sel._domainkey.example.com", "v=DKIM1; p=xyz")]);
-    assert_eq!(
-        udp(dns.port, "sel._domainkey.example.com", TXT).joined(),
-        vec!["v=DKIM1; p=xyz"]
-    );
+    assert_eq!(udp(dns.port, "sel._domainkey.example.com", TXT).joined(), vec!["v=DKIM1; p=xyz"]);
     assert_eq!(udp(dns.port, "two.example.com", TXT).rcode, 3);
 
     let log = dns.queries();
-    assert!(
-        log.iter()
-            .any(|l| l.starts_with("tcp long._domainkey.example.com 16 NOERROR(1)")),
-        "{log:?}"
-    );
-    assert!(
-        log.iter().any(|l| l == "udp nope.example.com 16 NXDOMAIN"),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|l| l.starts_with("tcp long._domainkey.example.com 16 NOERROR(1)")), "{log:?}");
+    assert!(log.iter().any(|l| l == "udp nope.example.com 16 NXDOMAIN"), "{log:?}");
 }
 
 #[test]
@@ -222,10 +195,7 @@ fn dns_fault_modes() {
         ("tr.example.com", "v=DKIM1; p=tcp-only"),
         ("raw.example.com", "@RDATA:03616263026465"),
     ]);
-    for r in [
-        udp(dns.port, "sf.example.com", TXT),
-        tcp(dns.port, "sf.example.com", TXT),
-    ] {
+    for r in [udp(dns.port, "sf.example.com", TXT), tcp(dns.port, "sf.example.com", TXT)] {
         assert_eq!(r.rcode, 2);
     }
     assert_eq!(udp(dns.port, "nx.example.com", TXT).rcode, 3);
@@ -238,12 +208,7 @@ fn dns_fault_modes() {
     let r = udp(dns.port, "raw.example.com", TXT);
     assert_eq!(r.txt, vec![vec![b"abc".to_vec(), b"de".to_vec()]]);
     let t = Instant::now();
-    assert!(udp_raw(
-        dns.port,
-        &query(7, "to.example.com", TXT, None),
-        Duration::from_millis(300)
-    )
-    .is_none());
+    assert!(udp_raw(dns.port, &query(7, "to.example.com", TXT, None), Duration::from_millis(300)).is_none());
     assert!(t.elapsed() >= Duration::from_millis(250));
 }
 
@@ -253,16 +218,8 @@ fn dns_truncates_big_udp_answers_unless_edns() {
     let dns = Dns::start(&[("big.example.com", &big)]);
     let r = udp(dns.port, "big.example.com", TXT);
     assert!(r.tc && r.txt.is_empty());
-    assert_eq!(
-        tcp(dns.port, "big.example.com", TXT).joined(),
-        vec![big.clone()]
-    );
-    let raw = udp_raw(
-        dns.port,
-        &query(9, "big.example.com", TXT, Some(1232)),
-        Duration::from_secs(3),
-    )
-    .unwrap();
+    assert_eq!(tcp(dns.port, "big.example.com", TXT).joined(), vec![big.clone()]);
+    let raw = udp_raw(dns.port, &query(9, "big.example.com", TXT, Some(1232)), Duration::from_secs(3)).unwrap();
     let r = parse(&raw);
     assert!(!r.tc);
     assert_eq!(r.joined(), vec![big]);
@@ -276,15 +233,11 @@ fn dns_survives_malformed_packets_and_reads_compressed_questions() {
         vec![0],
         vec![0xff; 40],
         // question name is a pointer to itself (a loop)
-        vec![
-            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 16, 0, 1,
-        ],
+        vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 16, 0, 1],
         // label running past the end
         vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 60, b'a', b'b'],
         // a response, not a query
-        vec![
-            0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 1,
-        ],
+        vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 1],
     ];
     for j in &junk {
         let _ = udp_raw(dns.port, j, Duration::from_millis(50));
@@ -313,11 +266,7 @@ fn dns_survives_malformed_packets_and_reads_compressed_questions() {
 const MSG: &[u8] = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\nbody\n";
 
 fn recq(queue: &Queue, msg: &[u8], env: &[u8], extra: &[(&str, &str)]) -> Output {
-    Run::new(msg, env)
-        .program(queue.program())
-        .env_owned(&queue.env())
-        .env(extra)
-        .run()
+    Run::new(msg, env).program(queue.program()).env_owned(&queue.env()).env(extra).run()
 }
 
 #[test]
@@ -325,11 +274,7 @@ fn recqueue_records_message_and_envelope() {
     let q = Queue::new();
     let env = envelope("a@example.com", &["b@example.org", "c@example.net"]);
     let out = recq(&q, MSG, &env, &[("DKIMQUEUE", "/should/show")]);
-    assert_eq!(
-        (out.code, out.signal, out.timed_out, out.lingering),
-        (Some(0), None, false, false),
-        "{out:?}"
-    );
+    assert_eq!((out.code, out.signal, out.timed_out, out.lingering), (Some(0), None, false, false), "{out:?}");
     let out = recq(&q, b"", &envelope("", &[]), &[]);
     assert_eq!(out.code, Some(0));
     let recs = q.records();
@@ -356,27 +301,13 @@ fn recqueue_validates_envelope_like_qmail_queue() {
         (b"Fa@b\0Tc@d\0".to_vec(), 54),
         (b"".to_vec(), 54),
         (b"Fa@b".to_vec(), 54),
-        (
-            [b"F".to_vec(), vec![b'a'; 1003], b"\0\0".to_vec()].concat(),
-            11,
-        ),
-        (
-            [b"F\0T".to_vec(), vec![b'a'; 1003], b"\0\0".to_vec()].concat(),
-            11,
-        ),
-        (
-            [b"F".to_vec(), vec![b'a'; 1002], b"\0\0".to_vec()].concat(),
-            0,
-        ),
+        ([b"F".to_vec(), vec![b'a'; 1003], b"\0\0".to_vec()].concat(), 11),
+        ([b"F\0T".to_vec(), vec![b'a'; 1003], b"\0\0".to_vec()].concat(), 11),
+        ([b"F".to_vec(), vec![b'a'; 1002], b"\0\0".to_vec()].concat(), 0),
     ];
     for (env, want) in &cases {
         let out = recq(&q, MSG, env, &[]);
-        assert_eq!(
-            out.code,
-            Some(*want),
-            "envelope {:?}",
-            String::from_utf8_lossy(&env[..env.len().min(20)])
-        );
+        assert_eq!(out.code, Some(*want), "envelope {:?}", String::from_utf8_lossy(&env[..env.len().min(20)]));
     }
     assert_eq!(q.records().len(), 1, "only the valid envelope is recorded");
     let inv = q.invocations();
@@ -394,12 +325,7 @@ fn recqueue_exit_code_and_fault_modes() {
     assert_eq!(out.code, Some(71));
     assert_eq!(q.records().len(), 1, "recorded even with a non-zero exit");
 
-    let out = recq(
-        &q,
-        MSG,
-        &env,
-        &[("RECQUEUE_MODE", "early"), ("RECQUEUE_EXIT", "53")],
-    );
+    let out = recq(&q, MSG, &env, &[("RECQUEUE_MODE", "early"), ("RECQUEUE_EXIT", "53")]);
     assert_eq!(out.code, Some(53));
     let out = recq(&q, MSG, &env, &[("RECQUEUE_MODE", "partial")]);
     assert_eq!(out.code, Some(0));
@@ -415,10 +341,7 @@ fn recqueue_exit_code_and_fault_modes() {
     let t = Instant::now();
     let out = recq(&q, &big, &env, &[("RECQUEUE_MODE", "slow")]);
     assert_eq!(out.code, Some(0));
-    assert!(
-        t.elapsed() >= Duration::from_millis(500),
-        "slow mode sleeps"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(500), "slow mode sleeps");
     assert_eq!(q.records().last().unwrap().msg, big);
 
     let t = Instant::now();
@@ -438,11 +361,7 @@ fn runner_captures_stderr_and_extra_fds() {
     let out = Run::new(MSG, &env)
         .program(q.program())
         .env_owned(&q.env())
-        .env(&[
-            ("RECQUEUE_EXIT", "88"),
-            ("RECQUEUE_STDERR", "Dno way (#5.7.1)"),
-            ("RECQUEUE_FD6", "Zlater"),
-        ])
+        .env(&[("RECQUEUE_EXIT", "88"), ("RECQUEUE_STDERR", "Dno way (#5.7.1)"), ("RECQUEUE_FD6", "Zlater")])
         .capture_fd(6)
         .capture_fd(5)
         .run();
@@ -465,10 +384,7 @@ fn byte_helpers() {
     assert_eq!(lf_to_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
     assert_eq!(crlf_to_lf(b"a\r\nb\rc\n"), b"a\nb\rc\n");
     let m = b"DKIM-Signature: a=1;\n\tb=2\nFrom: x\nSubject: s\n\nFrom: body\n";
-    assert_eq!(
-        headers_named(m, "dkim-signature"),
-        vec!["DKIM-Signature: a=1;\n\tb=2\n"]
-    );
+    assert_eq!(headers_named(m, "dkim-signature"), vec!["DKIM-Signature: a=1;\n\tb=2\n"]);
     assert_eq!(headers_named(m, "from"), vec!["From: x\n"]);
 }
 
@@ -525,27 +441,15 @@ fn interop_dkimpy_and_mail_dkim() {
         &rsa.path,
         "rsa",
         "football.example.com",
-        &[
-            "relaxed/relaxed",
-            "rsa-sha256",
-            "--domainkeys",
-            "nofws",
-            "--also-dkim",
-        ],
+        &["relaxed/relaxed", "rsa-sha256", "--domainkeys", "nofws", "--also-dkim"],
     );
     let v = mail_dkim_verify(&m, &dns, false);
-    assert!(
-        v.ok && v.report.contains(" DomainKeys ") && v.report.contains(" DKIM "),
-        "{v:?}"
-    );
+    assert!(v.ok && v.report.contains(" DomainKeys ") && v.report.contains(" DKIM "), "{v:?}");
     let v = dkimpy_verify(&m, &dns);
     assert!(v.ok, "{v:?}");
 
     // Tampering is caught by both.
-    let bad: Vec<u8> = String::from_utf8(s1.clone())
-        .unwrap()
-        .replace("hungry", "angry")
-        .into_bytes();
+    let bad: Vec<u8> = String::from_utf8(s1.clone()).unwrap().replace("hungry", "angry").into_bytes();
     assert!(!dkimpy_verify(&bad, &dns).ok);
     assert!(!mail_dkim_verify(&bad, &dns, false).ok);
     // No key published: both fail.

@@ -30,8 +30,16 @@ const FIXTURES: &[(&str, Option<&str>, Option<&str>)] = &[
         Some("the private key is encrypted; qmail-dkim needs an unencrypted key"),
         Some("encrypted private keys are not supported"),
     ),
-    ("rsa-1024-encrypted-pkcs1.pem", Some("the private key is encrypted; qmail-dkim needs an unencrypted key"), Some("corrupt RSA key")),
-    ("ec-p256.pem", Some("unsupported key type: EC (DKIM uses rsa or ed25519 keys)"), Some("EC keys cannot sign DKIM (use RSA or Ed25519)")),
+    (
+        "rsa-1024-encrypted-pkcs1.pem",
+        Some("the private key is encrypted; qmail-dkim needs an unencrypted key"),
+        Some("corrupt RSA key"),
+    ),
+    (
+        "ec-p256.pem",
+        Some("unsupported key type: EC (DKIM uses rsa or ed25519 keys)"),
+        Some("EC keys cannot sign DKIM (use RSA or Ed25519)"),
+    ),
     (
         "rsa-2048-public.pem",
         Some("not a PEM private key: found a \"PUBLIC KEY\" block, no private key"),
@@ -51,7 +59,8 @@ fn key_fixtures_through_dknewkey_and_testkey() {
             records.push((name.replace('.', "-"), text(&out.stdout).trim().to_string()));
         }
     }
-    let refs: Vec<(String, &str)> = records.iter().map(|(s, v)| (format!("{s}._domainkey.example.com"), v.as_str())).collect();
+    let refs: Vec<(String, &str)> =
+        records.iter().map(|(s, v)| (format!("{s}._domainkey.example.com"), v.as_str())).collect();
     let refs: Vec<(&str, &str)> = refs.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     let dns = Dns::start(&refs);
     for (name, dknewkey_err, testkey_err) in FIXTURES {
@@ -69,8 +78,10 @@ fn key_fixtures_through_dknewkey_and_testkey() {
             }
         }
         let sel = name.replace('.', "-");
-        let out =
-            tool(env!("CARGO_BIN_EXE_dkim"), &["testkey", "-d", "example.com", "-s", &sel, "-k", name, "--dns", &dns.addr()]);
+        let out = tool(
+            env!("CARGO_BIN_EXE_dkim"),
+            &["testkey", "-d", "example.com", "-s", &sel, "-k", name, "--dns", &dns.addr()],
+        );
         match testkey_err {
             None => {
                 assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stdout));

@@ -236,7 +236,8 @@ fn signed_at_entry_is_not_signed_again() {
     assert_eq!(run(&s, &once, "joe@example.com", false, &[]).code, Some(0));
     let (twice, _) = s.recorded().expect("ran");
     assert!(twice == once, "signed again");
-    let other = [b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=old; h=from; bh=AA; b=AA\n".as_slice(), &msg].concat();
+    let other =
+        [b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=old; h=from; bh=AA; b=AA\n".as_slice(), &msg].concat();
     assert_eq!(run(&s, &other, "joe@example.com", false, &[]).code, Some(0));
     let (got, _) = s.recorded().expect("ran");
     assert_eq!(headers_named(&got, "DKIM-Signature").len(), 2);
@@ -254,16 +255,32 @@ fn every_failure_is_a_z_report_and_exit_0() {
         ("unusable key", vec![("DKIMSIGN", "garbage")], "joe@example.com", "unusable private key"),
         ("bad DKIMSIGNOPTIONS", vec![("DKIMSIGNOPTIONS", "-z 9")], "joe@example.com", "DKIMSIGNOPTIONS"),
         ("bad control/dkimkeys", vec![("DKIMSIGN", "%/x")], "joe@example.com", "dkimkeys"),
-        ("no real qmail-remote (signed)", vec![("DKREMOTE", "/nonexistent/qmail-remote")], "joe@example.com", "/nonexistent/qmail-remote"),
-        ("no real qmail-remote (unsigned)", vec![("DKREMOTE", "/nonexistent/qmail-remote")], "joe@unknown.example", "/nonexistent/qmail-remote"),
+        (
+            "no real qmail-remote (signed)",
+            vec![("DKREMOTE", "/nonexistent/qmail-remote")],
+            "joe@example.com",
+            "/nonexistent/qmail-remote",
+        ),
+        (
+            "no real qmail-remote (unsigned)",
+            vec![("DKREMOTE", "/nonexistent/qmail-remote")],
+            "joe@unknown.example",
+            "/nonexistent/qmail-remote",
+        ),
         ("bounce without bouncehost or me", vec![], "", "no signing domain"),
-        ("DKREMOTE names the wrapper itself", vec![("DKREMOTE", env!("CARGO_BIN_EXE_qmail-dkim-remote"))], "joe@example.com", "itself"),
+        (
+            "DKREMOTE names the wrapper itself",
+            vec![("DKREMOTE", env!("CARGO_BIN_EXE_qmail-dkim-remote"))],
+            "joe@example.com",
+            "itself",
+        ),
         ("key is a directory", vec![("DKIMSIGN", "domainkeys")], "joe@example.com", "cannot read key"),
     ];
     for (name, env, sender, text) in cases {
         let mut s = Setup::new();
         s.key("example.com", "default");
-        fs::write(s.ctl.path().join("garbage"), "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n").unwrap();
+        fs::write(s.ctl.path().join("garbage"), "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+            .unwrap();
         if name.contains("dkimkeys") {
             fs::write(s.ctl.path().join("dkimkeys"), "example.com\n").unwrap();
         }
@@ -306,7 +323,9 @@ fn big_message_in_bounded_memory() {
 
 #[test]
 fn version_and_help() {
-    for (arg, want) in [("--version", "qmail-dkim-remote "), ("--help", "usage: qmail-dkim-remote host sender recipient")] {
+    for (arg, want) in
+        [("--version", "qmail-dkim-remote "), ("--help", "usage: qmail-dkim-remote host sender recipient")]
+    {
         let out = Command::new(remote_bin()).arg(arg).output().expect("run");
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).starts_with(want), "{arg}");

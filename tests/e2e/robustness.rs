@@ -71,7 +71,10 @@ fn assert_passed(name: &str, msg: &[u8], out: &Output, recs: &[Recorded]) -> Vec
     assert!(!added.windows(2).any(|w| w == b"\r\n"), "{name}: our headers must end lines with LF");
     for (i, line) in added.split(|&c| c == b'\n').filter(|l| !l.is_empty()).enumerate() {
         let cont = line[0] == b' ' || line[0] == b'\t';
-        let field = line.iter().position(|&c| c == b':').is_some_and(|p| p > 0 && line[..p].iter().all(|c| c.is_ascii_graphic()));
+        let field = line
+            .iter()
+            .position(|&c| c == b':')
+            .is_some_and(|p| p > 0 && line[..p].iter().all(|c| c.is_ascii_graphic()));
         assert!((cont && i > 0) || field, "{name}: not a header line: {:?}", String::from_utf8_lossy(line));
     }
     added
@@ -111,15 +114,27 @@ fn odd_messages() -> Vec<(&'static str, Vec<u8>, bool)> {
         ("nul-bytes", b"From: joe@example.com\nSubject: a\0b\nX-Nul: \0\n\nbody\0with NUL\n\0".to_vec(), true),
         ("bare-cr-only", b"From: joe@example.com\rSubject: x\r\rbody\rmore\r".to_vec(), true),
         ("bare-lf-in-crlf", b"From: joe@example.com\r\nSubject: b\n\r\nbody\r\nline\nend\r\n".to_vec(), true),
-        ("mixed-endings", b"From: joe@example.com\r\nTo: x@y\nSubject: m\r\r\n\nbody\r\nline2\nline3\r\rend".to_vec(), true),
-        ("no-blank-line", b"From: joe@example.com\nSubject: no separator\nthis is not a header\nstill text\n".to_vec(), true),
+        (
+            "mixed-endings",
+            b"From: joe@example.com\r\nTo: x@y\nSubject: m\r\r\n\nbody\r\nline2\nline3\r\rend".to_vec(),
+            true,
+        ),
+        (
+            "no-blank-line",
+            b"From: joe@example.com\nSubject: no separator\nthis is not a header\nstill text\n".to_vec(),
+            true,
+        ),
         ("no-body-no-newline", b"From: joe@example.com\nSubject: s".to_vec(), true),
         ("header-only-crlf", b"From: joe@example.com\r\n".to_vec(), true),
         ("only-blank-line", b"\n".to_vec(), true),
         ("only-crlf-lines", b"\r\n\r\n".to_vec(), true),
         ("one-mib-header-line", long_line, true),
         ("ten-thousand-headers", many, true),
-        ("invalid-utf8", b"From: J\xf6rg <joe@example.com>\nSubject: \xff\xfe\xc3\x28\n\n\xc3\x28 body \xff\n".to_vec(), true),
+        (
+            "invalid-utf8",
+            b"From: J\xf6rg <joe@example.com>\nSubject: \xff\xfe\xc3\x28\n\n\xc3\x28 body \xff\n".to_vec(),
+            true,
+        ),
         ("header-without-colon", b"From: joe@example.com\nThis line has no colon\nSubject: s\n\nbody\n".to_vec(), true),
         ("semicolon-in-name", b"From: joe@example.com\nSub;ect: x\nSubject: s\n\nbody\n".to_vec(), true),
         // A first line starting with whitespace would fold into our last field: refused, see
@@ -233,7 +248,10 @@ fn header_block_bounds() {
     huge.extend(std::iter::repeat_n(b'x', (16 << 20) + 10));
     huge.extend_from_slice(b"\n\nbody\n");
     let mut no_blank = b"From: joe@example.com\n".to_vec();
-    no_blank.extend(std::iter::repeat_n(b"X-Line: 0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(), 320_000).flatten());
+    no_blank.extend(
+        std::iter::repeat_n(b"X-Line: 0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(), 320_000)
+            .flatten(),
+    );
     let mut fields = b"From: joe@example.com\n".to_vec();
     for i in 0..100_000 {
         fields.extend_from_slice(format!("C: {i}\n").as_bytes());
@@ -245,10 +263,18 @@ fn header_block_bounds() {
     }
     under.extend_from_slice(b"\nbody\n");
     for path in [Path2::Sign, Path2::Verify] {
-        for (name, msg) in [("16 MiB line", &huge), ("16 MiB without a blank line", &no_blank), ("100,001 fields", &at_limit)] {
+        for (name, msg) in
+            [("16 MiB line", &huge), ("16 MiB without a blank line", &no_blank), ("100,001 fields", &at_limit)]
+        {
             let q = Queue::new();
             let (out, recs) = run(msg, &base_env(&q, path, &key.path), &q);
-            assert_refused(&format!("{name} {path:?}"), &out, &recs, 31, "qmail-dkim: refused permanently (exit 31): header too large");
+            assert_refused(
+                &format!("{name} {path:?}"),
+                &out,
+                &recs,
+                31,
+                "qmail-dkim: refused permanently (exit 31): header too large",
+            );
             assert!(out.stderr.ends_with("(#5.3.4)\n"), "{}", out.stderr);
         }
         let q = Queue::new();
@@ -326,7 +352,8 @@ fn unreadable_key_and_control_files() {
     fs::write(c.join("me"), "example.com\n").unwrap();
     fs::set_permissions(c.join("me"), fs::Permissions::from_mode(0o600)).unwrap();
     let q = Queue::new();
-    let env: Vec<(String, String)> = base_env(&q, Path2::Sign, &kpath).into_iter().filter(|(k, _)| k != "BOUNCEDOMAIN").collect();
+    let env: Vec<(String, String)> =
+        base_env(&q, Path2::Sign, &kpath).into_iter().filter(|(k, _)| k != "BOUNCEDOMAIN").collect();
     let (out, recs) = run_nobody_msg(b"Subject: no from\n\nbody\n", &with(env, &[("CONTROLDIR", &cs)]), &q);
     assert_refused("unreadable control/me", &out, &recs, 55, "control file");
     assert!(out.stderr.contains(&c.join("me").display().to_string()), "{}", out.stderr);
@@ -497,7 +524,13 @@ cat <&1 >/dev/null
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     let mut msg = b"From: joe@example.com\nSubject: big\n\n".to_vec();
-    msg.extend(std::iter::repeat_n(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(), 16 * 1024).flatten());
+    msg.extend(
+        std::iter::repeat_n(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(),
+            16 * 1024,
+        )
+        .flatten(),
+    );
     for path in [Path2::Sign, Path2::Verify] {
         let _ = fs::remove_file(&report);
         let q = Queue::new();
@@ -539,10 +572,14 @@ fn parallel_load_200_messages() {
     // Messages over SPOOL_MEMORY_LIMIT (256 KiB) go through the spool file; every tenth stays
     // small. Half are signed, half verified.
     let message = |i: usize| -> Vec<u8> {
-        let mut m = format!("From: joe@example.com\nTo: x@example.org\nSubject: load {i}\nMessage-ID: <{i}@example.com>\n\n").into_bytes();
+        let mut m =
+            format!("From: joe@example.com\nTo: x@example.org\nSubject: load {i}\nMessage-ID: <{i}@example.com>\n\n")
+                .into_bytes();
         let lines = if i.is_multiple_of(10) { 10 } else { 4200 + i * 7 };
         for l in 0..lines {
-            m.extend_from_slice(format!("message {i} line {l}: the quick brown fox jumps over the lazy dog\n").as_bytes());
+            m.extend_from_slice(
+                format!("message {i} line {l}: the quick brown fox jumps over the lazy dog\n").as_bytes(),
+            );
         }
         m
     };
@@ -572,7 +609,12 @@ fn parallel_load_200_messages() {
     let mut seen = vec![0usize; N];
     for r in &recs {
         let t = r.msg_text();
-        let i: usize = t.split("Subject: load ").nth(1).and_then(|s| s.split('\n').next()).and_then(|s| s.parse().ok()).expect("id");
+        let i: usize = t
+            .split("Subject: load ")
+            .nth(1)
+            .and_then(|s| s.split('\n').next())
+            .and_then(|s| s.parse().ok())
+            .expect("id");
         seen[i] += 1;
         let m = message(i);
         assert!(r.msg.ends_with(&m), "message {i} changed");
@@ -600,8 +642,11 @@ fn parallel_load_200_messages() {
 fn hostile_signature_fields_are_bounded() {
     const HEAD: &str = "From: joe@example.com\nSubject: s\n";
     let tags = |n: usize| (0..n).map(|i| format!("t{i}=; ")).collect::<String>();
-    let dkim_sig = |extra: &str, h: &str| format!("DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; {extra}h={h}; bh=AAAA; b=AAAA\n");
-    let dk_sig = |extra: &str, h: &str| format!("DomainKey-Signature: a=rsa-sha1; d=example.com; s=sel; {extra}h={h}; b=AAAA\n");
+    let dkim_sig = |extra: &str, h: &str| {
+        format!("DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; {extra}h={h}; bh=AAAA; b=AAAA\n")
+    };
+    let dk_sig =
+        |extra: &str, h: &str| format!("DomainKey-Signature: a=rsa-sha1; d=example.com; s=sel; {extra}h={h}; b=AAAA\n");
     let huge_h = format!("from:subject{}", ":from".repeat(800_000)); // 4 MiB
     let mut many_dk = String::new();
     for i in 0..90_000 {
@@ -612,7 +657,12 @@ fn hostile_signature_fields_are_bounded() {
     const DKIM_H: &str = "signature error: DKIM-Signature could not parse or has bad tags/values";
     let cases: Vec<(&str, String, &str, &str)> = vec![
         ("DKIM-Signature of 80,000 empty tags", dkim_sig(&tags(80_000), "from:subject"), DKIM_H, "no signature"),
-        ("DomainKey-Signature of 80,000 empty tags", dk_sig(&tags(80_000), "from:subject"), "no signatures", "bad format"),
+        (
+            "DomainKey-Signature of 80,000 empty tags",
+            dk_sig(&tags(80_000), "from:subject"),
+            "no signatures",
+            "bad format",
+        ),
         ("DKIM-Signature with a 4 MiB h=", dkim_sig("", &huge_h), DKIM_H, "no signature"),
         ("DomainKey-Signature with a 4 MiB h=", dk_sig("", &huge_h), "no signatures", "no resources"),
         // The topmost (d=x0.example.com) is not the sender's domain.
@@ -629,7 +679,11 @@ fn hostile_signature_fields_are_bounded() {
         let mut args = vec!["-f", "%M", "-o", peak.path().to_str().expect("path")];
         let bin = qmail_dkim_bin();
         args.push(bin.to_str().expect("path"));
-        let out = Run::new(&msg, &envelope(SENDER, &["x@example.org"])).program("/usr/bin/time").args(&args).env_owned(&env).run();
+        let out = Run::new(&msg, &envelope(SENDER, &["x@example.org"]))
+            .program("/usr/bin/time")
+            .args(&args)
+            .env_owned(&env)
+            .run();
         assert_no_panic(&out);
         assert!(!out.timed_out, "{name}: timed out");
         let recs = q.records();
@@ -642,7 +696,11 @@ fn hostile_signature_fields_are_bounded() {
                 .map(|f| f[field.len() + 1..].trim().split(" (policy").next().unwrap_or_default().to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!((status("DKIM-Status"), status("DomainKey-Status")), (vec![dkim.to_string()], vec![dk.to_string()]), "{name}");
+        assert_eq!(
+            (status("DKIM-Status"), status("DomainKey-Status")),
+            (vec![dkim.to_string()], vec![dk.to_string()]),
+            "{name}"
+        );
         // Forged status fields are gone; everything else is there, in order.
         let expected = if name.contains("forged") { body.clone() } else { String::from_utf8_lossy(&msg).into_owned() };
         assert!(queued.ends_with(&expected), "{name}: the message was changed");

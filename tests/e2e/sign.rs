@@ -130,10 +130,7 @@ fn interop_ed25519_and_dual() {
             assert!(v.ok, "dkimpy rejects ed25519 {name} {canon}: {}", v.report);
         }
         // RSA and Ed25519 together: the extra (Ed25519) signature is placed above the RSA one.
-        let (out, rec) = sign(
-            &msg,
-            &[("DKIMSIGN", &rsa), ("DKIMSIGNEXTRA", &ed), ("DKIMSIGNOPTIONSEXTRA", "-z 4")],
-        );
+        let (out, rec) = sign(&msg, &[("DKIMSIGN", &rsa), ("DKIMSIGNEXTRA", &ed), ("DKIMSIGNOPTIONSEXTRA", "-z 4")]);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let rec = rec.unwrap();
         let sigs = headers_named(&rec.msg, "DKIM-Signature");
@@ -175,8 +172,9 @@ fn mail_auth_agrees() {
     for c in &mut ns.connections {
         c.port = s.dns.port;
     }
-    let auth = mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
-        .unwrap();
+    let auth =
+        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
+            .unwrap();
     for (name, msg) in messages() {
         if name == "trailing-blank" || name == "no-body" {
             continue;
@@ -250,26 +248,39 @@ fn key_selection_rules() {
 
     // dkimkeys overrides DKIMSIGN and applies its envstr; NODKIMKEYS turns it off.
     k.copy_to(&ctl.path().join("keys/fromfile"));
-    fs::write(ctl.path().join("dkimkeys"), "# comment\r\n\r\nexample.com:keys/fromfile:DKIMSIGNOPTIONS=-c s -t\r\n").unwrap();
+    fs::write(ctl.path().join("dkimkeys"), "# comment\r\n\r\nexample.com:keys/fromfile:DKIMSIGNOPTIONS=-c s -t\r\n")
+        .unwrap();
     let (out, r) = sign(msg, &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1")]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let t = r.unwrap().msg_text();
-    assert!(t.contains("s=fromfile;") && t.contains("c=simple/simple") && (t.contains("\tt=") || t.contains(" t=")), "{t}");
+    assert!(
+        t.contains("s=fromfile;") && t.contains("c=simple/simple") && (t.contains("\tt=") || t.contains(" t=")),
+        "{t}"
+    );
     let (_, r) = sign(msg, &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("NODKIMKEYS", "")]);
     assert!(r.unwrap().msg_text().contains("s=sel1;"));
     // Glob and QREGEX entries.
-    fs::write(ctl.path().join("dkimkeys"), "*.example.net:keys/fromfile\nmail[0-9]+\\.example\\.org:keys/fromfile\n").unwrap();
+    fs::write(ctl.path().join("dkimkeys"), "*.example.net:keys/fromfile\nmail[0-9]+\\.example\\.org:keys/fromfile\n")
+        .unwrap();
     let (_, r) = sign(b"From: a@x.example.net\n\nb\n", &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1")]);
     assert!(r.unwrap().msg_text().contains("s=fromfile;"));
-    let (_, r) =
-        sign(b"From: a@mail7.example.org\n\nb\n", &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("QREGEX", "1")]);
+    let (_, r) = sign(
+        b"From: a@mail7.example.org\n\nb\n",
+        &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("QREGEX", "1")],
+    );
     assert!(r.unwrap().msg_text().contains("s=fromfile;"));
     fs::remove_file(ctl.path().join("dkimkeys")).unwrap();
 
     // Signing domain: Sender before From; BOUNCEDOMAIN, then control/bouncehost when no header has one.
-    let (_, r) = sign(b"From: a@from.org\nSender: b@example.com\n\nb\n", &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1")]);
+    let (_, r) = sign(
+        b"From: a@from.org\nSender: b@example.com\n\nb\n",
+        &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1")],
+    );
     assert!(r.unwrap().msg_text().contains("d=example.com;"));
-    let (_, r) = sign(b"Subject: none\n\nb\n", &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("BOUNCEDOMAIN", "bounce@example.com")]);
+    let (_, r) = sign(
+        b"Subject: none\n\nb\n",
+        &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("BOUNCEDOMAIN", "bounce@example.com")],
+    );
     assert!(r.unwrap().msg_text().contains("d=example.com;"));
     fs::write(ctl.path().join("bouncehost"), "example.com\n").unwrap();
     let (_, r) = sign(b"Subject: none\n\nb\n", &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1")]);
@@ -286,7 +297,13 @@ fn key_selection_rules() {
     // DKIMIDENTITY and DKIMEXPIRE override the options.
     let (_, r) = sign(
         msg,
-        &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/sel1"), ("DKIMSIGNOPTIONS", "-i a@example.com -x 10"), ("DKIMIDENTITY", "b@example.com"), ("DKIMEXPIRE", "")],
+        &[
+            ("CONTROLDIR", &c),
+            ("DKIMSIGN", "domainkeys/%/sel1"),
+            ("DKIMSIGNOPTIONS", "-i a@example.com -x 10"),
+            ("DKIMIDENTITY", "b@example.com"),
+            ("DKIMEXPIRE", ""),
+        ],
     );
     let t = r.unwrap().msg_text();
     assert!(t.contains("i=b@example.com;") && !t.contains(" x="), "{t}");
@@ -299,7 +316,8 @@ fn dkimsign_dir_percent_without_key_is_queued_unsigned() {
     let keys = tempfile::tempdir().unwrap();
     let template = format!("{}/%", keys.path().display());
     let msg = b"From: joe@example.com\nSubject: s\n\nb\n";
-    let (primary, extra) = ([("DKIMSIGN", template.as_str())], [("DKIMSIGN", template.as_str()), ("DKIMSIGNEXTRA", &template)]);
+    let (primary, extra) =
+        ([("DKIMSIGN", template.as_str())], [("DKIMSIGN", template.as_str()), ("DKIMSIGNEXTRA", &template)]);
     for env in [&primary[..], &extra[..]] {
         let (out, r) = sign(msg, env);
         assert_eq!(out.code, Some(0), "{env:?}: {}", out.stderr);
@@ -326,10 +344,8 @@ fn dot_dot_from_domain_is_queued_unsigned() {
     k.copy_to(&ctl.path().join("domainkeys/default"));
     let long = format!("From: x@{}.org\n\nb\n", "a".repeat(300));
     for msg in [&b"From: x@..\n\nb\n"[..], b"From: x@...\n\nb\n", b"From: x@a..b\n\nb\n", long.as_bytes()] {
-        let (out, r) = sign(
-            msg,
-            &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/default"), ("DKSIGN", "domainkeys/%/default")],
-        );
+        let (out, r) =
+            sign(msg, &[("CONTROLDIR", &c), ("DKIMSIGN", "domainkeys/%/default"), ("DKSIGN", "domainkeys/%/default")]);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         assert_eq!(r.unwrap().msg_text(), String::from_utf8_lossy(msg));
         assert!(out.stderr.contains("is not a domain name"), "{}", out.stderr);
@@ -468,7 +484,13 @@ fn queue_failures() {
     let ks = k.path.to_str().unwrap();
     let big: Vec<u8> = {
         let mut m = b"From: joe@example.com\n\n".to_vec();
-        m.extend(std::iter::repeat_n(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(), 64 * 1024).flatten());
+        m.extend(
+            std::iter::repeat_n(
+                b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n".as_slice(),
+                64 * 1024,
+            )
+            .flatten(),
+        );
         m
     };
     let envl = envelope(SENDER, &["a@b"]);
@@ -521,7 +543,10 @@ fn queue_failures() {
 fn death_bounds_the_run() {
     let k = TestKey::rsa(2048);
     let q = Queue::new();
-    let env = env_with(&q, &[("DKIMSIGN", k.path.to_str().unwrap()), ("DEATH", "1"), ("RECQUEUE_MODE", "hang"), ("RECQUEUE_SLEEP", "5")]);
+    let env = env_with(
+        &q,
+        &[("DKIMSIGN", k.path.to_str().unwrap()), ("DEATH", "1"), ("RECQUEUE_MODE", "hang"), ("RECQUEUE_SLEEP", "5")],
+    );
     let out = run_qmail_dkim(b"From: a@b\n\nx\n", &envelope(SENDER, &["a@b"]), &env_refs(&env), &[]);
     assert_eq!(out.code, Some(52), "{}", out.stderr);
 }

@@ -100,7 +100,12 @@ fn key_round_trip_through_dns() {
         if kind == "ed25519" {
             env.push(("DKIMSIGNOPTIONS".into(), "-z 4".into()));
         }
-        let out = run_qmail_dkim(b"From: a@example.com\nSubject: k\n\nbody\n", &envelope("a@example.com", &["b@c"]), &env_refs(&env), &[]);
+        let out = run_qmail_dkim(
+            b"From: a@example.com\nSubject: k\n\nbody\n",
+            &envelope("a@example.com", &["b@c"]),
+            &env_refs(&env),
+            &[],
+        );
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let signed = q.records().pop().unwrap().msg;
         let v = dkim(&["verify", "--dns", &dns.addr()], Some(&signed));
@@ -165,7 +170,8 @@ fn testkey_and_verify_refuse_ed25519_key_in_spki_form() {
     let k = TestKey::ed25519();
     let ks = k.path.to_str().unwrap();
     let key = base64::engine::general_purpose::STANDARD.decode(&k.public_b64).unwrap();
-    let spki = base64::engine::general_purpose::STANDARD.encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let spki = base64::engine::general_purpose::STANDARD
+        .encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
     let dns = Dns::start(&[
         ("key._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
         ("raw._domainkey.example.com", &k.dns_record()),
@@ -176,7 +182,10 @@ fn testkey_and_verify_refuse_ed25519_key_in_spki_form() {
     assert!(text.contains("unusable") && text.contains("SubjectPublicKeyInfo"), "{text}");
     let t = dkim(&["testkey", "-d", "example.com", "-s", "raw", "-k", ks, "--dns", &dns.addr()], None);
     assert_eq!(t.status.code(), Some(0), "{}", String::from_utf8_lossy(&t.stdout));
-    let s = dkim(&["sign", "-k", ks, "-s", "key", "-d", "example.com", "-z", "4"], Some(b"From: a@example.com\nSubject: k\n\nbody\n"));
+    let s = dkim(
+        &["sign", "-k", ks, "-s", "key", "-d", "example.com", "-z", "4"],
+        Some(b"From: a@example.com\nSubject: k\n\nbody\n"),
+    );
     assert_eq!(s.status.code(), Some(0), "{}", String::from_utf8_lossy(&s.stderr));
     let v = dkim(&["verify", "--dns", &dns.addr()], Some(&s.stdout));
     let text = String::from_utf8_lossy(&v.stdout);
@@ -346,7 +355,8 @@ fn check_on_a_working_setup_exits_0() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("mode: sign (RELAYCLIENT is set"), "{text}");
     // An explicit convention is reported as such.
-    let (code, text) = s.check(&["--env", &signing_env(",CUSTOM_ERRORS=\"notqmail\""), "--from", "a@example.com"], &dns);
+    let (code, text) =
+        s.check(&["--env", &signing_env(",CUSTOM_ERRORS=\"notqmail\""), "--from", "a@example.com"], &dns);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("refusals: CUSTOM_ERRORS=notqmail, notqmail's: exit 82"), "{text}");
 }

@@ -20,7 +20,12 @@ struct Keys {
 
 impl Keys {
     fn new() -> Keys {
-        Keys { rsa: TestKey::rsa(2048), rsa1024: TestKey::rsa(1024), ed: TestKey::ed25519(), dir: tempfile::tempdir().unwrap() }
+        Keys {
+            rsa: TestKey::rsa(2048),
+            rsa1024: TestKey::rsa(1024),
+            ed: TestKey::ed25519(),
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     /// The private key copied to a file named after the selector.
     fn file(&self, key: &TestKey, selector: &str) -> String {
@@ -145,11 +150,18 @@ fn letter_cases(k: &Keys, dns: &Dns) -> Vec<Case> {
     };
     let rsa_signed = sign_ours(MSG, &rsa, "");
     let ed_signed = sign_ours(MSG, &ed, "-z 4");
-    let tampered_header = String::from_utf8_lossy(&rsa_signed).replace("Subject: dinner", "Subject: lunch").into_bytes();
+    let tampered_header =
+        String::from_utf8_lossy(&rsa_signed).replace("Subject: dinner", "Subject: lunch").into_bytes();
     let with_l = sign_ours(MSG, &ed, "-z 4 -l");
     let with_i = sign_ours(MSG, &ed, "-z 4 -i joe@example.com");
     let sha1 = sign_ours(MSG, &rsa, "-z 1");
-    let not_oversigned = dkimpy_sign(MSG, &k.ed.path, "ed", "example.com", &["--algo", "ed25519-sha256", "--headers", "from:to:subject"]);
+    let not_oversigned = dkimpy_sign(
+        MSG,
+        &k.ed.path,
+        "ed",
+        "example.com",
+        &["--algo", "ed25519-sha256", "--headers", "from:to:subject"],
+    );
     let long_d = format!("{}.example.com", vec!["a".repeat(60); 4].join("."));
     vec![
         ('A', ed_signed.clone(), sd(k.ed.dns_record())),
@@ -216,7 +228,11 @@ fn every_letter_upper_lower_absent() {
         let (out, rec) = run(msg, &e);
         assert!(rec.is_none(), "letter {letter}: queued despite DKIMVERIFY={up}");
         assert_eq!(out.code, Some(31), "letter {letter}: {}", out.stderr);
-        assert_eq!(out.stderr, format!("qmail-dkim: refused permanently (exit 31): {} (#5.{})\n", text_of(*letter), code_of(*letter)), "letter {letter}");
+        assert_eq!(
+            out.stderr,
+            format!("qmail-dkim: refused permanently (exit 31): {} (#5.{})\n", text_of(*letter), code_of(*letter)),
+            "letter {letter}"
+        );
         // Lowercase: temporary.
         let low = letter.to_ascii_lowercase().to_string();
         let mut e = env.clone();
@@ -224,7 +240,11 @@ fn every_letter_upper_lower_absent() {
         let (out, rec) = run(msg, &e);
         assert!(rec.is_none());
         assert_eq!(out.code, Some(71));
-        assert_eq!(out.stderr, format!("qmail-dkim: refused temporarily (exit 71): {} (#4.{})\n", text_of(*letter), code_of(*letter)), "letter {letter}");
+        assert_eq!(
+            out.stderr,
+            format!("qmail-dkim: refused temporarily (exit 71): {} (#4.{})\n", text_of(*letter), code_of(*letter)),
+            "letter {letter}"
+        );
         // Every other letter: accepted.
         let others: String = ('A'..='Y').filter(|c| c != letter).collect();
         let mut e = env.clone();
@@ -366,7 +386,11 @@ fn error_conventions() {
         let out = Run::new(&bad, &envelope(SENDER, &["a@b.org"])).env_owned(&e).capture_fd(5).run();
         assert_eq!(out.code, Some(88));
         assert_eq!(out.fd_text(5), format!("{l}{text} (#{d})"));
-        assert!(out.stderr.starts_with("qmail-dkim: refused ") && out.stderr.ends_with(&format!(" (#{d})\n")), "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with("qmail-dkim: refused ") && out.stderr.ends_with(&format!(" (#{d})\n")),
+            "{}",
+            out.stderr
+        );
         // notqmail: fd 6, exit 82.
         let mut e = base.clone();
         e.push(("CUSTOM_ERRORS".into(), "notqmail".into()));
@@ -377,7 +401,8 @@ fn error_conventions() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("fd6");
         let sh = format!("exec '{}' 6>'{}'", qmail_dkim_bin().display(), f.display());
-        let out = Run::new(&bad, &envelope(SENDER, &["a@b.org"])).program("/bin/sh").args(&["-c", &sh]).env_owned(&e).run();
+        let out =
+            Run::new(&bad, &envelope(SENDER, &["a@b.org"])).program("/bin/sh").args(&["-c", &sh]).env_owned(&e).run();
         assert_eq!(out.code, Some(82));
         assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{l}{text} (#{d})"));
         // none: 31 / 71, the reason on fd 2 for the log.
@@ -385,7 +410,11 @@ fn error_conventions() {
         e.push(("CUSTOM_ERRORS".into(), "none".into()));
         let out = Run::new(&bad, &envelope(SENDER, &["a@b.org"])).env_owned(&e).run();
         assert_eq!(out.code, Some(if perm { 31 } else { 71 }));
-        assert!(out.stderr.contains(&text["qmail-dkim: ".len()..]) && out.stderr.ends_with(&format!(" (#{d})\n")), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&text["qmail-dkim: ".len()..]) && out.stderr.ends_with(&format!(" (#{d})\n")),
+            "{}",
+            out.stderr
+        );
         assert!(q.records().is_empty());
     }
 }
@@ -408,7 +437,10 @@ fn dkimpy_signed_messages_verify() {
             assert_eq!(status(&q), want, "dkimpy {algo} {canon}:\n{q}");
             let a = ar(&q);
             let word = if algo == "rsa-sha1" { "dkim=policy" } else { "dkim=pass" };
-            assert!(a.contains(word) && a.contains("header.d=example.com") && a.contains(&format!("header.s={sel}")), "{a}");
+            assert!(
+                a.contains(word) && a.contains("header.d=example.com") && a.contains(&format!("header.s={sel}")),
+                "{a}"
+            );
             assert!(a.contains(&format!("header.a={algo}")), "{a}");
         }
     }
@@ -483,7 +515,10 @@ fn rfc8463_example_verifies() {
     assert_eq!(status(&q), "good");
     let a = ar(&q);
     assert_eq!(a.matches("dkim=pass").count(), 2, "{a}");
-    assert!(a.contains("header.s=brisbane") && a.contains("header.s=test") && a.contains("header.a=ed25519-sha256"), "{a}");
+    assert!(
+        a.contains("header.s=brisbane") && a.contains("header.s=test") && a.contains("header.a=ed25519-sha256"),
+        "{a}"
+    );
     // The headers come first, then the message unchanged.
     assert!(q.starts_with("Authentication-Results: mx.test.example;"), "{q}");
     assert!(q.ends_with(std::str::from_utf8(msg).unwrap()));
@@ -499,7 +534,8 @@ fn ed25519_key_record_in_spki_form_is_bad_key() {
     use base64::Engine;
     let raw = k.ed.public_b64.clone();
     let key = base64::engine::general_purpose::STANDARD.decode(&raw).unwrap();
-    let spki = base64::engine::general_purpose::STANDARD.encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
+    let spki = base64::engine::general_purpose::STANDARD
+        .encode([&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], &key].concat());
     let dns = Dns::start(&[
         ("ed._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={spki}")),
         ("raw._domainkey.example.com", &format!("v=DKIM1; k=ed25519; p={raw}")),
@@ -594,7 +630,8 @@ fn dns_failures_and_truncation() {
         many.extend_from_slice(s[..field_end].replace("s=ed;", &format!("s=slow{i};")).as_bytes());
     }
     many.extend_from_slice(MSG);
-    let zone: Vec<(String, String)> = (0..8).map(|i| (format!("slow{i}._domainkey.example.com"), "@TIMEOUT".to_string())).collect();
+    let zone: Vec<(String, String)> =
+        (0..8).map(|i| (format!("slow{i}._domainkey.example.com"), "@TIMEOUT".to_string())).collect();
     let dead = Dns::start(&zone.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>());
     let t = Instant::now();
     let q = verified(&many, &[("DNSCACHEIP", &dead.addr()), ("DNSTIMEOUT", "1")]);
@@ -611,7 +648,8 @@ fn several_records_and_split_strings() {
     let ed = k.file(&k.ed, "ed");
     let signed = sign_ours(MSG, &ed, "-z 4");
     // Two TXT records at the key name: L.
-    let dns = Dns::start(&[("ed._domainkey.example.com", &k.ed.dns_record()), ("ed._domainkey.example.com", "v=spf1 -all")]);
+    let dns =
+        Dns::start(&[("ed._domainkey.example.com", &k.ed.dns_record()), ("ed._domainkey.example.com", "v=spf1 -all")]);
     assert_eq!(status(&verified(&signed, &[("DNSCACHEIP", &dns.addr())])), text_of('L'));
     // A 2048-bit RSA key record is longer than 255 octets: split into strings and joined.
     let rsa = k.file(&k.rsa, "rsa");
@@ -712,7 +750,8 @@ fn mail_auth_agrees() {
         c.port = dns.port;
     }
     let auth =
-        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default()).unwrap();
+        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
+            .unwrap();
     let good_rsa = sign_ours(MSG, &rsa, "-c s");
     let good_rel = sign_ours(MSG, &rsa, "");
     let good_ed = sign_ours(MSG, &ed, "-z 4");
@@ -736,7 +775,13 @@ fn mail_auth_agrees() {
         let parsed = mail_auth::AuthenticatedMessage::parse(&crlf).unwrap();
         let results = rt.block_on(auth.verify_dkim(&parsed));
         let theirs = results.iter().any(|r| matches!(r.result(), mail_auth::DkimResult::Pass));
-        assert_eq!(ours, theirs, "{name}: ours {} vs mail-auth {:?}", status(&q), results.iter().map(|r| r.result().clone()).collect::<Vec<_>>());
+        assert_eq!(
+            ours,
+            theirs,
+            "{name}: ours {} vs mail-auth {:?}",
+            status(&q),
+            results.iter().map(|r| r.result().clone()).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -755,7 +800,8 @@ fn verdict_settings() {
     assert_eq!(status(&verified(&m, &[("SELECTOR_DATA", &rec)])), text_of('H'));
     assert_eq!(status(&verified(&m, &[("SELECTOR_DATA", &rec), ("UNSIGNED_SUBJECT", "")])), "good");
     // A From added above a signature that does not oversign From: a pass unless UNSIGNED_FROM.
-    let m = dkimpy_sign(MSG, &k.ed.path, "ed", "example.com", &["--algo", "ed25519-sha256", "--headers", "from:subject"]);
+    let m =
+        dkimpy_sign(MSG, &k.ed.path, "ed", "example.com", &["--algo", "ed25519-sha256", "--headers", "from:subject"]);
     let forged = insert_from_above(&m);
     assert_eq!(status(&verified(&forged, &[("SELECTOR_DATA", &rec)])), "good");
     let q = verified(&forged, &[("SELECTOR_DATA", &rec), ("UNSIGNED_FROM", "")]);

@@ -66,10 +66,7 @@ impl Dns {
     /// trailing dot; several pairs with one name = several TXT records).
     /// Waits (at most ~30 s: a loaded CI machine starts Python slowly) until it listens.
     pub fn start(records: &[(&str, &str)]) -> Dns {
-        let dir = tempfile::Builder::new()
-            .prefix("dnsd")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("dnsd").tempdir().expect("tempdir");
         let zone = dir.path().join("zone");
         let port_file = dir.path().join("port");
         let log = dir.path().join("queries.log");
@@ -106,13 +103,7 @@ impl Dns {
             }
             thread::sleep(Duration::from_millis(10));
         };
-        Dns {
-            port,
-            zone,
-            child,
-            log,
-            dir,
-        }
+        Dns { port, zone, child, log, dir }
     }
 
     /// Replace the whole zone (takes effect at the next query).
@@ -129,11 +120,7 @@ impl Dns {
     /// (outcome: `NOERROR(<n records>)`, `NXDOMAIN`, `SERVFAIL`, `REFUSED`,
     /// `TIMEOUT`, `TRUNC`, `TC(size N)`, `NODATA`, `malformed(...)`, ...).
     pub fn queries(&self) -> Vec<String> {
-        fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
     }
 
     /// Forget the queries logged so far.
@@ -202,23 +189,15 @@ impl Recorded {
     }
     /// The value of DKIMQUEUE the queue program saw (None = unset).
     pub fn dkimqueue(&self) -> Option<String> {
-        self.parsed()
-            .get("DKIMQUEUE")
-            .and_then(|v| v.as_str().map(str::to_string))
+        self.parsed().get("DKIMQUEUE").and_then(|v| v.as_str().map(str::to_string))
     }
     /// The queue program's argv (argv[0] first).
     pub fn argv(&self) -> Vec<String> {
-        self.parsed()
-            .get("argv")
-            .map(str_list)
-            .unwrap_or_default()
+        self.parsed().get("argv").map(str_list).unwrap_or_default()
     }
     /// One variable of the queue program's environment.
     pub fn environ(&self, name: &str) -> Option<String> {
-        self.parsed()
-            .get("environ")
-            .and_then(|e| e.get(name))
-            .and_then(|v| v.as_str().map(str::to_string))
+        self.parsed().get("environ").and_then(|e| e.get(name)).and_then(|v| v.as_str().map(str::to_string))
     }
     /// The message as text (lossy UTF-8), for assertions.
     pub fn msg_text(&self) -> String {
@@ -228,12 +207,7 @@ impl Recorded {
 
 impl Queue {
     pub fn new() -> Queue {
-        Queue {
-            dir: tempfile::Builder::new()
-                .prefix("recqueue")
-                .tempdir()
-                .expect("tempdir"),
-        }
+        Queue { dir: tempfile::Builder::new().prefix("recqueue").tempdir().expect("tempdir") }
     }
 
     /// Path of `recqueue.py` (use as QMAILQUEUE / DKIMQUEUE / argv[1]).
@@ -243,10 +217,7 @@ impl Queue {
 
     /// `[("RECQUEUE_DIR", dir)]`: add to the environment of the run.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![(
-            "RECQUEUE_DIR".to_string(),
-            self.dir.path().display().to_string(),
-        )]
+        vec![("RECQUEUE_DIR".to_string(), self.dir.path().display().to_string())]
     }
 
     pub fn dir(&self) -> &Path {
@@ -284,11 +255,7 @@ impl Queue {
             if p.extension().and_then(|x| x.to_str()) != Some("json") {
                 continue;
             }
-            let stem = p
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("")
-                .to_string();
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
             let mut it = stem.splitn(2, '-');
             let pid = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
             let ns = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
@@ -405,8 +372,7 @@ impl Run {
         self
     }
     pub fn env(mut self, env: &[(&str, &str)]) -> Run {
-        self.env
-            .extend(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        self.env.extend(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
         self
     }
     pub fn env_owned(mut self, env: &[(String, String)]) -> Run {
@@ -461,9 +427,7 @@ impl Run {
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
         }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::from(env_r))
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::from(env_r)).stderr(Stdio::piped());
 
         // Extra fds: pipes whose write ends become fd N in the child.
         let mut readers = Vec::new();
@@ -508,9 +472,7 @@ impl Run {
         }
 
         let start = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
         drop(cmd); // closes our copy of the envelope pipe's read end
         drop(writers); // closes our copies of the extra fds' write ends
 
@@ -593,11 +555,7 @@ impl Run {
 /// Fail the test if the binary panicked (its stderr says so).
 #[track_caller]
 pub fn assert_no_panic(out: &Output) {
-    assert!(
-        !out.stderr.contains("panicked"),
-        "the program panicked; stderr:\n{}",
-        out.stderr
-    );
+    assert!(!out.stderr.contains("panicked"), "the program panicked; stderr:\n{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------
@@ -651,10 +609,7 @@ impl TestKey {
         TestKey::fixture_at(path, "ed25519", KeyKind::Ed25519)
     }
     fn in_tempdir(make: impl FnOnce(&Path) -> TestKey) -> TestKey {
-        let dir = tempfile::Builder::new()
-            .prefix("key")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("key").tempdir().expect("tempdir");
         let mut k = make(&dir.path().join("key.pem"));
         k._dir = Some(dir);
         k
@@ -667,7 +622,10 @@ impl TestKey {
         let k = TestKey {
             kind,
             path: path.to_path_buf(),
-            public_b64: fs::read_to_string(src.with_extension("p")).expect("public half (.p) of a test key").trim().to_string(),
+            public_b64: fs::read_to_string(src.with_extension("p"))
+                .expect("public half (.p) of a test key")
+                .trim()
+                .to_string(),
             _dir: None,
         };
         k.copy_from(&src);
@@ -716,10 +674,7 @@ pub struct Verdict {
 }
 
 fn run_script(cmd: &mut Command) -> Verdict {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .expect("run interop script (run .ci/install-test-deps)");
+    let out = cmd.stdin(Stdio::null()).output().expect("run interop script (run .ci/install-test-deps)");
     Verdict {
         ok: out.status.success(),
         code: out.status.code(),
@@ -738,12 +693,7 @@ fn temp_msg(msg: &[u8]) -> tempfile::NamedTempFile {
 /// Verify every DKIM-Signature with dkimpy, keys from `dns`.
 pub fn dkimpy_verify(msg: &[u8], dns: &Dns) -> Verdict {
     let f = temp_msg(msg);
-    run_script(
-        Command::new(interop_dir().join("dkimpy_verify.py"))
-            .arg(f.path())
-            .arg("--dns")
-            .arg(dns.addr()),
-    )
+    run_script(Command::new(interop_dir().join("dkimpy_verify.py")).arg(f.path()).arg("--dns").arg(dns.addr()))
 }
 
 /// Verify every DKIM-Signature and DomainKey-Signature with Mail::DKIM.
@@ -761,13 +711,7 @@ pub fn mail_dkim_verify(msg: &[u8], dns: &Dns, ignore_unsupported: bool) -> Verd
 
 /// Sign with dkimpy; `extra` e.g. `["--algo", "ed25519-sha256", "--canon", "simple/simple"]`.
 /// Returns the signed message (LF line ends). Panics if signing fails.
-pub fn dkimpy_sign(
-    msg: &[u8],
-    key: &Path,
-    selector: &str,
-    domain: &str,
-    extra: &[&str],
-) -> Vec<u8> {
+pub fn dkimpy_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: &[&str]) -> Vec<u8> {
     let f = temp_msg(msg);
     let out = Command::new(interop_dir().join("dkimpy_sign.py"))
         .arg(f.path())
@@ -777,23 +721,13 @@ pub fn dkimpy_sign(
         .args(extra)
         .output()
         .expect("run dkimpy_sign.py");
-    assert!(
-        out.status.success(),
-        "dkimpy_sign.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "dkimpy_sign.py failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
 /// Sign with Mail::DKIM; `extra` e.g. `["relaxed/relaxed", "rsa-sha1"]` or
 /// `["--domainkeys", "nofws"]`. Returns the signed message (LF line ends).
-pub fn mail_dkim_sign(
-    msg: &[u8],
-    key: &Path,
-    selector: &str,
-    domain: &str,
-    extra: &[&str],
-) -> Vec<u8> {
+pub fn mail_dkim_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: &[&str]) -> Vec<u8> {
     let f = temp_msg(msg);
     let out = Command::new(interop_dir().join("mail_dkim_sign.pl"))
         .arg(f.path())
@@ -802,11 +736,7 @@ pub fn mail_dkim_sign(
         .args(extra)
         .output()
         .expect("run mail_dkim_sign.pl");
-    assert!(
-        out.status.success(),
-        "mail_dkim_sign.pl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "mail_dkim_sign.pl failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -860,11 +790,7 @@ pub fn header_fields(msg: &[u8]) -> Vec<String> {
 pub fn headers_named(msg: &[u8], name: &str) -> Vec<String> {
     header_fields(msg)
         .into_iter()
-        .filter(|f| {
-            f.split_once(':')
-                .map(|(n, _)| n.trim_end().eq_ignore_ascii_case(name))
-                .unwrap_or(false)
-        })
+        .filter(|f| f.split_once(':').map(|(n, _)| n.trim_end().eq_ignore_ascii_case(name)).unwrap_or(false))
         .collect()
 }
 
@@ -876,7 +802,5 @@ pub use serde_json::Value as Json;
 
 /// The strings of a JSON array (other elements skipped); empty for anything else.
 pub fn str_list(v: &Json) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
