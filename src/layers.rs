@@ -8,13 +8,14 @@ use std::path::Path;
 /// layer's or a higher one's. `linear` (the linearity tests of every parser) is test code that
 /// looks at everything, and is left out.
 const LAYERS: &[&[&str]] = &[
-    &["access", "auth_results", "der", "domain", "getopt", "glob", "rfc5322", "tcprules"],
+    &["access", "auth_results", "der", "domain", "getopt", "glob", "linear", "rfc5322", "tcprules"],
     &["error"],
-    &["envelope", "keygen", "log", "message"],
+    &["envelope", "log", "message"],
     &["config", "headers"],
     &["dns", "refusal"],
     &["task"],
     &["dkim"],
+    &["keygen"],
     &["domainkeys"],
     &["queue"],
     &["plan"],
@@ -83,7 +84,7 @@ fn modules_import_only_from_lower_layers() {
         let rel = f.strip_prefix(&src).unwrap();
         let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
         let module = first.trim_end_matches(".rs");
-        if ["bin", "lib", "layers", "linear"].contains(&module) {
+        if ["bin", "lib", "layers", "linear", "manual_letters"].contains(&module) {
             continue;
         }
         let own = layer(module).unwrap_or_else(|| panic!("module {module} is not in LAYERS"));

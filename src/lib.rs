@@ -9,11 +9,12 @@
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
 //! domainkeys                       RFC 4870, with its tasks
+//! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
 //! task                             Task, Context, TaskResult, Refusal
 //! dns, refusal
 //! config, headers
-//! message, envelope, log, keygen
+//! message, envelope, log
 //! error
 //! access, auth_results, der, domain, getopt, glob, rfc5322, tcprules
 //! ```

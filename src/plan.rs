@@ -3,7 +3,7 @@
 //! `domainkeys`), and turns the one into the plain options of the other.
 
 use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
-use crate::config::{selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
+use crate::config::{authserv_id, selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::dkim::options;
 use crate::dkim::policy::{Practice, PracticePlan, DEFAULT_PRACTICE_LETTERS};
@@ -12,9 +12,10 @@ use crate::dkim::sign_task::Signer;
 use crate::dkim::verify::{self, Outcome};
 use crate::dkim::verify_task::VerifyTask;
 use crate::dkim::HashAlg;
+use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::Headers;
-use crate::task::Task;
+use crate::task::{Context, Task};
 
 /// The tasks for a message whose header block is `headers`, in header order: the first task's
 /// headers end up on top. DomainKeys comes after DKIM, so a DKIM-Signature ends up above the
@@ -41,6 +42,22 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
 }
 
 /// The settings that change DKIM verdicts.
+/// Calls `f` with the [`Context`] tasks finish with: the message, the envelope, `VERBOSE`, and the
+/// authserv-id and a resolver, made only when a task asks (qmail-dkim and qmail-dkim-remote).
+pub fn with_context<R>(
+    env: &Env,
+    control: &ControlDir,
+    headers: &Headers,
+    envelope: &Envelope,
+    now: u64,
+    f: impl FnOnce(&Context<'_>) -> R,
+) -> R {
+    let authserv = || authserv_id(env, control);
+    let lookup = || crate::dns::from_env(env);
+    let ctx = Context { headers, envelope, now, verbose: env.is_set("VERBOSE"), authserv_id: &authserv, dns: &lookup };
+    f(&ctx)
+}
+
 pub fn verify_options(env: &Env) -> verify::Options {
     verify::Options {
         allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),

@@ -4,14 +4,14 @@
 //! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
-use crate::config::{self, authserv_id, control_dir, selector_of, ControlDir, Env, KeyFound};
+use crate::config::{self, control_dir, selector_of, ControlDir, Env, KeyFound};
 use crate::dkim::tags::TagList;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::{address_domain, Headers};
 use crate::plan::{self, SignJob};
 use crate::run::{self, Head};
-use crate::task::{Context, Task};
+use crate::task::Task;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
@@ -175,20 +175,13 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         sender: sender.to_vec(),
         recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect(),
     };
-    let authserv = || authserv_id(env, &control);
-    let lookup = || crate::dns::from_env(env);
-    let ctx = Context {
-        headers: &headers,
-        envelope: &envelope,
-        now,
-        verbose: env.is_set("VERBOSE"),
-        authserv_id: &authserv,
-        dns: &lookup,
-    };
-    let mut prefix = Vec::new();
-    for t in tasks {
-        prefix.extend_from_slice(&t.finish(&ctx)?.prepend);
-    }
+    let prefix = plan::with_context(env, &control, &headers, &envelope, now, |ctx| -> Result<Vec<u8>> {
+        let mut prefix = Vec::new();
+        for t in tasks {
+            prefix.extend_from_slice(&t.finish(ctx)?.prepend);
+        }
+        Ok(prefix)
+    })?;
 
     // The signed message as a regular file read from offset 0, as qmail-rspawn gives it:
     // qmail-remote variants fstat it for SIZE, mmap it or seek back to resend.

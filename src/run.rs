@@ -6,8 +6,8 @@ use crate::envelope;
 use crate::error::{Error, Refusal, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 use crate::queue::{self, Queue};
-use crate::task::{stricter, Context, Task};
-use crate::{dns, log, plan, refusal};
+use crate::task::{stricter, Task};
+use crate::{log, plan, refusal};
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsString;
@@ -184,33 +184,23 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
 
     // 4. The envelope, then each task's result.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    let authserv = || authserv_id(env, &control);
-    let lookup = || dns::from_env(env);
-    let ctx = Context {
-        headers: &headers,
-        envelope: &envelope,
-        now,
-        verbose: env.is_set("VERBOSE"),
-        authserv_id: &authserv,
-        dns: &lookup,
-    };
-    let mut prefix = Vec::new();
-    let mut auth = Vec::new();
-    let mut remove: Vec<usize> = Vec::new();
-    let mut refusal: Option<Refusal> = None;
-    for t in tasks {
-        let r = t.finish(&ctx)?;
-        prefix.extend_from_slice(&r.prepend);
-        auth.extend(r.auth);
-        remove.extend(r.remove);
-        refusal = stricter(refusal, r.refuse);
-    }
+    let (mut prefix, auth, remove, refusal) = plan::with_context(env, &control, &headers, &envelope, now, |ctx| {
+        let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
+        for t in tasks {
+            let r = t.finish(ctx)?;
+            prefix.extend_from_slice(&r.prepend);
+            auth.extend(r.auth);
+            remove.extend(r.remove);
+            refusal = stricter(refusal, r.refuse);
+        }
+        Ok::<_, Error>((prefix, auth, remove, refusal))
+    })?;
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }
     // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&authserv(), &auth);
+        let mut field = crate::auth_results::field(&authserv_id(env, &control), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }
