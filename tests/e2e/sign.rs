@@ -17,13 +17,7 @@ fn env_with<'a>(q: &'a Queue, extra: &[(&'a str, &'a str)]) -> Vec<(String, Stri
 
 /// Runs qmail-dkim; returns the output and the single recording (if any).
 fn sign(msg: &[u8], extra: &[(&str, &str)]) -> (Output, Option<Recorded>) {
-    let q = Queue::new();
-    let env = env_with(&q, extra);
-    let out = run_qmail_dkim(msg, &envelope(SENDER, &["x@y.org"]), &env_refs(&env), &[]);
-    assert_no_panic(&out);
-    let mut r = q.records();
-    assert!(r.len() <= 1, "queued more than once");
-    (out, r.pop())
+    run_into_queue(msg, extra, SENDER, "x@y.org")
 }
 
 /// The messages of the interop matrix: LF and CRLF line ends, 8-bit text, an empty body,

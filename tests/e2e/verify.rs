@@ -47,13 +47,9 @@ fn env_with(q: &Queue, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Runs qmail-dkim on `msg`; returns the output and what was queued.
 fn run(msg: &[u8], extra: &[(&str, &str)]) -> (Output, Option<Recorded>) {
-    let q = Queue::new();
-    let env = env_with(&q, extra);
-    let out = run_qmail_dkim(msg, &envelope(SENDER, &["sue@example.net"]), &env_refs(&env), &[]);
-    assert_no_panic(&out);
-    let mut r = q.records();
-    assert!(r.len() <= 1, "queued more than once");
-    (out, r.pop())
+    let mut env = vec![("AUTHSERV_ID", AUTHSERV)];
+    env.extend_from_slice(extra);
+    run_into_queue(msg, &env, SENDER, "sue@example.net")
 }
 
 /// Runs in verify mode (DKIMVERIFY empty unless given) and expects the message queued; returns

@@ -337,6 +337,20 @@ pub fn run_qmail_dkim(msg: &[u8], envelope: &[u8], env: &[(&str, &str)], args: &
     Run::new(msg, envelope).env(env).args(args).run()
 }
 
+/// Runs qmail-dkim into a fresh recording queue with `env` (the queue's own variables and
+/// `DKIMQUEUE` added), `sender` and one recipient; returns the output and the single recording.
+pub fn run_into_queue(msg: &[u8], env: &[(&str, &str)], sender: &str, rcpt: &str) -> (Output, Option<Recorded>) {
+    let q = Queue::new();
+    let mut v = q.env();
+    v.push(("DKIMQUEUE".into(), q.program().display().to_string()));
+    v.extend(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    let out = run_qmail_dkim(msg, &envelope(sender, &[rcpt]), &env_refs(&v), &[]);
+    assert_no_panic(&out);
+    let mut r = q.records();
+    assert!(r.len() <= 1, "queued more than once");
+    (out, r.pop())
+}
+
 /// The general runner behind [`run_qmail_dkim`].
 pub struct Run {
     program: PathBuf,
