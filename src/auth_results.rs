@@ -64,6 +64,19 @@ impl MethodResult {
         self
     }
 
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    pub fn result(&self) -> &'static str {
+        self.result
+    }
+
+    /// The value of property `name` as written (a quoted-string keeps its quotes).
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
     fn words(&self) -> Vec<String> {
         let mut w = vec![format!("{}={}", self.method, self.result)];
         w.extend(self.comment.clone());

@@ -19,6 +19,54 @@ pub trait TxtLookup {
     fn txt(&self, name: &str) -> TxtAnswer;
 }
 
+/// The answer to one question of another type, in the same classes as [`TxtAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    Records(Vec<T>),
+    /// NXDOMAIN, or the name exists without records of that type (RFC 7208 calls both "void").
+    NotFound,
+    TempFail(String),
+    BadName,
+}
+
+/// A mail exchanger: preference and host name (without the trailing dot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    pub exchange: String,
+}
+
+/// Every question SPF, DMARC and ARC ask (TXT through [`TxtLookup`]). Always real DNS (or a
+/// test zone): `SELECTOR_DATA` answers only DKIM key questions.
+pub trait Resolver: TxtLookup {
+    fn a(&self, name: &str) -> Answer<Ipv4Addr>;
+    fn aaaa(&self, name: &str) -> Answer<Ipv6Addr>;
+    fn mx(&self, name: &str) -> Answer<Mx>;
+    /// The PTR records of `ip`'s reverse name (`in-addr.arpa` / `ip6.arpa`).
+    fn ptr(&self, ip: IpAddr) -> Answer<String>;
+}
+
+/// The reverse name of an address: `4.3.2.1.in-addr.arpa`, or the 32 nibbles of `ip6.arpa`.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(72);
+            for b in v6.octets().iter().rev() {
+                s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+                s.push('.');
+                s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+                s.push('.');
+            }
+            s.push_str("ip6.arpa");
+            s
+        }
+    }
+}
+
 /// `SELECTOR_DATA`: that exact string is the record for every lookup.
 pub struct Fixed(pub Vec<u8>);
 
@@ -41,7 +89,7 @@ pub fn valid_name(name: &str) -> bool {
 
 use crate::config::Env;
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Default time bound of one query (`DNSTIMEOUT` seconds overrides it).
@@ -50,6 +98,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// every further lookup is a temporary failure at once, so a dead server cannot hold a delivery
 /// for (signatures × timeout).
 pub const BUDGET_TIMEOUTS: u32 = 2;
+
+/// The resolver for SPF, DMARC and ARC: always DNS, `DNSCACHEIP` and `DNSTIMEOUT` as for keys.
+pub fn resolver_from_env(env: &Env) -> Box<dyn Resolver> {
+    Box::new(Hickory::from_env(env))
+}
 
 /// The lookups of one message: `SELECTOR_DATA` when it is set (no DNS at all), else DNS.
 pub fn from_env(env: &Env) -> Box<dyn TxtLookup> {
@@ -170,11 +223,33 @@ impl Hickory {
     }
 }
 
-impl TxtLookup for Hickory {
-    fn txt(&self, name: &str) -> TxtAnswer {
-        use hickory_resolver::proto::rr::{Name, RData};
+/// Why a query has no records, before it is turned into an answer of its type.
+enum QueryError {
+    NotFound,
+    TempFail(String),
+    BadName,
+}
+
+impl<T> From<QueryError> for Answer<T> {
+    fn from(e: QueryError) -> Answer<T> {
+        match e {
+            QueryError::NotFound => Answer::NotFound,
+            QueryError::TempFail(t) => Answer::TempFail(t),
+            QueryError::BadName => Answer::BadName,
+        }
+    }
+}
+
+impl Hickory {
+    /// One question within the message's time budget; the records of that type in the answer.
+    fn query(
+        &self,
+        name: &str,
+        rtype: hickory_resolver::proto::rr::RecordType,
+    ) -> std::result::Result<Vec<hickory_resolver::proto::rr::RData>, QueryError> {
+        use hickory_resolver::proto::rr::Name;
         if !valid_name(name) {
-            return TxtAnswer::BadName;
+            return Err(QueryError::BadName);
         }
         let now = Instant::now();
         let deadline = match self.deadline.get() {
@@ -187,11 +262,11 @@ impl TxtLookup for Hickory {
         };
         let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
-            return TxtAnswer::TempFail("DNS time budget for this message used up".into());
+            return Err(QueryError::TempFail("DNS time budget for this message used up".into()));
         }
         let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
         let Ok(qname) = Name::from_ascii(&fqdn) else {
-            return TxtAnswer::BadName;
+            return Err(QueryError::BadName);
         };
         let mut state = self.state.borrow_mut();
         if state.is_none() {
@@ -199,28 +274,149 @@ impl TxtLookup for Hickory {
         }
         let (rt, resolver) = match state.as_ref() {
             Some(Ok(s)) => (&s.0, &s.1),
-            Some(Err(e)) => return TxtAnswer::TempFail(e.clone()),
-            None => return TxtAnswer::TempFail("no resolver".into()),
+            Some(Err(e)) => return Err(QueryError::TempFail(e.clone())),
+            None => return Err(QueryError::TempFail("no resolver".into())),
         };
         let bound = left.min(self.timeout + Duration::from_millis(100));
-        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.txt_lookup(qname)).await });
+        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname, rtype)).await });
         match r {
-            Err(_) => TxtAnswer::TempFail(format!("no answer within {} ms", bound.as_millis())),
-            Ok(Err(e)) if e.is_no_records_found() => TxtAnswer::NotFound,
-            Ok(Err(e)) => TxtAnswer::TempFail(e.to_string()),
+            Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
+            Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NotFound),
+            Ok(Err(e)) => Err(QueryError::TempFail(e.to_string())),
             Ok(Ok(lookup)) => {
-                let recs: Vec<Vec<u8>> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
+                let recs: Vec<_> =
+                    lookup.answers().iter().filter(|r| r.record_type() == rtype).map(|r| r.data.clone()).collect();
+                if recs.is_empty() {
+                    Err(QueryError::NotFound)
+                } else {
+                    Ok(recs)
+                }
+            }
+        }
+    }
+
+    fn typed<T>(
+        &self,
+        name: &str,
+        rtype: hickory_resolver::proto::rr::RecordType,
+        f: impl Fn(&hickory_resolver::proto::rr::RData) -> Option<T>,
+    ) -> Answer<T> {
+        match self.query(name, rtype) {
+            Ok(recs) => Answer::Records(recs.iter().filter_map(f).collect()),
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// A host name from DNS, without the trailing dot.
+fn host_name(n: &hickory_resolver::proto::rr::Name) -> String {
+    let s = n.to_ascii();
+    s.strip_suffix('.').unwrap_or(&s).to_string()
+}
+
+impl TxtLookup for Hickory {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        match self.query(name, RecordType::TXT) {
+            Ok(recs) => TxtAnswer::Records(
+                recs.iter()
+                    .filter_map(|r| match r {
                         RData::TXT(t) => Some(t.txt_data.iter().flat_map(|s| s.iter().copied()).collect()),
                         _ => None,
                     })
-                    .collect();
-                if recs.is_empty() {
-                    TxtAnswer::NotFound
+                    .collect(),
+            ),
+            Err(QueryError::NotFound) => TxtAnswer::NotFound,
+            Err(QueryError::TempFail(t)) => TxtAnswer::TempFail(t),
+            Err(QueryError::BadName) => TxtAnswer::BadName,
+        }
+    }
+}
+
+impl Resolver for Hickory {
+    fn a(&self, name: &str) -> Answer<Ipv4Addr> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        self.typed(name, RecordType::A, |r| match r {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+    }
+
+    fn aaaa(&self, name: &str) -> Answer<Ipv6Addr> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        self.typed(name, RecordType::AAAA, |r| match r {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+    }
+
+    fn mx(&self, name: &str) -> Answer<Mx> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        self.typed(name, RecordType::MX, |r| match r {
+            RData::MX(m) => Some(Mx { preference: m.preference, exchange: host_name(&m.exchange) }),
+            _ => None,
+        })
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Answer<String> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        self.typed(&reverse_name(ip), RecordType::PTR, |r| match r {
+            RData::PTR(p) => Some(host_name(&p.0)),
+            _ => None,
+        })
+    }
+}
+
+/// A zone in memory for unit tests of SPF, DMARC and ARC: records by name (case-insensitive),
+/// and a count of the questions asked, so tests can check lookup limits.
+#[cfg(test)]
+#[derive(Default)]
+pub struct Zone {
+    records: std::collections::HashMap<String, Vec<ZoneRecord>>,
+    pub asked: Cell<usize>,
+}
+
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub enum ZoneRecord {
+    Txt(String),
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Mx(u16, String),
+    Ptr(String),
+    /// Every question for this name is a temporary failure.
+    TempFail,
+}
+
+#[cfg(test)]
+impl Zone {
+    pub fn new() -> Zone {
+        Zone::default()
+    }
+
+    pub fn add(&mut self, name: &str, r: ZoneRecord) -> &mut Zone {
+        self.records.entry(name.trim_end_matches('.').to_ascii_lowercase()).or_default().push(r);
+        self
+    }
+
+    pub fn txt(&mut self, name: &str, text: &str) -> &mut Zone {
+        self.add(name, ZoneRecord::Txt(text.to_string()))
+    }
+
+    fn find<T>(&self, name: &str, f: impl Fn(&ZoneRecord) -> Option<T>) -> Answer<T> {
+        self.asked.set(self.asked.get() + 1);
+        if !valid_name(name) {
+            return Answer::BadName;
+        }
+        match self.records.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
+            None => Answer::NotFound,
+            Some(rs) if rs.iter().any(|r| matches!(r, ZoneRecord::TempFail)) => Answer::TempFail("test".into()),
+            Some(rs) => {
+                let v: Vec<T> = rs.iter().filter_map(f).collect();
+                if v.is_empty() {
+                    Answer::NotFound
                 } else {
-                    TxtAnswer::Records(recs)
+                    Answer::Records(v)
                 }
             }
         }
@@ -228,8 +424,59 @@ impl TxtLookup for Hickory {
 }
 
 #[cfg(test)]
+impl TxtLookup for Zone {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        match self.find(name, |r| match r {
+            ZoneRecord::Txt(t) => Some(t.as_bytes().to_vec()),
+            _ => None,
+        }) {
+            Answer::Records(v) => TxtAnswer::Records(v),
+            Answer::NotFound => TxtAnswer::NotFound,
+            Answer::TempFail(t) => TxtAnswer::TempFail(t),
+            Answer::BadName => TxtAnswer::BadName,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Resolver for Zone {
+    fn a(&self, name: &str) -> Answer<Ipv4Addr> {
+        self.find(name, |r| match r {
+            ZoneRecord::A(a) => Some(*a),
+            _ => None,
+        })
+    }
+    fn aaaa(&self, name: &str) -> Answer<Ipv6Addr> {
+        self.find(name, |r| match r {
+            ZoneRecord::Aaaa(a) => Some(*a),
+            _ => None,
+        })
+    }
+    fn mx(&self, name: &str) -> Answer<Mx> {
+        self.find(name, |r| match r {
+            ZoneRecord::Mx(p, e) => Some(Mx { preference: *p, exchange: e.clone() }),
+            _ => None,
+        })
+    }
+    fn ptr(&self, ip: IpAddr) -> Answer<String> {
+        self.find(&reverse_name(ip), |r| match r {
+            ZoneRecord::Ptr(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(reverse_name("192.0.2.1".parse().unwrap()), "1.2.0.192.in-addr.arpa");
+        let v6 = reverse_name("2001:db8::1".parse().unwrap());
+        assert!(v6.starts_with("1.0.0.0.0.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2.ip6.arpa"), "{v6}");
+        assert_eq!(v6.len(), 64 + 8);
+    }
 
     #[test]
     fn dnscacheip_forms() {

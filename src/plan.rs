@@ -54,7 +54,17 @@ pub fn with_context<R>(
 ) -> R {
     let authserv = || authserv_id(env, control);
     let lookup = || crate::dns::from_env(env);
-    let ctx = Context { headers, envelope, now, verbose: env.is_set("VERBOSE"), authserv_id: &authserv, dns: &lookup };
+    let resolver = || crate::dns::resolver_from_env(env);
+    let ctx = Context {
+        headers,
+        envelope,
+        now,
+        verbose: env.is_set("VERBOSE"),
+        authserv_id: &authserv,
+        dns: &lookup,
+        resolver: &resolver,
+        earlier: &[],
+    };
     f(&ctx)
 }
 

@@ -187,7 +187,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let (mut prefix, auth, remove, refusal) = plan::with_context(env, &control, &headers, &envelope, now, |ctx| {
         let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
         for t in tasks {
-            let r = t.finish(ctx)?;
+            let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
             prefix.extend_from_slice(&r.prepend);
             auth.extend(r.auth);
             remove.extend(r.remove);

@@ -7,7 +7,7 @@
 //! above `message` and `dns`.
 
 use crate::auth_results::MethodResult;
-use crate::dns::TxtLookup;
+use crate::dns::{Resolver, TxtLookup};
 use crate::envelope::Envelope;
 pub use crate::error::Refusal;
 use crate::error::Result;
@@ -24,6 +24,7 @@ pub trait Task: Send {
 
 /// What a task sees when it finishes: the message, and the settings every task shares, as plain
 /// data (the environment and the control files stay with `config`).
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub headers: &'a Headers,
     pub envelope: &'a Envelope,
@@ -35,6 +36,11 @@ pub struct Context<'a> {
     pub authserv_id: &'a dyn Fn() -> String,
     /// A resolver for key and policy records; each verifying task makes its own.
     pub dns: &'a dyn Fn() -> Box<dyn TxtLookup>,
+    /// A resolver for SPF, DMARC and ARC questions (always DNS, never `SELECTOR_DATA`).
+    pub resolver: &'a dyn Fn() -> Box<dyn Resolver>,
+    /// The method results of the tasks that finished before this one, in task order: DMARC
+    /// reads SPF's and DKIM's, an ARC seal carries all of them.
+    pub earlier: &'a [MethodResult],
 }
 
 /// What one task adds to the message, and whether it refuses it.

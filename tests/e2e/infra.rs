@@ -460,3 +460,26 @@ fn interop_dkimpy_and_mail_dkim() {
     let v = dkimpy_verify(SAMPLE, &dns);
     assert!(!v.ok && v.code == Some(1));
 }
+
+/// The zone's typed lines (`@A:`, `@AAAA:`, `@MX:`, `@PTR:`) answer only their own type, through
+/// the library's resolver, as SPF asks them.
+#[test]
+fn dnsd_serves_spf_record_types() {
+    use qmail_dkim::dns::{Answer, Hickory, Mx, Resolver, Servers, TxtAnswer, TxtLookup};
+    let dns = Dns::start(&[
+        ("a.test", "@A:192.0.2.1"),
+        ("a.test", "v=spf1 -all"),
+        ("m.test", "@MX:10 a.test"),
+        ("b.test", "@AAAA:2001:db8::1"),
+        ("1.2.0.192.in-addr.arpa", "@PTR:a.test"),
+    ]);
+    let r = Hickory::new(Servers::Listed(vec![dns.addr().parse().unwrap()]), Duration::from_secs(5));
+    assert_eq!(r.a("a.test"), Answer::Records(vec!["192.0.2.1".parse().unwrap()]));
+    assert_eq!(r.txt("a.test"), TxtAnswer::Records(vec![b"v=spf1 -all".to_vec()]));
+    assert_eq!(r.mx("m.test"), Answer::Records(vec![Mx { preference: 10, exchange: "a.test".into() }]));
+    assert_eq!(r.aaaa("b.test"), Answer::Records(vec!["2001:db8::1".parse().unwrap()]));
+    assert_eq!(r.ptr("192.0.2.1".parse().unwrap()), Answer::Records(vec!["a.test".to_string()]));
+    assert_eq!(r.a("m.test"), Answer::NotFound, "NODATA");
+    assert_eq!(r.txt("m.test"), TxtAnswer::NotFound, "NODATA");
+    assert_eq!(r.a("none.test"), Answer::NotFound, "NXDOMAIN");
+}

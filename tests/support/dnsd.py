@@ -25,6 +25,10 @@ and lines starting with `#` are ignored. Special values of `text`:
                    other (ordinary) lines of the same name
     @RDATA:<hex>   one TXT record whose RDATA is exactly these bytes (to serve
                    malformed or hand-split character-strings)
+    @A:<ipv4>      an A record          @AAAA:<ipv6>   an AAAA record
+    @MX:<pref> <host>                   @PTR:<host>    an MX or PTR record
+                   (for SPF: a question of one type gets only the records of
+                   that type; a name with records of other types only is NODATA)
 
 A name not in the zone gets NXDOMAIN; a question of another type for a known
 name gets NOERROR with no answer. Answers over UDP larger than 512 bytes (or
@@ -47,7 +51,11 @@ import sys
 import threading
 import time
 
+TYPE_A = 1
+TYPE_PTR = 12
+TYPE_MX = 15
 TYPE_TXT = 16
+TYPE_AAAA = 28
 TYPE_OPT = 41
 CLASS_IN = 1
 MAX_POINTERS = 64
@@ -184,6 +192,35 @@ class Query:
         return b".".join(self.qlabels).lower()
 
 
+def encode_name(host):
+    out = bytearray()
+    for label in host.rstrip(b".").split(b"."):
+        if label:
+            out.append(len(label))
+            out += label
+    out.append(0)
+    return bytes(out)
+
+
+TYPED = {b"@A:": TYPE_A, b"@AAAA:": TYPE_AAAA, b"@MX:": TYPE_MX, b"@PTR:": TYPE_PTR}
+
+
+def typed_record(text):
+    """(type, rdata) of an @A:/@AAAA:/@MX:/@PTR: line, else None."""
+    for prefix, rtype in TYPED.items():
+        if text.startswith(prefix):
+            v = text[len(prefix):].strip()
+            if rtype == TYPE_A:
+                return rtype, socket.inet_pton(socket.AF_INET, v.decode())
+            if rtype == TYPE_AAAA:
+                return rtype, socket.inet_pton(socket.AF_INET6, v.decode())
+            if rtype == TYPE_MX:
+                pref, host = v.split(None, 1)
+                return rtype, struct.pack("!H", int(pref)) + encode_name(host)
+            return rtype, encode_name(v)
+    return None
+
+
 def build_response(q, rcode, records, tc=False, aa=True):
     flags = 0x8000 | (q.opcode << 11) | q.rd | (rcode & 0xF)
     if aa:
@@ -195,9 +232,10 @@ def build_response(q, rcode, records, tc=False, aa=True):
     body = bytearray()
     if has_q:
         body += q.qname_wire + struct.pack("!HH", q.qtype, q.qclass)
-    for rdata in records:
+    for rec in records:
+        rtype, rdata = rec if isinstance(rec, tuple) else (TYPE_TXT, rec)
         body += b"\xc0\x0c"  # pointer to the question name at offset 12
-        body += struct.pack("!HHIH", TYPE_TXT, CLASS_IN, 0, len(rdata))
+        body += struct.pack("!HHIH", rtype, CLASS_IN, 0, len(rdata))
         body += rdata
     return header + bytes(body)
 
@@ -216,6 +254,8 @@ def answer(pkt, proto, zone_path):
     texts = zone.get(q.key())
     if texts is None:
         return build_response(q, 3, []), "NXDOMAIN", q
+    typed = [r for r in (typed_record(t) for t in texts) if r is not None]
+    texts = [t for t in texts if typed_record(t) is None]
     specials = [t for t in texts if t.startswith(b"@") and not t.startswith(b"@RDATA:")]
     plain = [t for t in texts if not (t.startswith(b"@") and not t.startswith(b"@RDATA:"))]
     for s in specials:
@@ -229,8 +269,13 @@ def answer(pkt, proto, zone_path):
             return build_response(q, 5, [], aa=False), "REFUSED", q
     if b"@TRUNC" in specials and proto == "udp":
         return build_response(q, 0, [], tc=True), "TRUNC", q
-    if q.qtype not in (TYPE_TXT, 255) or q.qclass not in (CLASS_IN, 255):
+    if q.qclass not in (CLASS_IN, 255):
         return build_response(q, 0, []), "NODATA", q
+    if q.qtype != TYPE_TXT and q.qtype != 255:
+        recs = [r for r in typed if r[0] == q.qtype]
+        if not recs:
+            return build_response(q, 0, []), "NODATA", q
+        return build_response(q, 0, recs), "NOERROR(%d)" % len(recs), q
     resp = build_response(q, 0, [txt_rdata(t) for t in plain])
     if proto == "udp":
         limit = q.edns_size or 512
