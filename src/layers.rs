@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["dkim"],
     &["keygen"],
     &["domainkeys"],
+    &["arc", "dmarc", "spf"],
     &["queue"],
     &["plan"],
     &["check", "run"],

@@ -8,6 +8,7 @@
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
+//! arc, dmarc, spf                  RFC 8617, 7489, 7208 at queue time, with their tasks
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
@@ -24,12 +25,14 @@
 #![cfg_attr(test, allow(clippy::cast_possible_truncation, reason = "test inputs are small and made here"))]
 
 pub mod access;
+pub mod arc;
 pub mod auth_results;
 pub mod check;
 pub mod config;
 #[allow(clippy::cast_possible_truncation, reason = "write_len casts a length under 0x80 or a byte count of at most 8")]
 pub mod der;
 pub mod dkim;
+pub mod dmarc;
 pub mod dns;
 pub mod domain;
 pub mod domainkeys;
@@ -56,6 +59,7 @@ pub mod refusal;
 #[allow(unsafe_code)]
 pub mod remote;
 pub mod rfc5322;
+pub mod spf;
 #[allow(unsafe_code)]
 pub mod run;
 pub mod task;
