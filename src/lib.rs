@@ -59,8 +59,8 @@ pub mod refusal;
 #[allow(unsafe_code)]
 pub mod remote;
 pub mod rfc5322;
-pub mod spf;
 #[allow(unsafe_code)]
 pub mod run;
+pub mod spf;
 pub mod task;
 pub mod tcprules;

@@ -55,6 +55,20 @@ pub struct TaskResult {
     pub refuse: Option<Refusal>,
 }
 
+/// How a method's letter in a `...VERIFY=letters` setting refuses: the uppercase letter given,
+/// permanently (`Some(true)`, it wins when both cases are given); only the lowercase one,
+/// temporarily (`Some(false)`); neither, not at all. `letter` is uppercase. The one rule of
+/// DKIMVERIFY, DKVERIFY, SPFVERIFY, DMARCVERIFY and ARCVERIFY.
+pub fn letter_refuses(letters: &str, letter: char) -> Option<bool> {
+    if letters.contains(letter) {
+        Some(true)
+    } else if letters.contains(letter.to_ascii_lowercase()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Of two refusals the stricter wins: permanent over temporary, else the first.
 pub fn stricter(a: Option<Refusal>, b: Option<Refusal>) -> Option<Refusal> {
     match (a, b) {
@@ -67,6 +81,14 @@ pub fn stricter(a: Option<Refusal>, b: Option<Refusal>) -> Option<Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uppercase_letter_wins_over_lowercase() {
+        assert_eq!(letter_refuses("Ff", 'F'), Some(true));
+        assert_eq!(letter_refuses("f", 'F'), Some(false));
+        assert_eq!(letter_refuses("Sx", 'F'), None);
+        assert_eq!(letter_refuses("", 'F'), None);
+    }
 
     #[test]
     fn permanent_refusal_wins_else_the_first() {

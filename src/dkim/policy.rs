@@ -20,15 +20,8 @@ pub fn refusal_text(o: Outcome, permanent: bool) -> String {
 /// An uppercase letter of the outcome in `letters` refuses permanently, else a lowercase one
 /// temporarily, else the message is accepted (`None`).
 pub fn decide(o: Outcome, letters: &str) -> Option<Refusal> {
-    let up = o.letter();
-    let low = up.to_ascii_lowercase();
-    if letters.contains(up) {
-        Some(Refusal::permanent(refusal_text(o, true)))
-    } else if letters.contains(low) {
-        Some(Refusal::temporary(refusal_text(o, false)))
-    } else {
-        None
-    }
+    crate::task::letter_refuses(letters, o.letter())
+        .map(|permanent| Refusal { permanent, text: refusal_text(o, permanent) })
 }
 
 /// The letters `DKIMPRACTICE=` (empty) stands for: every failure.

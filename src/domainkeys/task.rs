@@ -209,12 +209,8 @@ pub fn status_field(o: &Outcome) -> String {
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
 pub fn decide(letters: &str, o: &Outcome) -> Option<Refusal> {
-    let up = o.status.letter();
-    let permanent = letters.contains(up);
-    if !permanent && !letters.contains(up.to_ascii_lowercase()) {
-        return None;
-    }
-    Some(Refusal { permanent, text: refusal_text(o.status, permanent) })
+    crate::task::letter_refuses(letters, o.status.letter())
+        .map(|permanent| Refusal { permanent, text: refusal_text(o.status, permanent) })
 }
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
