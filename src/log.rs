@@ -51,6 +51,9 @@ pub enum Note {
     },
     /// The result that decides for the message (after the practice step).
     Result { method: Method, result: &'static str, letter: char },
+    /// A queue-time check (`spf`, `dmarc`, `arc`): its RFC 8601 word and the identity checked
+    /// (the envelope sender or HELO name, the From domain).
+    Check { method: &'static str, result: &'static str, id: Option<String> },
 }
 
 /// How the run ended.
@@ -119,6 +122,12 @@ pub fn line(mode: &str, dk: Option<&str>, notes: &[Note], code: i32, end: &End) 
                 pair(&mut l, &format!("{}.result", method.key()), result);
                 pair(&mut l, &format!("{}.letter", method.key()), letter.encode_utf8(&mut [0; 4]));
             }
+            Note::Check { method, result, id } => {
+                if let Some(id) = id {
+                    pair(&mut l, &format!("{method}.id"), id);
+                }
+                pair(&mut l, &format!("{method}.result"), result);
+            }
         }
     }
     match end {
@@ -176,6 +185,20 @@ mod tests {
 
     fn sig(method: Method, d: &str, result: &'static str, letter: Option<char>) -> Note {
         Note::Sig { method, d: Some(d.into()), s: Some("sel".into()), a: Some("rsa-sha256".into()), result, letter }
+    }
+
+    #[test]
+    fn queue_time_checks() {
+        let notes = [
+            Note::Check { method: "spf", result: "fail", id: Some("a@example.com".into()) },
+            Note::Check { method: "dmarc", result: "fail", id: Some("exa=mple.com".into()) },
+            Note::Check { method: "arc", result: "none", id: None },
+        ];
+        assert_eq!(
+            line("verify", None, &notes, 31, &End::Done),
+            "qmail-dkim: mode=verify spf.id=a@example.com spf.result=fail dmarc.id=\"exa\\x3dmple.com\" \
+             dmarc.result=fail arc.result=none exit=31\n"
+        );
     }
 
     #[test]

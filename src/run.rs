@@ -188,6 +188,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
         for t in tasks {
             let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
+            note_checks(&r.auth);
             prefix.extend_from_slice(&r.prepend);
             auth.extend(r.auth);
             remove.extend(r.remove);
@@ -209,6 +210,19 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         return Err(leading_continuation());
     }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
+}
+
+/// The queue-time checks' results for the `DKIMLOG` line (DKIM and DomainKeys note their own).
+fn note_checks(results: &[crate::auth_results::MethodResult]) {
+    for m in results {
+        let id = match m.method() {
+            "spf" => m.property("smtp.mailfrom").or_else(|| m.property("smtp.helo")),
+            "dmarc" => m.property("header.from"),
+            "arc" => None,
+            _ => continue,
+        };
+        log::note(log::Note::Check { method: m.method(), result: m.result(), id: id.map(str::to_string) });
+    }
 }
 
 /// The start of the message: the header block and the body bytes read with it.
