@@ -2,6 +2,7 @@
 //! both `config` (what the environment and control files say) and the methods (`dkim`,
 //! `domainkeys`), and turns the one into the plain options of the other.
 
+use crate::arc::{ArcSealTask, ArcVerifyTask};
 use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
 use crate::config::{authserv_id, selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
@@ -12,16 +13,31 @@ use crate::dkim::sign_task::Signer;
 use crate::dkim::verify::{self, Outcome};
 use crate::dkim::verify_task::VerifyTask;
 use crate::dkim::HashAlg;
+use crate::dmarc::{DmarcSettings, DmarcTask};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::Headers;
+use crate::spf::{SpfSettings, SpfTask};
 use crate::task::{Context, Task};
 
 /// The tasks for a message whose header block is `headers`, in header order: the first task's
 /// headers end up on top. DomainKeys comes after DKIM, so a DKIM-Signature ends up above the
 /// DomainKey-Signature.
+///
+/// The queue-time checks finish in the order their results appear in the one
+/// Authentication-Results field: SPF, DKIM, DomainKeys, DMARC (which reads SPF's and DKIM's
+/// results), ARC, then the ARC seal (which carries all of them).
 pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, now: u64) -> Result<Vec<Box<dyn Task>>> {
+    let checks = Checks::from_env(env);
     let mut tasks: Vec<Box<dyn Task>> = Vec::new();
+    if let Some(letters) = &checks.spf {
+        tasks.push(Box::new(SpfTask::new(SpfSettings {
+            letters: letters.clone(),
+            client_ip: client_ip(env),
+            helo: env.nonempty("HELOHOST").map(|h| h.trim().trim_end_matches('.').to_string()),
+            host_domain: host_domain(env, control),
+        })));
+    }
     match mode {
         Mode::Sign { template } => {
             for job in sign_jobs(env, control, template, headers, now)? {
@@ -30,15 +46,108 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
                 }
             }
         }
-        Mode::Verify { letters } => {
-            let (env2, control2) = (env.clone(), control.clone());
-            let practice = Box::new(move |o: Outcome| practice_plan(&env2, &control2, o));
-            tasks.push(Box::new(VerifyTask::new(letters, &verify_options(env), headers, now, practice)));
-        }
+        Mode::Verify { letters } => tasks.push(verify_task(env, control, letters, headers, now)),
+        // DMARC needs DKIM's results: verify, report only.
+        Mode::Pass if checks.any() => tasks.push(verify_task(env, control, "", headers, now)),
         Mode::Pass => {}
     }
     tasks.extend(crate::domainkeys::task::plan(env, control, headers)?);
+    if let Some(letters) = &checks.dmarc {
+        tasks.push(Box::new(DmarcTask::new(DmarcSettings { letters: letters.clone() })));
+    }
+    if let Some(letters) = &checks.arc {
+        tasks.push(Box::new(ArcVerifyTask::new(headers, letters.clone(), now)));
+    }
+    if let Some(template) = &checks.arc_sign {
+        if let Some(seal) = arc_sealer(env, control, template, headers, now)? {
+            tasks.push(Box::new(seal));
+        }
+    }
     Ok(tasks)
+}
+
+fn verify_task(env: &Env, control: &ControlDir, letters: &str, headers: &Headers, now: u64) -> Box<dyn Task> {
+    let (env2, control2) = (env.clone(), control.clone());
+    let practice = Box::new(move |o: Outcome| practice_plan(&env2, &control2, o));
+    Box::new(VerifyTask::new(letters, &verify_options(env), headers, now, practice))
+}
+
+/// Which queue-time checks run, with their letters (empty: report only). docs/dmarc.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    pub spf: Option<String>,
+    pub dmarc: Option<String>,
+    pub arc: Option<String>,
+    /// `ARCSIGN`: the key path template of the seal.
+    pub arc_sign: Option<String>,
+}
+
+impl Checks {
+    /// `SPFVERIFY`, `DMARCVERIFY`, `ARCVERIFY`, `ARCSIGN`. A relay client (`RELAYCLIENT` or
+    /// `AUTHINFO` set: our own users) is not checked: its address is not the sender domain's
+    /// server, so SPF and DMARC would fail it. DMARC needs SPF, so it runs SPF (report only
+    /// unless `SPFVERIFY` says more); a seal needs the chain's verdict, so it runs ARC.
+    pub fn from_env(env: &Env) -> Checks {
+        let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
+        let get = |v: &str| if relay { None } else { env.get(v).map(str::to_string) };
+        let (mut spf, dmarc, mut arc) = (get("SPFVERIFY"), get("DMARCVERIFY"), get("ARCVERIFY"));
+        if dmarc.is_some() && spf.is_none() {
+            spf = Some(String::new());
+        }
+        let arc_sign = env.nonempty("ARCSIGN").map(str::to_string);
+        if arc_sign.is_some() && arc.is_none() {
+            arc = Some(String::new());
+        }
+        Checks { spf, dmarc, arc, arc_sign }
+    }
+
+    fn any(&self) -> bool {
+        self.spf.is_some() || self.dmarc.is_some() || self.arc.is_some()
+    }
+}
+
+/// `TCPREMOTEIP` (tcpserver's; an IPv4-mapped IPv6 address counts as IPv4). `None` for local
+/// injection, or a value that is no address (with a line on descriptor 2).
+pub fn client_ip(env: &Env) -> Option<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let v = env.nonempty("TCPREMOTEIP")?.trim();
+    let v = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
+    match v.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            eprintln!("qmail-dkim: warning: TCPREMOTEIP {v:?} is not an IP address; SPF is none");
+            None
+        }
+    }
+}
+
+/// Our host name for SPF's `%{r}`: control/me, else the system's.
+fn host_domain(env: &Env, control: &ControlDir) -> String {
+    control.first_line("me").ok().flatten().unwrap_or_else(|| authserv_id(env, control))
+}
+
+/// The ARC sealer: `ARCSIGN` is a key path template as for DKIMSIGN (`%` = the sealing domain:
+/// `ARCDOMAIN`, else the domain DKIM would sign for). `None` when a `%` template finds no key.
+pub fn arc_sealer(
+    env: &Env,
+    control: &ControlDir,
+    template: &str,
+    headers: &Headers,
+    now: u64,
+) -> Result<Option<ArcSealTask>> {
+    let domain = match env.nonempty("ARCDOMAIN") {
+        Some(d) => d.trim().trim_end_matches('.').to_ascii_lowercase(),
+        None => signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?,
+    };
+    let choice = KeyChoice::new(control, template, &domain);
+    let Some((path, pem)) = choice.find()? else {
+        eprintln!("qmail-dkim: {}: not sealed", choice.no_key());
+        return Ok(None);
+    };
+    warn_key_mode(&path);
+    let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    Ok(Some(ArcSealTask::new(headers, key, domain, selector_of(&path), now)))
 }
 
 /// The settings that change DKIM verdicts.
