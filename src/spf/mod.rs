@@ -22,7 +22,10 @@
 //! (§4.6.4 counts terms; PTR names have a limit of their own, 10, beyond which names are
 //! ignored), so a `ptr` can end in `permerror` where it should match; `%{p}` is the first PTR
 //! name, not a validated one (§7.3); more than 10 MX names are `permerror` only after the
-//! first 10 failed to match (ours: at once, §4.6.4 "MUST NOT result in querying more than 10").
+//! first 10 failed to match (ours: at once, §4.6.4 "MUST NOT result in querying more than 10");
+//! and its parser (`src/spf/parse.rs`) takes an unknown mechanism (`moo:x`) for an unknown
+//! modifier and skips it, clamps prefix lengths (`/33` is `/32`) and saturates octets (`999`
+//! is `255`), where §4.6 and §12 make each a syntax error, so `permerror`.
 //! mail-auth's `verify_spf` stays an oracle in the tests (tests/e2e/spf.rs): where none of these
 //! apply, our result equals its result.
 //!
