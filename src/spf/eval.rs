@@ -85,6 +85,16 @@ pub fn check_host(
         v4 => v4,
     };
     let domain = domain.strip_suffix('.').unwrap_or(domain);
+    // §4.3: the identity's domain must be a domain name (an address literal, spaces or
+    // non-ASCII are not; a macro may still make other octets in names it asks for).
+    if !crate::domain::is_dns_name(domain) {
+        return SpfOutput {
+            result: SpfResult::None,
+            domain: domain.to_string(),
+            reason: format!("{} is not a domain name", printable(domain)),
+            explanation: None,
+        };
+    }
     let (local, sender_domain) = match sender.rsplit_once('@') {
         Some(("", d)) => ("postmaster", d),
         Some((l, d)) => (l, d),
@@ -173,6 +183,7 @@ impl Eval<'_> {
     /// One check_host() level on `domain` (the top level, an include or a redirect target).
     /// `explain`: fetch the explanation of a `fail` (not within an include, §5.2).
     fn check(&mut self, domain: &str, explain: bool) -> Done {
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
         // §4.3: a malformed or single-label domain is `none`.
         if !fits_dns(domain) || !domain.contains('.') {
             return Done::of(SpfResult::None, format!("{} is not a domain name", printable(domain)));
@@ -265,8 +276,15 @@ impl Eval<'_> {
             return domain.to_string();
         };
         if spec.uses_p() && self.validated.is_none() {
-            let v = self.validated_names(None).into_iter().next().unwrap_or_else(|| "unknown".into());
-            self.validated = Some(v);
+            // §7.3: the current domain if it is validated, else one below it, else any.
+            let names = self.validated_names(None, false).unwrap_or_default();
+            let d = domain.to_ascii_lowercase();
+            let best = names
+                .iter()
+                .find(|n| **n == d)
+                .or_else(|| names.iter().find(|n| is_at_or_below(n, &d)))
+                .or(names.first());
+            self.validated = Some(best.map_or_else(|| "unknown".into(), String::clone));
         }
         spec.expand_domain(&self.vars(domain))
     }
@@ -307,7 +325,7 @@ impl Eval<'_> {
             }
             Mechanism::Ptr(spec) => {
                 let target = self.target(spec.as_ref(), domain);
-                !self.validated_names(Some(&target)).is_empty()
+                !self.validated_names(Some(&target), true)?.is_empty()
             }
             Mechanism::Exists(spec) => {
                 let name = self.target(Some(spec), domain);
@@ -366,23 +384,24 @@ impl Eval<'_> {
     }
 
     /// §5.5: the client's PTR names (the first 10) that have an address equal to the client's;
-    /// with `target`, only those equal to it or below it. DNS errors match nothing (§5.5).
-    fn validated_names(&mut self, target: Option<&str>) -> Vec<String> {
+    /// with `target`, only those equal to it or below it, and the first such is enough. DNS
+    /// errors match nothing (§5.5). For the `ptr` term (`void`), a PTR question answered with
+    /// nothing is a void lookup; for `%{p}` it is not (no term).
+    fn validated_names(&mut self, target: Option<&str>, void: bool) -> Result<Vec<String>, Stop> {
         let names = match self.resolver.ptr(self.ip) {
-            Answer::Records(n) => n,
-            _ => return Vec::new(),
+            Answer::Records(n) if !n.is_empty() => n,
+            Answer::Records(_) | Answer::NotFound if void => {
+                self.void(&crate::dns::reverse_name(self.ip))?;
+                return Ok(Vec::new());
+            }
+            _ => return Ok(Vec::new()),
         };
         let target = target.map(|t| t.strip_suffix('.').unwrap_or(t).to_ascii_lowercase());
         let mut out = Vec::new();
         for name in names.iter().take(MAX_PTR_NAMES) {
             let lower = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-            if let Some(t) = &target {
-                let below = lower.len() > t.len()
-                    && lower.ends_with(t.as_str())
-                    && lower.as_bytes()[lower.len() - t.len() - 1] == b'.';
-                if lower != *t && !below {
-                    continue;
-                }
+            if target.as_deref().is_some_and(|t| !is_at_or_below(&lower, t)) {
+                continue;
             }
             let full = DualCidr { v4: 32, v6: 128 };
             if let Ok(true) = self.host_matches(&lower, full, false) {
@@ -392,7 +411,7 @@ impl Eval<'_> {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// §6.2: the TXT record at the expanded `exp=` name, expanded; nothing on any error.
@@ -415,6 +434,11 @@ impl Eval<'_> {
 
 fn temp(name: &str, rtype: &str, e: &str) -> Stop {
     (SpfResult::TempError, format!("DNS error for {} {rtype}: {e}", printable(name)))
+}
+
+/// `name` is `domain` or a name below it (both lowercase, without a final dot).
+fn is_at_or_below(name: &str, domain: &str) -> bool {
+    name == domain || name.strip_suffix(domain).is_some_and(|head| head.ends_with('.'))
 }
 
 /// The first `len` bits of `a` and `net` are equal.

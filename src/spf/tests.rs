@@ -157,7 +157,16 @@ fn result_words_are_rfc7208_words() {
 #[test]
 fn malformed_or_single_label_domain_is_none_without_a_query() {
     let z = zone(&[("localhost", "v=spf1 -all")]);
-    for d in ["localhost", "", "a..example", ".example", &format!("{}.example", "a".repeat(64))] {
+    for d in [
+        "localhost",
+        "",
+        "a..example",
+        ".example",
+        "[192.0.2.1]",
+        "a b.example",
+        "\u{e9}.example",
+        &format!("{}.example", "a".repeat(64)),
+    ] {
         assert_eq!(result(&z, "192.0.2.1", d), SpfResult::None, "{d:?}");
     }
     assert_eq!(z.asked.get(), 0);
@@ -235,6 +244,14 @@ fn ten_includes_are_evaluated_eleven_are_permerror() {
     assert_eq!(z.asked.get(), 11, "the 11th include is not looked up");
 }
 
+/// A record that includes itself stops at the term limit.
+#[test]
+fn include_loop_is_permerror_at_the_term_limit() {
+    let z = zone(&[("loop.example", "v=spf1 include:loop.example. -all")]);
+    assert_eq!(result(&z, "192.0.2.1", "loop.example."), SpfResult::PermError);
+    assert_eq!(z.asked.get(), 11);
+}
+
 /// The limit counts the terms of every record together, redirect included, and the
 /// mechanisms that ask nothing (ip4, ip6, all) are not counted.
 #[test]
@@ -266,10 +283,12 @@ fn dns_term_limit_spans_includes_and_redirects() {
 fn two_void_lookups_are_allowed_the_third_is_permerror() {
     let z = zone(&[("two.example", "v=spf1 a:nx1.example mx:nx2.example -all")]);
     assert_eq!(result(&z, "192.0.2.1", "two.example"), SpfResult::Fail);
-    let z = zone(&[("three.example", "v=spf1 a:nx1.example mx:nx2.example exists:nx3.example -all")]);
+    let z = zone(&[("three.example", "v=spf1 a:nx1.example mx:nx2.example ptr:x.example -all")]);
     let o = run(&z, "192.0.2.1", "three.example");
     assert_eq!(o.result, SpfResult::PermError);
-    assert!(o.reason.contains("without an answer"), "{}", o.reason);
+    assert!(o.reason.contains("without an answer (the last 1.2.0.192.in-addr.arpa)"), "{}", o.reason);
+    let z = zone(&[("e.example", "v=spf1 a:nx1.example mx:nx2.example exists:nx3.example -all")]);
+    assert_eq!(result(&z, "192.0.2.1", "e.example"), SpfResult::PermError);
     // An existing name without addresses of the asked type (NODATA) is void too.
     let mut z = zone(&[("nodata.example", "v=spf1 a:t.example a:t.example a:t.example -all")]);
     z.txt("t.example", "text only");
@@ -406,6 +425,18 @@ fn p_macro_is_the_validated_name_or_unknown() {
     assert_eq!(result(&z, "192.0.2.2", "pm.example"), SpfResult::Fail, "not validated: unknown.allow.example");
     z.add("unknown.allow.example", ZoneRecord::A("127.0.0.2".parse().unwrap()));
     assert_eq!(result(&z, "192.0.2.2", "pm.example"), SpfResult::Pass);
+}
+
+/// §7.3: of several validated names, `%{p}` is the checked domain, else one below it.
+#[test]
+fn p_macro_prefers_the_domain_then_a_subdomain() {
+    let mut z = zone(&[("pd.example", "v=spf1 exists:%{p}.allow.example -all")]);
+    for n in ["other.example", "mail.pd.example"] {
+        z.add("1.2.0.192.in-addr.arpa", ZoneRecord::Ptr(n.into()));
+        z.add(n, ZoneRecord::A("192.0.2.1".parse().unwrap()));
+    }
+    z.add("mail.pd.example.allow.example", ZoneRecord::A("127.0.0.2".parse().unwrap()));
+    assert_eq!(result(&z, "192.0.2.1", "pd.example"), SpfResult::Pass);
 }
 
 /// A macro that makes a label longer than 63 octets asks nothing and matches nothing; it is not
