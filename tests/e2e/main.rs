@@ -14,5 +14,6 @@ mod queue_contract;
 mod remote;
 mod robustness;
 mod sign;
+mod spf;
 mod tools;
 mod verify;

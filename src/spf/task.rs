@@ -1,0 +1,135 @@
+//! The SPF task of a run (`SPFVERIFY`): check_host() for the envelope sender (or, for the
+//! null sender, the HELO name, §2.4), one `spf=` method result, and a refusal when the letters
+//! say so. The body is not needed.
+
+use super::eval::{check_host, SpfOutput, SpfResult};
+use crate::auth_results::MethodResult;
+use crate::error::Result;
+use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use std::net::IpAddr;
+
+/// What the plan knows before the message: plain data from the environment and control files.
+#[derive(Debug, Clone, Default)]
+pub struct SpfSettings {
+    /// `SPFVERIFY`: `F S N T P` refuse fail, softfail, neutral, temperror, permerror
+    /// (uppercase permanently, lowercase temporarily); empty: evaluate and report only.
+    pub letters: String,
+    /// `TCPREMOTEIP`; `None` for local injection (SPF `none`, never a refusal).
+    pub client_ip: Option<IpAddr>,
+    /// `HELOHOST`.
+    pub helo: Option<String>,
+    /// Our host name (`r` in explanations).
+    pub host_domain: String,
+}
+
+pub struct SpfTask {
+    settings: SpfSettings,
+}
+
+impl SpfTask {
+    pub fn new(settings: SpfSettings) -> SpfTask {
+        SpfTask { settings }
+    }
+}
+
+/// The letter of a result in `SPFVERIFY`; pass and none never refuse.
+fn letter(r: SpfResult) -> Option<char> {
+    match r {
+        SpfResult::Fail => Some('F'),
+        SpfResult::SoftFail => Some('S'),
+        SpfResult::Neutral => Some('N'),
+        SpfResult::TempError => Some('T'),
+        SpfResult::PermError => Some('P'),
+        SpfResult::Pass | SpfResult::None => None,
+    }
+}
+
+/// Which identity is checked (§2.4, §2.3): the envelope sender's domain, or for the null
+/// sender `postmaster@<helo>`. `None` with why, when there is nothing to check.
+struct Identity {
+    domain: String,
+    sender: String,
+    /// The `Authentication-Results` property: `smtp.mailfrom` or `smtp.helo`.
+    property: &'static str,
+    value: String,
+}
+
+fn identity(sender: &[u8], helo: Option<&str>) -> std::result::Result<Identity, &'static str> {
+    let sender = std::str::from_utf8(sender).map_err(|_| "the envelope sender is not UTF-8")?;
+    if sender.is_empty() || sender == "<>" {
+        let helo = helo.filter(|h| !h.is_empty()).ok_or("null sender and no HELO name")?;
+        return Ok(Identity {
+            domain: helo.to_string(),
+            sender: format!("postmaster@{helo}"),
+            property: "smtp.helo",
+            value: helo.to_string(),
+        });
+    }
+    // §4.3: a sender without a domain has nothing to check (check_host() says `none` for a
+    // malformed domain itself).
+    let (_, domain) = sender.rsplit_once('@').ok_or("the envelope sender has no domain")?;
+    Ok(Identity {
+        domain: domain.to_string(),
+        sender: sender.to_string(),
+        property: "smtp.mailfrom",
+        value: sender.to_string(),
+    })
+}
+
+impl Task for SpfTask {
+    fn body(&mut self, _data: &[u8]) {}
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+        let s = self.settings;
+        let helo = s.helo.as_deref();
+        let id = identity(&ctx.envelope.sender, helo);
+        let (output, prop, value) = match (s.client_ip, id) {
+            (None, _) => (none("no client address (local injection)"), "smtp.mailfrom", sender_text(ctx)),
+            (Some(_), Err(why)) => (none(why), "smtp.mailfrom", sender_text(ctx)),
+            (Some(ip), Ok(id)) => {
+                let resolver = (ctx.resolver)();
+                let out = check_host(&*resolver, ip, &id.domain, &id.sender, helo.unwrap_or(""), &s.host_domain);
+                (out, id.property, Some(id.value))
+            }
+        };
+        if ctx.verbose {
+            eprintln!("qmail-dkim: SPF {}: {}", output.result.as_str(), log_safe(&output.reason));
+        }
+        let auth =
+            MethodResult::new("spf", output.result.as_str()).comment(&output.reason).prop(prop, value.as_deref());
+        let refuse = letter(output.result).and_then(|l| {
+            let permanent = letter_refuses(&s.letters, l)?;
+            Some(refusal(&output, permanent))
+        });
+        Ok(TaskResult { auth: vec![auth], refuse, ..TaskResult::default() })
+    }
+}
+
+fn none(why: &str) -> SpfOutput {
+    SpfOutput { result: SpfResult::None, domain: String::new(), reason: why.to_string(), explanation: None }
+}
+
+fn sender_text(ctx: &Context<'_>) -> Option<String> {
+    std::str::from_utf8(&ctx.envelope.sender).ok().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// `qmail-dkim: SPF fail: <reason> (#5.7.23)`: RFC 7372 x.7.23 for a failed validation,
+/// x.7.24 for temperror and permerror; 4 instead of 5 when temporary.
+fn refusal(o: &SpfOutput, permanent: bool) -> Refusal {
+    let detail = match o.result {
+        SpfResult::TempError | SpfResult::PermError => 24,
+        _ => 23,
+    };
+    let class = if permanent { 5 } else { 4 };
+    let text = format!("qmail-dkim: SPF {}: {} (#{class}.7.{detail})", o.result.as_str(), log_safe(&o.reason));
+    if permanent {
+        Refusal::permanent(text)
+    } else {
+        Refusal::temporary(text)
+    }
+}
+
+/// A reason for a log line or an SMTP reply: printable ASCII, at most 300 characters.
+fn log_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(300).collect()
+}
