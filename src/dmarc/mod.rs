@@ -34,6 +34,8 @@
 //! - `np=` for nonexistent subdomains (an A question more) and `t=y` (one step weaker); it
 //!   ignores `pct=`;
 //! - of several DMARC records at a name it uses the first that parses (RFC 7489: none);
+//! - an invalid `p=` value makes its record a `permerror` (RFC 7489 §6.6.3: `p=none` when
+//!   `rua=` is valid, else no DMARC);
 //! - it turns U-labels into A-labels; we take ASCII domains only (a From in U-labels is
 //!   `permerror`, see [`task`]);
 //! - a From without a single domain is "no DMARC" there, `permerror` here ([`task`]).
