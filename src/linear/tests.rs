@@ -3,7 +3,7 @@
 //! Authentication-Results) are not repeated here.
 
 use super::{assert_linear, repeat};
-use crate::message::{address_domain, count_fields, find_header_end, unfold, Headers};
+use crate::message::{address_domain, address_domains, count_fields, find_header_end, unfold, Headers};
 use std::hint::black_box;
 
 // --- the check itself ----------------------------------------------------------------------------
@@ -107,9 +107,9 @@ fn header_end_found_incrementally_is_linear() {
 
 #[test]
 fn address_domain_is_linear() {
-    for unit in [&b"<"[..], b">", b"<a@b>", b"@", b"(", b"((x)", b"\"\\", b"a@b.c,", b" \t"] {
+    for unit in [&b"<"[..], b">", b"<a@b>", b"@", b"(", b"((x)", b"\"\\", b"a@b.c,", b" \t", b"g:", b"<@r,", b","] {
         assert_linear(
-            &format!("address_domain, {unit:?} repeated"),
+            &format!("address_domain and address_domains, {unit:?} repeated"),
             4096,
             |n| {
                 let mut v = repeat(unit, n);
@@ -118,6 +118,7 @@ fn address_domain_is_linear() {
             },
             |v| {
                 black_box(address_domain(v));
+                black_box(address_domains(v));
             },
         );
     }

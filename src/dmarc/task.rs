@@ -1,0 +1,213 @@
+//! The DMARC task (`DMARCVERIFY=letters`): after SPF and DKIM, evaluate the From domain's
+//! policy from their results and refuse as the letters say.
+//!
+//! Letters (uppercase refuses permanently `#5.7.1`, lowercase temporarily `#4.7.1`, the one
+//! rule of [`crate::task::letter_refuses`]; empty: report only):
+//! - `R`, `Q`, `N`: a message that fails, whose policy after `pct=` is `reject`,
+//!   `quarantine`, `none`;
+//! - `T`: `temperror` (a DNS failure, or an aligned DKIM or SPF check that failed
+//!   temporarily). Always a temporary refusal, `T` or `t`: a passing DNS outage must never
+//!   bounce mail;
+//! - `P`: `permerror` (ours, not in the issue): an invalid DMARC record, or a From without a
+//!   single domain: none, several different ones, an address without a domain, a domain
+//!   that is not an ASCII DNS name. Give `P` with `R`: a sender who breaks the From field
+//!   on purpose gets `permerror`, not `fail`.
+//!
+//! The `Authentication-Results` part (RFC 7489 §11.2): `dmarc=<result> (p=<policy>[ pct=<n>]
+//! dis=<none|reject>) header.from=<domain>`; `p=` is the policy that applies after `pct=` when
+//! the message fails, else the one the record asks for (`sp=` for a subdomain); `pct=` is
+//! shown when below 100; `dis=none` when the message is queued. Without a deciding record a
+//! `reason=` says why.
+
+use super::{evaluate, DmarcOutput, Evidence, Verdict};
+use crate::auth_results::MethodResult;
+use crate::error::Result;
+use crate::message::{address_domains, unfold, Headers};
+use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+
+/// What `plan` hands the task.
+#[derive(Debug, Clone, Default)]
+pub struct DmarcSettings {
+    /// `DMARCVERIFY`: the letters that refuse.
+    pub letters: String,
+}
+
+pub struct DmarcTask {
+    letters: String,
+    /// A fixed `pct=` roll (0..=99), for tests; `None` draws one when needed.
+    roll: Option<u8>,
+}
+
+impl DmarcTask {
+    pub fn new(settings: DmarcSettings) -> DmarcTask {
+        DmarcTask { letters: settings.letters, roll: None }
+    }
+
+    /// The same, with a fixed `pct=` roll: the policy applies when `roll < pct`.
+    pub fn with_roll(mut self, roll: u8) -> DmarcTask {
+        self.roll = Some(roll.min(99));
+        self
+    }
+}
+
+impl Task for DmarcTask {
+    fn body(&mut self, _data: &[u8]) {}
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+        let out = match from_domain(ctx.headers) {
+            Ok(domain) => {
+                let (dkim_pass, dkim_temperror) = dkim_domains(ctx.earlier);
+                let (spf_result, spf_domain) = spf(ctx.earlier, &ctx.envelope.sender);
+                let ev = Evidence {
+                    dkim_pass: &dkim_pass,
+                    dkim_temperror: &dkim_temperror,
+                    spf_result,
+                    spf_domain: spf_domain.as_deref(),
+                };
+                let resolver = (ctx.resolver)();
+                let fixed = self.roll;
+                evaluate(&*resolver, &domain, &ev, &mut || fixed.unwrap_or_else(random_roll))
+            }
+            Err(why) => DmarcOutput {
+                result: Verdict::PermError,
+                domain: String::new(),
+                record: None,
+                requested: None,
+                applied: None,
+                aligned: None,
+                detail: why.into(),
+            },
+        };
+        if ctx.verbose {
+            eprintln!(
+                "qmail-dkim: DMARC {}: {}{}",
+                if out.domain.is_empty() { "-" } else { &out.domain },
+                out.result.word(),
+                if out.detail.is_empty() { String::new() } else { format!(" ({})", out.detail) }
+            );
+        }
+        let refuse = refusal(&out, &self.letters);
+        Ok(TaskResult { auth: vec![method_result(&out, refuse.is_some())], refuse, ..TaskResult::default() })
+    }
+}
+
+/// The one author domain of the message: every mailbox of every `From:` field must have the
+/// same domain (RFC 7489 §6.6.1 leaves several to the receiver; we do not guess which counts).
+fn from_domain(headers: &Headers) -> std::result::Result<String, &'static str> {
+    let mut domain: Option<String> = None;
+    for f in headers.named("From") {
+        for d in address_domains(&unfold(headers.value(f))) {
+            let Some(d) = d else {
+                return Err("a From address without a domain");
+            };
+            match &domain {
+                None => domain = Some(d),
+                Some(first) if *first == d => {}
+                Some(_) => return Err("From names several domains"),
+            }
+        }
+    }
+    domain.ok_or("no From address")
+}
+
+/// A domain from a method's property value: after the last `@` when there is one, without the
+/// quote of a quoted-string value, lowercased; `None` unless it is a DNS name.
+fn domain_of(v: &str) -> Option<String> {
+    let d = v.rsplit_once('@').map_or(v, |(_, d)| d).trim_matches('"');
+    let d = d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase();
+    crate::domain::is_dns_name(&d).then_some(d)
+}
+
+/// `header.d` of the DKIM results that passed, and of those that failed temporarily.
+fn dkim_domains(earlier: &[MethodResult]) -> (Vec<String>, Vec<String>) {
+    let (mut pass, mut temp) = (Vec::new(), Vec::new());
+    for m in earlier.iter().filter(|m| m.method() == "dkim") {
+        let Some(d) = m.property("header.d").and_then(domain_of) else { continue };
+        match m.result() {
+            "pass" => pass.push(d),
+            "temperror" => temp.push(d),
+            _ => {}
+        }
+    }
+    (pass, temp)
+}
+
+/// The SPF result word and the domain it checked: the MAIL FROM domain, or the HELO name when
+/// the sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4.
+fn spf(earlier: &[MethodResult], sender: &[u8]) -> (&'static str, Option<String>) {
+    let Some(m) = earlier.iter().find(|m| m.method() == "spf") else {
+        return ("none", None);
+    };
+    let null = sender.is_empty() || sender == b"#@[]";
+    let v = if null {
+        m.property("smtp.helo").or_else(|| m.property("smtp.mailfrom"))
+    } else {
+        m.property("smtp.mailfrom")
+    };
+    (m.result(), v.and_then(domain_of))
+}
+
+/// A roll of 0..=99 for `pct=`. Should the system's generator fail, 0: the policy applies, as
+/// it would without `pct=`.
+fn random_roll() -> u8 {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 4];
+    match SystemRandom::new().fill(&mut b) {
+        // The bias of 2^32 mod 100 is below one in 40 million.
+        Ok(()) => u8::try_from(u32::from_le_bytes(b) % 100).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// The refusal the letters ask for. Texts name the domain only when it is a DNS name, and
+/// nothing else from the message or the DNS.
+fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
+    let domain = if crate::domain::is_dns_name(&out.domain) { out.domain.as_str() } else { "the From domain" };
+    let make = |permanent: bool, what: String| {
+        if permanent {
+            Refusal::permanent(format!("qmail-dkim: {what} (#5.7.1)"))
+        } else {
+            Refusal::temporary(format!("qmail-dkim: {what} (#4.7.1)"))
+        }
+    };
+    match out.result {
+        Verdict::Fail => {
+            let applied = out.applied?;
+            let letter = match applied {
+                super::record::Policy::Reject => 'R',
+                super::record::Policy::Quarantine => 'Q',
+                super::record::Policy::None => 'N',
+            };
+            let permanent = letter_refuses(letters, letter)?;
+            Some(make(permanent, format!("DMARC policy of {domain} is {} and the message failed", applied.name())))
+        }
+        Verdict::TempError => {
+            letter_refuses(letters, 'T')?;
+            Some(make(false, format!("DMARC check of {domain} failed temporarily")))
+        }
+        Verdict::PermError => {
+            let permanent = letter_refuses(letters, 'P')?;
+            let what = if out.domain.is_empty() {
+                format!("DMARC permanent error: {}", out.detail)
+            } else {
+                format!("DMARC permanent error for {domain}")
+            };
+            Some(make(permanent, what))
+        }
+        Verdict::Pass | Verdict::None => None,
+    }
+}
+
+/// `dmarc=…` for the `Authentication-Results` field.
+fn method_result(out: &DmarcOutput, refused: bool) -> MethodResult {
+    let mut m = MethodResult::new("dmarc", out.result.word());
+    if let (Some(requested), Some((_, rec))) = (out.requested, &out.record) {
+        let p = out.applied.unwrap_or(requested);
+        let pct = if rec.pct < 100 { format!(" pct={}", rec.pct) } else { String::new() };
+        m = m.comment(&format!("p={}{pct} dis={}", p.name(), if refused { "reject" } else { "none" }));
+    }
+    if !out.detail.is_empty() {
+        m = m.reason(&out.detail);
+    }
+    m.prop("header.from", (!out.domain.is_empty()).then_some(out.domain.as_str()))
+}
