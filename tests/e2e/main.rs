@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod arc;
 mod domainkeys;
 mod forgery;
 mod infra;
