@@ -3,7 +3,8 @@
 //!
 //! - AAR: `i=N; <authserv-id>; <every method result of the earlier tasks>`, written as our
 //!   Authentication-Results (crate::auth_results).
-//! - AMS: relaxed/relaxed, sha256 (rsa-sha256, or ed25519-sha256 for an Ed25519 key), `t=`,
+//! - AMS: relaxed/relaxed, sha256 (rsa-sha256, or ed25519-sha256 for an Ed25519 key: mail-auth
+//!   validates those, dkimpy 1.1.8's ARC knows only rsa-sha256, so RSA is the safe choice), `t=`,
 //!   `h=` the default DKIM list (crate::dkim::sign::default_header_list: never ARC fields, so
 //!   neither ARC-Seal, which RFC 8617 §4.1.2 forbids, nor the new AAR, as dkimpy's sealer does).
 //! - AS: `cv=` from the `arc=` result of the verify task (which runs before): `none` without a

@@ -356,3 +356,23 @@ fn many_arc_fields_are_collected_in_linear_time() {
         c => panic!("{c:?}"),
     }
 }
+
+#[test]
+fn temperror_or_missing_verdict_adds_no_seal_to_a_chain() {
+    let one = seal(MSG, "rsa", &arc("none"));
+    assert_eq!(seal(&one, "rsa", &arc("temperror")), one);
+    assert_eq!(seal(&one, "rsa", &[MethodResult::new("spf", "pass")]), one);
+    // Without a chain there is nothing to vouch for: i=1, cv=none.
+    assert!(seal(MSG, "rsa", &[]).starts_with(b"ARC-Seal: i=1; a=rsa-sha256; t=1800000000; cv=none;"));
+}
+
+#[test]
+fn arc_fields_over_a_mib_fail_unparsed() {
+    let big = format!("ARC-Authentication-Results: i=1; mx; none (x{})\n", "y".repeat(MAX_ARC_BYTES));
+    match collect(&Headers::parse(format!("{big}{}", fake_set(1)).into_bytes())) {
+        Chain::Broken(b) => {
+            assert_eq!(b, Broken { why: format!("ARC header fields of more than {MAX_ARC_BYTES} bytes"), next: None })
+        }
+        c => panic!("{c:?}"),
+    }
+}

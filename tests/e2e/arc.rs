@@ -220,3 +220,26 @@ fn dns_temporary_failure_is_temperror_never_a_pass_nor_permanent() {
     let refusal = r.refuse.expect("T refuses");
     assert!(!refusal.permanent, "{refusal:?}");
 }
+
+/// mail-auth's ARC validator (feature `arc` of the dev-dependency) as a second oracle: it
+/// accepts our RSA and Ed25519 seals, at instance 1 and on top of dkimpy's chain. The body has
+/// no whitespace-only trailing lines (mail-auth 0.13.3's relaxed body defect, shared/SPEC.md §9).
+#[test]
+fn mail_auth_validates_our_rsa_and_ed25519_seals() {
+    let s = setup();
+    let (rt, auth) = mail_auth_for(&s.dns);
+    let (_, two) = dkimpy_chain(&s, MSG.as_bytes());
+    for (base, n) in [(MSG.as_bytes().to_vec(), 1), (two, 3)] {
+        for (key, selector) in [(&s.rsa, "rsa"), (&s.ed, "ed")] {
+            let (sealed, _) = our_verify_and_seal(&base, &s, key, selector);
+            let wire = lf_to_crlf(&sealed);
+            let parsed = mail_auth::AuthenticatedMessage::parse(&wire).unwrap();
+            let out = rt.block_on(auth.verify_arc(&parsed));
+            assert_eq!(out.result(), &mail_auth::DkimResult::Pass, "mail-auth on our {selector} seal i={n}");
+            assert_eq!(out.sets().len(), n);
+            let changed = lf_to_crlf(&replace(&sealed, "this is the body", "this is a changed body"));
+            let parsed = mail_auth::AuthenticatedMessage::parse(&changed).unwrap();
+            assert_ne!(rt.block_on(auth.verify_arc(&parsed)).result(), &mail_auth::DkimResult::Pass);
+        }
+    }
+}

@@ -739,6 +739,21 @@ pub fn dkimpy_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: 
     out.stdout
 }
 
+/// mail-auth's authenticator asking the loopback `dns`, and the runtime to drive it: the
+/// differential oracle of the DKIM and ARC tests.
+pub fn mail_auth_for(dns: &Dns) -> (tokio::runtime::Runtime, mail_auth::MessageAuthenticator) {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut ns = NameServerConfig::udp_and_tcp("127.0.0.1".parse().unwrap());
+    for c in &mut ns.connections {
+        c.port = dns.port;
+    }
+    let auth =
+        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
+            .unwrap();
+    (rt, auth)
+}
+
 /// Seal with dkimpy's ARC sealer (`dkim.arc_sign`) as authserv-id `srv_id`, whose
 /// Authentication-Results fields in `msg` give the verdicts and cv=. Returns the sealed message
 /// (LF line ends). Panics when dkimpy adds no set.
