@@ -16,7 +16,7 @@
 //! out of range (no next number to take); the verdict is `temperror` (a DNS hiccup must not end a
 //! good chain with `cv=fail`, nor vouch for it with `cv=pass`) or missing while a chain exists.
 
-use super::verify::sets_data;
+use super::verify::{in_range, sets_data};
 use super::{collect, Chain, Set, MAX_INSTANCES};
 use crate::auth_results;
 use crate::dkim::canon::{self, BodyHasher};
@@ -91,6 +91,9 @@ impl ArcSealTask {
     fn seal(self, ctx: &Context<'_>, plan: &Plan) -> std::result::Result<Vec<u8>, String> {
         let ArcSealTask { key, alg, domain, selector, now, hasher, .. } = self;
         let headers = ctx.headers;
+        if !in_range(headers, &plan.prior) {
+            return Err("the header block changed since the task was planned".into());
+        }
         let i = plan.instance;
         let (bh, _) = hasher.finish();
         let b64 = &base64::engine::general_purpose::STANDARD;

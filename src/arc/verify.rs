@@ -106,7 +106,11 @@ impl Verifier {
             Chain::Broken(b) => return fail(b.why, 0),
             Chain::Sets(sets) => sets,
         };
-        let n = sets.last().map_or(0, |s| s.instance);
+        let Some(newest) = sets.last() else { return fail("internal: empty chain".into(), 0) };
+        let n = newest.instance;
+        if !in_range(headers, &sets) {
+            return fail("internal: the header block changed".into(), n);
+        }
         let (ams, body) = match (ams, hasher) {
             (Ok(a), Some(h)) => (a, h.finish()),
             (Err(why), _) => return fail(why, n),
@@ -124,7 +128,6 @@ impl Verifier {
                 Err((_, why)) => Some(fail(why, n)),
             }
         };
-        let newest = &sets[sets.len() - 1];
         if let Some(v) = check(check_ams(headers, newest, &ams, &body, dns, &mut cache)) {
             return v;
         }
@@ -253,6 +256,11 @@ fn seal_data(headers: &Headers, sets: &[Set]) -> Vec<u8> {
         canon::signature_header(Canon::Relaxed, headers.raw(&headers.fields[last.seal]), &mut data);
     }
     data
+}
+
+/// Whether the fields `sets` name are in `headers` (the block they were collected from).
+pub(crate) fn in_range(headers: &Headers, sets: &[Set]) -> bool {
+    sets.iter().all(|s| [s.aar, s.ams, s.seal].iter().all(|&f| f < headers.fields.len()))
 }
 
 /// AAR, AMS, AS of each set, relaxed, each with its line end: what a seal signs below its own set.
