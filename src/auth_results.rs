@@ -90,7 +90,16 @@ impl MethodResult {
 /// fits, else each method on a line of its own. `authserv_id` must already be a valid value
 /// (see `headers::authserv_id`). No methods: `none` (RFC 8601 §2.2).
 pub fn field(authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
-    let head = format!("Authentication-Results: {authserv_id};");
+    folded(format!("Authentication-Results: {authserv_id};"), methods)
+}
+
+/// The `ARC-Authentication-Results:` field of ARC instance `i` (RFC 8617 §4.1.1): `i=N;`, then
+/// what [`field`] writes after its name, folded the same way.
+pub fn arc_field(i: u32, authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
+    folded(format!("ARC-Authentication-Results: i={i}; {authserv_id};"), methods)
+}
+
+fn folded(head: String, methods: &[MethodResult]) -> Vec<u8> {
     let words: Vec<Vec<String>> = methods.iter().map(MethodResult::words).collect();
     if words.is_empty() {
         return format!("{head} none\n").into_bytes();
@@ -205,6 +214,17 @@ mod tests {
         for line in f.lines() {
             assert!(line.len() <= WIDTH, "{line}");
         }
+    }
+
+    /// The ARC sealer's AAR: `i=N;` before the same payload, folded the same way.
+    #[test]
+    fn arc_field_is_the_payload_after_the_instance() {
+        let spf = MethodResult::new("spf", "pass").prop("smtp.mailfrom", Some("a@example.com"));
+        assert_eq!(
+            s(arc_field(2, "mx", &[spf, MethodResult::new("arc", "pass")])),
+            "ARC-Authentication-Results: i=2; mx;\n\tspf=pass smtp.mailfrom=a@example.com;\n\tarc=pass\n"
+        );
+        assert_eq!(s(arc_field(1, "mx", &[])), "ARC-Authentication-Results: i=1; mx; none\n");
     }
 
     /// A `d=` from the message cannot add a method or a property (issue 10, item 5).

@@ -155,7 +155,9 @@ pub fn fold_base64(field: &mut String, b64: &str, first: usize, width: usize, br
     }
 }
 
-fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
+/// Appends `tag;` to a signature field, folding before column 78 (`col` is the current
+/// column). Shared with the ARC sealer (crate::arc).
+pub fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
     let piece = format!("{tag};");
     if *col > 16 && *col + 1 + piece.len() > 78 {
         field.push_str("\n\t");
@@ -168,8 +170,8 @@ fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
     *col += piece.len();
 }
 
-/// A tag whose value is a list, folded after separators.
-fn push_list(field: &mut String, col: &mut usize, prefix: &str, items: &[&str], sep: &str) {
+/// A tag whose value is a list, folded after separators, on a line of its own.
+pub fn push_list(field: &mut String, col: &mut usize, prefix: &str, items: &[&str], sep: &str) {
     field.push_str("\n\t");
     *col = 8;
     field.push_str(prefix);

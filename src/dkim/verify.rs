@@ -590,11 +590,11 @@ pub enum PublicKey {
 }
 
 /// A usable key record.
-struct KeyRecord {
-    key: PublicKey,
-    testing: bool,
-    strict: bool,
-    granularity: Option<String>,
+pub struct KeyRecord {
+    pub key: PublicKey,
+    pub testing: bool,
+    pub strict: bool,
+    pub granularity: Option<String>,
 }
 
 fn check(
@@ -607,26 +607,9 @@ fn check(
     cache: &mut Vec<(String, TxtAnswer)>,
 ) -> (Outcome, String) {
     let name = format!("{}._domainkey.{}", p.selector, p.domain);
-    let answer = match cache.iter().find(|(n, _)| *n == name) {
-        Some((_, a)) => a.clone(),
-        None => {
-            let a = dns.txt(&name);
-            cache.push((name.clone(), a.clone()));
-            a
-        }
-    };
-    let record = match answer {
-        TxtAnswer::BadName => return (Outcome::DomainNameTooLong, format!("{name} cannot be requested")),
-        TxtAnswer::TempFail(why) => return (Outcome::DnsTempFailure, format!("{name}: {why}")),
-        TxtAnswer::NotFound => return (Outcome::DnsPermFailure, format!("{name}: no such TXT record")),
-        TxtAnswer::Records(r) if r.len() != 1 => {
-            return (Outcome::SelectorInvalid, format!("{name}: {} TXT records", r.len()))
-        }
-        TxtAnswer::Records(mut r) => r.pop().unwrap_or_default(),
-    };
-    let key = match parse_key_record(&record, p) {
+    let key = match fetch_key(dns, cache, &name, p.alg) {
         Ok(k) => k,
-        Err((o, why)) => return (o, format!("{name}: {why}")),
+        Err(e) => return e,
     };
     if let Some(g) = &key.granularity {
         let local = p.identity.rsplit_once('@').map_or("", |(l, _)| l);
@@ -678,6 +661,35 @@ fn check(
         return (Outcome::Neutral, "rsa-sha1 verified but is not accepted (RFC 8301; DKIM_ALLOW_SHA1)".into());
     }
     (Outcome::Success, format!("{name}: verified"))
+}
+
+/// The key record at `name` (`s._domainkey.d`) for a signature of `alg`, each name asked once
+/// per message (`cache`). The one key lookup of DKIM and ARC (crate::arc); the error is the
+/// outcome and its detail, which starts with the name.
+pub fn fetch_key(
+    dns: &dyn TxtLookup,
+    cache: &mut Vec<(String, TxtAnswer)>,
+    name: &str,
+    alg: Algorithm,
+) -> Result<KeyRecord, (Outcome, String)> {
+    let answer = match cache.iter().find(|(n, _)| n == name) {
+        Some((_, a)) => a.clone(),
+        None => {
+            let a = dns.txt(name);
+            cache.push((name.to_string(), a.clone()));
+            a
+        }
+    };
+    let record = match answer {
+        TxtAnswer::BadName => return Err((Outcome::DomainNameTooLong, format!("{name} cannot be requested"))),
+        TxtAnswer::TempFail(why) => return Err((Outcome::DnsTempFailure, format!("{name}: {why}"))),
+        TxtAnswer::NotFound => return Err((Outcome::DnsPermFailure, format!("{name}: no such TXT record"))),
+        TxtAnswer::Records(r) if r.len() != 1 => {
+            return Err((Outcome::SelectorInvalid, format!("{name}: {} TXT records", r.len())))
+        }
+        TxtAnswer::Records(mut r) => r.pop().unwrap_or_default(),
+    };
+    parse_key_record(&record, alg).map_err(|(o, why)| (o, format!("{name}: {why}")))
 }
 
 /// A key record's tags as far as they do not depend on a signature (RFC 6376 §3.6.1). The one
@@ -760,10 +772,10 @@ impl KeyTags {
     }
 }
 
-/// Parses a key record for a signature.
-fn parse_key_record(record: &[u8], p: &Parsed) -> Result<KeyRecord, (Outcome, String)> {
+/// Parses a key record for a signature of `alg`.
+fn parse_key_record(record: &[u8], alg: Algorithm) -> Result<KeyRecord, (Outcome, String)> {
     let tags = KeyTags::parse(record)?;
-    tags.for_signature(p.alg)?;
+    tags.for_signature(alg)?;
     let key = decode_public_key(tags.k, &tags.p_bytes()?).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
     Ok(KeyRecord { key, testing: tags.testing, strict: tags.strict, granularity: tags.granularity })
 }
@@ -785,7 +797,8 @@ pub fn decode_public_key(k: KeyType, der: &[u8]) -> Result<PublicKey, String> {
     Ok(PublicKey::Rsa { n, e })
 }
 
-fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
+/// Whether `sig` signs `data` (the header data, unhashed) with `key` under `alg`.
+pub fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
     use ring::signature as s;
     match (key, alg) {
         (PublicKey::Rsa { n, e }, Algorithm::RsaSha1 | Algorithm::RsaSha256) => {

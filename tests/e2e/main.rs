@@ -6,6 +6,8 @@
 mod common;
 
 mod admin;
+mod arc;
+mod checks;
 mod dmarc;
 mod domainkeys;
 mod forgery;

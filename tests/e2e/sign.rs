@@ -156,19 +156,11 @@ fn interop_rsa_1024() {
 /// (shared/SPEC.md §9): relaxed bodies without whitespace-only trailing lines.
 #[test]
 fn mail_auth_agrees() {
-    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
     let s = setup();
     let dir = tempfile::tempdir().unwrap();
     let rsa = key_as(dir.path(), &s.rsa, "rsa");
     let ed = key_as(dir.path(), &s.ed, "ed");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut ns = NameServerConfig::udp_and_tcp("127.0.0.1".parse().unwrap());
-    for c in &mut ns.connections {
-        c.port = s.dns.port;
-    }
-    let auth =
-        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
-            .unwrap();
+    let (rt, auth) = mail_auth_for(&s.dns);
     for (name, msg) in messages() {
         if name == "trailing-blank" || name == "no-body" {
             continue;

@@ -735,19 +735,11 @@ fn verbose_and_relay_bypass() {
 /// known defects (shared/SPEC.md §9).
 #[test]
 fn mail_auth_agrees() {
-    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
     let k = Keys::new();
     let dns = dns_for(&k);
     let rsa = k.file(&k.rsa, "rsa");
     let ed = k.file(&k.ed, "ed");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut ns = NameServerConfig::udp_and_tcp("127.0.0.1".parse().unwrap());
-    for c in &mut ns.connections {
-        c.port = dns.port;
-    }
-    let auth =
-        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
-            .unwrap();
+    let (rt, auth) = mail_auth_for(&dns);
     let good_rsa = sign_ours(MSG, &rsa, "-c s");
     let good_rel = sign_ours(MSG, &rsa, "");
     let good_ed = sign_ours(MSG, &ed, "-z 4");

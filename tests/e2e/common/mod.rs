@@ -739,6 +739,47 @@ pub fn dkimpy_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: 
     out.stdout
 }
 
+/// mail-auth's authenticator asking the loopback `dns`, and the runtime to drive it: the
+/// differential oracle of the DKIM and ARC tests.
+pub fn mail_auth_for(dns: &Dns) -> (tokio::runtime::Runtime, mail_auth::MessageAuthenticator) {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut ns = NameServerConfig::udp_and_tcp("127.0.0.1".parse().unwrap());
+    for c in &mut ns.connections {
+        c.port = dns.port;
+    }
+    let auth =
+        mail_auth::MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![ns]), ResolverOpts::default())
+            .unwrap();
+    (rt, auth)
+}
+
+/// Seal with dkimpy's ARC sealer (`dkim.arc_sign`) as authserv-id `srv_id`, whose
+/// Authentication-Results fields in `msg` give the verdicts and cv=. Returns the sealed message
+/// (LF line ends). Panics when dkimpy adds no set.
+pub fn dkimpy_arc_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, srv_id: &str) -> Vec<u8> {
+    let f = temp_msg(msg);
+    let out = Command::new(interop_dir().join("dkimpy_arc.py"))
+        .arg("sign")
+        .arg(f.path())
+        .arg("--key")
+        .arg(key)
+        .args(["--selector", selector, "--domain", domain, "--srv-id", srv_id])
+        .output()
+        .expect("run dkimpy_arc.py");
+    assert!(out.status.success(), "dkimpy_arc.py sign failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Validate the ARC chain with dkimpy (`dkim.arc_verify`), keys from `dns`: ok only for cv=pass;
+/// the report is `cv=<result> <reason>`.
+pub fn dkimpy_arc_verify(msg: &[u8], dns: &Dns) -> Verdict {
+    let f = temp_msg(msg);
+    run_script(
+        Command::new(interop_dir().join("dkimpy_arc.py")).arg("verify").arg(f.path()).arg("--dns").arg(dns.addr()),
+    )
+}
+
 /// Sign with Mail::DKIM; `extra` e.g. `["relaxed/relaxed", "rsa-sha1"]` or
 /// `["--domainkeys", "nofws"]`. Returns the signed message (LF line ends).
 pub fn mail_dkim_sign(msg: &[u8], key: &Path, selector: &str, domain: &str, extra: &[&str]) -> Vec<u8> {

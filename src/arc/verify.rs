@@ -1,0 +1,331 @@
+//! ARC chain validation (RFC 8617 §5.2), streaming like DKIM: the chain is collected and the
+//! newest ARC-Message-Signature parsed from the header block, its body hash computed as the body
+//! streams, and the keys fetched and the signatures checked at [`Verifier::finish`].
+//!
+//! The steps: the structure ([`super::collect`]: sets 1..N complete, at most 50, cv=none on
+//! i=1 and cv=pass above, no cv=fail); the newest AMS as a DKIM signature (`bh=` over the body,
+//! the `h=` fields and the AMS itself with `b=` emptied, by its `c=`, simple/simple when
+//! absent as in RFC 6376); then every ARC-Seal from N down to 1, over the sets 1..i in
+//! instance order, each AAR, AMS, AS relaxed, the AS being checked last with `b=` emptied and
+//! no line end. A key that cannot be fetched for now makes the result `temperror` unless
+//! another step fails for good. `arc.oldest-pass` (optional in RFC 8617) is not computed.
+//! Algorithms: rsa-sha256 and ed25519-sha256 (rsa-sha1 fails, RFC 8301); keys 1024 to 8192
+//! bits, as for DKIM.
+
+use super::{collect, Chain, Set};
+use crate::auth_results::MethodResult;
+use crate::dkim::canon::{self, BodyHasher};
+use crate::dkim::tags::{h_names, strip_ws, TagList};
+use crate::dkim::verify::{fetch_key, verify_sig, Outcome};
+use crate::dkim::{Algorithm, Canon, Canonicalization};
+use crate::dns::{TxtAnswer, TxtLookup};
+use crate::error::Result;
+use crate::message::Headers;
+use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use base64::Engine;
+
+/// The result of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    None,
+    Pass,
+    Fail,
+    TempError,
+}
+
+impl Status {
+    /// The RFC 8601 `arc=` word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::None => "none",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::TempError => "temperror",
+        }
+    }
+}
+
+/// A chain's result and why (empty for none and pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    pub why: String,
+    /// N, the newest instance (0 without a chain).
+    pub instances: u32,
+}
+
+/// The newest AMS, parsed.
+#[derive(Debug, Clone)]
+struct Ams {
+    alg: Algorithm,
+    canon: Canonicalization,
+    domain: String,
+    selector: String,
+    names: Vec<String>,
+    bh: Vec<u8>,
+    b: Vec<u8>,
+    length: Option<u64>,
+}
+
+/// Validates the ARC chain of one message.
+pub struct Verifier {
+    chain: Chain,
+    /// The newest set's AMS, or why it is unusable.
+    ams: std::result::Result<Ams, String>,
+    hasher: Option<BodyHasher>,
+}
+
+impl Verifier {
+    /// Collects the chain and plans the body hash of its newest AMS (before the body is read).
+    pub fn new(headers: &Headers) -> Verifier {
+        let chain = collect(headers);
+        let ams = match &chain {
+            Chain::Sets(sets) => match sets.last() {
+                Some(s) => parse_ams(&s.ams_tags, s.instance),
+                None => Err("internal: empty chain".into()),
+            },
+            _ => Err(String::new()),
+        };
+        let hasher = ams.as_ref().ok().map(|a| BodyHasher::new(a.canon.body, a.alg.hash(), a.length));
+        Verifier { chain, ams, hasher }
+    }
+
+    /// Body bytes, in order, in any pieces.
+    pub fn body(&mut self, data: &[u8]) {
+        if let Some(h) = &mut self.hasher {
+            h.update(data);
+        }
+    }
+
+    /// Checks the newest AMS and every seal.
+    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Verdict {
+        let Verifier { chain, ams, hasher } = self;
+        let fail = |why: String, n: u32| Verdict { status: Status::Fail, why, instances: n };
+        let sets = match chain {
+            Chain::None => return Verdict { status: Status::None, why: String::new(), instances: 0 },
+            Chain::Broken(b) => return fail(b.why, 0),
+            Chain::Sets(sets) => sets,
+        };
+        let Some(newest) = sets.last() else { return fail("internal: empty chain".into(), 0) };
+        let n = newest.instance;
+        if !in_range(headers, &sets) {
+            return fail("internal: the header block changed".into(), n);
+        }
+        let (ams, body) = match (ams, hasher) {
+            (Ok(a), Some(h)) => (a, h.finish()),
+            (Err(why), _) => return fail(why, n),
+            (Ok(_), None) => return fail("internal: no body hash".into(), n),
+        };
+        let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
+        let mut temp: Option<String> = None;
+        let mut check = |step: std::result::Result<(), (Outcome, String)>| -> Option<Verdict> {
+            match step {
+                Ok(()) => None,
+                Err((Outcome::DnsTempFailure, why)) => {
+                    temp.get_or_insert(why);
+                    None
+                }
+                Err((_, why)) => Some(fail(why, n)),
+            }
+        };
+        if let Some(v) = check(check_ams(headers, newest, &ams, &body, dns, &mut cache)) {
+            return v;
+        }
+        for i in (0..sets.len()).rev() {
+            if let Some(v) = check(check_seal(headers, &sets[..=i], dns, &mut cache)) {
+                return v;
+            }
+        }
+        match temp {
+            Some(why) => Verdict { status: Status::TempError, why, instances: n },
+            None => Verdict { status: Status::Pass, why: String::new(), instances: n },
+        }
+    }
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok().filter(|b| !b.is_empty())
+}
+
+/// The algorithm, `d=` and `s=` that an AMS and an AS share (RFC 8617 §4.1.2, §4.1.3).
+fn signer(tags: &TagList, what: &str) -> std::result::Result<(Algorithm, String, String), String> {
+    let a = tags.get("a").ok_or_else(|| format!("{what} has no a="))?;
+    let alg = match Algorithm::parse(a) {
+        Some(Algorithm::RsaSha1) => return Err(format!("{what} uses rsa-sha1 (RFC 8301)")),
+        Some(alg) => alg,
+        None => return Err(format!("{what} has an unknown algorithm")),
+    };
+    let name = |t: &str| {
+        let v = tags.get(t).unwrap_or_default().to_ascii_lowercase();
+        let v = v.strip_suffix('.').unwrap_or(&v).to_string();
+        if crate::domain::is_label_list(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{what} has no valid {t}="))
+        }
+    };
+    Ok((alg, name("d")?, name("s")?))
+}
+
+fn parse_ams(tags: &TagList, instance: u32) -> std::result::Result<Ams, String> {
+    let what = format!("ARC-Message-Signature i={instance}");
+    let (alg, domain, selector) = signer(tags, &what)?;
+    let b = tags.get("b").and_then(b64).ok_or_else(|| format!("{what} has no valid b="))?;
+    let bh = tags.get("bh").and_then(b64).ok_or_else(|| format!("{what} has no valid bh="))?;
+    let names =
+        h_names(tags.get("h").ok_or_else(|| format!("{what} has no h="))?).map_err(|e| format!("{what}: {e}"))?;
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(format!("{what} has an empty name in h="));
+    }
+    // RFC 8617 §4.1.2: the AMS must not sign ARC-Seal fields.
+    if names.iter().any(|n| n.eq_ignore_ascii_case("arc-seal")) {
+        return Err(format!("{what} signs ARC-Seal"));
+    }
+    let canon = match tags.get("c") {
+        None => Canonicalization { header: Canon::Simple, body: Canon::Simple },
+        Some(c) => Canonicalization::parse(c).ok_or_else(|| format!("{what} has an unknown c="))?,
+    };
+    let length = match tags.get("l") {
+        None => None,
+        Some(l) if !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => Some(l.parse().unwrap_or(u64::MAX)),
+        Some(_) => return Err(format!("{what} has an invalid l=")),
+    };
+    Ok(Ams { alg, canon, domain, selector, names, bh, b, length })
+}
+
+type Step = std::result::Result<(), (Outcome, String)>;
+
+fn bad(why: String) -> Step {
+    Err((Outcome::Fail, why))
+}
+
+fn check_ams(
+    headers: &Headers,
+    set: &Set,
+    ams: &Ams,
+    body: &(Vec<u8>, u64),
+    dns: &dyn TxtLookup,
+    cache: &mut Vec<(String, TxtAnswer)>,
+) -> Step {
+    let i = set.instance;
+    let (hash, total) = body;
+    if ams.length.is_some_and(|l| *total < l) {
+        return bad(format!("body shorter than l= of ARC-Message-Signature i={i}"));
+    }
+    if *hash != ams.bh {
+        return bad(format!("body hash differs from bh= of ARC-Message-Signature i={i}"));
+    }
+    let name = format!("{}._domainkey.{}", ams.selector, ams.domain);
+    let key = fetch_key(dns, cache, &name, ams.alg)?;
+    let mut data = Vec::with_capacity(4096);
+    canon::signed_headers(ams.canon.header, headers, &ams.names, Some(set.ams), &mut data);
+    canon::signature_header(ams.canon.header, headers.raw(&headers.fields[set.ams]), &mut data);
+    if !verify_sig(&key.key, ams.alg, &data, &ams.b) {
+        return bad(format!("ARC-Message-Signature i={i} does not verify ({name})"));
+    }
+    Ok(())
+}
+
+/// The seal of the last of `sets` over all of them.
+fn check_seal(headers: &Headers, sets: &[Set], dns: &dyn TxtLookup, cache: &mut Vec<(String, TxtAnswer)>) -> Step {
+    let Some(set) = sets.last() else { return bad("internal: no set".into()) };
+    let what = format!("ARC-Seal i={}", set.instance);
+    let tags = &set.seal_tags;
+    let (alg, domain, selector) = signer(tags, &what).map_err(|w| (Outcome::Fail, w))?;
+    if tags.get("h").is_some() {
+        return bad(format!("{what} has h="));
+    }
+    let Some(b) = tags.get("b").and_then(b64) else { return bad(format!("{what} has no valid b=")) };
+    let name = format!("{selector}._domainkey.{domain}");
+    let key = fetch_key(dns, cache, &name, alg)?;
+    let data = seal_data(headers, sets);
+    if !verify_sig(&key.key, alg, &data, &b) {
+        return bad(format!("{what} does not verify ({name})"));
+    }
+    Ok(())
+}
+
+/// What the seal of the last of `sets` signs (RFC 8617 §5.1.1): AAR, AMS, AS of each set in
+/// instance order, relaxed, the last AS with `b=` emptied and without its line end.
+fn seal_data(headers: &Headers, sets: &[Set]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(4096 * sets.len());
+    if let Some((last, below)) = sets.split_last() {
+        sets_data(headers, below, &mut data);
+        canon::header(Canon::Relaxed, headers, &headers.fields[last.aar], &mut data);
+        canon::header(Canon::Relaxed, headers, &headers.fields[last.ams], &mut data);
+        canon::signature_header(Canon::Relaxed, headers.raw(&headers.fields[last.seal]), &mut data);
+    }
+    data
+}
+
+/// Whether the fields `sets` name are in `headers` (the block they were collected from).
+pub(crate) fn in_range(headers: &Headers, sets: &[Set]) -> bool {
+    sets.iter().all(|s| [s.aar, s.ams, s.seal].iter().all(|&f| f < headers.fields.len()))
+}
+
+/// AAR, AMS, AS of each set, relaxed, each with its line end: what a seal signs below its own set.
+pub(crate) fn sets_data(headers: &Headers, sets: &[Set], out: &mut Vec<u8>) {
+    for s in sets {
+        for f in [s.aar, s.ams, s.seal] {
+            canon::header(Canon::Relaxed, headers, &headers.fields[f], out);
+        }
+    }
+}
+
+/// The `ARCVERIFY` task: one `arc=` result, and the refusal its letters ask for: `F` for a
+/// failing chain (uppercase permanent, lowercase temporary), `T` for a temporary DNS failure
+/// (always temporary).
+pub struct ArcVerifyTask {
+    letters: String,
+    verifier: Verifier,
+}
+
+impl ArcVerifyTask {
+    /// Plans the validation of a message whose header block is `headers` (before its body).
+    /// `now` is unused: ARC seals carry no expiry (RFC 8617 has no `x=` on the AS) and an
+    /// AMS `x=` is not enforced, as dkimpy does not.
+    pub fn new(headers: &Headers, letters: String, now: u64) -> ArcVerifyTask {
+        let _ = now;
+        ArcVerifyTask { letters, verifier: Verifier::new(headers) }
+    }
+}
+
+impl Task for ArcVerifyTask {
+    fn body(&mut self, data: &[u8]) {
+        self.verifier.body(data);
+    }
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+        let ArcVerifyTask { letters, verifier } = *self;
+        let lookup = (ctx.dns)();
+        let v = verifier.finish(ctx.headers, &*lookup);
+        if ctx.verbose {
+            let why: String = v.why.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
+            eprintln!("qmail-dkim: ARC {} sets: {} {why}", v.instances, v.status.word());
+        }
+        Ok(TaskResult { auth: vec![method_result(&v)], refuse: refusal(&v, &letters), ..Default::default() })
+    }
+}
+
+/// The `arc=` result, with the reason when it is not a pass.
+pub fn method_result(v: &Verdict) -> MethodResult {
+    let m = MethodResult::new("arc", v.status.word());
+    if v.why.is_empty() {
+        m
+    } else {
+        m.reason(&v.why)
+    }
+}
+
+/// The refusal the `ARCVERIFY` letters ask for.
+pub fn refusal(v: &Verdict, letters: &str) -> Option<Refusal> {
+    match v.status {
+        Status::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
+            permanent,
+            text: format!("qmail-dkim: ARC chain does not validate (#{}.7.1)", if permanent { 5 } else { 4 }),
+        }),
+        Status::TempError => letter_refuses(letters, 'T')
+            .map(|_| Refusal::temporary("qmail-dkim: temporary DNS failure validating the ARC chain (#4.7.0)")),
+        Status::None | Status::Pass => None,
+    }
+}
