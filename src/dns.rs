@@ -99,9 +99,28 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// for (signatures × timeout).
 pub const BUDGET_TIMEOUTS: u32 = 2;
 
-/// The resolver for SPF, DMARC and ARC: always DNS, `DNSCACHEIP` and `DNSTIMEOUT` as for keys.
-pub fn resolver_from_env(env: &Env) -> Box<dyn Resolver> {
-    Box::new(Hickory::from_env(env))
+/// One resolver per message, shared by every task (DKIM keys, SPF, DMARC, ARC), so that they
+/// share its time budget: a dead server costs `BUDGET_TIMEOUTS` query bounds per message, not
+/// that much per check.
+impl<T: TxtLookup + ?Sized> TxtLookup for std::rc::Rc<T> {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        (**self).txt(name)
+    }
+}
+
+impl<T: Resolver + ?Sized> Resolver for std::rc::Rc<T> {
+    fn a(&self, name: &str) -> Answer<Ipv4Addr> {
+        (**self).a(name)
+    }
+    fn aaaa(&self, name: &str) -> Answer<Ipv6Addr> {
+        (**self).aaaa(name)
+    }
+    fn mx(&self, name: &str) -> Answer<Mx> {
+        (**self).mx(name)
+    }
+    fn ptr(&self, ip: IpAddr) -> Answer<String> {
+        (**self).ptr(ip)
+    }
 }
 
 /// The lookups of one message: `SELECTOR_DATA` when it is set (no DNS at all), else DNS.
@@ -110,6 +129,15 @@ pub fn from_env(env: &Env) -> Box<dyn TxtLookup> {
         return Box::new(Fixed(d.as_bytes().to_vec()));
     }
     Box::new(Hickory::from_env(env))
+}
+
+/// The key lookups of one message beside `shared`, the message's one resolver:
+/// `SELECTOR_DATA` when it is set, else `shared` itself (one time budget for everything).
+pub fn keys_or_shared(env: &Env, shared: &std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
+    match env.get("SELECTOR_DATA") {
+        Some(d) => Box::new(Fixed(d.as_bytes().to_vec())),
+        None => Box::new(shared.clone()),
+    }
 }
 
 /// The servers named by `DNSCACHEIP`: addresses separated by spaces or commas, each an IP

@@ -2,7 +2,8 @@
 //! both `config` (what the environment and control files say) and the methods (`dkim`,
 //! `domainkeys`), and turns the one into the plain options of the other.
 
-use crate::arc::{ArcSealTask, ArcVerifyTask};
+use crate::arc::seal::ArcSealTask;
+use crate::arc::verify::ArcVerifyTask;
 use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
 use crate::config::{authserv_id, selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
@@ -13,7 +14,7 @@ use crate::dkim::sign_task::Signer;
 use crate::dkim::verify::{self, Outcome};
 use crate::dkim::verify_task::VerifyTask;
 use crate::dkim::HashAlg;
-use crate::dmarc::{DmarcSettings, DmarcTask};
+use crate::dmarc::task::{DmarcSettings, DmarcTask};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::Headers;
@@ -162,8 +163,10 @@ pub fn with_context<R>(
     f: impl FnOnce(&Context<'_>) -> R,
 ) -> R {
     let authserv = || authserv_id(env, control);
-    let lookup = || crate::dns::from_env(env);
-    let resolver = || crate::dns::resolver_from_env(env);
+    // One resolver and one DNS time budget for the whole message; it starts nothing until asked.
+    let shared = std::rc::Rc::new(crate::dns::Hickory::from_env(env));
+    let lookup = || crate::dns::keys_or_shared(env, &shared);
+    let resolver = || Box::new(shared.clone()) as Box<dyn crate::dns::Resolver>;
     let ctx = Context {
         headers,
         envelope,

@@ -297,7 +297,8 @@ impl Task for ArcVerifyTask {
 
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
         let ArcVerifyTask { letters, verifier } = *self;
-        let lookup = (ctx.dns)();
+        // Always DNS: SELECTOR_DATA stands in for DKIM key records only.
+        let lookup = (ctx.resolver)();
         let v = verifier.finish(ctx.headers, &*lookup);
         if ctx.verbose {
             let why: String = v.why.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
@@ -322,10 +323,11 @@ pub fn refusal(v: &Verdict, letters: &str) -> Option<Refusal> {
     match v.status {
         Status::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
             permanent,
-            text: format!("qmail-dkim: ARC chain does not validate (#{}.7.1)", if permanent { 5 } else { 4 }),
+            // X.7.29 "ARC validation failure", the enhanced status code RFC 8617 registers.
+            text: format!("qmail-dkim: ARC chain does not validate (#{}.7.29)", if permanent { 5 } else { 4 }),
         }),
         Status::TempError => letter_refuses(letters, 'T')
-            .map(|_| Refusal::temporary("qmail-dkim: temporary DNS failure validating the ARC chain (#4.7.0)")),
+            .map(|_| Refusal::temporary("qmail-dkim: temporary DNS failure validating the ARC chain (#4.7.29)")),
         Status::None | Status::Pass => None,
     }
 }

@@ -12,7 +12,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Default)]
 pub struct SpfSettings {
     /// `SPFVERIFY`: `F S N T P` refuse fail, softfail, neutral, temperror, permerror
-    /// (uppercase permanently, lowercase temporarily); empty: evaluate and report only.
+    /// (uppercase permanently, lowercase temporarily; `T` always temporarily); empty: evaluate
+    /// and report only.
     pub letters: String,
     /// `TCPREMOTEIP`; `None` for local injection (SPF `none`, never a refusal).
     pub client_ip: Option<IpAddr>,
@@ -97,8 +98,9 @@ impl Task for SpfTask {
         }
         let auth =
             MethodResult::new("spf", output.result.as_str()).comment(&output.reason).prop(prop, value.as_deref());
+        // A temporary DNS failure never refuses permanently, whatever the case of `T`.
         let refuse = letter(output.result).and_then(|l| {
-            let permanent = letter_refuses(&s.letters, l)?;
+            let permanent = letter_refuses(&s.letters, l)? && output.result != SpfResult::TempError;
             Some(refusal(&output, permanent))
         });
         Ok(TaskResult { auth: vec![auth], refuse, ..TaskResult::default() })

@@ -567,12 +567,15 @@ fn task_letters_choose_refusals_and_codes() {
     assert!(finish("SNTP", c, "u@pass.example", h).refuse.is_none());
     assert!(finish("S", c, "u@soft.example", h).refuse.unwrap().text.starts_with("qmail-dkim: SPF softfail: "));
     assert!(finish("N", c, "u@neutral.example", h).refuse.unwrap().text.ends_with("(#5.7.23)"));
-    let r = finish("t", c, "u@temp.example", h).refuse.unwrap();
-    assert!(
-        !r.permanent && r.text.starts_with("qmail-dkim: SPF temperror: ") && r.text.ends_with("(#4.7.24)"),
-        "{}",
-        r.text
-    );
+    // A DNS failure refuses only temporarily, even with an uppercase T.
+    for t in ["t", "T"] {
+        let r = finish(t, c, "u@temp.example", h).refuse.unwrap();
+        assert!(
+            !r.permanent && r.text.starts_with("qmail-dkim: SPF temperror: ") && r.text.ends_with("(#4.7.24)"),
+            "{}",
+            r.text
+        );
+    }
     let r = finish("P", c, "u@bad.example", h).refuse.unwrap();
     assert!(
         r.permanent && r.text.starts_with("qmail-dkim: SPF permerror: ") && r.text.ends_with("(#5.7.24)"),

@@ -1,0 +1,442 @@
+//! SPF, DMARC and ARC at queue time through the real binary (docs/dmarc.md): one loopback DNS
+//! zone with SPF, DMARC and DKIM records for several test domains, messages signed by dkimpy,
+//! every result class, the letters upper/lower/absent in each error convention, and the one
+//! Authentication-Results header read back by an independent RFC 8601 parser (Python's authres).
+
+use crate::common::*;
+
+const AUTHSERV: &str = "mx.test.example";
+/// Allowed by the SPF records below; `BAD_IP` is not.
+const GOOD_IP: &str = "192.0.2.1";
+const BAD_IP: &str = "198.51.100.9";
+const RCPT: &str = "rcpt@example.net";
+
+/// Domains whose DKIM key (selector `sel`) is published.
+const KEY_DOMAINS: &[&str] = &["example.com", "other.example", "strict.example", "example.co.uk", "other.co.uk"];
+
+struct World {
+    dns: Dns,
+    key: TestKey,
+}
+
+impl World {
+    fn new() -> World {
+        let key = TestKey::rsa(2048);
+        let rec = key.dns_record();
+        let mut z: Vec<(String, String)> =
+            KEY_DOMAINS.iter().map(|d| (format!("sel._domainkey.{d}"), rec.clone())).collect();
+        let spf_ok = "v=spf1 ip4:192.0.2.0/24 -all";
+        let mut add = |n: &str, v: &str| z.push((n.to_string(), v.to_string()));
+        // SPF
+        add("example.com", spf_ok);
+        add("other.example", spf_ok);
+        add("helo.example", spf_ok);
+        add("softfail.example", "v=spf1 ~all");
+        add("neutral.example", "v=spf1 ?all");
+        add("nospf.example", "@A:192.0.2.7");
+        add("tempfail.example", "@SERVFAIL");
+        add("timeout.example", "@TIMEOUT");
+        add("permerror.example", "v=spf1 ip4:192.0.2.0/24 bogus:x -all");
+        let includes: Vec<String> = (1..=11).map(|i| format!("include:i{i}.toomany.example")).collect();
+        add("toomany.example", &format!("v=spf1 {} -all", includes.join(" ")));
+        for i in 1..=11 {
+            add(&format!("i{i}.toomany.example"), "v=spf1 ip4:203.0.113.1 -all");
+        }
+        add("void.example", "v=spf1 a:v1.void.example a:v2.void.example a:v3.void.example ip4:192.0.2.0/24 -all");
+        // DMARC
+        add("_dmarc.example.com", "v=DMARC1; p=reject");
+        add("_dmarc.strict.example", "v=DMARC1; p=reject; adkim=s; aspf=s");
+        add("_dmarc.spdom.example", "v=DMARC1; p=none; sp=reject");
+        add("spdom.example", "v=spf1 -all");
+        add("_dmarc.quarantine.example", "v=DMARC1; p=quarantine");
+        add("quarantine.example", "v=spf1 -all");
+        add("_dmarc.none.example", "v=DMARC1; p=none");
+        add("none.example", "v=spf1 -all");
+        add("_dmarc.pct.example", "v=DMARC1; p=reject; pct=0");
+        add("pct.example", "v=spf1 -all");
+        add("_dmarc.tempdmarc.example", "@SERVFAIL");
+        add("_dmarc.example.co.uk", "v=DMARC1; p=reject");
+        add("_dmarc.other.co.uk", "v=DMARC1; p=none");
+        add("nodmarc.example", "v=spf1 -all");
+        let refs: Vec<(&str, &str)> = z.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        World { dns: Dns::start(&refs), key }
+    }
+
+    /// A message from `from` (the whole From: value).
+    fn msg(from: &str) -> Vec<u8> {
+        format!(
+            "From: {from}\nTo: {RCPT}\nSubject: queue-time checks\nDate: Sun, 29 Nov 2026 12:00:00 +0000\n\
+             Message-ID: <checks@test.example>\n\nHello.\n"
+        )
+        .into_bytes()
+    }
+
+    /// `msg(from)` signed by dkimpy for `d` (selector `sel`).
+    fn signed(&self, from: &str, d: &str) -> Vec<u8> {
+        dkimpy_sign(&World::msg(from), &self.key.path, "sel", d, &[])
+    }
+
+    /// Runs qmail-dkim in verify mode from client `ip` (None: local injection) with `extra`.
+    fn run(&self, msg: &[u8], sender: &str, ip: Option<&str>, extra: &[(&str, &str)]) -> (Output, Option<Recorded>) {
+        let addr = self.dns.addr();
+        let mut env: Vec<(&str, &str)> = vec![
+            ("AUTHSERV_ID", AUTHSERV),
+            ("DNSCACHEIP", &addr),
+            ("DNSTIMEOUT", "1"),
+            ("CUSTOM_ERRORS", "none"),
+            ("DKIMVERIFY", ""),
+        ];
+        if let Some(ip) = ip {
+            env.push(("TCPREMOTEIP", ip));
+        }
+        env.extend_from_slice(extra);
+        run_into_queue(msg, &env, sender, RCPT)
+    }
+
+    /// Runs and expects the message queued; returns the parsed Authentication-Results.
+    fn queued(&self, msg: &[u8], sender: &str, ip: Option<&str>, extra: &[(&str, &str)]) -> Results {
+        let (out, rec) = self.run(msg, sender, ip, extra);
+        assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+        let rec = rec.expect("queued");
+        assert!(rec.msg.ends_with(msg), "the message must be queued unchanged below our headers");
+        Results::of(&rec.msg)
+    }
+
+    /// Runs and expects a refusal with exit code `code` (31 permanent, 71 temporary under
+    /// `CUSTOM_ERRORS=none`) whose reason contains `text`; nothing queued.
+    fn refused(&self, msg: &[u8], sender: &str, ip: Option<&str>, extra: &[(&str, &str)], code: i32, text: &str) {
+        let (out, rec) = self.run(msg, sender, ip, extra);
+        assert_eq!(out.code, Some(code), "stderr: {}", out.stderr);
+        assert!(rec.is_none(), "refused but queued");
+        assert!(out.stderr.contains(text), "{text:?} not in: {}", out.stderr);
+    }
+}
+
+/// The top Authentication-Results field as authres parsed it.
+struct Results(Json);
+
+impl Results {
+    fn of(msg: &[u8]) -> Results {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), msg).unwrap();
+        let out = std::process::Command::new(interop_dir().join("authres_parse.py"))
+            .arg(f.path())
+            .output()
+            .expect("run tests/interop/authres_parse.py (run .ci/install-test-deps)");
+        assert!(
+            out.status.success(),
+            "authres refused our header: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(msg)
+        );
+        let j: Json = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(j["authserv_id"], AUTHSERV);
+        Results(j)
+    }
+
+    fn all(&self) -> Vec<&Json> {
+        self.0["results"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    }
+
+    /// The methods in order, e.g. `["spf", "dkim", "dmarc"]`.
+    fn methods(&self) -> Vec<String> {
+        self.all().iter().map(|r| r["method"].as_str().unwrap_or("").to_string()).collect()
+    }
+
+    /// The one result of `method` (panics when there is not exactly one).
+    fn one(&self, method: &str) -> &Json {
+        let v: Vec<&Json> = self.all().into_iter().filter(|r| r["method"] == method).collect();
+        assert_eq!(v.len(), 1, "one {method} result expected: {}", self.0);
+        v[0]
+    }
+
+    fn result(&self, method: &str) -> String {
+        self.one(method)["result"].as_str().unwrap_or("").to_string()
+    }
+
+    fn prop(&self, method: &str, prop: &str) -> String {
+        self.one(method)["props"][prop].as_str().unwrap_or("").to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SPF
+
+#[test]
+fn spf_result_classes() {
+    let w = World::new();
+    let cases: &[(&str, &str, &str)] = &[
+        ("a@example.com", GOOD_IP, "pass"),
+        ("a@example.com", BAD_IP, "fail"),
+        ("a@softfail.example", GOOD_IP, "softfail"),
+        ("a@neutral.example", GOOD_IP, "neutral"),
+        ("a@nospf.example", GOOD_IP, "none"),
+        ("a@nxdomain.example", GOOD_IP, "none"),
+        ("a@tempfail.example", GOOD_IP, "temperror"),
+        ("a@timeout.example", GOOD_IP, "temperror"),
+        ("a@permerror.example", GOOD_IP, "permerror"),
+        ("a@toomany.example", GOOD_IP, "permerror"),
+        ("a@void.example", GOOD_IP, "permerror"),
+    ];
+    for (sender, ip, want) in cases {
+        let r = w.queued(&World::msg("x@y.example"), sender, Some(ip), &[("SPFVERIFY", "")]);
+        assert_eq!(r.result("spf"), *want, "{sender} from {ip}: {}", r.0);
+        assert_eq!(r.prop("spf", "smtp.mailfrom"), *sender);
+    }
+}
+
+#[test]
+fn spf_checks_helo_for_the_null_sender() {
+    let w = World::new();
+    let r = w.queued(&World::msg("x@y.example"), "", Some(GOOD_IP), &[("SPFVERIFY", ""), ("HELOHOST", "helo.example")]);
+    assert_eq!(r.result("spf"), "pass", "{}", r.0);
+    assert_eq!(r.prop("spf", "smtp.helo"), "helo.example");
+    let r = w.queued(&World::msg("x@y.example"), "", Some(BAD_IP), &[("SPFVERIFY", ""), ("HELOHOST", "helo.example")]);
+    assert_eq!(r.result("spf"), "fail", "{}", r.0);
+}
+
+#[test]
+fn spf_local_injection_is_none_and_never_refused() {
+    let w = World::new();
+    let r = w.queued(&World::msg("x@y.example"), "a@example.com", None, &[("SPFVERIFY", "FSNTP")]);
+    assert_eq!(r.result("spf"), "none", "{}", r.0);
+}
+
+#[test]
+fn spf_letters_upper_lower_absent() {
+    let w = World::new();
+    let m = World::msg("x@y.example");
+    let cases: &[(&str, &str, &str)] = &[
+        ("a@example.com", BAD_IP, "F"),
+        ("a@softfail.example", GOOD_IP, "S"),
+        ("a@neutral.example", GOOD_IP, "N"),
+        ("a@permerror.example", GOOD_IP, "P"),
+    ];
+    for (sender, ip, letter) in cases {
+        w.refused(&m, sender, Some(ip), &[("SPFVERIFY", letter)], 31, "SPF");
+        w.refused(&m, sender, Some(ip), &[("SPFVERIFY", &letter.to_ascii_lowercase())], 71, "SPF");
+        // Other letters only: queued.
+        let others: String = "FSNTP".chars().filter(|c| c.to_string() != *letter).collect();
+        w.queued(&m, sender, Some(ip), &[("SPFVERIFY", &others)]);
+    }
+    // A DNS failure refuses only temporarily, even with an uppercase T.
+    w.refused(&m, "a@tempfail.example", Some(GOOD_IP), &[("SPFVERIFY", "T")], 71, "SPF");
+    w.refused(&m, "a@tempfail.example", Some(GOOD_IP), &[("SPFVERIFY", "t")], 71, "SPF");
+    // pass and none are never refused.
+    w.queued(&m, "a@example.com", Some(GOOD_IP), &[("SPFVERIFY", "FSNTPfsntp")]);
+    w.queued(&m, "a@nospf.example", Some(GOOD_IP), &[("SPFVERIFY", "FSNTPfsntp")]);
+}
+
+/// The refusal text reaches the client in every custom-error convention.
+#[test]
+fn spf_and_dmarc_refusals_in_each_error_convention() {
+    let w = World::new();
+    let addr = w.dns.addr();
+    let q = Queue::new();
+    // The queue's variables, ours, and the convention's; the message from a@example.com.
+    let run = |msg: &[u8], vars: &[(&str, &str)], fd: i32| {
+        let mut e = q.env();
+        e.push(("DKIMQUEUE".into(), q.program().display().to_string()));
+        for (a, b) in [("AUTHSERV_ID", AUTHSERV), ("DNSCACHEIP", addr.as_str()), ("TCPREMOTEIP", BAD_IP)] {
+            e.push((a.into(), b.into()));
+        }
+        e.extend(vars.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        Run::new(msg, &envelope("a@example.com", &[RCPT])).env_owned(&e).capture_fd(fd).run()
+    };
+    let m = World::msg("x@y.example");
+    for (letters, perm) in [("F", true), ("f", false)] {
+        let (l, d) = if perm { ('D', "(#5.7.23)") } else { ('Z', "(#4.7.23)") };
+        let want = format!("{l}qmail-dkim: SPF fail: {BAD_IP} is not allowed to send mail for example.com {d}");
+        // indimail: ERROR_FD.
+        let out = run(&m, &[("SPFVERIFY", letters), ("ERROR_FD", "5")], 5);
+        assert_eq!((out.code, out.fd_text(5)), (Some(88), want.clone()), "{}", out.stderr);
+        // notqmail: fd 6, 82.
+        let out = run(&m, &[("SPFVERIFY", letters), ("CUSTOM_ERRORS", "notqmail")], 6);
+        assert_eq!((out.code, out.fd_text(6)), (Some(82), want.clone()), "{}", out.stderr);
+        // none: 31 / 71, the text in the log.
+        let out = run(&m, &[("SPFVERIFY", letters), ("CUSTOM_ERRORS", "none")], 6);
+        assert_eq!(out.code, Some(if perm { 31 } else { 71 }), "{}", out.stderr);
+        assert!(out.stderr.contains(&want["Dqmail-dkim: ".len()..]), "{}", out.stderr);
+    }
+    // DMARC: the text names the check and the domain.
+    let out = run(&World::msg("a@example.com"), &[("DMARCVERIFY", "R"), ("CUSTOM_ERRORS", "notqmail")], 6);
+    assert_eq!(out.code, Some(82), "{}", out.stderr);
+    assert_eq!(out.fd_text(6), "Dqmail-dkim: DMARC policy of example.com is reject and the message failed (#5.7.1)");
+    assert!(q.records().is_empty(), "refused messages were queued");
+}
+
+// ---------------------------------------------------------------------------
+// DMARC
+
+#[test]
+fn dmarc_pass_by_aligned_dkim_or_aligned_spf() {
+    let w = World::new();
+    // DKIM aligned, SPF fails (another client).
+    let r = w.queued(
+        &w.signed("A <a@example.com>", "example.com"),
+        "a@example.com",
+        Some(BAD_IP),
+        &[("DMARCVERIFY", "RQNTP")],
+    );
+    assert_eq!((r.result("spf"), r.result("dkim"), r.result("dmarc")), ("fail".into(), "pass".into(), "pass".into()));
+    assert_eq!(r.prop("dmarc", "header.from"), "example.com");
+    // SPF aligned, no signature.
+    let r = w.queued(&World::msg("a@example.com"), "a@example.com", Some(GOOD_IP), &[("DMARCVERIFY", "RQNTP")]);
+    assert_eq!((r.result("spf"), r.result("dmarc")), ("pass".into(), "pass".into()), "{}", r.0);
+}
+
+#[test]
+fn dmarc_fails_unaligned_and_refuses_by_policy() {
+    let w = World::new();
+    // DKIM passes for other.example and SPF passes for other.example: neither aligns with example.com.
+    let m = w.signed("A <a@example.com>", "other.example");
+    let r = w.queued(&m, "b@other.example", Some(GOOD_IP), &[("DMARCVERIFY", "")]);
+    assert_eq!((r.result("spf"), r.result("dkim"), r.result("dmarc")), ("pass".into(), "pass".into(), "fail".into()));
+    w.refused(
+        &m,
+        "b@other.example",
+        Some(GOOD_IP),
+        &[("DMARCVERIFY", "R")],
+        31,
+        "DMARC policy of example.com is reject",
+    );
+    w.refused(
+        &m,
+        "b@other.example",
+        Some(GOOD_IP),
+        &[("DMARCVERIFY", "r")],
+        71,
+        "DMARC policy of example.com is reject",
+    );
+    w.queued(&m, "b@other.example", Some(GOOD_IP), &[("DMARCVERIFY", "QNTP")]);
+}
+
+/// Relaxed alignment (the default) accepts the organizational domain, strict (adkim=s, aspf=s)
+/// only the same name, and the organizational domain comes from the public suffix list:
+/// sub.example.co.uk aligns with example.co.uk, example.co.uk not with its sibling other.co.uk.
+/// Every From domain here falls under a p=reject record (its own or its organizational domain's).
+#[test]
+fn dmarc_relaxed_strict_and_public_suffix_alignment() {
+    let w = World::new();
+    let cases = [
+        ("mail.example.com", "example.com", "pass"),
+        ("mail.strict.example", "strict.example", "fail"),
+        ("strict.example", "strict.example", "pass"),
+        ("sub.example.co.uk", "example.co.uk", "pass"),
+        ("example.co.uk", "other.co.uk", "fail"),
+    ];
+    for (from, d, want) in cases {
+        let m = w.signed(&format!("a@{from}"), d);
+        let r = w.queued(&m, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "")]);
+        assert_eq!((r.result("dkim"), r.result("dmarc")), ("pass".into(), want.into()), "{from} by {d}: {}", r.0);
+        if want == "fail" {
+            let text = format!("DMARC policy of {from} is reject");
+            w.refused(&m, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "R")], 31, &text);
+        } else {
+            w.queued(&m, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "R")]);
+        }
+    }
+}
+
+#[test]
+fn dmarc_policies_subdomain_and_pct() {
+    let w = World::new();
+    let run = |from: &str, letters: &str| {
+        w.run(&World::msg(from), "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", letters)]).0.code
+    };
+    // sp=reject for subdomains, p=none for the domain itself.
+    assert_eq!(run("a@sub.spdom.example", "R"), Some(31));
+    assert_eq!(run("a@spdom.example", "R"), Some(0));
+    assert_eq!(run("a@spdom.example", "N"), Some(31));
+    // p=quarantine: Q refuses, R does not.
+    assert_eq!(run("a@quarantine.example", "R"), Some(0));
+    assert_eq!(run("a@quarantine.example", "Q"), Some(31));
+    assert_eq!(run("a@quarantine.example", "q"), Some(71));
+    // p=none: only N.
+    assert_eq!(run("a@none.example", "RQ"), Some(0));
+    assert_eq!(run("a@none.example", "N"), Some(31));
+    // pct=0: reject applies to no message: quarantine does instead (RFC 7489 §6.3).
+    assert_eq!(run("a@pct.example", "R"), Some(0));
+    assert_eq!(run("a@pct.example", "Q"), Some(31));
+    // No record: none, never refused.
+    let r = w.queued(&World::msg("a@nodmarc.example"), "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "RQNTP")]);
+    assert_eq!(r.result("dmarc"), "none");
+}
+
+#[test]
+fn dmarc_temperror_and_permerror() {
+    let w = World::new();
+    let r = w.queued(&World::msg("a@tempdmarc.example"), "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "")]);
+    assert_eq!(r.result("dmarc"), "temperror", "{}", r.0);
+    // Temporary, even with an uppercase T.
+    w.refused(
+        &World::msg("a@tempdmarc.example"),
+        "x@nospf.example",
+        Some(GOOD_IP),
+        &[("DMARCVERIFY", "T")],
+        71,
+        "DMARC",
+    );
+    // Two From domains: permerror.
+    let two = World::msg("a@example.com, b@other.example");
+    let r = w.queued(&two, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "")]);
+    assert_eq!(r.result("dmarc"), "permerror", "{}", r.0);
+    w.refused(&two, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "P")], 31, "DMARC");
+    w.refused(&two, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "p")], 71, "DMARC");
+}
+
+/// DMARC runs SPF and DKIM itself when they are not asked for; the header has every method,
+/// in the documented order, and authres reads each property back.
+#[test]
+fn one_authentication_results_in_method_order() {
+    let w = World::new();
+    let m = w.signed("A <a@example.com>", "example.com");
+    let (out, rec) = w.run(&m, "a@example.com", Some(GOOD_IP), &[("DMARCVERIFY", ""), ("DKIMVERIFY", "")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rec = rec.unwrap();
+    assert_eq!(headers_named(&rec.msg, "Authentication-Results").len(), 1, "{}", rec.msg_text());
+    let r = Results::of(&rec.msg);
+    assert_eq!(r.methods(), ["spf", "dkim", "dmarc"]);
+    assert_eq!(r.prop("spf", "smtp.mailfrom"), "a@example.com");
+    assert_eq!(r.prop("dkim", "header.d"), "example.com");
+    assert_eq!(r.prop("dkim", "header.s"), "sel");
+    assert_eq!(r.prop("dmarc", "header.from"), "example.com");
+    let field = &headers_named(&rec.msg, "Authentication-Results")[0];
+    assert!(field.contains("dmarc=pass (p=reject"), "{field}");
+    // No DKIMVERIFY at all (a DomainKeys-only setup would not verify DKIM): DMARC still gets it.
+    let (out, rec) = w.run(&m, "a@example.com", Some(BAD_IP), &[("DMARCVERIFY", "R"), ("DKVERIFY", "")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(Results::of(&rec.unwrap().msg).result("dmarc"), "pass");
+}
+
+/// Relay clients (our own users) are not checked: their address is not their domain's server.
+#[test]
+fn relay_clients_are_not_checked() {
+    let w = World::new();
+    let (out, rec) = w.run(
+        &World::msg("a@example.com"),
+        "a@example.com",
+        Some(BAD_IP),
+        &[("SPFVERIFY", "F"), ("DMARCVERIFY", "R"), ("RELAYCLIENT", ""), ("DKIMSIGN", "/nonexistent/%/default")],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let msg = rec.unwrap().msg_text();
+    assert!(!msg.contains("spf=") && !msg.contains("dmarc="), "{msg}");
+}
+
+/// A forged header claiming our authserv-id with `dmarc=pass` never reaches the queue.
+#[test]
+fn forged_dmarc_pass_is_removed() {
+    let w = World::new();
+    let forged = [
+        format!("Authentication-Results: {AUTHSERV}; dmarc=pass header.from=example.com\n").as_bytes(),
+        &World::msg("a@example.com")[..],
+    ]
+    .concat();
+    let (out, rec) = w.run(&forged, "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rec = rec.unwrap();
+    let ars = headers_named(&rec.msg, "Authentication-Results");
+    assert_eq!(ars.len(), 1, "{}", rec.msg_text());
+    assert!(ars[0].contains("dmarc=fail"), "{}", ars[0]);
+}
