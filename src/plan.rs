@@ -405,6 +405,34 @@ mod tests {
     }
 
     #[test]
+    fn checks_from_env() {
+        let c = |p: &[(&str, &str)]| Checks::from_env(&env(p));
+        assert_eq!(c(&[]), Checks::default());
+        let s = |v: &str| Some(v.to_string());
+        // DMARC runs SPF (report only); a seal runs ARC validation (report only).
+        assert_eq!(c(&[("DMARCVERIFY", "R")]), Checks { spf: s(""), dmarc: s("R"), ..Checks::default() });
+        assert_eq!(c(&[("DMARCVERIFY", ""), ("SPFVERIFY", "F")]).spf, s("F"));
+        let seal = c(&[("ARCSIGN", "/k/%/arc")]);
+        assert_eq!((seal.arc, seal.arc_sign), (s(""), s("/k/%/arc")));
+        assert_eq!(c(&[("ARCSIGN", "")]), Checks::default());
+        // Relay clients are not checked; they may still seal.
+        for relay in ["RELAYCLIENT", "AUTHINFO"] {
+            let r = c(&[(relay, ""), ("SPFVERIFY", "F"), ("DMARCVERIFY", "R"), ("ARCVERIFY", "F"), ("ARCSIGN", "/k")]);
+            assert_eq!(r, Checks { arc: s(""), arc_sign: s("/k"), ..Checks::default() });
+        }
+    }
+
+    #[test]
+    fn client_address_from_tcpremoteip() {
+        let ip = |v: &str| client_ip(&env(&[("TCPREMOTEIP", v)]));
+        assert_eq!(ip("192.0.2.1"), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(ip("::ffff:192.0.2.1"), Some("192.0.2.1".parse().unwrap()), "IPv4-mapped counts as IPv4");
+        assert_eq!(ip("[2001:db8::1]"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(ip("not an address"), None);
+        assert_eq!(client_ip(&env(&[])), None);
+    }
+
+    #[test]
     fn plan_from_env() {
         let dir = tempfile::tempdir().unwrap();
         let c = ControlDir::new(dir.path());

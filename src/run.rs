@@ -184,7 +184,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
 
     // 4. The envelope, then each task's result.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    let (mut prefix, auth, remove, refusal) = plan::with_context(env, &control, &headers, &envelope, now, |ctx| {
+    let (mut prefix, auth, mut remove, refusal) = plan::with_context(env, &control, &headers, &envelope, now, |ctx| {
         let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
         for t in tasks {
             let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
@@ -199,9 +199,13 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }
-    // One Authentication-Results for every method (dkim, then domainkeys: task order), on top.
+    // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
+    // arc), on top. Whatever method wrote it, incoming fields that claim our authserv-id go: a
+    // reader must never see a forged verdict beside ours (e.g. a seal on a signing path).
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&authserv_id(env, &control), &auth);
+        let id = authserv_id(env, &control);
+        remove.extend(crate::headers::forged(&headers, &id));
+        let mut field = crate::auth_results::field(&id, &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }

@@ -58,6 +58,10 @@ impl World {
         add("_dmarc.example.co.uk", "v=DMARC1; p=reject");
         add("_dmarc.other.co.uk", "v=DMARC1; p=none");
         add("nodmarc.example", "v=spf1 -all");
+        // ARC: a mailing list that seals with dkimpy, a forwarding host that seals with us.
+        add("lists._domainkey.lists.example.net", &rec);
+        add("arc._domainkey.fwd.example", &rec);
+        add("arc2._domainkey.relay2.example", &rec);
         let refs: Vec<(&str, &str)> = z.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         World { dns: Dns::start(&refs), key }
     }
@@ -391,8 +395,13 @@ fn dmarc_temperror_and_permerror() {
 fn one_authentication_results_in_method_order() {
     let w = World::new();
     let m = w.signed("A <a@example.com>", "example.com");
-    let (out, rec) = w.run(&m, "a@example.com", Some(GOOD_IP), &[("DMARCVERIFY", ""), ("DKIMVERIFY", "")]);
+    let (out, rec) =
+        w.run(&m, "a@example.com", Some(GOOD_IP), &[("DMARCVERIFY", ""), ("DKIMVERIFY", ""), ("DKIMLOG", "1")]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The log line has the checks too.
+    for pair in ["spf.id=a@example.com spf.result=pass", "dkim.result=pass", "dmarc.id=example.com dmarc.result=pass"] {
+        assert!(out.stderr.contains(pair), "{pair} not in {}", out.stderr);
+    }
     let rec = rec.unwrap();
     assert_eq!(headers_named(&rec.msg, "Authentication-Results").len(), 1, "{}", rec.msg_text());
     let r = Results::of(&rec.msg);
@@ -439,4 +448,78 @@ fn forged_dmarc_pass_is_removed() {
     let ars = headers_named(&rec.msg, "Authentication-Results");
     assert_eq!(ars.len(), 1, "{}", rec.msg_text());
     assert!(ars[0].contains("dmarc=fail"), "{}", ars[0]);
+}
+
+// ---------------------------------------------------------------------------
+// ARC
+
+/// A message as a mailing list sends it on: its own Authentication-Results (which dkimpy's
+/// sealer copies into the ARC-Authentication-Results) and dkimpy's seal, instance 1.
+fn list_sealed(w: &World) -> Vec<u8> {
+    let m = [
+        &b"Authentication-Results: lists.example.net; spf=pass smtp.mailfrom=a@example.com\n"[..],
+        &w.signed("A <a@example.com>", "example.com")[..],
+    ]
+    .concat();
+    dkimpy_arc_sign(&m, &w.key.path, "lists", "lists.example.net", "lists.example.net")
+}
+
+#[test]
+fn arc_chain_sealed_by_dkimpy_passes_and_a_tampered_one_fails() {
+    let w = World::new();
+    let sealed = list_sealed(&w);
+    let r = w.queued(&sealed, "list-bounces@lists.example.net", Some(GOOD_IP), &[("ARCVERIFY", "F")]);
+    assert_eq!(r.result("arc"), "pass", "{}", r.0);
+    assert_eq!(r.methods(), ["dkim", "arc"]);
+    // The list changed the body after sealing: the newest ARC-Message-Signature fails.
+    let tampered = [&sealed[..], b"-- \nfooter added later\n"].concat();
+    let r = w.queued(&tampered, "list-bounces@lists.example.net", Some(GOOD_IP), &[("ARCVERIFY", "")]);
+    assert_eq!(r.result("arc"), "fail", "{}", r.0);
+    let text = "ARC chain does not validate (#5.7.29)";
+    w.refused(&tampered, "list-bounces@lists.example.net", Some(GOOD_IP), &[("ARCVERIFY", "F")], 31, text);
+    let text = "ARC chain does not validate (#4.7.29)";
+    w.refused(&tampered, "list-bounces@lists.example.net", Some(GOOD_IP), &[("ARCVERIFY", "f")], 71, text);
+    w.queued(&tampered, "list-bounces@lists.example.net", Some(GOOD_IP), &[("ARCVERIFY", "T")]);
+}
+
+/// docs/dmarc.md's forwarding host: it checks SPF, DKIM and DMARC, seals with `ARCSIGN` as
+/// `ARCDOMAIN`, and dkimpy's validator accepts the chain; a second host extends it (i=2).
+#[test]
+fn forwarding_host_seals_and_dkimpy_validates() {
+    let w = World::new();
+    let keys = tempfile::tempdir().unwrap();
+    w.key.copy_to(&keys.path().join("fwd.example").join("arc"));
+    w.key.copy_to(&keys.path().join("relay2.example").join("arc2"));
+    let template = format!("{}/%/arc", keys.path().display());
+    let signed = w.signed("A <a@example.com>", "example.com");
+    let vars = [("SPFVERIFY", ""), ("DMARCVERIFY", ""), ("ARCSIGN", template.as_str()), ("ARCDOMAIN", "fwd.example")];
+    let (out, rec) = w.run(&signed, "a@example.com", Some(GOOD_IP), &vars);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let hop1 = rec.unwrap().msg;
+    let text = String::from_utf8_lossy(&hop1).into_owned();
+    let seal = &headers_named(&hop1, "ARC-Seal");
+    assert_eq!(seal.len(), 1, "{text}");
+    assert!(seal[0].contains("i=1") && seal[0].contains("cv=none") && seal[0].contains("d=fwd.example"), "{text}");
+    let aar = &headers_named(&hop1, "ARC-Authentication-Results")[0];
+    for word in ["i=1", AUTHSERV, "spf=pass", "dkim=pass", "dmarc=pass"] {
+        assert!(aar.contains(word), "{word} not in {aar}");
+    }
+    let v = dkimpy_arc_verify(&hop1, &w.dns);
+    assert!(v.ok, "dkimpy: {} {}\n{text}", v.report, v.stderr);
+    // The next hop validates our seal and adds instance 2 with cv=pass.
+    let template2 = format!("{}/%/arc2", keys.path().display());
+    let vars2 = [("ARCVERIFY", "F"), ("ARCSIGN", template2.as_str()), ("ARCDOMAIN", "relay2.example")];
+    let (out, rec) = w.run(&hop1, "a@example.com", Some(GOOD_IP), &vars2);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let hop2 = rec.unwrap().msg;
+    let seals = headers_named(&hop2, "ARC-Seal");
+    assert!(seals.iter().any(|s| s.contains("i=2") && s.contains("cv=pass")), "{seals:?}");
+    let v = dkimpy_arc_verify(&hop2, &w.dns);
+    assert!(v.ok, "dkimpy: {} {}\n{}", v.report, v.stderr, String::from_utf8_lossy(&hop2));
+    // A `%` template without a key for the domain: not sealed, queued, a line in the log.
+    let (out, rec) =
+        w.run(&signed, "a@example.com", Some(GOOD_IP), &[("ARCSIGN", &template), ("ARCDOMAIN", "nokey.example")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(headers_named(&rec.unwrap().msg, "ARC-Seal").is_empty());
+    assert!(out.stderr.contains("not sealed"), "{}", out.stderr);
 }
