@@ -127,17 +127,9 @@ pub fn unfold(v: &[u8]) -> Vec<u8> {
 /// in a quoted display name do not count. Unbalanced parentheses or quotes are tolerated (see
 /// [`crate::rfc5322::remove_comments`]); after an unclosed quote, its contents count.
 pub fn address_domain(value: &[u8]) -> Option<String> {
-    let m = crate::rfc5322::mask(value);
-    let v = if m.open_quote { m.text } else { m.masked };
-    let addr: &[u8] = match (memchr::memchr(b'<', &v), memchr::memrchr(b'>', &v)) {
-        (Some(a), Some(b)) if a < b => &v[a + 1..b],
-        _ => {
-            // A bare address list: take the first element.
-            let end = memchr::memchr2(b',', b';', &v).unwrap_or(v.len());
-            &v[..end]
-        }
-    };
-    spec_domain(addr)
+    // The first element of the list, split as address_domains splits it: `a <x@y>, b <z@w>` is
+    // y, not the w a search from the first `<` to the last `>` found.
+    address_domains(value).into_iter().next().flatten()
 }
 
 /// The domain of one address (`local@domain`, a route before it allowed): after the last `@`,
@@ -369,6 +361,15 @@ mod tests {
         assert_eq!(address_domain(b" \"x <a@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
         assert_eq!(address_domain(b" \"a\\\"<b@victim.example>\" <me@mine.example>").as_deref(), Some("mine.example"));
         assert_eq!(address_domain(b" undisclosed"), None);
+    }
+
+    #[test]
+    fn address_domain_of_a_list_is_the_first_mailboxes() {
+        // It was the last one: from the first `<` to the last `>`, then after the last `@`.
+        assert_eq!(address_domain(b"a <x@first.example>, b <z@second.example>").as_deref(), Some("first.example"));
+        assert_eq!(address_domain(b"x@first.example, b <z@second.example>").as_deref(), Some("first.example"));
+        assert_eq!(address_domain(b"\"a, <q@quoted.example>\" <x@first.example>").as_deref(), Some("first.example"));
+        assert_eq!(address_domain(b"<>"), None);
     }
 
     #[test]
