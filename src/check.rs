@@ -181,6 +181,7 @@ pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
             check_signing(req, template, dns, out);
         }
     }
+    check_queue_time(req, out);
     let dk_only = crate::domainkeys::task::dk_only(env, &mode);
     let queue = crate::queue::choose(&[], env, dk_only);
     let prog = PathBuf::from(&queue[0]);
@@ -189,6 +190,86 @@ pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
         out.problem(format!("the queue program {}: {why}", prog.display()));
     }
     out.say(format!("refusals: {}", error_convention(env)));
+}
+
+/// A check's letters and what each refuses.
+type Letters = &'static [(char, &'static str)];
+
+/// SPF, DMARC and ARC: what runs, what each letter refuses, and whether the seal's key is there
+/// (docs/dmarc.md).
+fn check_queue_time(req: &Request<'_>, out: &mut Report) {
+    let env = req.env;
+    let checks = crate::plan::Checks::from_env(env);
+    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
+    let lists: [(&str, &str, &Option<String>, Letters); 3] = [
+        (
+            "SPFVERIFY",
+            "spf",
+            &checks.spf,
+            &[('F', "fail"), ('S', "softfail"), ('N', "neutral"), ('T', "temperror"), ('P', "permerror")],
+        ),
+        (
+            "DMARCVERIFY",
+            "dmarc",
+            &checks.dmarc,
+            &[('R', "p=reject"), ('Q', "p=quarantine"), ('N', "p=none"), ('T', "temperror"), ('P', "permerror")],
+        ),
+        ("ARCVERIFY", "arc", &checks.arc, &[('F', "fail"), ('T', "temperror")]),
+    ];
+    for (var, method, letters, known) in lists {
+        let Some(letters) = letters else {
+            if relay && env.is_set(var) {
+                out.say(format!("{method}: not checked ({var} is ignored for a relay client)"));
+            }
+            continue;
+        };
+        let why = match (env.get(var), method) {
+            (Some(_), _) => "",
+            (None, "spf") => " (DMARCVERIFY needs it)",
+            (None, _) => " (ARCSIGN needs it)",
+        };
+        if letters.is_empty() {
+            out.say(format!("{method}: checked, refuses nothing{why}"));
+            continue;
+        }
+        let mut named = Vec::new();
+        for c in letters.chars() {
+            match known.iter().find(|(k, _)| *k == c.to_ascii_uppercase()) {
+                Some((_, what)) => {
+                    let how = if c.is_ascii_uppercase() && c != 'T' { "permanently" } else { "temporarily" };
+                    named.push(format!("{c} {what} {how}"));
+                }
+                None => out.problem(format!("{var}={letters}: {c} is not a letter of {var}")),
+            }
+        }
+        out.say(format!("{method}: checked, refuses ({var}={letters}): {}", named.join(", ")));
+    }
+    if checks.spf.is_some() && env.nonempty("TCPREMOTEIP").is_none() {
+        out.say("spf: TCPREMOTEIP is not set here (tcpserver sets it): local injection gets spf=none");
+    }
+    if let Some(template) = &checks.arc_sign {
+        let control = config::control_dir(env);
+        let domain = match env.nonempty("ARCDOMAIN") {
+            Some(d) => d.trim().trim_end_matches('.').to_ascii_lowercase(),
+            None => req.from.and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default(),
+        };
+        let choice = config::KeyChoice::new(&control, template, &domain);
+        match choice.find_with(|p| {
+            if let Some(w) = req.user {
+                may_read(p, w)?;
+            }
+            fs::read(p)
+        }) {
+            KeyFound::Read(path, pem) => match SigningKey::from_pem(&pem, false) {
+                Ok(_) => {
+                    out.say(format!("arc seal: d={domain} s={} key {}", config::selector_of(&path), path.display()))
+                }
+                Err(e) => out.problem(format!("ARCSIGN key {}: {e}", path.display())),
+            },
+            KeyFound::Unreadable(path, e) => out.problem(format!("ARCSIGN key {}: {e}", path.display())),
+            KeyFound::Missing => out.problem(format!("ARCSIGN: {}: messages are not sealed", choice.no_key())),
+        }
+    }
 }
 
 fn why_sign(env: &Env) -> String {

@@ -527,3 +527,36 @@ fn readme_install_command_with_the_release_build() {
     install_under(root.path(), None);
     assert_installed(root.path());
 }
+
+/// `dkim check` says which queue-time checks a rule line turns on, what each letter refuses,
+/// flags letters that mean nothing, and finds (or misses) the seal's key.
+#[test]
+fn check_reports_spf_dmarc_and_arc() {
+    let s = Setup::new();
+    let dns = Dns::start(&[]);
+    let verify = |extra: &str| {
+        format!("QMAILQUEUE=\"{}\",DKIMQUEUE=\"/bin/true\",DKIMVERIFY=\"\"{extra}", qmail_dkim_bin().display())
+    };
+    let key = s.key.to_str().unwrap().replace("example.com/default", "%/default");
+    let env = verify(&format!(",DMARCVERIFY=\"Rq\",ARCSIGN=\"{key}\",ARCDOMAIN=\"example.com\""));
+    let (code, text) = s.check(&["--env", &env], &dns);
+    assert_eq!(code, Some(0), "{text}");
+    for line in [
+        "spf: checked, refuses nothing (DMARCVERIFY needs it)",
+        "dmarc: checked, refuses (DMARCVERIFY=Rq): R p=reject permanently, q p=quarantine temporarily",
+        "arc: checked, refuses nothing (ARCSIGN needs it)",
+        "arc seal: d=example.com s=default key ",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    // A letter that means nothing, a seal without a key, a relay client's checks.
+    let env = verify(",SPFVERIFY=\"FX\",ARCSIGN=\"/nonexistent/%/arc\",ARCDOMAIN=\"fwd.example\"");
+    let (code, text) = s.check(&["--env", &env], &dns);
+    assert_eq!(code, Some(1), "{text}");
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{text}");
+    assert!(p[0].contains("X is not a letter of SPFVERIFY"), "{text}");
+    assert!(p[1].contains("no private key for fwd.example") && p[1].contains("not sealed"), "{text}");
+    let (_, text) = s.check(&["--env", &signing_env(",SPFVERIFY=\"F\"")], &dns);
+    assert!(text.contains("spf: not checked (SPFVERIFY is ignored for a relay client)"), "{text}");
+}
