@@ -143,6 +143,8 @@ def run(a, w):
                            stdin=subprocess.PIPE)
     with open(os.path.join(w, "zone"), "w") as f:
         f.write(f"rsa._domainkey.example.com\t{rsa_rec}\n")
+        # SPF and DMARC for the queue-time checks (docs/dmarc.md).
+        f.write("example.com\tv=spf1 ip4:127.0.0.0/8 -all\n_dmarc.example.com\tv=DMARC1; p=reject\n")
     for _ in range(100):
         if os.path.exists(os.path.join(w, "port")) and open(os.path.join(w, "port")).read().strip():
             break
@@ -163,6 +165,12 @@ def run(a, w):
     add("qmail-dkim verify, unsigned (no crypto, no DNS)", "4k", [bin_], {"DKIMVERIFY": ""}, small)
     add("qmail-dkim verify SELECTOR_DATA", "4k", [bin_], {"DKIMVERIFY": "", "SELECTOR_DATA": rsa_rec}, small_signed)
     add("qmail-dkim verify loopback DNS", "4k", [bin_], {"DKIMVERIFY": "", "DNSCACHEIP": f"127.0.0.1:{port}"}, small_signed)
+    add("qmail-dkim verify + SPF + DMARC, loopback DNS", "4k", [bin_],
+        {"DKIMVERIFY": "", "SPFVERIFY": "", "DMARCVERIFY": "", "TCPREMOTEIP": "127.0.0.1",
+         "DNSCACHEIP": f"127.0.0.1:{port}"}, small_signed)
+    add("qmail-dkim verify + ARC seal (ARCSIGN rsa)", "4k", [bin_],
+        {"DKIMVERIFY": "", "ARCSIGN": os.path.join(w, "rsa"), "ARCDOMAIN": "example.com",
+         "DNSCACHEIP": f"127.0.0.1:{port}"}, small_signed)
     if shutil.which("python3") and subprocess.run([sys.executable, "-c", "import dkim"], capture_output=True).returncode == 0:
         add("dkimpy sign (no queue)", "4k", [sys.executable, f"{ROOT}/tests/interop/dkimpy_sign.py", small,
                                              "--key", rsa, "--selector", "rsa", "--domain", "example.com"], {}, small)
