@@ -65,6 +65,8 @@ struct Ams {
     bh: Vec<u8>,
     b: Vec<u8>,
     length: Option<u64>,
+    /// `x=`: after it the AMS no longer verifies (RFC 6376 §3.5, as our DKIM verifier).
+    expires: Option<u64>,
 }
 
 /// Validates the ARC chain of one message.
@@ -73,10 +75,13 @@ pub struct Verifier {
     /// The newest set's AMS, or why it is unusable.
     ams: std::result::Result<Ams, String>,
     hasher: Option<BodyHasher>,
+    /// The time an AMS `x=` is compared with (Unix seconds).
+    now: u64,
 }
 
 impl Verifier {
     /// Collects the chain and plans the body hash of its newest AMS (before the body is read).
+    /// The AMS expiry is checked against the system clock; see [`Verifier::at`].
     pub fn new(headers: &Headers) -> Verifier {
         let chain = collect(headers);
         let ams = match &chain {
@@ -87,7 +92,14 @@ impl Verifier {
             _ => Err(String::new()),
         };
         let hasher = ams.as_ref().ok().map(|a| BodyHasher::new(a.canon.body, a.alg.hash(), a.length));
-        Verifier { chain, ams, hasher }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Verifier { chain, ams, hasher, now }
+    }
+
+    /// The same, with the run's time for the AMS `x=`.
+    pub fn at(mut self, now: u64) -> Verifier {
+        self.now = now;
+        self
     }
 
     /// Body bytes, in order, in any pieces.
@@ -99,7 +111,7 @@ impl Verifier {
 
     /// Checks the newest AMS and every seal.
     pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Verdict {
-        let Verifier { chain, ams, hasher } = self;
+        let Verifier { chain, ams, hasher, now } = self;
         let fail = |why: String, n: u32| Verdict { status: Status::Fail, why, instances: n };
         let sets = match chain {
             Chain::None => return Verdict { status: Status::None, why: String::new(), instances: 0 },
@@ -112,6 +124,9 @@ impl Verifier {
             return fail("internal: the header block changed".into(), n);
         }
         let (ams, body) = match (ams, hasher) {
+            (Ok(a), Some(_)) if a.expires.is_some_and(|x| x < now) => {
+                return fail(format!("ARC-Message-Signature i={n} has expired (x= is in the past)"), n)
+            }
             (Ok(a), Some(h)) => (a, h.finish()),
             (Err(why), _) => return fail(why, n),
             (Ok(_), None) => return fail("internal: no body hash".into(), n),
@@ -190,7 +205,18 @@ fn parse_ams(tags: &TagList, instance: u32) -> std::result::Result<Ams, String> 
         Some(l) if !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => Some(l.parse().unwrap_or(u64::MAX)),
         Some(_) => return Err(format!("{what} has an invalid l=")),
     };
-    Ok(Ams { alg, canon, domain, selector, names, bh, b, length })
+    let number = |t: &str| match tags.get(t) {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) => Ok(Some(v.parse().unwrap_or(u64::MAX))),
+        Some(_) => Err(format!("{what} has an invalid {t}=")),
+    };
+    let (signed, expires) = (number("t")?, number("x")?);
+    if let (Some(t), Some(x)) = (signed, expires) {
+        if x < t {
+            return Err(format!("{what} has x= before t="));
+        }
+    }
+    Ok(Ams { alg, canon, domain, selector, names, bh, b, length, expires })
 }
 
 type Step = std::result::Result<(), (Outcome, String)>;
@@ -282,11 +308,10 @@ pub struct ArcVerifyTask {
 
 impl ArcVerifyTask {
     /// Plans the validation of a message whose header block is `headers` (before its body).
-    /// `now` is unused: ARC seals carry no expiry (RFC 8617 has no `x=` on the AS) and an
-    /// AMS `x=` is not enforced, as dkimpy does not.
+    /// `now` is for the newest AMS's `x=` (an expired AMS fails, as dkimpy fails the chain);
+    /// seals carry no expiry (RFC 8617 defines no `x=` on the AS).
     pub fn new(headers: &Headers, letters: String, now: u64) -> ArcVerifyTask {
-        let _ = now;
-        ArcVerifyTask { letters, verifier: Verifier::new(headers) }
+        ArcVerifyTask { letters, verifier: Verifier::new(headers).at(now) }
     }
 }
 

@@ -133,18 +133,20 @@ fn dkim_domains(earlier: &[MethodResult]) -> (Vec<String>, Vec<String>) {
 }
 
 /// The SPF result word and the domain it checked: the MAIL FROM domain, or the HELO name when
-/// the sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4.
+/// the sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4. The MAIL FROM domain
+/// comes from the envelope, as the SPF task took it: `smtp.mailfrom` is left out when it cannot
+/// be shown (a UTF-8 local part, more than 255 octets), and that must not lose a pass (§3.1.2).
 fn spf(earlier: &[MethodResult], sender: &[u8]) -> (&'static str, Option<String>) {
     let Some(m) = earlier.iter().find(|m| m.method() == "spf") else {
         return ("none", None);
     };
-    let null = sender.is_empty() || sender == b"#@[]";
-    let v = if null {
-        m.property("smtp.helo").or_else(|| m.property("smtp.mailfrom"))
+    let null = sender.is_empty() || sender == b"<>" || sender == b"#@[]";
+    let domain = if null {
+        m.property("smtp.helo").or_else(|| m.property("smtp.mailfrom")).and_then(domain_of)
     } else {
-        m.property("smtp.mailfrom")
+        std::str::from_utf8(sender).ok().and_then(|s| s.rsplit_once('@')).and_then(|(_, d)| domain_of(d))
     };
-    (m.result(), v.and_then(domain_of))
+    (m.result(), domain)
 }
 
 /// A roll of 0..=99 for `pct=`. Should the system's generator fail, 0: the policy applies, as

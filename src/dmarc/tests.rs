@@ -387,6 +387,22 @@ fn pass_by_aligned_spf_of_mail_from_or_helo() {
     assert!(finish(&[("_dmarc.example.com", REJECT)], &m, task("R")).refuse.is_some());
 }
 
+/// RFC 7489 §3.1.2 aligns the RFC5321.MailFrom domain, which SPF checked: the envelope's,
+/// whatever the `smtp.mailfrom` property could carry. A sender the A-R cannot show (a UTF-8
+/// local part, RFC 6531; over 255 octets) leaves no property, but its SPF pass still counts.
+#[test]
+fn spf_pass_of_a_sender_the_property_cannot_carry_is_aligned() {
+    let long = format!("{}@example.com", "l".repeat(300));
+    for sender in ["j\u{f6}e@example.com", long.as_str()] {
+        let spf = spf_result("pass", sender);
+        assert_eq!(spf.property("smtp.mailfrom"), None, "the property is dropped");
+        let m = msg("From: joe@example.com\n", sender, vec![spf]);
+        let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("R"));
+        assert!(r.refuse.is_none(), "{sender}");
+        assert_eq!(ar(&r), "dmarc=pass (p=reject dis=none) header.from=example.com");
+    }
+}
+
 #[test]
 fn temperror_refuses_only_temporarily_even_with_uppercase_t() {
     let m = msg("From: joe@example.com\n", "", vec![]);

@@ -289,6 +289,15 @@ fn dmarc_pass_by_aligned_dkim_or_aligned_spf() {
     assert_eq!((r.result("spf"), r.result("dmarc")), ("pass".into(), "pass".into()), "{}", r.0);
 }
 
+/// RFC 7489 §3.1.2: an aligned SPF pass counts even when the A-R cannot show the sender
+/// (a UTF-8 local part, RFC 6531, leaves `smtp.mailfrom` out): queued under `p=reject`, `R`.
+#[test]
+fn dmarc_spf_pass_of_a_utf8_sender_is_aligned() {
+    let w = World::new();
+    let r = w.queued(&World::msg("j@example.com"), "j\u{f6}e@example.com", Some(GOOD_IP), &[("DMARCVERIFY", "R")]);
+    assert_eq!((r.result("spf"), r.result("dmarc")), ("pass".into(), "pass".into()), "{}", r.0);
+}
+
 #[test]
 fn dmarc_fails_unaligned_and_refuses_by_policy() {
     let w = World::new();
