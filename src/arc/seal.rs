@@ -6,7 +6,8 @@
 //! - AMS: relaxed/relaxed, sha256 (rsa-sha256, or ed25519-sha256 for an Ed25519 key: mail-auth
 //!   validates those, dkimpy 1.1.8's ARC knows only rsa-sha256, so RSA is the safe choice), `t=`,
 //!   `h=` the default DKIM list (crate::dkim::sign::default_header_list: never ARC fields, so
-//!   neither ARC-Seal, which RFC 8617 §4.1.2 forbids, nor the new AAR, as dkimpy's sealer does).
+//!   neither ARC-Seal, which RFC 8617 §4.1.2 forbids, nor the new AAR, as dkimpy's sealer does)
+//!   and the DKIM-Signature fields present (§4.1.2: SHOULD).
 //! - AS: `cv=` from the `arc=` result of the verify task (which runs before): `none` without a
 //!   chain, `pass`, or `fail`; over the sets 1..N+1, or, for `cv=fail`, over the new set only
 //!   (§5.1.2).
@@ -100,7 +101,11 @@ impl ArcSealTask {
 
         let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), ctx.earlier);
 
-        let names = default_header_list(headers, &[]);
+        // RFC 8617 §4.1.2: the AMS SHOULD also sign the DKIM-Signature fields already present,
+        // so that the next hop can tell whether they were changed after this seal.
+        let mut names = default_header_list(headers, &[]);
+        let dkim = headers.fields.iter().filter(|f| headers.name(f).eq_ignore_ascii_case(b"dkim-signature")).count();
+        names.extend(std::iter::repeat_n("dkim-signature".to_string(), dkim));
         let mut ams = String::from("ARC-Message-Signature: ");
         let mut col = ams.len();
         for t in [

@@ -394,6 +394,10 @@ impl Eval<'_> {
                 self.void(&crate::dns::reverse_name(self.ip))?;
                 return Ok(Vec::new());
             }
+            // **Decision:** the `ptr` mechanism's own PTR question failing temporarily is
+            // temperror, not RFC 7208 §5.5's "no match": a DNS outage must never turn
+            // `ptr -all` into a permanent refusal (docs/dmarc.md). `%{p}` stays "unknown".
+            Answer::TempFail(e) if void => return Err(temp(&crate::dns::reverse_name(self.ip), "PTR", &e)),
             _ => return Ok(Vec::new()),
         };
         let target = target.map(|t| t.strip_suffix('.').unwrap_or(t).to_ascii_lowercase());

@@ -35,7 +35,10 @@
 //! 63 octets after expansion, an empty label) matches nothing, is not void, and is asked
 //! nothing; `%{p}` is looked up (one PTR question and at most 10 address questions, once per
 //! check_host, not a term); as §5.5 says, DNS errors while validating PTR names are no match
-//! (so `-ptr +all` can pass while the PTR server fails: the record's own choice); `v=spf1`
+//! (so `-ptr +all` can pass while the PTR server fails: the record's own choice), but a
+//! temporary failure of `ptr`'s own PTR question is temperror, not §5.5's "no match", so that
+//! a DNS outage never makes `ptr -all` a permanent refusal; a fail's `exp=` explanation goes
+//! into the refusal text, marked as the domain's (§8.4); `v=spf1`
 //! is recognised in any case (§12 strings are case-insensitive).
 //!
 //! Limits (all per check_host, records of includes and redirects together): 10 DNS-querying

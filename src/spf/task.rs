@@ -123,7 +123,12 @@ fn refusal(o: &SpfOutput, permanent: bool) -> Refusal {
         _ => 23,
     };
     let class = if permanent { 5 } else { 4 };
-    let text = format!("qmail-dkim: SPF {}: {} (#{class}.7.{detail})", o.result.as_str(), log_safe(&o.reason));
+    // RFC 7208 §8.4: a fail may carry the domain's own explanation (`exp=`), marked as its.
+    let says = match (&o.result, &o.explanation) {
+        (SpfResult::Fail, Some(e)) => format!("; {} says: {}", o.domain, log_safe(e)),
+        _ => String::new(),
+    };
+    let text = format!("qmail-dkim: SPF {}: {}{says} (#{class}.7.{detail})", o.result.as_str(), log_safe(&o.reason));
     if permanent {
         Refusal::permanent(text)
     } else {

@@ -340,7 +340,8 @@ fn ptr_needs_a_validated_name_under_the_target() {
     assert_eq!(result(&z, "192.0.2.1", "p.example"), SpfResult::Pass);
     assert_eq!(result(&z, "192.0.2.1", "q.example"), SpfResult::Fail);
     assert_eq!(result(&z, "192.0.2.2", "p.example"), SpfResult::Fail, "not validated");
-    assert_eq!(result(&z, "192.0.2.3", "p.example"), SpfResult::Fail, "§5.5: a DNS error is no match");
+    // Our decision against §5.5's "no match": a PTR outage is temperror (ptr_outage_is_temperror_not_fail).
+    assert_eq!(result(&z, "192.0.2.3", "p.example"), SpfResult::TempError);
 }
 
 #[test]
@@ -466,6 +467,16 @@ fn explanation_of_a_fail_is_expanded() {
     assert_eq!((o.result, o.explanation), (SpfResult::Fail, None));
 }
 
+/// RFC 7208 §5.5 makes a DNS error of `ptr` "no match", which turned `ptr -all` into a
+/// permanent fail while the reverse zone's servers were down.
+#[test]
+fn ptr_outage_is_temperror_not_fail() {
+    let mut z = zone(&[("p.example", "v=spf1 ptr -all")]);
+    z.add("1.2.0.192.in-addr.arpa", crate::dns::ZoneRecord::TempFail);
+    let o = check_host(&z, ip("192.0.2.1"), "p.example", "a@p.example", "h.example", "me.example");
+    assert_eq!(o.result, SpfResult::TempError, "{}", o.reason);
+}
+
 // --- the task ------------------------------------------------------------------------------------
 
 fn task_zone() -> Zone {
@@ -475,6 +486,8 @@ fn task_zone() -> Zone {
         ("neutral.example", "v=spf1 ?all"),
         ("bad.example", "v=spf1 nonsense"),
         ("helo.example", "v=spf1 ip4:192.0.2.1 -all"),
+        ("exp.example", "v=spf1 -all exp=why.exp.example"),
+        ("why.exp.example", "see https://exp.example/spf about %{i}"),
     ]);
     z.add("temp.example", ZoneRecord::TempFail);
     z
@@ -603,5 +616,16 @@ fn long_records_are_evaluated_in_linear_time() {
         |z| {
             assert_eq!(result(z, "192.0.2.1", "long.example"), SpfResult::Fail);
         },
+    );
+}
+
+/// RFC 7208 §8.4: the domain's explanation of a fail reaches the client, marked as the domain's.
+#[test]
+fn task_refusal_carries_the_domains_explanation() {
+    let r = finish("F", Some("192.0.2.9"), "u@exp.example", None).refuse.unwrap();
+    assert!(
+        r.text.ends_with("; exp.example says: see https://exp.example/spf about 192.0.2.9 (#5.7.23)"),
+        "{}",
+        r.text
     );
 }

@@ -509,6 +509,9 @@ fn forwarding_host_seals_and_dkimpy_validates() {
     let seal = &headers_named(&hop1, "ARC-Seal");
     assert_eq!(seal.len(), 1, "{text}");
     assert!(seal[0].contains("i=1") && seal[0].contains("cv=none") && seal[0].contains("d=fwd.example"), "{text}");
+    // RFC 8617 §4.1.2: the message signature covers the DKIM-Signature already there.
+    let ams = &headers_named(&hop1, "ARC-Message-Signature")[0];
+    assert!(ams.to_ascii_lowercase().contains("dkim-signature"), "{ams}");
     let aar = &headers_named(&hop1, "ARC-Authentication-Results")[0];
     for word in ["i=1", AUTHSERV, "spf=pass", "dkim=pass", "dmarc=pass"] {
         assert!(aar.contains(word), "{word} not in {aar}");
