@@ -13,7 +13,7 @@ use qmail_dkim::dmarc::record::{self, Alignment};
 use qmail_dkim::dmarc::{aligned, evaluate, organizational_domain, Evidence, Verdict, MAX_LOOKUPS};
 use qmail_dkim::message::{address_domains, unfold};
 
-fn words<'a>(lines: &[&'a [u8]], word: &str) -> Vec<String> {
+fn words(lines: &[&[u8]], word: &str) -> Vec<String> {
     let prefix = format!("{word} ");
     lines
         .iter()
