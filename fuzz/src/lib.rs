@@ -1,8 +1,8 @@
 //! Shared pieces of the fuzz targets: fixed test keys, a tiny input cursor, and a plain
 //! (non-streaming) reference body canonicalizer to check the streaming one against.
 
-use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dkim::canon::BodyHasher;
+use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dkim::sign::{self, SignParams};
 use qmail_dkim::dkim::{Algorithm, Canon, Canonicalization};
 use qmail_dkim::message::Headers;
@@ -224,6 +224,164 @@ pub fn key_record(key: &SigningKey) -> Vec<u8> {
     use base64::Engine;
     let k = if key.key_type() == qmail_dkim::dkim::key::KeyType::Ed25519 { "ed25519" } else { "rsa" };
     format!("v=DKIM1; k={k}; p={}", base64::engine::general_purpose::STANDARD.encode(key.public_key_dns())).into_bytes()
+}
+
+/// Most questions one fuzz run may ask a [`Zone`] before it panics: far above what SPF
+/// (10 terms, 10 MX or PTR names each), DMARC (2) or ARC (51 keys) may ask, so reaching it is
+/// a lookup limit that does not hold.
+pub const MAX_QUESTIONS: usize = 1000;
+
+/// A DNS zone written in the fuzz input, one record a line: `name TYPE value`, TYPE one of
+/// `TXT` (value: the record, any bytes), `A`, `AAAA`, `MX` (`pref host`), `PTR` (name: the
+/// reverse name, `1.2.0.192.in-addr.arpa`), `TEMPFAIL` (every question for the name fails for
+/// now). Names are matched without case and final dot; other lines are ignored. Counts the
+/// questions, for the lookup limits.
+#[derive(Default)]
+pub struct Zone {
+    records: std::collections::HashMap<String, Vec<Rec>>,
+    pub asked: std::cell::Cell<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Rec {
+    Txt(Vec<u8>),
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Mx(u16, String),
+    Ptr(String),
+    TempFail,
+}
+
+use qmail_dkim::dns::{self, Answer, Mx, Resolver, TxtAnswer, TxtLookup};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+fn key_of(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Zone {
+    /// The records of the lines of `text` that are records; the other lines are returned.
+    pub fn parse(text: &[u8]) -> (Zone, Vec<&[u8]>) {
+        let mut z = Zone::default();
+        let mut other = Vec::new();
+        for line in text.split(|&c| c == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !z.add_line(line) {
+                other.push(line);
+            }
+        }
+        (z, other)
+    }
+
+    fn add_line(&mut self, line: &[u8]) -> bool {
+        let mut it = line.splitn(3, |&c| c == b' ');
+        let (Some(name), Some(rtype), value) = (it.next(), it.next(), it.next().unwrap_or_default()) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(value);
+        let rec = match rtype {
+            b"TXT" => Rec::Txt(value.to_vec()),
+            b"A" => match text.trim().parse() {
+                Ok(a) => Rec::A(a),
+                Err(_) => return false,
+            },
+            b"AAAA" => match text.trim().parse() {
+                Ok(a) => Rec::Aaaa(a),
+                Err(_) => return false,
+            },
+            b"MX" => match text.trim().split_once(' ').map(|(p, h)| (p.parse(), h)) {
+                Some((Ok(p), h)) => Rec::Mx(p, h.to_string()),
+                _ => return false,
+            },
+            b"PTR" => Rec::Ptr(text.trim().to_string()),
+            b"TEMPFAIL" => Rec::TempFail,
+            _ => return false,
+        };
+        self.add(&String::from_utf8_lossy(name), rec);
+        true
+    }
+
+    fn add(&mut self, name: &str, r: Rec) {
+        self.records.entry(key_of(name)).or_default().push(r);
+    }
+
+    pub fn txt_record(&mut self, name: &str, value: &[u8]) {
+        self.add(name, Rec::Txt(value.to_vec()));
+    }
+
+    fn find<T>(&self, name: &str, f: impl Fn(&Rec) -> Option<T>) -> Answer<T> {
+        let n = self.asked.get() + 1;
+        self.asked.set(n);
+        assert!(n <= MAX_QUESTIONS, "more than {MAX_QUESTIONS} DNS questions");
+        if !dns::valid_name(name) {
+            return Answer::BadName;
+        }
+        match self.records.get(&key_of(name)) {
+            None => Answer::NotFound,
+            Some(rs) if rs.iter().any(|r| matches!(r, Rec::TempFail)) => Answer::TempFail("fuzz".into()),
+            Some(rs) => {
+                let v: Vec<T> = rs.iter().filter_map(f).collect();
+                if v.is_empty() {
+                    Answer::NotFound
+                } else {
+                    Answer::Records(v)
+                }
+            }
+        }
+    }
+}
+
+impl TxtLookup for Zone {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        match self.find(name, |r| match r {
+            Rec::Txt(t) => Some(t.clone()),
+            _ => None,
+        }) {
+            Answer::Records(v) => TxtAnswer::Records(v),
+            Answer::NotFound => TxtAnswer::NotFound,
+            Answer::TempFail(t) => TxtAnswer::TempFail(t),
+            Answer::BadName => TxtAnswer::BadName,
+        }
+    }
+}
+
+impl Resolver for Zone {
+    fn a(&self, name: &str) -> Answer<Ipv4Addr> {
+        self.find(name, |r| match r {
+            Rec::A(a) => Some(*a),
+            _ => None,
+        })
+    }
+    fn aaaa(&self, name: &str) -> Answer<Ipv6Addr> {
+        self.find(name, |r| match r {
+            Rec::Aaaa(a) => Some(*a),
+            _ => None,
+        })
+    }
+    fn mx(&self, name: &str) -> Answer<Mx> {
+        self.find(name, |r| match r {
+            Rec::Mx(p, e) => Some(Mx { preference: *p, exchange: e.clone() }),
+            _ => None,
+        })
+    }
+    fn ptr(&self, ip: IpAddr) -> Answer<String> {
+        self.find(&dns::reverse_name(ip), |r| match r {
+            Rec::Ptr(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// The value of the first `word value` line among `lines` (empty for a line `word`).
+pub fn setting<'a>(lines: &[&'a [u8]], word: &str) -> Option<&'a [u8]> {
+    lines.iter().find_map(|l| {
+        let rest = l.strip_prefix(word.as_bytes())?;
+        if rest.is_empty() {
+            Some(rest)
+        } else {
+            rest.strip_prefix(b" ")
+        }
+    })
 }
 
 #[cfg(test)]
