@@ -231,9 +231,10 @@ fn spf_letters_upper_lower_absent() {
     w.queued(&m, "a@nospf.example", Some(GOOD_IP), &[("SPFVERIFY", "FSNTPfsntp")]);
 }
 
-/// The refusal text reaches the client in every custom-error convention.
+/// Each check's refusal reaches the client in every custom-error convention, upper case
+/// permanently and lower case temporarily, the text naming the check.
 #[test]
-fn spf_and_dmarc_refusals_in_each_error_convention() {
+fn spf_dmarc_and_arc_refusals_in_each_error_convention() {
     let w = World::new();
     let addr = w.dns.addr();
     let q = Queue::new();
@@ -247,26 +248,45 @@ fn spf_and_dmarc_refusals_in_each_error_convention() {
         e.extend(vars.iter().map(|(a, b)| (a.to_string(), b.to_string())));
         Run::new(msg, &envelope("a@example.com", &[RCPT])).env_owned(&e).capture_fd(fd).run()
     };
-    let m = World::msg("x@y.example");
-    for (letters, perm) in [("F", true), ("f", false)] {
-        let (l, d) = if perm { ('D', "(#5.7.23)") } else { ('Z', "(#4.7.23)") };
-        let want = format!("{l}qmail-dkim: SPF fail: {BAD_IP} is not allowed to send mail for example.com {d}");
-        // indimail: ERROR_FD.
-        let out = run(&m, &[("SPFVERIFY", letters), ("ERROR_FD", "5")], 5);
-        assert_eq!((out.code, out.fd_text(5)), (Some(88), want.clone()), "{}", out.stderr);
-        // notqmail: fd 6, 82.
-        let out = run(&m, &[("SPFVERIFY", letters), ("CUSTOM_ERRORS", "notqmail")], 6);
-        assert_eq!((out.code, out.fd_text(6)), (Some(82), want.clone()), "{}", out.stderr);
-        // none: 31 / 71, the text in the log.
-        let out = run(&m, &[("SPFVERIFY", letters), ("CUSTOM_ERRORS", "none")], 6);
-        assert_eq!(out.code, Some(if perm { 31 } else { 71 }), "{}", out.stderr);
-        assert!(out.stderr.contains(&want["Dqmail-dkim: ".len()..]), "{}", out.stderr);
+    let tampered = [&list_sealed(&w)[..], b"-- \nfooter added later\n"].concat();
+    let cases: [(&str, &str, Vec<u8>, String, &str); 3] = [
+        (
+            "SPFVERIFY",
+            "F",
+            World::msg("x@y.example"),
+            format!("qmail-dkim: SPF fail: {BAD_IP} is not allowed to send mail for example.com"),
+            "7.23",
+        ),
+        (
+            "DMARCVERIFY",
+            "R",
+            World::msg("a@example.com"),
+            "qmail-dkim: DMARC policy of example.com is reject and the message failed".into(),
+            "7.1",
+        ),
+        ("ARCVERIFY", "F", tampered, "qmail-dkim: ARC chain does not validate".into(), "7.29"),
+    ];
+    for (var, letter, msg, text, code) in &cases {
+        for perm in [true, false] {
+            let letters = if perm { letter.to_string() } else { letter.to_ascii_lowercase() };
+            let (l, class) = if perm { ('D', 5) } else { ('Z', 4) };
+            let want = format!("{l}{text} (#{class}.{code})");
+            // indimail: ERROR_FD.
+            let out = run(msg, &[(var, &letters), ("ERROR_FD", "5")], 5);
+            assert_eq!((out.code, out.fd_text(5)), (Some(88), want.clone()), "{var}={letters}: {}", out.stderr);
+            // notqmail: fd 6, 82.
+            let out = run(msg, &[(var, &letters), ("CUSTOM_ERRORS", "notqmail")], 6);
+            assert_eq!((out.code, out.fd_text(6)), (Some(82), want.clone()), "{var}={letters}: {}", out.stderr);
+            // none: 31 / 71, the text in the log.
+            let out = run(msg, &[(var, &letters), ("CUSTOM_ERRORS", "none")], 6);
+            assert_eq!(out.code, Some(if perm { 31 } else { 71 }), "{var}={letters}: {}", out.stderr);
+            assert!(out.stderr.contains(&want["Dqmail-dkim: ".len()..]), "{}", out.stderr);
+        }
+        // The letter absent: queued.
+        let out = run(msg, &[(var, ""), ("CUSTOM_ERRORS", "none")], 6);
+        assert_eq!(out.code, Some(0), "{var}=\"\": {}", out.stderr);
     }
-    // DMARC: the text names the check and the domain.
-    let out = run(&World::msg("a@example.com"), &[("DMARCVERIFY", "R"), ("CUSTOM_ERRORS", "notqmail")], 6);
-    assert_eq!(out.code, Some(82), "{}", out.stderr);
-    assert_eq!(out.fd_text(6), "Dqmail-dkim: DMARC policy of example.com is reject and the message failed (#5.7.1)");
-    assert!(q.records().is_empty(), "refused messages were queued");
+    assert_eq!(q.records().len(), 3, "only the three report-only runs are queued");
 }
 
 // ---------------------------------------------------------------------------
