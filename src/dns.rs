@@ -132,11 +132,12 @@ pub fn from_env(env: &Env) -> Box<dyn TxtLookup> {
 }
 
 /// The key lookups of one message beside `shared`, the message's one resolver:
-/// `SELECTOR_DATA` when it is set, else `shared` itself (one time budget for everything).
-pub fn keys_or_shared(env: &Env, shared: &std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
+/// `SELECTOR_DATA` when it is set, else the shared resolver itself (one time budget for
+/// everything), made only now.
+pub fn keys_or_shared(env: &Env, shared: impl FnOnce() -> std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
     match env.get("SELECTOR_DATA") {
         Some(d) => Box::new(Fixed(d.as_bytes().to_vec())),
-        None => Box::new(shared.clone()),
+        None => Box::new(shared()),
     }
 }
 

@@ -163,10 +163,12 @@ pub fn with_context<R>(
     f: impl FnOnce(&Context<'_>) -> R,
 ) -> R {
     let authserv = || authserv_id(env, control);
-    // One resolver and one DNS time budget for the whole message; it starts nothing until asked.
-    let shared = std::rc::Rc::new(crate::dns::Hickory::from_env(env));
-    let lookup = || crate::dns::keys_or_shared(env, &shared);
-    let resolver = || Box::new(shared.clone()) as Box<dyn crate::dns::Resolver>;
+    // One resolver and one DNS time budget for the whole message, made when a task first asks
+    // (a message that is only signed never reads DNSCACHEIP).
+    let cell = std::cell::OnceCell::new();
+    let shared = || cell.get_or_init(|| std::rc::Rc::new(crate::dns::Hickory::from_env(env))).clone();
+    let lookup = || crate::dns::keys_or_shared(env, shared);
+    let resolver = || Box::new(shared()) as Box<dyn crate::dns::Resolver>;
     let ctx = Context {
         headers,
         envelope,

@@ -555,3 +555,45 @@ fn forwarding_host_seals_and_dkimpy_validates() {
     assert!(headers_named(&rec.unwrap().msg, "ARC-Seal").is_empty());
     assert!(out.stderr.contains("not sealed"), "{}", out.stderr);
 }
+
+/// A DNS server that never answers costs one time budget per message (2 × DNSTIMEOUT), shared
+/// by every check: SPF, DKIM, DMARC (two questions) and ARC would take 5 × DNSTIMEOUT with a
+/// budget each. Every check says temperror, and nothing is refused permanently.
+#[test]
+fn dead_dns_costs_one_budget_for_every_check() {
+    let w = World::new();
+    let msg = list_sealed(&w);
+    let dead = Dns::start(&[
+        ("example.com", "@TIMEOUT"),
+        ("sel._domainkey.example.com", "@TIMEOUT"),
+        ("_dmarc.example.com", "@TIMEOUT"),
+        ("lists._domainkey.lists.example.net", "@TIMEOUT"),
+    ]);
+    let addr = dead.addr();
+    let env = [
+        ("AUTHSERV_ID", AUTHSERV),
+        ("DNSCACHEIP", addr.as_str()),
+        ("DNSTIMEOUT", "1"),
+        ("CUSTOM_ERRORS", "none"),
+        ("TCPREMOTEIP", GOOD_IP),
+        ("DKIMVERIFY", ""),
+        ("SPFVERIFY", "FT"),
+        ("DMARCVERIFY", "RT"),
+        ("ARCVERIFY", "FT"),
+    ];
+    let t = std::time::Instant::now();
+    let (out, rec) = run_into_queue(&msg, &env, "a@example.com", RCPT);
+    let took = t.elapsed();
+    assert_eq!(out.code, Some(71), "temporary, never permanent: {}", out.stderr);
+    assert!(rec.is_none());
+    assert!(took < std::time::Duration::from_millis(4000), "took {took:?}: one budget is 2 s");
+    // Reported only: every check temperror, the message queued.
+    let env: Vec<(&str, &str)> =
+        env.iter().map(|&(k, v)| if k.ends_with("VERIFY") { (k, "") } else { (k, v) }).collect();
+    let (out, rec) = run_into_queue(&msg, &env, "a@example.com", RCPT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r = Results::of(&rec.unwrap().msg);
+    for m in ["spf", "dkim", "dmarc", "arc"] {
+        assert_eq!(r.result(m), "temperror", "{m}: {}", r.0);
+    }
+}
