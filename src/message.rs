@@ -88,6 +88,24 @@ impl Headers {
         &self.block[f.raw.clone()]
     }
 
+    /// The header block without the fields at the indices `gone` (as the queue will get it when
+    /// they are removed), for a signature that must cover only what is queued. Linear.
+    pub fn without(&self, gone: &[usize]) -> Headers {
+        let mut drop = vec![false; self.fields.len()];
+        for &i in gone {
+            if let Some(d) = drop.get_mut(i) {
+                *d = true;
+            }
+        }
+        let mut block = Vec::with_capacity(self.block.len());
+        for (f, d) in self.fields.iter().zip(drop) {
+            if !d {
+                block.extend_from_slice(self.raw(f));
+            }
+        }
+        Headers::parse(block)
+    }
+
     pub fn value(&self, f: &Field) -> &[u8] {
         &self.block[f.value.clone()]
     }

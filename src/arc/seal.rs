@@ -101,10 +101,16 @@ impl ArcSealTask {
 
         let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), ctx.earlier);
 
+        // The AMS covers the message as it is queued: run.rs removes the fields that claim our
+        // verdicts (crate::headers::forged), so they must not be signed (a Subject hiding a
+        // forged status after a bare CR would otherwise break our own seal).
+        let gone = crate::headers::forged(headers, &(ctx.authserv_id)());
+        let kept = (!gone.is_empty()).then(|| headers.without(&gone));
+        let queued = kept.as_ref().unwrap_or(headers);
         // RFC 8617 §4.1.2: the AMS SHOULD also sign the DKIM-Signature fields already present,
         // so that the next hop can tell whether they were changed after this seal.
-        let mut names = default_header_list(headers, &[]);
-        let dkim = headers.fields.iter().filter(|f| headers.name(f).eq_ignore_ascii_case(b"dkim-signature")).count();
+        let mut names = default_header_list(queued, &[]);
+        let dkim = queued.fields.iter().filter(|f| queued.name(f).eq_ignore_ascii_case(b"dkim-signature")).count();
         names.extend(std::iter::repeat_n("dkim-signature".to_string(), dkim));
         let mut ams = String::from("ARC-Message-Signature: ");
         let mut col = ams.len();
@@ -121,7 +127,7 @@ impl ArcSealTask {
         push_list(&mut ams, &mut col, "h=", &names.iter().map(String::as_str).collect::<Vec<_>>(), ":");
         push_tag(&mut ams, &mut col, &format!("bh={}", b64.encode(bh)));
         let mut data = Vec::with_capacity(4096);
-        canon::signed_headers(Canon::Relaxed, headers, &names, None, &mut data);
+        canon::signed_headers(Canon::Relaxed, queued, &names, None, &mut data);
         let ams = signed(ams, data, &key, alg)?;
 
         let mut seal = String::from("ARC-Seal: ");

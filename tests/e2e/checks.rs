@@ -597,3 +597,22 @@ fn dead_dns_costs_one_budget_for_every_check() {
         assert_eq!(r.result(m), "temperror", "{m}: {}", r.0);
     }
 }
+
+/// The seal covers the message as it is queued: a field that hides a forged status after a
+/// bare CR is removed, so the ARC-Message-Signature must not sign it (it did, and the next
+/// hop found our own seal broken).
+#[test]
+fn seal_covers_the_message_as_queued_without_forged_fields() {
+    let w = World::new();
+    let keys = tempfile::tempdir().unwrap();
+    w.key.copy_to(&keys.path().join("fwd.example").join("arc"));
+    let template = format!("{}/%/arc", keys.path().display());
+    let msg = b"Subject: hi\rDKIM-Status: good\nFrom: A <a@example.com>\nTo: rcpt@example.net\n\nHello.\n";
+    let vars = [("ARCSIGN", template.as_str()), ("ARCDOMAIN", "fwd.example")];
+    let (out, rec) = w.run(msg, "a@example.com", Some(GOOD_IP), &vars);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let queued = rec.unwrap().msg;
+    assert!(headers_named(&queued, "Subject").is_empty(), "the forged field is removed");
+    let v = dkimpy_arc_verify(&queued, &w.dns);
+    assert!(v.ok, "dkimpy: {} {}\n{}", v.report, v.stderr, String::from_utf8_lossy(&queued));
+}
