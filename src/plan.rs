@@ -48,7 +48,7 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
             }
         }
         Mode::Verify { letters } => tasks.push(verify_task(env, control, letters, headers, now)),
-        // DMARC needs DKIM's results: verify, report only.
+        // DMARC needs DKIM's results, and a seal carries them: verify, report only.
         Mode::Pass if checks.any() => tasks.push(verify_task(env, control, "", headers, now)),
         Mode::Pass => {}
     }
