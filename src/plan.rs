@@ -67,6 +67,16 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
     Ok(tasks)
 }
 
+/// Whether this run writes an `Authentication-Results` field, and so removes the incoming fields
+/// that claim our verdicts (`headers::forged`): DKIM verification, DomainKeys verification, or
+/// a queue-time check. run() decides the removal by this before any task finishes, so that a
+/// signature or seal made in the same run covers the message as it is queued.
+pub fn removes_forged(env: &Env, mode: &Mode) -> bool {
+    matches!(mode, Mode::Verify { .. })
+        || Checks::from_env(env).any()
+        || matches!(crate::domainkeys::task::dk_mode(env), Some(crate::domainkeys::task::DkMode::Verify { .. }))
+}
+
 fn verify_task(env: &Env, control: &ControlDir, letters: &str, headers: &Headers, now: u64) -> Box<dyn Task> {
     let (env2, control2) = (env.clone(), control.clone());
     let practice = Box::new(move |o: Outcome| practice_plan(&env2, &control2, o));
@@ -158,6 +168,7 @@ pub fn with_context<R>(
     env: &Env,
     control: &ControlDir,
     headers: &Headers,
+    queued: &Headers,
     envelope: &Envelope,
     now: u64,
     f: impl FnOnce(&Context<'_>) -> R,
@@ -171,6 +182,7 @@ pub fn with_context<R>(
     let resolver = || Box::new(shared()) as Box<dyn crate::dns::Resolver>;
     let ctx = Context {
         headers,
+        queued,
         envelope,
         now,
         verbose: env.is_set("VERBOSE"),

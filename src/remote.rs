@@ -175,7 +175,7 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         sender: sender.to_vec(),
         recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect(),
     };
-    let prefix = plan::with_context(env, &control, &headers, &envelope, now, |ctx| -> Result<Vec<u8>> {
+    let prefix = plan::with_context(env, &control, &headers, &headers, &envelope, now, |ctx| -> Result<Vec<u8>> {
         let mut prefix = Vec::new();
         for t in tasks {
             prefix.extend_from_slice(&t.finish(ctx)?.prepend);

@@ -182,30 +182,37 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // 3. The body: spool every byte, hash the body.
     let spool = spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
 
-    // 4. The envelope, then each task's result.
+    // 4. The envelope, then each task's result. Fields that forge our verdicts go whenever we
+    // write one (the methods' tasks also name them); signatures made now cover what is queued.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    let (mut prefix, auth, mut remove, refusal) = plan::with_context(env, &control, &headers, &envelope, now, |ctx| {
-        let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
-        for t in tasks {
-            let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
-            note_checks(&r.auth);
-            prefix.extend_from_slice(&r.prepend);
-            auth.extend(r.auth);
-            remove.extend(r.remove);
-            refusal = stricter(refusal, r.refuse);
-        }
-        Ok::<_, Error>((prefix, auth, remove, refusal))
-    })?;
+    let forged = if plan::removes_forged(env, mode) {
+        crate::headers::forged(&headers, &authserv_id(env, &control))
+    } else {
+        Vec::new()
+    };
+    let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
+    let queued_ref = queued.as_ref().unwrap_or(&headers);
+    let (mut prefix, auth, mut remove, refusal) =
+        plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
+            let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
+            for t in tasks {
+                let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
+                note_checks(&r.auth);
+                prefix.extend_from_slice(&r.prepend);
+                auth.extend(r.auth);
+                remove.extend(r.remove);
+                refusal = stricter(refusal, r.refuse);
+            }
+            Ok::<_, Error>((prefix, auth, remove, refusal))
+        })?;
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }
+    remove.extend(forged);
     // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
-    // arc), on top. Whatever method wrote it, incoming fields that claim our authserv-id go: a
-    // reader must never see a forged verdict beside ours (e.g. a seal on a signing path).
+    // arc), on top.
     if !auth.is_empty() {
-        let id = authserv_id(env, &control);
-        remove.extend(crate::headers::forged(&headers, &id));
-        let mut field = crate::auth_results::field(&id, &auth);
+        let mut field = crate::auth_results::field(&authserv_id(env, &control), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }

@@ -27,6 +27,9 @@ pub trait Task: Send {
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub headers: &'a Headers,
+    /// The header block as the queue program will get it: `headers` without the forged status
+    /// fields run() removes. What a signature or seal made now must cover.
+    pub queued: &'a Headers,
     pub envelope: &'a Envelope,
     /// Seconds since the epoch when the header block was read.
     pub now: u64,

@@ -101,12 +101,10 @@ impl ArcSealTask {
 
         let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), ctx.earlier);
 
-        // The AMS covers the message as it is queued: run.rs removes the fields that claim our
-        // verdicts (crate::headers::forged), so they must not be signed (a Subject hiding a
-        // forged status after a bare CR would otherwise break our own seal).
-        let gone = crate::headers::forged(headers, &(ctx.authserv_id)());
-        let kept = (!gone.is_empty()).then(|| headers.without(&gone));
-        let queued = kept.as_ref().unwrap_or(headers);
+        // The AMS covers the message as it is queued (ctx.queued: without the fields run.rs
+        // removes as forged; a Subject hiding a forged status after a bare CR would otherwise
+        // break our own seal).
+        let queued = ctx.queued;
         // RFC 8617 §4.1.2: the AMS SHOULD also sign the DKIM-Signature fields already present,
         // so that the next hop can tell whether they were changed after this seal.
         let mut names = default_header_list(queued, &[]);

@@ -50,6 +50,7 @@ fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodResult]) -> TaskResult
     let resolver = || -> Box<dyn Resolver> { Box::new(zone()) };
     let ctx = Context {
         headers: h,
+        queued: h,
         envelope: &env,
         now: 1_800_000_000,
         verbose: false,

@@ -80,7 +80,7 @@ impl Task for Signer {
     }
 
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
-        let prepend = self.sign(ctx.headers, |p| {
+        let prepend = self.sign(ctx.queued, |p| {
             if ctx.verbose {
                 eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
             }

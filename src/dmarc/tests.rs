@@ -283,6 +283,7 @@ fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> TaskResult {
     };
     let ctx = Context {
         headers: &m.headers,
+        queued: &m.headers,
         envelope: &m.envelope,
         now: 0,
         verbose: false,

@@ -502,6 +502,7 @@ fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>)
     let resolver = || -> Box<dyn Resolver> { Box::new(task_zone()) };
     let ctx = Context {
         headers: &headers,
+        queued: &headers,
         envelope: &envelope,
         now: 0,
         verbose: false,

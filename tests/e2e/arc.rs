@@ -61,6 +61,7 @@ fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodResult]) ->
     let resolver = || -> Box<dyn Resolver> { Box::new(hickory(dns)) };
     let ctx = Context {
         headers: h,
+        queued: h,
         envelope: &env,
         now: now(),
         verbose: true,

@@ -598,21 +598,32 @@ fn dead_dns_costs_one_budget_for_every_check() {
     }
 }
 
-/// The seal covers the message as it is queued: a field that hides a forged status after a
-/// bare CR is removed, so the ARC-Message-Signature must not sign it (it did, and the next
-/// hop found our own seal broken).
+/// Signatures and seals made in a run cover the message as it is queued: a field that hides a
+/// forged status after a bare CR is removed, so neither the ARC-Message-Signature (verify mode)
+/// nor our DKIM signature (sign mode with a seal, which removes forged fields too) may sign it.
+/// Both did, and the next hop found them broken (dkimpy: cv=fail, "signature did not verify").
 #[test]
-fn seal_covers_the_message_as_queued_without_forged_fields() {
+fn signatures_and_seals_cover_the_message_as_queued() {
     let w = World::new();
     let keys = tempfile::tempdir().unwrap();
+    w.key.copy_to(&keys.path().join("example.com").join("sel"));
     w.key.copy_to(&keys.path().join("fwd.example").join("arc"));
-    let template = format!("{}/%/arc", keys.path().display());
+    let sign = format!("{}/%/sel", keys.path().display());
+    let seal = format!("{}/%/arc", keys.path().display());
     let msg = b"Subject: hi\rDKIM-Status: good\nFrom: A <a@example.com>\nTo: rcpt@example.net\n\nHello.\n";
-    let vars = [("ARCSIGN", template.as_str()), ("ARCDOMAIN", "fwd.example")];
-    let (out, rec) = w.run(msg, "a@example.com", Some(GOOD_IP), &vars);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let queued = rec.unwrap().msg;
-    assert!(headers_named(&queued, "Subject").is_empty(), "the forged field is removed");
-    let v = dkimpy_arc_verify(&queued, &w.dns);
-    assert!(v.ok, "dkimpy: {} {}\n{}", v.report, v.stderr, String::from_utf8_lossy(&queued));
+    let sealing = [("ARCSIGN", seal.as_str()), ("ARCDOMAIN", "fwd.example")];
+    let signing = [sealing[0], sealing[1], ("RELAYCLIENT", ""), ("DKIMSIGN", sign.as_str())];
+    for vars in [&sealing[..], &signing[..]] {
+        let (out, rec) = w.run(msg, "a@example.com", Some(GOOD_IP), vars);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let queued = rec.unwrap().msg;
+        let text = String::from_utf8_lossy(&queued).into_owned();
+        assert!(headers_named(&queued, "Subject").is_empty(), "the forged field is removed: {text}");
+        let v = dkimpy_arc_verify(&queued, &w.dns);
+        assert!(v.ok, "dkimpy arc: {} {}\n{text}", v.report, v.stderr);
+        if vars.len() == signing.len() {
+            let v = dkimpy_verify(&queued, &w.dns);
+            assert!(v.ok, "dkimpy: {} {}\n{text}", v.report, v.stderr);
+        }
+    }
 }
