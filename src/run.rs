@@ -183,7 +183,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let spool = spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
 
     // 4. The envelope, then each task's result. Fields that forge our verdicts go whenever we
-    // write one (the methods' tasks also name them); signatures made now cover what is queued.
+    // write one (decided here, once, for every method); signatures made now cover what is queued.
     let envelope = envelope::read(&mut envelope_file()?)?;
     let forged = if plan::removes_forged(env, mode) {
         crate::headers::forged(&headers, &authserv_id(env, &control))
@@ -192,23 +192,21 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     };
     let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
     let queued_ref = queued.as_ref().unwrap_or(&headers);
-    let (mut prefix, auth, mut remove, refusal) =
-        plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
-            let (mut prefix, mut auth, mut remove, mut refusal) = (Vec::new(), Vec::new(), Vec::<usize>::new(), None);
-            for t in tasks {
-                let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
-                note_checks(&r.auth);
-                prefix.extend_from_slice(&r.prepend);
-                auth.extend(r.auth);
-                remove.extend(r.remove);
-                refusal = stricter(refusal, r.refuse);
-            }
-            Ok::<_, Error>((prefix, auth, remove, refusal))
-        })?;
+    let (mut prefix, auth, refusal) = plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
+        let (mut prefix, mut auth, mut refusal) = (Vec::new(), Vec::new(), None);
+        for t in tasks {
+            let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
+            note_checks(&r.auth);
+            prefix.extend_from_slice(&r.prepend);
+            auth.extend(r.auth);
+            refusal = stricter(refusal, r.refuse);
+        }
+        Ok::<_, Error>((prefix, auth, refusal))
+    })?;
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }
-    remove.extend(forged);
+    let remove = forged;
     // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
     // arc), on top.
     if !auth.is_empty() {

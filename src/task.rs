@@ -53,8 +53,6 @@ pub struct TaskResult {
     pub prepend: Vec<u8>,
     /// Method results for the one `Authentication-Results` field run() puts on top.
     pub auth: Vec<MethodResult>,
-    /// Indices into `headers.fields` of incoming fields to remove (forged status headers).
-    pub remove: Vec<usize>,
     pub refuse: Option<Refusal>,
 }
 

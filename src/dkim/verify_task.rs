@@ -5,7 +5,8 @@
 //! prepended, `DKIM-Status`, then `X-DKIM-ADSP` or `X-DKIM-SSP` when the practice step
 //! consulted such a record. Incoming `DKIM-Status`,
 //! `X-DKIM-ADSP`, `X-DKIM-SSP` fields and `Authentication-Results` fields with our authserv-id
-//! are removed ([`crate::headers::forged`]). With `VERBOSE`, one line per signature goes to fd 2.
+//! are removed by run() ([`crate::headers::forged`], whenever it writes an
+//! `Authentication-Results`). With `VERBOSE`, one line per signature goes to fd 2.
 //!
 //! The bytes of the headers (LF-ended, folded with LF TAB):
 //! - `DKIM-Status:` (shared/SPEC.md §6 texts), with a second line `(old=NAME:number)` when the
@@ -19,7 +20,6 @@ use super::policy::{self, PracticePlan};
 use super::verify::{Options, Outcome, SigResult, Verifier};
 use crate::auth_results::MethodResult;
 use crate::error::Result;
-use crate::headers;
 use crate::message::{address_domain, Headers};
 use crate::task::{Context, Task, TaskResult};
 
@@ -109,18 +109,12 @@ impl Task for VerifyTask {
             result: outcome.ar_result(),
             letter: outcome.letter(),
         });
-        let id = (ctx.authserv_id)();
         let mut prepend = dkim_status(outcome, old);
         if let Some((name, value)) = practice_hdr {
             prepend.extend_from_slice(&practice_header(name, value));
         }
         let refuse = policy::decide(outcome, &letters);
-        Ok(TaskResult {
-            prepend,
-            auth: dkim_results(&report.results),
-            remove: headers::forged(ctx.headers, &id),
-            refuse,
-        })
+        Ok(TaskResult { prepend, auth: dkim_results(&report.results), refuse })
     }
 }
 

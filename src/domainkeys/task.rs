@@ -190,10 +190,8 @@ impl Task for DkVerifier {
             result: outcome.status.ar_result(),
             letter: Some(outcome.status.letter()),
         });
-        let authserv = (ctx.authserv_id)();
-        let remove = crate::headers::forged(ctx.headers, &authserv);
         let prepend = status_field(&outcome).into_bytes();
-        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], remove, refuse })
+        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], refuse })
     }
 }
 
