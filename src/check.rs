@@ -249,9 +249,14 @@ fn check_queue_time(req: &Request<'_>, out: &mut Report) {
     }
     if let Some(template) = &checks.arc_sign {
         let control = config::control_dir(env);
-        let domain = match env.nonempty("ARCDOMAIN") {
-            Some(d) => d.trim().trim_end_matches('.').to_ascii_lowercase(),
-            None => req.from.and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default(),
+        // As qmail-dkim decides it for a message from --from (qmail-dkim's own function).
+        let from = req.from.map_or_else(Vec::new, |f| format!("From: {f}\n").into_bytes());
+        let domain = match crate::plan::seal_domain(env, &control, &Headers::parse(from)) {
+            Ok(d) => d,
+            Err(e) => {
+                out.problem(format!("ARCSIGN: no sealing domain ({e}): set ARCDOMAIN"));
+                return;
+            }
         };
         let choice = config::KeyChoice::new(&control, template, &domain);
         match choice.find_with(|p| {

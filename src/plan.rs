@@ -138,6 +138,14 @@ fn host_domain(env: &Env, control: &ControlDir) -> String {
     control.first_line("me").ok().flatten().unwrap_or_else(|| authserv_id(env, control))
 }
 
+/// The sealing domain: `ARCDOMAIN`, else the domain DKIM would sign for.
+pub fn seal_domain(env: &Env, control: &ControlDir, headers: &Headers) -> Result<String> {
+    match env.nonempty("ARCDOMAIN") {
+        Some(d) => Ok(d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        None => signing_domain(headers, env, control)?.ok_or(Error::NoDomain),
+    }
+}
+
 /// The ARC sealer: `ARCSIGN` is a key path template as for DKIMSIGN (`%` = the sealing domain:
 /// `ARCDOMAIN`, else the domain DKIM would sign for). `None` when a `%` template finds no key.
 pub fn arc_sealer(
@@ -147,18 +155,14 @@ pub fn arc_sealer(
     headers: &Headers,
     now: u64,
 ) -> Result<Option<ArcSealTask>> {
-    let domain = match env.nonempty("ARCDOMAIN") {
-        Some(d) => d.trim().trim_end_matches('.').to_ascii_lowercase(),
-        None => signing_domain(headers, env, control)?.ok_or(Error::NoDomain)?,
-    };
-    let choice = KeyChoice::new(control, template, &domain);
+    let choice = KeyChoice::new(control, template, &seal_domain(env, control, headers)?);
     let Some((path, pem)) = choice.find()? else {
         eprintln!("qmail-dkim: {}: not sealed", choice.no_key());
         return Ok(None);
     };
     warn_key_mode(&path);
     let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    Ok(Some(ArcSealTask::new(headers, key, domain, selector_of(&path), now)))
+    Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector_of(&path), now)))
 }
 
 /// The settings that change DKIM verdicts.
