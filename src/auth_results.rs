@@ -55,10 +55,10 @@ impl MethodResult {
         self
     }
 
-    /// `ptype.property=value` (`name` is ours, e.g. `header.d`); nothing when `v` is `None`
-    /// or cannot be written.
+    /// `ptype.property=value` (`name` is ours, e.g. `header.d`); nothing when `v` is `None`,
+    /// cannot be written, or is not what the property names ([`fits`]).
     pub fn prop(mut self, name: &'static str, v: Option<&str>) -> MethodResult {
-        if let Some(v) = v.and_then(|v| value(v, true)) {
+        if let Some(v) = v.filter(|v| fits(name, v)).and_then(|v| value(v, true)) {
             self.props.push((name, v));
         }
         self
@@ -143,19 +143,33 @@ fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
 }
 
-/// A domain name: dot-separated labels of letters, digits, `-` and `_`.
+/// A domain name ([`crate::domain::is_dns_name`]).
 fn is_domain(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    crate::domain::is_dns_name(s)
 }
 
 /// `[dot-atom]@domain`, which RFC 8601 `pvalue` allows bare.
 fn is_address(s: &str) -> bool {
-    match s.rsplit_once('@') {
+    match s.split_once('@') {
         Some((local, dom)) => {
             is_domain(dom) && (local.is_empty() || local.split('.').all(|p| !p.is_empty() && p.chars().all(is_atext)))
         }
         None => false,
+    }
+}
+
+/// Whether `v` is what property `name` names, so that no value from the message reads as
+/// something else to a naive reader (`header.d=paypal.com,dkim=pass`): a domain for
+/// `header.d` and `smtp.helo`; `[local-part]@domain` (a dot-atom local part) for `header.i`,
+/// `header.sender`; either for `header.from` and `smtp.mailfrom`. Other properties (`header.s`,
+/// `header.a`, `header.b`) are written as any value. **Decision:** a value that is not is left
+/// out with its property, not quoted: RFC 8601 would allow the quoted-string, readers misread it.
+pub fn fits(name: &str, v: &str) -> bool {
+    match name {
+        "header.d" | "smtp.helo" => is_domain(v),
+        "header.i" | "header.sender" => is_address(v),
+        "header.from" | "smtp.mailfrom" => is_domain(v) || is_address(v),
+        _ => true,
     }
 }
 
@@ -227,20 +241,41 @@ mod tests {
         assert_eq!(s(arc_field(1, "mx", &[])), "ARC-Authentication-Results: i=1; mx; none\n");
     }
 
-    /// A `d=` from the message cannot add a method or a property (issue 10, item 5).
+    /// A `d=` from the message cannot add a method or a property, nor read as one: a value that
+    /// is not what the property names is left out.
     #[test]
-    fn hostile_domainkeys_d_is_quoted() {
-        let f = |d: &str| s(field("mx", &[MethodResult::new("domainkeys", "fail").prop("header.d", Some(d))]));
-        assert_eq!(
-            f("paypal.com,dkim=pass"),
-            "Authentication-Results: mx; domainkeys=fail header.d=\"paypal.com,dkim=pass\"\n"
-        );
-        assert_eq!(f("x\"(y"), "Authentication-Results: mx; domainkeys=fail header.d=\"x\\\"(y\"\n");
-        assert_eq!(f("evil; dkim=pass"), "Authentication-Results: mx; domainkeys=fail header.d=\"evil; dkim=pass\"\n");
-        for dropped in ["a\nb", "a\rb", "sé", "a\0", &"a".repeat(MAX_VALUE + 1)] {
-            assert_eq!(f(dropped), "Authentication-Results: mx; domainkeys=fail\n", "{dropped:?}");
+    fn property_values_that_are_not_what_they_name_are_left_out() {
+        let f = |p: &'static str, d: &str| s(field("mx", &[MethodResult::new("domainkeys", "fail").prop(p, Some(d))]));
+        for dropped in [
+            "paypal.com,dkim=pass",
+            "x\"(y",
+            "evil; dkim=pass",
+            "a\nb",
+            "a\rb",
+            "sé",
+            "a\0",
+            "a..b",
+            "a b.org",
+            "@x.org",
+        ] {
+            assert_eq!(f("header.d", dropped), "Authentication-Results: mx; domainkeys=fail\n", "{dropped:?}");
         }
-        assert!(f(&"a".repeat(MAX_VALUE)).contains(&"a".repeat(MAX_VALUE)));
+        assert_eq!(f("header.d", &"a".repeat(254)), "Authentication-Results: mx; domainkeys=fail\n");
+        assert_eq!(f("header.d", "Example.COM"), "Authentication-Results: mx; domainkeys=fail header.d=Example.COM\n");
+        for (p, ok, bad) in [
+            ("header.i", "@example.com", "x@paypal.com,dkim=pass"),
+            ("header.i", "a.b+c@example.com", "\"a b\"@example.com"),
+            ("header.from", "example.com", "a@b@example.com"),
+            ("header.from", "joe@example.com", "joe@example.com; dkim=pass"),
+            ("smtp.mailfrom", "joe@example.com", "joe@[192.0.2.1]"),
+            ("smtp.helo", "mx.example.com", "[192.0.2.1]"),
+            ("header.sender", "a@example.com", "example.com"),
+        ] {
+            assert_eq!(f(p, ok), format!("Authentication-Results: mx; domainkeys=fail {p}={ok}\n"));
+            assert_eq!(f(p, bad), "Authentication-Results: mx; domainkeys=fail\n", "{p}={bad}");
+        }
+        // Other properties are any value, quoted when need be.
+        assert_eq!(f("header.s", "a b"), "Authentication-Results: mx; domainkeys=fail header.s=\"a b\"\n");
     }
 
     #[test]

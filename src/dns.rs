@@ -17,6 +17,11 @@ pub enum TxtAnswer {
 
 pub trait TxtLookup {
     fn txt(&self, name: &str) -> TxtAnswer;
+    /// The same lookups for the questions the sender cannot choose ([`unchosen_txt`]); `None`
+    /// when this lookup has no time budget (`SELECTOR_DATA`, a test zone).
+    fn unchosen_txt(&self) -> Option<Box<dyn TxtLookup>> {
+        None
+    }
 }
 
 /// The answer to one question of another type, in the same classes as [`TxtAnswer`].
@@ -44,6 +49,26 @@ pub trait Resolver: TxtLookup {
     fn mx(&self, name: &str) -> Answer<Mx>;
     /// The PTR records of `ip`'s reverse name (`in-addr.arpa` / `ip6.arpa`).
     fn ptr(&self, ip: IpAddr) -> Answer<String>;
+    /// The same resolver for the questions the sender cannot choose ([`unchosen`]); `None` when
+    /// it has no time budget (a test zone).
+    fn unchosen(&self) -> Option<Box<dyn Resolver>> {
+        None
+    }
+}
+
+/// `r` for the questions the sender of a message cannot choose: the From domain's DMARC policy
+/// (every question of its discovery), the keys of DKIM signatures in line with the From domain,
+/// the SPF check of an envelope domain in line with it ([`crate::domain::in_line`]). They draw
+/// on a time budget of their own ([`RESERVE_TIMEOUTS`]), so that no question the sender adds
+/// (more signatures, ARC sets, names in its own zones) can use up their time. Use it for every
+/// question of such a check, e.g. `let resolver = dns::unchosen((ctx.resolver)());`.
+pub fn unchosen(r: Box<dyn Resolver>) -> Box<dyn Resolver> {
+    r.unchosen().unwrap_or(r)
+}
+
+/// [`unchosen`] for key lookups (which may be `SELECTOR_DATA`).
+pub fn unchosen_txt(l: Box<dyn TxtLookup>) -> Box<dyn TxtLookup> {
+    l.unchosen_txt().unwrap_or(l)
 }
 
 /// The reverse name of an address: `4.3.2.1.in-addr.arpa`, or the 32 nibbles of `ip6.arpa`.
@@ -94,17 +119,25 @@ use std::time::{Duration, Instant};
 
 /// Default time bound of one query (`DNSTIMEOUT` seconds overrides it).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// All queries of one message together may take at most this many query time bounds; after that
-/// every further lookup is a temporary failure at once, so a dead server cannot hold a delivery
-/// for (signatures × timeout).
+/// The questions of one message that the sender may choose (every question but the
+/// [`unchosen`] ones) may wait at most this many query time bounds in all; after that each
+/// further one is a temporary failure at once, so a dead server cannot hold a delivery for
+/// (signatures × timeout).
 pub const BUDGET_TIMEOUTS: u32 = 2;
+/// The [`unchosen`] questions of one message have a budget of their own, this many query time
+/// bounds, which no other question uses up. A message's DNS questions wait at most
+/// `BUDGET_TIMEOUTS + RESERVE_TIMEOUTS` query time bounds in all.
+pub const RESERVE_TIMEOUTS: u32 = 2;
 
 /// One resolver per message, shared by every task (DKIM keys, SPF, DMARC, ARC), so that they
-/// share its time budget: a dead server costs `BUDGET_TIMEOUTS` query bounds per message, not
-/// that much per check.
+/// share its time budgets: a dead server costs `BUDGET_TIMEOUTS + RESERVE_TIMEOUTS` query
+/// bounds per message, not that much per check.
 impl<T: TxtLookup + ?Sized> TxtLookup for std::rc::Rc<T> {
     fn txt(&self, name: &str) -> TxtAnswer {
         (**self).txt(name)
+    }
+    fn unchosen_txt(&self) -> Option<Box<dyn TxtLookup>> {
+        (**self).unchosen_txt()
     }
 }
 
@@ -120,6 +153,9 @@ impl<T: Resolver + ?Sized> Resolver for std::rc::Rc<T> {
     }
     fn ptr(&self, ip: IpAddr) -> Answer<String> {
         (**self).ptr(ip)
+    }
+    fn unchosen(&self) -> Option<Box<dyn Resolver>> {
+        (**self).unchosen()
     }
 }
 
@@ -175,12 +211,21 @@ pub enum Servers {
 }
 
 /// TXT lookups through hickory-resolver: UDP, then TCP when the answer is truncated; one
-/// time bound per query and a budget for the message. The tokio runtime (current thread) and
-/// the resolver are made at the first lookup, so a message without signatures costs nothing.
+/// time bound per query and two budgets for the message (its questions' waiting time, counted
+/// per question: the sender's choice, and the [`unchosen`] ones). The tokio runtime (current
+/// thread) and the resolver are made at the first lookup, so a message without signatures
+/// costs nothing. [`Hickory::unchosen`] is a handle on the same resolver and budgets.
 pub struct Hickory {
+    shared: std::rc::Rc<Shared>,
+    /// Which budget this handle's questions draw on.
+    reserve: bool,
+}
+
+struct Shared {
     servers: Servers,
     timeout: Duration,
-    deadline: Cell<Option<Instant>>,
+    /// Time waited so far: by the sender's questions, by the unchosen ones.
+    spent: [Cell<Duration>; 2],
     state: RefCell<Option<Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String>>>,
 }
 
@@ -198,9 +243,22 @@ impl Hickory {
     }
 
     pub fn new(servers: Servers, timeout: Duration) -> Hickory {
-        Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None) }
+        let shared = Shared {
+            servers,
+            timeout,
+            spent: [Cell::new(Duration::ZERO), Cell::new(Duration::ZERO)],
+            state: RefCell::new(None),
+        };
+        Hickory { shared: std::rc::Rc::new(shared), reserve: false }
     }
 
+    /// The same resolver, its questions drawing on the budget of the unchosen questions.
+    pub fn unchosen(&self) -> Hickory {
+        Hickory { shared: self.shared.clone(), reserve: true }
+    }
+}
+
+impl Shared {
     fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
         use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
         use hickory_resolver::net::runtime::TokioRuntimeProvider;
@@ -280,16 +338,13 @@ impl Hickory {
         if !valid_name(name) {
             return Err(QueryError::BadName);
         }
-        let now = Instant::now();
-        let deadline = match self.deadline.get() {
-            Some(d) => d,
-            None => {
-                let d = now + self.timeout * BUDGET_TIMEOUTS;
-                self.deadline.set(Some(d));
-                d
-            }
+        let sh = &*self.shared;
+        let (spent, budget) = if self.reserve {
+            (&sh.spent[1], sh.timeout * RESERVE_TIMEOUTS)
+        } else {
+            (&sh.spent[0], sh.timeout * BUDGET_TIMEOUTS)
         };
-        let left = deadline.saturating_duration_since(now);
+        let left = budget.saturating_sub(spent.get());
         if left.is_zero() {
             return Err(QueryError::TempFail("DNS time budget for this message used up".into()));
         }
@@ -297,17 +352,19 @@ impl Hickory {
         let Ok(qname) = Name::from_ascii(&fqdn) else {
             return Err(QueryError::BadName);
         };
-        let mut state = self.state.borrow_mut();
+        let mut state = sh.state.borrow_mut();
         if state.is_none() {
-            *state = Some(self.build());
+            *state = Some(sh.build());
         }
         let (rt, resolver) = match state.as_ref() {
             Some(Ok(s)) => (&s.0, &s.1),
             Some(Err(e)) => return Err(QueryError::TempFail(e.clone())),
             None => return Err(QueryError::TempFail("no resolver".into())),
         };
-        let bound = left.min(self.timeout + Duration::from_millis(100));
+        let bound = left.min(sh.timeout + Duration::from_millis(100));
+        let started = Instant::now();
         let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname, rtype)).await });
+        spent.set(spent.get() + started.elapsed());
         match r {
             Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
             Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NotFound),
@@ -360,6 +417,10 @@ impl TxtLookup for Hickory {
             Err(QueryError::BadName) => TxtAnswer::BadName,
         }
     }
+
+    fn unchosen_txt(&self) -> Option<Box<dyn TxtLookup>> {
+        Some(Box::new(Hickory::unchosen(self)))
+    }
 }
 
 impl Resolver for Hickory {
@@ -393,6 +454,10 @@ impl Resolver for Hickory {
             RData::PTR(p) => Some(host_name(&p.0)),
             _ => None,
         })
+    }
+
+    fn unchosen(&self) -> Option<Box<dyn Resolver>> {
+        Some(Box::new(Hickory::unchosen(self)))
     }
 }
 
@@ -537,6 +602,45 @@ mod tests {
         let l = from_env(&env);
         assert_eq!(l.txt("a._domainkey.b.org"), TxtAnswer::Records(vec![b"v=DKIM1; p=".to_vec()]));
         assert_eq!(l.txt(&format!("{}.org", "a".repeat(260))), TxtAnswer::BadName);
+    }
+
+    /// The sender's questions use up their budget; the unchosen ones still wait for an answer,
+    /// within a budget of their own; then they too fail at once.
+    #[test]
+    fn unchosen_questions_keep_their_own_time() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let t = Duration::from_millis(150);
+        let h = Hickory::new(Servers::Listed(vec![silent.local_addr().unwrap()]), t);
+        let used_up = |a: &TxtAnswer| matches!(a, TxtAnswer::TempFail(why) if why.contains("used up"));
+        let start = Instant::now();
+        for i in 0..BUDGET_TIMEOUTS {
+            assert!(!used_up(&h.txt(&format!("s{i}._domainkey.dead.example"))));
+        }
+        let q = Instant::now();
+        assert!(used_up(&h.txt("s._domainkey.dead.example")));
+        assert!(matches!(dyn_resolver(&h).a("dead.example"), Answer::TempFail(why) if why.contains("used up")));
+        assert!(q.elapsed() < t / 2, "{:?}", q.elapsed());
+        let u = unchosen(dyn_resolver(&h));
+        let q = Instant::now();
+        let a = u.txt("_dmarc.victim.example");
+        assert!(matches!(a, TxtAnswer::TempFail(_)) && !used_up(&a), "{a:?}");
+        assert!(q.elapsed() >= t / 2, "the unchosen question had no time: {:?}", q.elapsed());
+        for _ in 1..RESERVE_TIMEOUTS {
+            let _ = u.txt("_dmarc.victim.example");
+        }
+        assert!(used_up(&u.txt("_dmarc.victim.example")));
+        assert!(used_up(&unchosen_txt(Box::new(h.unchosen())).txt("k._domainkey.victim.example")));
+        // The whole message: the two budgets and a little slack per question.
+        let bound = t * (BUDGET_TIMEOUTS + RESERVE_TIMEOUTS) + Duration::from_millis(100) * 6;
+        assert!(start.elapsed() < bound + Duration::from_millis(500), "{:?}", start.elapsed());
+        // Without a budget (a zone, SELECTOR_DATA) a lookup is its own unchosen one.
+        let z: Box<dyn Resolver> = Box::new(Zone::new());
+        assert_eq!(unchosen(z).txt("x.example"), TxtAnswer::NotFound);
+    }
+
+    /// Another handle on `h`'s resolver, for the sender's questions.
+    fn dyn_resolver(h: &Hickory) -> Box<dyn Resolver> {
+        Box::new(Hickory { shared: h.shared.clone(), reserve: false })
     }
 
     #[test]

@@ -29,6 +29,17 @@ pub fn is_label_list(name: &str) -> bool {
             .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
 }
 
+/// Whether two domains are the same, or one is a subdomain of the other (case-insensitive, a
+/// final dot ignored): `mail.example.com` and `example.com` are; `a.example.com` and
+/// `b.example.com` are not. No list of public suffixes is needed: the names in line with a
+/// domain are its own and those of its parents, which its owner or a registry answer for.
+pub fn in_line(a: &str, b: &str) -> bool {
+    let (a, b) = (a.strip_suffix('.').unwrap_or(a).as_bytes(), b.strip_suffix('.').unwrap_or(b).as_bytes());
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let cut = long.len() - short.len();
+    !short.is_empty() && long[cut..].eq_ignore_ascii_case(short) && (cut == 0 || long[cut - 1] == b'.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +59,17 @@ mod tests {
         for bad in ["", ".", "..", "a..b", ".a.org", "a.org.", "a/b.org", "a b.org", "é.org", "a\0.org", "*.org"] {
             assert!(!is_dns_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn domains_in_line() {
+        assert!(in_line("example.com", "example.com"));
+        assert!(in_line("Mail.Example.com", "example.com."));
+        assert!(in_line("example.com", "a.b.example.com"));
+        for (a, b) in [("a.example.com", "b.example.com"), ("badexample.com", "example.com"), ("", "x"), ("x", "")] {
+            assert!(!in_line(a, b), "{a} {b}");
+        }
+        assert!(!in_line("é.com", "\u{301}.com"));
     }
 
     /// The verifier's d=/s= syntax leaves lengths to the DNS; the DNS query check leaves octets.

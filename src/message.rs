@@ -119,6 +119,93 @@ impl Headers {
     pub fn first_value(&self, name: &str) -> Option<Vec<u8>> {
         self.named(name).next().map(|f| unfold(self.value(f)))
     }
+
+    /// Every field as some reader may see it, top to bottom ([`View`]): the one notion of field
+    /// boundaries of every decision that picks fields by name (the From of DMARC, of the
+    /// signing domain and of the verifiers; the forged status fields). Linear: each field is
+    /// searched for bare CRs once, and each byte is in at most three views.
+    pub fn views(&self) -> impl Iterator<Item = View<'_>> + '_ {
+        self.fields.iter().enumerate().flat_map(move |(index, f)| {
+            let raw = self.raw(f);
+            let mut out = vec![View { index, kind: ViewKind::Whole, name: self.name(f), value: self.value(f) }];
+            let mut cut: Option<usize> = None;
+            // A bare CR before white space folds, to such a reader as to RFC 5322 a CRLF does.
+            let crs =
+                memchr::memchr_iter(b'\r', raw).filter(|&i| !matches!(raw.get(i + 1), Some(b'\n' | b' ' | b'\t')));
+            for end in crs.chain(std::iter::once(raw.len())) {
+                let (kind, part) = match cut {
+                    None if end == raw.len() => break,
+                    None => (ViewKind::Head, &raw[..end]),
+                    Some(c) => (ViewKind::AfterCr, &raw[c + 1..end]),
+                };
+                if let Some(colon) = memchr::memchr(b':', part) {
+                    out.push(View { index, kind, name: part[..colon].trim_ascii(), value: &part[colon + 1..] });
+                }
+                cut = Some(end);
+            }
+            out
+        })
+    }
+
+    /// The [`views`](Headers::views) with this name (case-insensitive).
+    pub fn views_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = View<'a>> + 'a {
+        self.views().filter(move |v| v.name.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// A field as a reader may see it. RFC 5322 reads each field whole; several mail readers end a
+/// line at a bare CR (a CR not followed by LF), so they see the part of a field before its
+/// first bare CR, and each part after one, as fields of their own (`Subject: hi<CR>From: x`),
+/// unless the part starts with white space (a folded line to them too). A part without a colon
+/// is no field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View<'a> {
+    /// The field (of [`Headers::fields`]) the view is part of.
+    pub index: usize,
+    pub kind: ViewKind,
+    /// The name, without surrounding white space.
+    pub name: &'a [u8],
+    /// The value after the colon, folded, up to the next bare CR for a part.
+    pub value: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    /// The whole field, as RFC 5322 reads it.
+    Whole,
+    /// The part before the field's first bare CR: the same field to a reader that splits there.
+    Head,
+    /// A part after a bare CR: one more field to such a reader.
+    AfterCr,
+}
+
+impl ViewKind {
+    /// Whether a reader sees one more field here (a head is the field itself, cut short).
+    pub fn is_field(self) -> bool {
+        self != ViewKind::Head
+    }
+}
+
+/// The author domain (RFC 5322.From): the one domain of every mailbox of every `From:` field as
+/// any reader sees it ([`Headers::views`]), lowercased. DMARC, the signing domain and every
+/// other check that needs "the" From use this. A hidden `From:` after a bare CR counts, so a
+/// message that shows another author to some readers has several domains. Errors: no From
+/// address, an address without a domain, several domains.
+pub fn author_domain(headers: &Headers) -> std::result::Result<String, &'static str> {
+    let mut domain: Option<String> = None;
+    for v in headers.views_named("From") {
+        for d in address_domains(&unfold(v.value)) {
+            let Some(d) = d else {
+                return Err("a From address without a domain");
+            };
+            match &domain {
+                None => domain = Some(d),
+                Some(first) if *first == d => {}
+                Some(_) => return Err("From names several domains"),
+            }
+        }
+    }
+    domain.ok_or("no From address")
 }
 
 /// Removes line ends (LF and the CR before it) and trims surrounding whitespace.

@@ -8,7 +8,7 @@ use crate::config::{self, control_dir, selector_of, ControlDir, Env, KeyFound};
 use crate::dkim::tags::TagList;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::message::{address_domain, Headers};
+use crate::message::{author_domain, Headers};
 use crate::plan::{self, SignJob};
 use crate::run::{self, Head};
 use crate::task::Task;
@@ -89,7 +89,7 @@ fn report_temporary(text: &str) {
 /// no key ([`config::KeyChoice`]): the message leaves unsigned.
 pub fn signing_domain(env: &Env, control: &ControlDir, sender: &[u8], headers: &Headers) -> Result<String> {
     if env.get("DKIMSIGN_DOMAIN").is_some_and(|v| v.eq_ignore_ascii_case("from")) {
-        if let Some(d) = headers.first_value("From").and_then(|v| address_domain(&v)) {
+        if let Ok(d) = author_domain(headers) {
             return Ok(d);
         }
     }

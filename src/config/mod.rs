@@ -9,7 +9,7 @@ pub use control::ControlDir;
 pub use env::Env;
 
 use crate::error::{Error, Result};
-use crate::message::{address_domain, Headers};
+use crate::message::{address_domain, author_domain, unfold, Headers};
 use std::path::{Path, PathBuf};
 
 /// What to do with DKIM for this message (shared/SPEC.md §4).
@@ -133,10 +133,15 @@ pub fn selector_of(path: &Path) -> String {
 }
 
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
-/// control/bouncehost, control/me.
+/// control/bouncehost, control/me. Fields as any reader sees them ([`Headers::views`]); From
+/// only when it names one domain ([`author_domain`]).
 pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Result<Option<String>> {
     for name in ["Return-Path", "Sender", "From", "X-Bounced-Address"] {
-        if let Some(d) = headers.first_value(name).and_then(|v| address_domain(&v)) {
+        let d = match name {
+            "From" => author_domain(headers).ok(),
+            _ => headers.views_named(name).next().and_then(|v| address_domain(&unfold(v.value))),
+        };
+        if let Some(d) = d {
             return Ok(Some(d));
         }
     }

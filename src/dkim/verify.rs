@@ -392,6 +392,13 @@ impl Verifier {
 
     /// Fetches the keys and checks every signature.
     pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
+        self.finish_keys(headers, &|_| dns)
+    }
+
+    /// [`finish`](Verifier::finish), each key asked of `keys(d)`: run() asks the keys of the
+    /// signatures in line with the From domain as questions the sender cannot choose
+    /// ([`crate::dns::unchosen`]).
+    pub fn finish_keys<'k>(self, headers: &Headers, keys: &dyn Fn(&str) -> &'k dyn TxtLookup) -> Report {
         let Verifier { opts, sigs, hashers, ignored } = self;
         let bodies: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
         let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
@@ -399,7 +406,7 @@ impl Verifier {
         for s in sigs {
             let (outcome, detail) = match &s.state {
                 Err((o, d)) => (*o, d.clone()),
-                Ok(p) => check(headers, s.index, p, &bodies[p.hasher], &opts, dns, &mut cache),
+                Ok(p) => check(headers, s.index, p, &bodies[p.hasher], &opts, keys(&p.domain), &mut cache),
             };
             results.push(SigResult { outcome, detail, ..s.shown });
         }
@@ -647,7 +654,7 @@ fn check(
     }
     if opts.check_all_from {
         let signed = p.headers.iter().filter(|n| n.eq_ignore_ascii_case("from")).count();
-        let present = headers.named("From").count();
+        let present = headers.views_named("From").filter(|v| v.kind.is_field()).count();
         if present > signed {
             return (Outcome::UnsignedFrom, format!("{present} From fields, {signed} signed"));
         }

@@ -20,7 +20,7 @@ use super::policy::{self, PracticePlan};
 use super::verify::{Options, Outcome, SigResult, Verifier};
 use crate::auth_results::MethodResult;
 use crate::error::Result;
-use crate::message::{address_domain, Headers};
+use crate::message::{author_domain, Headers};
 use crate::task::{Context, Task, TaskResult};
 
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
@@ -50,7 +50,17 @@ impl Task for VerifyTask {
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
         let VerifyTask { letters, verifier, practice } = *self;
         let lookup = (ctx.dns)();
-        let report = verifier.finish(ctx.headers, &*lookup);
+        // The keys of signatures in line with the From domain have time of their own: other
+        // signatures, which the sender may add at will, cannot use it up (crate::dns::unchosen).
+        let unchosen = crate::dns::unchosen_txt((ctx.dns)());
+        let author = author_domain(ctx.headers).ok();
+        let report = verifier.finish_keys(ctx.headers, &|d: &str| {
+            if author.as_deref().is_some_and(|a| crate::domain::in_line(d, a)) {
+                &*unchosen
+            } else {
+                &*lookup
+            }
+        });
         let verbose = ctx.verbose;
         if verbose {
             for r in &report.results {
@@ -87,7 +97,7 @@ impl Task for VerifyTask {
         let mut old = None;
         let mut practice_hdr = None;
         if let Some(plan) = practice(overall)? {
-            let author = ctx.headers.first_value("From").and_then(|v| address_domain(&v));
+            let author = author_domain(ctx.headers).ok();
             let p = policy::apply_practice(&plan, overall, author.as_deref(), &*lookup);
             outcome = p.outcome;
             old = p.old;
@@ -199,14 +209,13 @@ mod tests {
             a,
             "Authentication-Results: mx.example.org;\n\tdkim=pass header.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\";\n\tdkim=fail reason=\"signature error: RSA/ED25519 verify failed\"\n\theader.d=example.com header.i=@example.com header.s=sel\n\theader.a=rsa-sha256 header.b=\"ab/cd+ef\"\n"
         );
-        // Hostile values are quoted or dropped, never break the field.
+        // Hostile values are left out, never break the field nor read as another method.
         let mut bad = sr(Outcome::BadSyntax);
         bad.domain = Some("evil; dkim=pass".into());
         bad.identity = Some("a\"b@x\ny".into());
         bad.selector = Some("sé".into());
         let a = f(&[bad]);
-        assert!(a.contains("header.d=\"evil; dkim=pass\""), "{a}");
-        assert!(!a.contains("header.i=") && !a.contains("header.s="), "{a}");
+        assert!(!a.contains("header.d=") && !a.contains("header.i=") && !a.contains("header.s="), "{a}");
         assert_eq!(a.matches('\n').count(), a.matches("\n\t").count() + 1);
     }
 }

@@ -22,7 +22,7 @@
 use super::{evaluate, DmarcOutput, Evidence, Verdict};
 use crate::auth_results::MethodResult;
 use crate::error::Result;
-use crate::message::{address_domains, unfold, Headers};
+use crate::message::author_domain;
 use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
 
 /// What `plan` hands the task.
@@ -54,7 +54,7 @@ impl Task for DmarcTask {
     fn body(&mut self, _data: &[u8]) {}
 
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
-        let out = match from_domain(ctx.headers) {
+        let out = match author_domain(ctx.headers) {
             Ok(domain) => {
                 let (dkim_pass, dkim_temperror) = dkim_domains(ctx.earlier);
                 let (spf_result, spf_domain) = spf(ctx.earlier, &ctx.envelope.sender);
@@ -64,7 +64,7 @@ impl Task for DmarcTask {
                     spf_result,
                     spf_domain: spf_domain.as_deref(),
                 };
-                let resolver = (ctx.resolver)();
+                let resolver = crate::dns::unchosen((ctx.resolver)());
                 let fixed = self.roll;
                 evaluate(&*resolver, &domain, &ev, &mut || fixed.unwrap_or_else(random_roll))
             }
@@ -89,25 +89,6 @@ impl Task for DmarcTask {
         let refuse = refusal(&out, &self.letters);
         Ok(TaskResult { auth: vec![method_result(&out, refuse.is_some())], refuse, ..TaskResult::default() })
     }
-}
-
-/// The one author domain of the message: every mailbox of every `From:` field must have the
-/// same domain (RFC 7489 §6.6.1 leaves several to the receiver; we do not guess which counts).
-fn from_domain(headers: &Headers) -> std::result::Result<String, &'static str> {
-    let mut domain: Option<String> = None;
-    for f in headers.named("From") {
-        for d in address_domains(&unfold(headers.value(f))) {
-            let Some(d) = d else {
-                return Err("a From address without a domain");
-            };
-            match &domain {
-                None => domain = Some(d),
-                Some(first) if *first == d => {}
-                Some(_) => return Err("From names several domains"),
-            }
-        }
-    }
-    domain.ok_or("no From address")
 }
 
 /// A domain from a method's property value: after the last `@` when there is one, without the

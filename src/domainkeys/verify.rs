@@ -132,10 +132,10 @@ pub enum Plan {
 
 /// The sending address of the message as a whole: the first Sender:, else the first From:.
 pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
-    if let Some(m) = headers.named("Sender").next().and_then(|f| parse_mailbox(headers.value(f))) {
+    if let Some(m) = headers.views_named("Sender").next().and_then(|v| parse_mailbox(v.value)) {
         return Some((SenderField::Sender, m));
     }
-    headers.named("From").next().and_then(|f| parse_mailbox(headers.value(f))).map(|m| (SenderField::From, m))
+    headers.views_named("From").next().and_then(|v| parse_mailbox(v.value)).map(|m| (SenderField::From, m))
 }
 
 /// Everything that can be decided before the body.
@@ -201,7 +201,7 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
         }
     }
     // The sending address: Sender: below the signature, else From: (RFC 4870 §3.4.1).
-    if headers.named("From").count() > 1 {
+    if headers.views_named("From").filter(|v| v.kind.is_field()).count() > 1 {
         return Err(with(Outcome::new(Status::Syntax, "more than one From: header")));
     }
     let below = |name: &str| -> Vec<usize> {

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 
-const AUTHSERV: &str = "mx.test.example";
+pub(crate) const AUTHSERV: &str = "mx.test.example";
 /// Allowed by the SPF records below; `BAD_IP` is not.
 const GOOD_IP: &str = "192.0.2.1";
 const BAD_IP: &str = "198.51.100.9";
@@ -117,10 +117,10 @@ impl World {
 }
 
 /// The top Authentication-Results field as authres parsed it.
-struct Results(Json);
+pub(crate) struct Results(pub(crate) Json);
 
 impl Results {
-    fn of(msg: &[u8]) -> Results {
+    pub(crate) fn of(msg: &[u8]) -> Results {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), msg).unwrap();
         let out = std::process::Command::new(interop_dir().join("authres_parse.py"))
@@ -138,27 +138,27 @@ impl Results {
         Results(j)
     }
 
-    fn all(&self) -> Vec<&Json> {
+    pub(crate) fn all(&self) -> Vec<&Json> {
         self.0["results"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
     }
 
     /// The methods in order, e.g. `["spf", "dkim", "dmarc"]`.
-    fn methods(&self) -> Vec<String> {
+    pub(crate) fn methods(&self) -> Vec<String> {
         self.all().iter().map(|r| r["method"].as_str().unwrap_or("").to_string()).collect()
     }
 
     /// The one result of `method` (panics when there is not exactly one).
-    fn one(&self, method: &str) -> &Json {
+    pub(crate) fn one(&self, method: &str) -> &Json {
         let v: Vec<&Json> = self.all().into_iter().filter(|r| r["method"] == method).collect();
         assert_eq!(v.len(), 1, "one {method} result expected: {}", self.0);
         v[0]
     }
 
-    fn result(&self, method: &str) -> String {
+    pub(crate) fn result(&self, method: &str) -> String {
         self.one(method)["result"].as_str().unwrap_or("").to_string()
     }
 
-    fn prop(&self, method: &str, prop: &str) -> String {
+    pub(crate) fn prop(&self, method: &str, prop: &str) -> String {
         self.one(method)["props"][prop].as_str().unwrap_or("").to_string()
     }
 }

@@ -88,24 +88,22 @@ fn bare_cr_hides_forged_field() {
     assert_forgeries_removed(msg, "\nSubject: kept\r\nX-Kept: stray\rCR\nFrom: ceo@bank.example\n\nNow.\n");
 }
 
-/// DomainKeys `d=` comes from the message: it is quoted, it cannot add a `dkim=pass`. With both
-/// verifiers there is one Authentication-Results from us, dkim first.
+/// DomainKeys `d=` comes from the message: one that is no domain is left out, it cannot add a
+/// `dkim=pass`. With both verifiers there is one Authentication-Results from us, dkim first.
 #[test]
 fn domainkeys_d_cannot_add_a_method() {
-    for (d, quoted) in [("paypal.com,dkim=pass", "\"paypal.com,dkim=pass\""), ("x\"(y", "\"x\\\"(y\"")] {
+    for d in ["paypal.com,dkim=pass", "x\"(y"] {
         let msg = format!("DomainKey-Signature: a=rsa-sha1; q=dns; c=nofws; s=sel; d={d}; b=AAAA;\nFrom: joe@{d}\nSubject: s\n\nbody\n");
         let (out, rec) = verify_with(msg.as_bytes(), &[("DKIMVERIFY", ""), ("DKVERIFY", "")]);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let text = rec.expect("queued").msg_text();
         let ars = headers_named(text.as_bytes(), "Authentication-Results");
         assert_eq!(ars.len(), 1, "{ars:?}");
-        let ar = &ars[0];
-        assert!(ar.starts_with("Authentication-Results: mx.example.net;\n\tdkim=none;\n\tdomainkeys="), "{ar}");
         // Unfolded: where the field breaks its lines is not the point here.
-        let ar = ar.split_whitespace().collect::<Vec<_>>().join(" ");
-        let prop = format!(" header.d={quoted}");
-        assert!(ar.contains(&prop), "{ar}");
-        assert_eq!(ar.replace(&prop, "").matches("dkim=").count(), 1, "{ar}");
+        let ar = ars[0].split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(ar.starts_with("Authentication-Results: mx.example.net; dkim=none; domainkeys="), "{ar}");
+        assert!(!ar.contains("header.d="), "{ar}");
+        assert_eq!(ar.matches("dkim=").count(), 1, "{ar}");
     }
 }
 

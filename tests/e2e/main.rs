@@ -10,6 +10,7 @@ mod arc;
 mod checks;
 mod dmarc;
 mod domainkeys;
+mod forged_pass;
 mod forgery;
 mod infra;
 mod keys;
