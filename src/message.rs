@@ -450,6 +450,47 @@ mod tests {
         assert_eq!(h.first_value("subject").unwrap(), b"x  y");
     }
 
+    /// RFC 5322 reads `Subject: hi<CR>From: x` as one Subject; a reader that ends lines at a
+    /// bare CR sees a From too, and a From field cut short.
+    #[test]
+    fn views_see_fields_behind_a_bare_cr() {
+        let h = Headers::parse(b"Subject: hi\rFrom: CEO <ceo@victim.example>\nFrom: a@x.org\rFrom: b@y.org\nX: a\r b\r\tc: d\r\r:e\rno colon\n".to_vec());
+        let v: Vec<(usize, ViewKind, String, String)> = h
+            .views()
+            .map(|v| (v.index, v.kind, String::from_utf8_lossy(v.name).into(), String::from_utf8_lossy(v.value).into()))
+            .collect();
+        let w = |i, k, n: &str, val: &str| (i, k, n.to_string(), val.to_string());
+        use ViewKind::*;
+        assert_eq!(
+            v,
+            vec![
+                w(0, Whole, "Subject", " hi\rFrom: CEO <ceo@victim.example>\n"),
+                w(0, Head, "Subject", " hi"),
+                w(0, AfterCr, "From", " CEO <ceo@victim.example>\n"),
+                w(1, Whole, "From", " a@x.org\rFrom: b@y.org\n"),
+                w(1, Head, "From", " a@x.org"),
+                w(1, AfterCr, "From", " b@y.org\n"),
+                w(2, Whole, "X", " a\r b\r\tc: d\r\r:e\rno colon\n"),
+                w(2, Head, "X", " a\r b\r\tc: d"),
+                w(2, AfterCr, "", "e"),
+            ]
+        );
+        assert_eq!(h.views_named("from").filter(|v| v.kind.is_field()).count(), 3);
+        assert_eq!(author_domain(&h), Err("From names several domains"));
+    }
+
+    #[test]
+    fn the_author_domain() {
+        let a = |b: &[u8]| author_domain(&Headers::parse(b.to_vec()));
+        assert_eq!(a(b"From: Joe <joe@Example.COM>, b@example.com\nTo: x@y.org\n"), Ok("example.com".into()));
+        assert_eq!(a(b"From: a@x.org\nFrom: b@x.org\n"), Ok("x.org".into()));
+        assert_eq!(a(b"From: a@x.org\nFrom: b@y.org\n"), Err("From names several domains"));
+        assert_eq!(a(b"Subject: a\rFrom: b@y.org\nFrom: a@x.org\n"), Err("From names several domains"));
+        assert_eq!(a(b"Subject: a\r From: b@y.org\nFrom: a@x.org\n"), Ok("x.org".into()), "a fold to every reader");
+        assert_eq!(a(b"From: undisclosed\n"), Err("a From address without a domain"));
+        assert_eq!(a(b"To: a@x.org\n"), Err("no From address"));
+    }
+
     #[test]
     fn field_count_matches_parse() {
         for b in [&b""[..], b" lead\nA: b\n c\nNoColon\n\tcont\nD: e", b"\n\n", b"A: 1\r\n\r\n"] {

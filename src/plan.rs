@@ -178,8 +178,8 @@ pub fn with_context<R>(
     f: impl FnOnce(&Context<'_>) -> R,
 ) -> R {
     let authserv = || authserv_id(env, control);
-    // One resolver and one DNS time budget for the whole message, made when a task first asks
-    // (a message that is only signed never reads DNSCACHEIP).
+    // One resolver and its DNS time budgets for the whole message (crate::dns::unchosen), made
+    // when a task first asks (a message that is only signed never reads DNSCACHEIP).
     let cell = std::cell::OnceCell::new();
     let shared = || cell.get_or_init(|| std::rc::Rc::new(crate::dns::Hickory::from_env(env))).clone();
     let lookup = || crate::dns::keys_or_shared(env, shared);

@@ -124,6 +124,78 @@ fn address_domain_is_linear() {
     }
 }
 
+/// The fields as a reader that ends lines at a bare CR sees them, and the one author domain of
+/// every From among them: many bare CRs in one field, many hidden From fields, long folds.
+#[test]
+fn field_views_and_author_domain_are_linear() {
+    for (head, unit) in [
+        (&b"Subject: x"[..], &b"\rFrom: a@x.org"[..]),
+        (b"From: a@x.org", b"\r \r\t\r"),
+        (b"From: a@x.org", b"\r\r\r:"),
+        (b"Subject: x", b"\rX-A: (\r"),
+        (b"From: ", b"a@x.org,\r\n "),
+    ] {
+        assert_linear(
+            &format!("Headers::views, author_domain, {head:?} then {unit:?} repeated"),
+            2048,
+            |n| {
+                let mut b = head.to_vec();
+                b.extend(repeat(unit, n));
+                b.extend_from_slice(b"\nFrom: a@x.org\n");
+                Headers::parse(b)
+            },
+            |h| {
+                black_box(h.views().count());
+                black_box(crate::message::author_domain(h));
+            },
+        );
+    }
+}
+
+/// The removal decision for incoming Authentication-Results: many `)`, white space after each,
+/// near-misses of our id after each, unbalanced comments, hidden fields behind bare CRs.
+#[test]
+fn authentication_results_removal_is_linear() {
+    for unit in
+        [&b")"[..], b") \t", b") mx.example.orx", b"(\\)", b"((", b") \"mx.example.or", b"\rAuthentication-Results: ("]
+    {
+        assert_linear(
+            &format!("headers::forged over Authentication-Results, {unit:?} repeated"),
+            2048,
+            |n| {
+                let mut b = b"Authentication-Results: (".to_vec();
+                b.extend(repeat(unit, n));
+                b.extend_from_slice(b" other.org; dkim=pass\n");
+                Headers::parse(b)
+            },
+            |h| {
+                black_box(crate::headers::forged(h, "mx.example.org"));
+            },
+        );
+    }
+}
+
+/// What a property value must be: long domains and addresses, many labels, many dots.
+#[test]
+fn property_value_check_is_linear() {
+    for unit in [&b"a."[..], b"a-b_c.", b"x.y@", b".", b"ab"] {
+        assert_linear(
+            &format!("auth_results::fits, {unit:?} repeated"),
+            2048,
+            |n| {
+                let mut v = repeat(unit, n);
+                v.extend_from_slice(b"example.com");
+                String::from_utf8(v).unwrap_or_default()
+            },
+            |v| {
+                for p in ["header.d", "header.i", "header.from", "smtp.mailfrom", "header.s"] {
+                    black_box(crate::auth_results::fits(p, v));
+                }
+            },
+        );
+    }
+}
+
 // --- the envelope --------------------------------------------------------------------------------
 
 #[test]
