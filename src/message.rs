@@ -127,7 +127,9 @@ impl Headers {
     pub fn views(&self) -> impl Iterator<Item = View<'_>> + '_ {
         self.fields.iter().enumerate().flat_map(move |(index, f)| {
             let raw = self.raw(f);
-            let mut out = vec![View { index, kind: ViewKind::Whole, name: self.name(f), value: self.value(f) }];
+            let whole = View { index, kind: ViewKind::Whole, name: self.name(f), value: self.value(f) };
+            // Empty (no allocation) unless the field has a bare CR.
+            let mut parts = Vec::new();
             let mut cut: Option<usize> = None;
             // A bare CR before white space folds, to such a reader as to RFC 5322 a CRLF does.
             let crs =
@@ -139,11 +141,11 @@ impl Headers {
                     Some(c) => (ViewKind::AfterCr, &raw[c + 1..end]),
                 };
                 if let Some(colon) = memchr::memchr(b':', part) {
-                    out.push(View { index, kind, name: part[..colon].trim_ascii(), value: &part[colon + 1..] });
+                    parts.push(View { index, kind, name: part[..colon].trim_ascii(), value: &part[colon + 1..] });
                 }
                 cut = Some(end);
             }
-            out
+            std::iter::once(whole).chain(parts)
         })
     }
 
