@@ -16,12 +16,13 @@ pub fn ar_authserv_id(value: &[u8]) -> String {
 
 /// Whether an `Authentication-Results` value may be read as naming `id` (case-insensitive) as
 /// its authserv-id: the first word after any CFWS as RFC 5322 reads it ([`ar_authserv_id`]),
-/// or as a lenient reader may read it, which pairs the parentheses of leading comments
-/// otherwise (without quoted-pairs, without nesting, skipping a stray `)`, or up to a later
-/// `)`). So when the value starts with `(` or `)`, our id right after any `)` (white space
-/// between, the id bare and followed by no token character, or the whole of a quoted-string)
-/// counts. **Decision:** a field of another server that starts with a comment and has our id
-/// after a `)` is removed too; no real one looks like that, and a forged pass must not pass.
+/// or as a lenient reader may read it: the first RFC 2045 token (`id)` is `id` to a reader that
+/// ends the token at the `)`), or after leading comments whose parentheses it pairs otherwise
+/// (without quoted-pairs, without nesting, skipping a stray `)`, or up to a later `)`). So our
+/// id at the start, or, when the value starts with `(` or `)`, right after any `)` (white space
+/// between; bare and followed by no token character, or the whole of a quoted-string) counts.
+/// **Decision:** a field of another server that starts with a comment and has our id after a
+/// `)` is removed too; no real one looks like that, and a forged pass must not pass.
 /// Linear: one look at each `)`, the white space after it and at most the id's length.
 pub fn ar_names_authserv_id(value: &[u8], id: &str) -> bool {
     let id = id.as_bytes();
@@ -31,13 +32,9 @@ pub fn ar_names_authserv_id(value: &[u8], id: &str) -> bool {
     if first_word(value).eq_ignore_ascii_case(id) {
         return true;
     }
-    let Some(start) = value.iter().position(|&c| !is_wsp(c)) else { return false };
-    if !matches!(value[start], b'(' | b')') {
-        return false;
-    }
     let is_token = |c: &u8| c.is_ascii() && crate::auth_results::is_token_char(char::from(*c));
-    memchr::memchr_iter(b')', &value[start..]).any(|i| {
-        let rest = &value[start + i + 1..];
+    // Whether `rest`, after white space, starts with our id as a word.
+    let names = |rest: &[u8]| {
         let rest = &rest[rest.iter().position(|&c| !is_wsp(c)).unwrap_or(rest.len())..];
         let (word, quoted) = match rest.strip_prefix(b"\"") {
             Some(r) => (r, true),
@@ -50,7 +47,13 @@ pub fn ar_names_authserv_id(value: &[u8], id: &str) -> bool {
                 None => true,
                 Some(c) => !is_token(c),
             }
-    })
+    };
+    let Some(start) = value.iter().position(|&c| !is_wsp(c)) else { return false };
+    if names(&value[start..]) {
+        return true;
+    }
+    matches!(value[start], b'(' | b')')
+        && memchr::memchr_iter(b')', &value[start..]).any(|i| names(&value[start + i + 1..]))
 }
 
 /// The fields we add; an incoming one is a forgery whatever it says.
@@ -122,6 +125,8 @@ mod tests {
             b" (x)mx.example.org(y); dkim=pass",
             b" (x) mx.example.org",
             b" mx.example.org; dkim=pass",
+            b" mx.example.org); dkim=pass",
+            b" mx.example.org/1; dkim=pass",
         ] {
             assert!(ours(v), "{:?}", String::from_utf8_lossy(v));
         }
