@@ -8,7 +8,7 @@
 //! - `T`: `temperror` (a DNS failure, or an aligned DKIM or SPF check that failed
 //!   temporarily). Always a temporary refusal, `T` or `t`: a passing DNS outage must never
 //!   bounce mail;
-//! - `P`: `permerror` (ours, not in the issue): an invalid DMARC record, or a From without a
+//! - `P`: `permerror` (ours): an improperly formatted DMARC record, or a From without a
 //!   single domain: none, several different ones, an address without a domain, a domain
 //!   that is not an ASCII DNS name. Give `P` with `R`: a sender who breaks the From field
 //!   on purpose gets `permerror`, not `fail`.

@@ -491,7 +491,7 @@ fn pass_by_aligned_spf_of_mail_from_or_helo() {
     assert!(finish(&[("_dmarc.example.com", REJECT)], &m, task("R")).refuse.is_some());
 }
 
-/// RFC 7489 §3.1.2 aligns the RFC5321.MailFrom domain, which SPF checked: the envelope's,
+/// RFC 9989 §4.4.2 aligns the RFC5321.MailFrom domain, which SPF checked: the envelope's,
 /// whatever the `smtp.mailfrom` property could carry. A sender the A-R cannot show (a UTF-8
 /// local part, RFC 6531; over 255 octets) leaves no property, but its SPF pass still counts.
 #[test]

@@ -53,6 +53,7 @@ fn records() -> Vec<(&'static str, &'static str)> {
         ("_dmarc.badval.example", "v=DMARC1; p=reject; adkim=x"),
         ("_dmarc.badnp.example", "v=DMARC1; p=reject; np=bogus"),
         ("_dmarc.rua.example", "v=DMARC1; rua=mailto:d@rua.example"),
+        ("_dmarc.dup.example", "v=DMARC1; p=reject; p=none"),
         ("_dmarc.servfail.example", "@SERVFAIL"),
     ]
 }
@@ -91,6 +92,9 @@ const fn case(
 
 const SEVERAL: &str = "several DMARC records at one name are all discarded (RFC 9989 §4.10 steps 2 and 6); \
                        mail-auth uses the first that parses";
+
+const DUPLICATE: &str = "DMARC records follow DKIM's tag-value syntax (RFC 9989 §4.7), where a name given twice \
+                         makes the tag list invalid (RFC 6376 §3.2): permerror (§9.2); the oracles take the last";
 
 fn cases() -> Vec<Case> {
     vec![
@@ -150,6 +154,12 @@ fn cases() -> Vec<Case> {
             ..case("badnp.example", None, None, ("none", None))
         },
         case("rua.example", None, None, ("fail", Some("none"))),
+        // A tag given twice: an improperly formatted record.
+        Case {
+            mail_auth: Differs("fail", Some("none"), DUPLICATE),
+            node: Differs("fail", Some("none"), DUPLICATE),
+            ..case("dup.example", None, None, ("permerror", None))
+        },
         // No record anywhere; a DNS failure.
         case("norecord.example", None, None, ("none", None)),
         case("servfail.example", Some("mail.own.example"), None, ("temperror", None)),
