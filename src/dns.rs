@@ -49,6 +49,9 @@ pub trait Resolver: TxtLookup {
     fn mx(&self, name: &str) -> Answer<Mx>;
     /// The PTR records of `ip`'s reverse name (`in-addr.arpa` / `ip6.arpa`).
     fn ptr(&self, ip: IpAddr) -> Answer<String>;
+    /// Whether `name` exists (RFC 8020, RFC 9989 A.4): only NXDOMAIN says it does not; a name
+    /// without records of the type asked (NODATA) exists. `Err` on a temporary failure.
+    fn exists(&self, name: &str) -> Result<bool, String>;
     /// The same resolver for the questions the sender cannot choose ([`unchosen`]); `None` when
     /// it has no time budget (a test zone).
     fn unchosen(&self) -> Option<Box<dyn Resolver>> {
@@ -154,6 +157,9 @@ impl<T: Resolver + ?Sized> Resolver for std::rc::Rc<T> {
     fn ptr(&self, ip: IpAddr) -> Answer<String> {
         (**self).ptr(ip)
     }
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        (**self).exists(name)
+    }
     fn unchosen(&self) -> Option<Box<dyn Resolver>> {
         (**self).unchosen()
     }
@@ -227,7 +233,15 @@ struct Shared {
     /// Time waited so far: by the sender's questions, by the unchosen ones.
     spent: [Cell<Duration>; 2],
     state: RefCell<Option<Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String>>>,
+    /// Every answer of this message, so that no question goes on the wire twice (DMARC's tree
+    /// walks of several identifiers share most names), with whether an unchosen question got
+    /// it. As many entries as questions asked.
+    cache: RefCell<std::collections::HashMap<(String, hickory_resolver::proto::rr::RecordType), (QueryResult, bool)>>,
 }
+
+type QueryResult = std::result::Result<Vec<hickory_resolver::proto::rr::RData>, QueryError>;
+
+const USED_UP: &str = "DNS time budget for this message used up";
 
 impl Hickory {
     pub fn from_env(env: &Env) -> Hickory {
@@ -248,6 +262,7 @@ impl Hickory {
             timeout,
             spent: [Cell::new(Duration::ZERO), Cell::new(Duration::ZERO)],
             state: RefCell::new(None),
+            cache: RefCell::default(),
         };
         Hickory { shared: std::rc::Rc::new(shared), reserve: false }
     }
@@ -311,8 +326,12 @@ impl Shared {
 }
 
 /// Why a query has no records, before it is turned into an answer of its type.
+#[derive(Clone)]
 enum QueryError {
-    NotFound,
+    /// NXDOMAIN: the name does not exist.
+    NoName,
+    /// The name exists without records of the type asked.
+    NoData,
     TempFail(String),
     BadName,
 }
@@ -320,7 +339,7 @@ enum QueryError {
 impl<T> From<QueryError> for Answer<T> {
     fn from(e: QueryError) -> Answer<T> {
         match e {
-            QueryError::NotFound => Answer::NotFound,
+            QueryError::NoName | QueryError::NoData => Answer::NotFound,
             QueryError::TempFail(t) => Answer::TempFail(t),
             QueryError::BadName => Answer::BadName,
         }
@@ -328,12 +347,27 @@ impl<T> From<QueryError> for Answer<T> {
 }
 
 impl Hickory {
-    /// One question within the message's time budget; the records of that type in the answer.
-    fn query(
-        &self,
-        name: &str,
-        rtype: hickory_resolver::proto::rr::RecordType,
-    ) -> std::result::Result<Vec<hickory_resolver::proto::rr::RData>, QueryError> {
+    /// One question, answered from this message's cache when it was asked before.
+    /// A temporary failure of a question the sender may choose is not the answer of an unchosen
+    /// one: that is asked again, in its own time (a sender's SPF record may name
+    /// `_dmarc.<From domain>` once its budget is used up). A budget used up is never kept.
+    fn query(&self, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> QueryResult {
+        let key = (name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase(), rtype);
+        if let Some((hit, by_unchosen)) = self.shared.cache.borrow().get(&key) {
+            if !(self.reserve && !by_unchosen && matches!(hit, Err(QueryError::TempFail(_)))) {
+                return hit.clone();
+            }
+        }
+        let r = self.ask(name, rtype);
+        if !matches!(&r, Err(QueryError::TempFail(why)) if why == USED_UP) {
+            self.shared.cache.borrow_mut().insert(key, (r.clone(), self.reserve));
+        }
+        r
+    }
+
+    /// One question on the wire within the message's time budget; the records of that type in
+    /// the answer.
+    fn ask(&self, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> QueryResult {
         use hickory_resolver::proto::rr::Name;
         if !valid_name(name) {
             return Err(QueryError::BadName);
@@ -346,7 +380,7 @@ impl Hickory {
         };
         let left = budget.saturating_sub(spent.get());
         if left.is_zero() {
-            return Err(QueryError::TempFail("DNS time budget for this message used up".into()));
+            return Err(QueryError::TempFail(USED_UP.into()));
         }
         let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
         let Ok(qname) = Name::from_ascii(&fqdn) else {
@@ -367,13 +401,14 @@ impl Hickory {
         spent.set(spent.get() + started.elapsed());
         match r {
             Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
-            Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NotFound),
+            Ok(Err(e)) if e.is_nx_domain() => Err(QueryError::NoName),
+            Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NoData),
             Ok(Err(e)) => Err(QueryError::TempFail(e.to_string())),
             Ok(Ok(lookup)) => {
                 let recs: Vec<_> =
                     lookup.answers().iter().filter(|r| r.record_type() == rtype).map(|r| r.data.clone()).collect();
                 if recs.is_empty() {
-                    Err(QueryError::NotFound)
+                    Err(QueryError::NoData)
                 } else {
                     Ok(recs)
                 }
@@ -412,7 +447,7 @@ impl TxtLookup for Hickory {
                     })
                     .collect(),
             ),
-            Err(QueryError::NotFound) => TxtAnswer::NotFound,
+            Err(QueryError::NoName | QueryError::NoData) => TxtAnswer::NotFound,
             Err(QueryError::TempFail(t)) => TxtAnswer::TempFail(t),
             Err(QueryError::BadName) => TxtAnswer::BadName,
         }
@@ -454,6 +489,15 @@ impl Resolver for Hickory {
             RData::PTR(p) => Some(host_name(&p.0)),
             _ => None,
         })
+    }
+
+    /// An A question: the rcode tells, whatever the type (RFC 8020).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        match self.query(name, hickory_resolver::proto::rr::RecordType::A) {
+            Ok(_) | Err(QueryError::NoData) => Ok(true),
+            Err(QueryError::NoName | QueryError::BadName) => Ok(false),
+            Err(QueryError::TempFail(e)) => Err(e),
+        }
     }
 
     fn unchosen(&self) -> Option<Box<dyn Resolver>> {
@@ -557,6 +601,16 @@ impl Resolver for Zone {
             ZoneRecord::Ptr(p) => Some(p.clone()),
             _ => None,
         })
+    }
+    /// A name exists when it or a name below it has a record (an empty non-terminal exists).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        self.asked.set(self.asked.get() + 1);
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if self.records.get(&name).is_some_and(|rs| rs.iter().any(|r| matches!(r, ZoneRecord::TempFail))) {
+            return Err("test".into());
+        }
+        let below = format!(".{name}");
+        Ok(self.records.keys().any(|k| *k == name || k.ends_with(&below)))
     }
 }
 
