@@ -293,8 +293,9 @@ impl Hickory {
         if left.is_zero() {
             return Err(QueryError::TempFail("DNS time budget for this message used up".into()));
         }
-        let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
-        let Ok(qname) = Name::from_ascii(&fqdn) else {
+        // Labels as raw octets (RFC 2181 §11: any octet): an SPF target name may hold `:`, `/`,
+        // spaces or `%` after macro expansion (RFC 7208 §7.1), which `Name::from_ascii` refuses.
+        let Ok(qname) = Name::from_labels(name.strip_suffix('.').unwrap_or(name).split('.').map(str::as_bytes)) else {
             return Err(QueryError::BadName);
         };
         let mut state = self.state.borrow_mut();
@@ -337,10 +338,19 @@ impl Hickory {
     }
 }
 
-/// A host name from DNS, without the trailing dot.
-fn host_name(n: &hickory_resolver::proto::rr::Name) -> String {
-    let s = n.to_ascii();
-    s.strip_suffix('.').unwrap_or(&s).to_string()
+/// A host name from DNS, its labels as they are (not escaped) joined by dots, so that it can be
+/// asked again. `None` for a name that our dotted text cannot carry: a label holding a dot, or
+/// octets that are not UTF-8.
+fn host_name(n: &hickory_resolver::proto::rr::Name) -> Option<String> {
+    let mut s = String::new();
+    for label in n.iter() {
+        let l = std::str::from_utf8(label).ok().filter(|l| !l.contains('.'))?;
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(l);
+    }
+    Some(s)
 }
 
 impl TxtLookup for Hickory {
@@ -382,7 +392,7 @@ impl Resolver for Hickory {
     fn mx(&self, name: &str) -> Answer<Mx> {
         use hickory_resolver::proto::rr::{RData, RecordType};
         self.typed(name, RecordType::MX, |r| match r {
-            RData::MX(m) => Some(Mx { preference: m.preference, exchange: host_name(&m.exchange) }),
+            RData::MX(m) => Some(Mx { preference: m.preference, exchange: host_name(&m.exchange)? }),
             _ => None,
         })
     }
@@ -390,7 +400,7 @@ impl Resolver for Hickory {
     fn ptr(&self, ip: IpAddr) -> Answer<String> {
         use hickory_resolver::proto::rr::{RData, RecordType};
         self.typed(&reverse_name(ip), RecordType::PTR, |r| match r {
-            RData::PTR(p) => Some(host_name(&p.0)),
+            RData::PTR(p) => host_name(&p.0),
             _ => None,
         })
     }

@@ -217,3 +217,32 @@ fn limits_stop_the_queries() {
     let asked = q(&case("3 void lookups", "void.example", "192.0.2.1", SpfResult::PermError));
     assert!(asked.iter().any(|l| l.contains("nx3.void.example")), "the third is asked, then counted: {asked:?}");
 }
+
+/// RFC 7208 §7.1: a target name may hold any visible character but `%` after expansion (and
+/// `%%`, `%_`, `%-` put `%`, spaces and `%20` into it); RFC 2181 §11: a label may hold any octet.
+/// Such names are asked of DNS as they are, labels as raw octets, and match.
+#[test]
+fn spf_target_names_with_any_visible_character_are_asked() {
+    let dns = Dns::start(&[
+        ("colon-a.example", "v=spf1 a:foo:bar/baz.example.com -all"),
+        ("colon-mx.example", "v=spf1 mx:foo:bar/baz.example.com -all"),
+        ("foo:bar/baz.example.com", "@A:192.0.2.7"),
+        ("foo:bar/baz.example.com", "@MX:0 foo:bar/baz.example.com"),
+        ("mania.example", "v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all"),
+        ("macro%percent  space%20url-space.example.com", "@A:192.0.2.8"),
+        ("local.example", "v=spf1 exists:%{l}.x.local.example -all"),
+        ("a b(c)\\d.x.local.example", "@A:127.0.0.2"),
+    ]);
+    let r = || Hickory::new(Servers::Listed(vec![dns.addr().parse().unwrap()]), Duration::from_secs(2));
+    let check = |domain: &str, sender: &str, ip: &str| {
+        check_host(&r(), ip.parse().unwrap(), domain, &format!("{sender}@{domain}"), "h.example", HOST).result
+    };
+    assert_eq!(check("colon-a.example", "u", "192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("colon-a.example", "u", "::ffff:192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("colon-mx.example", "u", "192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("mania.example", "u", "192.0.2.8"), SpfResult::Pass);
+    assert_eq!(check("mania.example", "u", "192.0.2.9"), SpfResult::Fail);
+    assert_eq!(check("local.example", "a b(c)\\d", "192.0.2.9"), SpfResult::Pass);
+    let asked = dns.queries();
+    assert!(asked.iter().any(|l| l.contains(" macro%percent  space%20url-space.example.com 1 ")), "{asked:?}");
+}
