@@ -101,7 +101,7 @@ pub fn parse(txt: &[u8]) -> Result<Record, RecordError> {
     if !is_dmarc1(txt) {
         return Err(RecordError::Invalid("does not start with v=DMARC1".into()));
     }
-    let list = TagList::parse(txt).map_err(|e| RecordError::Invalid(e.to_string()))?;
+    let list = TagList::parse_record(txt).map_err(|e| RecordError::Invalid(e.to_string()))?;
     let invalid = |name: &str, v: &str| RecordError::Invalid(format!("{name}={v:?}"));
     let mut r = Record {
         p: Policy::None,
