@@ -87,6 +87,8 @@ pub fn valid_name(name: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Real DNS through hickory-resolver.
 
+mod lenient;
+
 use crate::config::Env;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -201,14 +203,9 @@ impl Hickory {
         Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None) }
     }
 
-    fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
-        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-        use hickory_resolver::net::runtime::TokioRuntimeProvider;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
-        let addrs: Vec<SocketAddr> = match &self.servers {
+    /// The servers' addresses: `DNSCACHEIP`, else /etc/resolv.conf, else 127.0.0.1:53.
+    fn addresses(&self) -> Vec<SocketAddr> {
+        match &self.servers {
             Servers::Listed(l) => l.clone(),
             Servers::System => {
                 let sys = hickory_resolver::system_conf::read_system_conf()
@@ -221,8 +218,18 @@ impl Hickory {
                     sys
                 }
             }
-        };
-        let servers: Vec<NameServerConfig> = addrs
+        }
+    }
+
+    fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
+        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+        let servers: Vec<NameServerConfig> = self
+            .addresses()
             .iter()
             .map(|a| {
                 let mut ns = NameServerConfig::udp_and_tcp(a.ip());
@@ -257,6 +264,9 @@ enum QueryError {
     NotFound,
     TempFail(String),
     BadName,
+    /// hickory refused the answer for a record of zero-length RDATA: ask again with
+    /// [`lenient`] for this name, until this instant.
+    EmptyRecord(hickory_resolver::proto::rr::Name, Instant),
 }
 
 impl<T> From<QueryError> for Answer<T> {
@@ -265,6 +275,7 @@ impl<T> From<QueryError> for Answer<T> {
             QueryError::NotFound => Answer::NotFound,
             QueryError::TempFail(t) => Answer::TempFail(t),
             QueryError::BadName => Answer::BadName,
+            QueryError::EmptyRecord(..) => Answer::TempFail("a record of zero-length data".into()),
         }
     }
 }
@@ -308,10 +319,15 @@ impl Hickory {
             None => return Err(QueryError::TempFail("no resolver".into())),
         };
         let bound = left.min(self.timeout + Duration::from_millis(100));
-        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname, rtype)).await });
+        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname.clone(), rtype)).await });
         match r {
             Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
             Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NotFound),
+            Ok(Err(hickory_resolver::net::NetError::Proto(hickory_resolver::proto::ProtoError::Decode(
+                hickory_resolver::proto::serialize::binary::DecodeError::InvalidEmptyRecord,
+            )))) if rtype == hickory_resolver::proto::rr::RecordType::TXT => {
+                Err(QueryError::EmptyRecord(qname, deadline.min(Instant::now() + self.timeout)))
+            }
             Ok(Err(e)) => Err(QueryError::TempFail(e.to_string())),
             Ok(Ok(lookup)) => {
                 let recs: Vec<_> =
@@ -368,6 +384,11 @@ impl TxtLookup for Hickory {
             Err(QueryError::NotFound) => TxtAnswer::NotFound,
             Err(QueryError::TempFail(t)) => TxtAnswer::TempFail(t),
             Err(QueryError::BadName) => TxtAnswer::BadName,
+            Err(QueryError::EmptyRecord(qname, until)) => match lenient::txt(&self.addresses(), &qname, until) {
+                lenient::Lenient::Records(r) => TxtAnswer::Records(r),
+                lenient::Lenient::NotFound => TxtAnswer::NotFound,
+                lenient::Lenient::TempFail(t) => TxtAnswer::TempFail(t),
+            },
         }
     }
 }
