@@ -45,11 +45,11 @@ DEFAULT = {
 SKIP = {
     "spf": {},
     "arc": {
-        "cv_fail_i1_as_cv_fail": "RFC 8617 §5.2 step 2: a chain whose newest seal says cv=fail is fail "
+        "cv_fail_i1_as_cv_fail": "RFC 8617 §5.2: a chain whose newest seal says cv=fail is fail "
         "(the suite, written against draft 18, expects no result)",
-        "cv_fail_i2_as1_fail": "RFC 8617 §5.2 step 2: a seal with cv=fail makes the chain fail "
-        "(the suite expects no result)",
-        "cv_fail_i2_as2_fail": "RFC 8617 §5.2 step 2: a chain whose newest seal says cv=fail is fail "
+        "cv_fail_i2_as1_fail": "RFC 8617 §4.1.3 and §5.2: the seal of i=1 must say cv=none, so a chain "
+        "whose i=1 says cv=fail is fail (the suite expects no result)",
+        "cv_fail_i2_as2_fail": "RFC 8617 §5.2: a chain whose newest seal says cv=fail is fail "
         "(the suite expects no result)",
         "ams_fields_c_na": "RFC 8617 §4.1.2 gives the AMS the DKIM-Signature's semantics, and RFC 6376 "
         "§3.5 makes a missing c= simple/simple; the suite's signer used relaxed",
