@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lenient {
     Records(Vec<Vec<u8>>),
-    /// NXDOMAIN, or no TXT record in the answer.
-    NotFound,
+    /// NXDOMAIN.
+    NoName,
+    /// No TXT record in the answer.
+    NoData,
     TempFail(String),
 }
 
@@ -99,7 +101,7 @@ pub fn read_answer(answer: &[u8], id: u16) -> Result<Option<Lenient>, String> {
     }
     match m.response_code {
         ResponseCode::NoError => {}
-        ResponseCode::NXDomain => return Ok(Some(Lenient::NotFound)),
+        ResponseCode::NXDomain => return Ok(Some(Lenient::NoName)),
         rc => return Err(format!("server says {rc}")),
     }
     for _ in 0..header.counts.queries {
@@ -117,7 +119,7 @@ pub fn read_answer(answer: &[u8], id: u16) -> Result<Option<Lenient>, String> {
             records.push(character_strings(rdata).ok_or("malformed TXT record")?);
         }
     }
-    Ok(Some(if records.is_empty() { Lenient::NotFound } else { Lenient::Records(records) }))
+    Ok(Some(if records.is_empty() { Lenient::NoData } else { Lenient::Records(records) }))
 }
 
 /// The character-strings of TXT RDATA, concatenated (none for zero-length RDATA).
@@ -159,8 +161,8 @@ mod tests {
             read_answer(&a, 7),
             Ok(Some(Lenient::Records(vec![b"v=spf1 ip4:192.0.2.5 -all".to_vec(), Vec::new()])))
         );
-        assert_eq!(read_answer(&answer(3, false, &[]), 7), Ok(Some(Lenient::NotFound)));
-        assert_eq!(read_answer(&answer(0, false, &[]), 7), Ok(Some(Lenient::NotFound)));
+        assert_eq!(read_answer(&answer(3, false, &[]), 7), Ok(Some(Lenient::NoName)));
+        assert_eq!(read_answer(&answer(0, false, &[]), 7), Ok(Some(Lenient::NoData)));
         assert_eq!(read_answer(&answer(0, true, &[]), 7), Ok(None));
         assert!(read_answer(&answer(2, false, &[]), 7).is_err());
         assert!(read_answer(&answer(0, false, &[]), 8).is_err());
