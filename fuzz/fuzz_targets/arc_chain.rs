@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
     let earlier = [method_result(&verdict)];
     let ctx = Context {
         headers: &headers,
+        queued: &headers,
         envelope: &env,
         now: NOW,
         verbose: false,

@@ -370,6 +370,21 @@ impl Resolver for Zone {
             _ => None,
         })
     }
+    /// RFC 8020: a name exists when it or a name below it has records.
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        let n = self.asked.get() + 1;
+        self.asked.set(n);
+        assert!(n <= MAX_QUESTIONS, "more than {MAX_QUESTIONS} DNS questions");
+        if !dns::valid_name(name) {
+            return Ok(false);
+        }
+        let name = key_of(name);
+        if self.records.get(&name).is_some_and(|rs| rs.iter().any(|r| matches!(r, Rec::TempFail))) {
+            return Err("fuzz".into());
+        }
+        let below = format!(".{name}");
+        Ok(self.records.keys().any(|k| *k == name || k.ends_with(&below)))
+    }
 }
 
 /// The value of the first `word value` line among `lines` (empty for a line `word`).
