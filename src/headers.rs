@@ -25,6 +25,8 @@ pub fn ar_authserv_id(value: &[u8]) -> String {
 /// `)` is removed too; no real one looks like that, and a forged pass must not pass.
 /// Linear: one look at each `)`, the white space after it and at most the id's length.
 pub fn ar_names_authserv_id(value: &[u8], id: &str) -> bool {
+    // The field's line end closes an unterminated quoted-string for a reader of lines.
+    let value = value.trim_ascii_end();
     let id = id.as_bytes();
     if id.is_empty() {
         return false;
@@ -127,6 +129,7 @@ mod tests {
             b" mx.example.org; dkim=pass",
             b" mx.example.org); dkim=pass",
             b" mx.example.org/1; dkim=pass",
+            b" \"mx.example.org\r\n",
         ] {
             assert!(ours(v), "{:?}", String::from_utf8_lossy(v));
         }
