@@ -54,7 +54,11 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
     }
     tasks.extend(crate::domainkeys::task::plan(env, control, headers)?);
     if let Some(letters) = &checks.dmarc {
-        tasks.push(Box::new(DmarcTask::new(DmarcSettings { letters: letters.clone() })));
+        tasks.push(Box::new(DmarcTask::new(DmarcSettings {
+            letters: letters.clone(),
+            reports: env.nonempty("DMARCREPORTS").map(std::path::PathBuf::from),
+            client_ip: client_ip(env),
+        })));
     }
     if let Some(letters) = &checks.arc {
         tasks.push(Box::new(ArcVerifyTask::new(headers, letters.clone(), now)));

@@ -41,6 +41,7 @@
 //! - a From without a single domain is "no DMARC" there, `permerror` here ([`task`]).
 
 pub mod record;
+pub mod report_entry;
 pub mod task;
 
 use crate::dns::{Resolver, TxtAnswer};

@@ -11,7 +11,7 @@
 //! - any other tag with a value outside its grammar (`adkim`, `aspf`, `pct`, `fo`, `rf`,
 //!   `ri`), or a list that is not a tag-value list: a syntactically incorrect record,
 //!   [`RecordError::Invalid`], the result `permerror` (§11.2);
-//! - URIs of `rua=`/`ruf=` are looked at only for step 6; we send no reports.
+//! - `rua=` keeps its valid URIs (step 6, and the aggregate reports); `ruf=` is checked no further.
 
 use crate::dkim::tags::TagList;
 
@@ -64,6 +64,8 @@ pub struct Record {
     pub pct: u8,
     /// `p=` was missing or invalid (or `sp=` invalid) and a valid `rua=` made it `p=none`.
     pub p_assumed: bool,
+    /// The valid `rua=` URIs (`!size` included), for the aggregate reports.
+    pub rua: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +112,7 @@ pub fn parse(txt: &[u8]) -> Result<Record, RecordError> {
         aspf: Alignment::Relaxed,
         pct: 100,
         p_assumed: false,
+        rua: Vec::new(),
     };
     let (mut p, mut sp_bad, mut rua_valid) = (None, false, false);
     // Known tags seen (TagList refuses `p=..; p=..` but not `p=..; P=..`).
@@ -139,7 +142,16 @@ pub fn parse(txt: &[u8]) -> Result<Record, RecordError> {
             "ri" if !(1..=32).contains(&v.len()) || !v.bytes().all(|c| c.is_ascii_digit()) => {
                 return Err(invalid("ri", v))
             }
-            "rua" => rua_valid = v.split(',').any(|u| is_dmarc_uri(u.trim_matches(is_ws))),
+            "rua" => {
+                r.rua = v
+                    .split(',')
+                    .map(|u| u.trim_matches(is_ws))
+                    .filter(|u| is_dmarc_uri(u))
+                    .take(MAX_RUA)
+                    .map(String::from)
+                    .collect();
+                rua_valid = !r.rua.is_empty();
+            }
             _ => {}
         }
     }
@@ -154,6 +166,9 @@ pub fn parse(txt: &[u8]) -> Result<Record, RecordError> {
     }
     Ok(r)
 }
+
+/// `rua=` URIs kept (a report goes to at most this many destinations).
+pub const MAX_RUA: usize = 8;
 
 const KNOWN: &[&str] = &["v", "p", "sp", "adkim", "aspf", "pct", "rua", "ruf", "fo", "rf", "ri"];
 
@@ -240,7 +255,8 @@ mod tests {
                 adkim: Alignment::Relaxed,
                 aspf: Alignment::Relaxed,
                 pct: 100,
-                p_assumed: false
+                p_assumed: false,
+                rua: Vec::new()
             }
         );
         let r = ok("v=DMARC1;P=Quarantine; sp=none; ADKIM=s; aspf=S; pct=0; fo=0:d : s; rf=afrf; ri=86400; \

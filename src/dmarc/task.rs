@@ -30,17 +30,22 @@ use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
 pub struct DmarcSettings {
     /// `DMARCVERIFY`: the letters that refuse.
     pub letters: String,
+    /// `DMARCREPORTS`: the report spool, and the client address its records name.
+    pub reports: Option<std::path::PathBuf>,
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 pub struct DmarcTask {
     letters: String,
+    reports: Option<std::path::PathBuf>,
+    client_ip: Option<std::net::IpAddr>,
     /// A fixed `pct=` roll (0..=99), for tests; `None` draws one when needed.
     roll: Option<u8>,
 }
 
 impl DmarcTask {
     pub fn new(settings: DmarcSettings) -> DmarcTask {
-        DmarcTask { letters: settings.letters, roll: None }
+        DmarcTask { letters: settings.letters, reports: settings.reports, client_ip: settings.client_ip, roll: None }
     }
 
     /// The same, with a fixed `pct=` roll: the policy applies when `roll < pct`.
@@ -87,6 +92,9 @@ impl Task for DmarcTask {
             );
         }
         let refuse = refusal(&out, &self.letters);
+        if let Some(dir) = &self.reports {
+            super::report_entry::spool(dir, self.client_ip, &out, ctx, refuse.as_ref());
+        }
         Ok(TaskResult { auth: vec![method_result(&out, refuse.is_some())], refuse, ..TaskResult::default() })
     }
 }
