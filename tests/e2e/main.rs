@@ -9,6 +9,7 @@ mod admin;
 mod arc;
 mod checks;
 mod dmarc;
+mod dmarc_reports;
 mod domainkeys;
 mod forgery;
 mod infra;
