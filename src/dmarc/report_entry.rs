@@ -9,8 +9,8 @@
 //! report (its Subject starts `Report Domain:`) writes nothing, so two reporters never report
 //! on each other's reports.
 
-use super::record::Policy as Requested;
-use super::{aligned, DmarcOutput, Verdict};
+use super::record::{Alignment, Policy as Requested};
+use super::{DmarcOutput, Identifier, Verdict};
 use crate::auth_results::MethodResult;
 use crate::dmarc_spool::{self, DkimAuth, Entry, Policy, Row};
 use crate::message::{unfold, Headers};
@@ -36,38 +36,37 @@ fn is_report(headers: &Headers) -> bool {
 
 /// The record, or `None` when this message leaves none (see the module).
 pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
-    let (at, rec) = out.record.as_ref()?;
+    let policy = out.policy.as_ref()?;
+    let rec = &policy.record;
     if rec.rua.is_empty() || refuse.is_some_and(|r| !r.permanent) || is_report(ctx.headers) {
         return None;
     }
+    let published = rec.policies()?;
     let client = client?;
-    let from = out.domain.as_str();
     let sender = std::str::from_utf8(&ctx.envelope.sender).ok().filter(|s| !s.is_empty() && *s != "<>" && *s != "#@[]");
-    let envelope_from =
-        sender.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+    let envelope_from = sender.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
     let envelope_from = envelope_from.filter(|d| crate::domain::is_dns_name(d));
     let dkim: Vec<DkimAuth> = ctx.earlier.iter().filter(|m| m.method() == "dkim").filter_map(dkim_auth).collect();
     let spf_word = ctx.earlier.iter().find(|m| m.method() == "spf").map(MethodResult::result);
     let spf = envelope_from.clone().zip(spf_word).map(|(d, r)| (d, r.to_string()));
-    let dkim_aligned = dkim.iter().any(|d| d.result == "pass" && aligned(&d.domain, from, rec.adkim));
-    let spf_aligned = spf.as_ref().is_some_and(|(d, r)| r == "pass" && aligned(d, from, rec.aspf));
-    let requested = out.requested.unwrap_or(rec.p);
-    let mut reasons = Vec::new();
+    let aligned_pass = |dkim: bool| {
+        out.alignment
+            .iter()
+            .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)
+    };
+    let requested = out.requested.unwrap_or(published.p);
+    let applied = out.applied.unwrap_or(requested);
     let disposition = if refuse.is_some() {
         "reject"
-    } else if out.result == Verdict::Pass {
-        if requested == Requested::None {
-            "none"
-        } else {
-            "pass"
-        }
+    } else if out.result == Verdict::Pass && applied != Requested::None {
+        "pass"
     } else {
         "none"
     };
+    let mut reasons = Vec::new();
     if out.result == Verdict::Fail {
-        let applied = out.applied.unwrap_or(requested);
         if applied != requested {
-            reasons.push(("other".to_string(), format!("pct={}", rec.pct)));
+            reasons.push(("policy_test_mode".to_string(), String::new()));
         }
         if applied.name() != disposition {
             reasons.push(("local_policy".to_string(), String::new()));
@@ -76,35 +75,36 @@ pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refus
     Some(Entry {
         time: ctx.now,
         policy: Policy {
-            domain: at.clone(),
-            discovery: "psl".into(),
-            p: rec.p.name().into(),
+            domain: policy.domain.clone(),
+            // RFC 9990: every way RFC 9989 finds the record is the tree walk.
+            discovery: "treewalk".into(),
+            p: published.p.name().into(),
             sp: rec.sp.map(|p| p.name().into()),
-            np: None,
+            np: rec.np.map(|p| p.name().into()),
             adkim: alignment(rec.adkim).into(),
             aspf: alignment(rec.aspf).into(),
-            fo: None,
-            testing: None,
+            fo: Some(rec.fo.clone()),
+            testing: Some(if rec.t { "y" } else { "n" }.into()),
             rua: rec.rua.clone(),
         },
         row: Row {
             source_ip: client.to_string(),
-            header_from: from.to_string(),
+            header_from: out.domain.clone(),
             envelope_from,
             dkim,
             spf,
-            dkim_aligned,
-            spf_aligned,
+            dkim_aligned: aligned_pass(true),
+            spf_aligned: aligned_pass(false),
             disposition: disposition.into(),
             reasons,
         },
     })
 }
 
-fn alignment(a: super::record::Alignment) -> &'static str {
+fn alignment(a: Alignment) -> &'static str {
     match a {
-        super::record::Alignment::Relaxed => "r",
-        super::record::Alignment::Strict => "s",
+        Alignment::Relaxed => "r",
+        Alignment::Strict => "s",
     }
 }
 
