@@ -44,7 +44,8 @@ pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refus
     let published = rec.policies()?;
     let client = client?;
     let sender = std::str::from_utf8(&ctx.envelope.sender).ok().filter(|s| !s.is_empty() && *s != "<>" && *s != "#@[]");
-    let envelope_from = sender.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+    let envelope_from =
+        sender.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
     let envelope_from = envelope_from.filter(|d| crate::domain::is_dns_name(d));
     let dkim: Vec<DkimAuth> = ctx.earlier.iter().filter(|m| m.method() == "dkim").filter_map(dkim_auth).collect();
     let spf_word = ctx.earlier.iter().find(|m| m.method() == "spf").map(MethodResult::result);

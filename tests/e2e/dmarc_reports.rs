@@ -30,7 +30,7 @@ impl World {
             ("_dmarc.example.com", "v=DMARC1; p=reject; rua=mailto:dmarc@example.com,mailto:agg@thirdparty.example,mailto:agg@unauth.example"),
             ("example.com._report._dmarc.thirdparty.example", "v=DMARC1"),
             ("other.example", SPF_OK),
-            ("_dmarc.other.example", "v=DMARC1; p=none; adkim=s; rua=mailto:rua@other.example!10m"),
+            ("_dmarc.other.example", "v=DMARC1; p=none; np=reject; t=y; adkim=s; rua=mailto:rua@other.example!10m"),
             ("norua.example", SPF_OK),
             ("_dmarc.norua.example", "v=DMARC1; p=reject"),
         ];
@@ -265,7 +265,10 @@ fn three_client_addresses_and_two_policy_domains_give_two_reports_with_the_right
     assert_eq!(b.records().len(), 1);
     assert_eq!(b.records()[0].count(), 2);
     assert_eq!(b.adkim(), mail_auth::report::Alignment::Strict);
-    assert_eq!(b.p(), mail_auth::report::Disposition::None);
+    assert_eq!((b.p(), b.np()), (mail_auth::report::Disposition::None, mail_auth::report::Disposition::Reject));
+    assert!(b.testing());
+    assert_eq!(b.discovery_method(), mail_auth::report::Discovery::Treewalk);
+    assert!(!a.testing());
     // p=none: nothing enforced, so a pass is disposition none.
     assert_eq!(b.records()[0].action_disposition(), mail_auth::report::ActionDisposition::None);
 }
