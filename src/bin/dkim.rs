@@ -418,11 +418,13 @@ fn dmarc_import_cmd(a: ImportArgs) -> Result<u8, String> {
 fn dmarc_report_cmd(a: ReportArgs) -> Result<u8, String> {
     use qmail_dkim::dmarc_reports::{self as reports, db::Db, xml::Reporter, Target};
     if !a.from.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && qmail_dkim::domain::is_dns_name(d)) {
-        return Err(format!("--from {}: not an address", a.from));
+        eprintln!("dkim: --from {}: not an address", a.from);
+        return Ok(2);
     }
     let day = a.day.clone().unwrap_or_else(|| reports::day_of(now().saturating_sub(reports::DAY)));
     if reports::parse_day(&day).is_none() {
-        return Err(format!("--day {day}: not a day (YYYY-MM-DD)"));
+        eprintln!("dkim: --day {day}: not a day (YYYY-MM-DD)");
+        return Ok(2);
     }
     let who = Reporter { org: a.org.clone(), email: a.from.clone() };
     let mut db = Db::open(&a.db).map_err(|e| e.to_string())?;

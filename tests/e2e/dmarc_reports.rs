@@ -355,6 +355,36 @@ fn import_killed_anywhere_loses_and_doubles_nothing() {
 }
 
 #[test]
+fn dmarc_commands_exit_2_on_usage_errors_and_1_on_a_bad_database() {
+    let w = World::new();
+    let db = w.sqlite();
+    for args in [
+        vec![
+            "dmarc",
+            "report",
+            "--db",
+            &db,
+            "--org",
+            "O",
+            "--from",
+            "r@x.example",
+            "--day",
+            "2026-02-30",
+            "--out",
+            "/tmp",
+        ],
+        vec!["dmarc", "report", "--db", &db, "--org", "O", "--from", "nobody", "--out", "/tmp"],
+        vec!["dmarc", "report", "--db", &db, "--org", "O", "--from", "r@x.example"],
+        vec!["dmarc", "import"],
+    ] {
+        let (code, _, err) = dkim(&args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+    let (code, _, err) = dkim(&["dmarc", "import", "--db", "mysql://x", "/nonexistent"], &[]);
+    assert_eq!((code, err.lines().count()), (1, 1), "{err}");
+}
+
+#[test]
 fn unwritable_spool_queues_the_message() {
     let w = World::new();
     let missing = w.dir.path().join("no-such-spool");
