@@ -197,8 +197,12 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
     for job in jobs {
         let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == qmail_dkim::dkim::HashAlg::Sha1);
         let key = SigningKey::from_pem(&pem, need_sha1).map_err(|e| format!("{}: {e}", a.key.display()))?;
+        let selector = match &a.selector {
+            Some(s) => s.clone(),
+            None => config::key_selector(&a.key, &pem).map_err(|e| format!("{}: {e}", a.key.display()))?,
+        };
         for mut p in job.params {
-            p.selector = a.selector.clone().unwrap_or_else(|| config::selector_of(&a.key));
+            p.selector = selector.clone();
             if let Some(d) = &a.domain {
                 p.domain = d.to_ascii_lowercase();
             }

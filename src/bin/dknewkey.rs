@@ -169,6 +169,9 @@ fn run(cli: &Cli) -> Result<(), Fail> {
                 info.bits
             ));
         }
+        // The selector a key file names on its first line (a file `dkim keys` switched).
+        let selector = qmail_dkim::config::key_selector(&cli.keyfile, &pem)
+            .map_err(|e| Fail(format!("{}: {e}", cli.keyfile.display())))?;
         let text = if cli.value {
             format!("{}\n", keygen::dkim_record(info.kind, &info.p, record_options(cli)))
         } else {
@@ -497,53 +500,7 @@ fn record_options(cli: &Cli) -> DkimRecordOptions {
 
 /// The records, in the formats asked for (both when none is named).
 fn render(cli: &Cli, selector: &str, domain: &str, info: &PublicKeyInfo) -> Result<String, Fail> {
-    let testing = !cli.no_testing;
-    let opts = record_options(cli);
-    let key_name = keygen::key_record_name(selector, domain);
-    let dkim = keygen::dkim_record(info.kind, &info.p, opts);
-    let dk = if cli.domainkeys {
-        Some((
-            keygen::domainkeys_key_record(info.kind, &info.p, testing)?,
-            keygen::policy_record_name(domain),
-            keygen::domainkeys_policy_record(domain, cli.policy_all, testing),
-        ))
-    } else {
-        None
-    };
-    let (bind, tinydns) = if !cli.bind && !cli.tinydns { (true, true) } else { (cli.bind, cli.tinydns) };
-
-    let mut out = String::new();
-    let mut section = |comment: &str, fmt: &dyn Fn(&str, &str) -> String| {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&format!(
-            "{comment} DKIM key {key_name} ({} {} bits{})\n",
-            info.kind,
-            info.bits,
-            if testing { ", t=y: testing" } else { "" }
-        ));
-        out.push_str(&fmt(&key_name, &dkim));
-        out.push('\n');
-        if let Some((dk_key, policy_name, policy)) = &dk {
-            out.push_str(&format!(
-                "{comment} DomainKeys verifiers read the record above as well. A selector used only for\n\
-                 {comment} DomainKeys would publish this instead (never two TXT records at one name):\n"
-            ));
-            for line in fmt(&key_name, dk_key).lines() {
-                out.push_str(&format!("{comment} {line}\n"));
-            }
-            out.push_str(&format!("{comment} DomainKeys policy of {domain}\n"));
-            out.push_str(&fmt(policy_name, policy));
-            out.push('\n');
-        }
-    };
-    if bind {
-        section(";", &|name, value| keygen::bind_txt(name, value));
-    }
-    if tinydns {
-        let ttl = cli.ttl;
-        section("#", &|name, value| keygen::tinydns_txt(name, value, ttl));
-    }
-    Ok(out)
+    let forms = keygen::RecordForms { bind: cli.bind, tinydns: cli.tinydns, value: false, ttl: cli.ttl };
+    let dk = cli.domainkeys.then_some(cli.policy_all);
+    Ok(keygen::render_records(selector, domain, info, record_options(cli), dk, forms)?)
 }
