@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! remote                           qmail-dkim-remote: sign at queue exit, exec qmail-remote
+//! keys                             `dkim keys`: key rotation (docs/key-rotation.md)
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
@@ -42,6 +43,7 @@ pub mod getopt;
 pub mod glob;
 pub mod headers;
 pub mod keygen;
+pub mod keys;
 #[cfg(test)]
 mod layers;
 #[cfg(test)]
