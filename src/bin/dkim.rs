@@ -15,6 +15,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[path = "dkim/keys.rs"]
+mod keys;
+
 #[derive(Parser)]
 #[command(name = "dkim", version, about = "Sign or verify a message with DKIM, or test a key against the DNS")]
 struct Cli {
@@ -32,6 +35,8 @@ enum Cmd {
     Testkey(TestkeyArgs),
     /// Say what qmail-dkim would do for a client and a sender, and every problem on the way.
     Check(CheckArgs),
+    /// Rotate keys without outages: status, rotate, advance (for cron).
+    Keys(keys::KeysArgs),
 }
 
 #[derive(Args)]
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Testkey(a) => testkey_cmd(a),
         Cmd::Check(a) => check_cmd(a),
+        Cmd::Keys(a) => keys::run(a, now()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -292,7 +298,9 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
         }
     };
     let req = check::Request { env: &env, from: a.from.as_deref(), user: who.as_ref(), now: now() };
-    check::check(&req, &*dns::from_env(&env), &mut out);
+    let lookup = dns::from_env(&env);
+    check::check(&req, &*lookup, &mut out);
+    keys::check(&env, &*lookup, &mut out);
     for l in &out.lines {
         println!("{l}");
     }

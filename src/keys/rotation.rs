@@ -280,7 +280,7 @@ fn advance_domain(
         let (_, verdict, ok) = record(dns, domain, &keys[i]);
         if !ok {
             out.problem(format!(
-                "{domain} {}: not switched to: its record {} is now {verdict}",
+                "{domain} {}: not switched to: record {}: {verdict}",
                 keys[i].selector,
                 keygen::key_record_name(&keys[i].selector, domain)
             ));
@@ -296,7 +296,7 @@ fn advance_domain(
         let name = keygen::key_record_name(&keys[i].selector, domain);
         let (answer, verdict, ok) = record(dns, domain, &keys[i]);
         if !ok {
-            let line = format!("{domain} {} new: its record {name} is {verdict}", keys[i].selector);
+            let line = format!("{domain} {} new: record {name}: {verdict}", keys[i].selector);
             if matches!(answer, TxtAnswer::NotFound) {
                 out.say(format!("{line}: publish it (dkim keys status shows it); the active key goes on signing"));
             } else {
@@ -523,7 +523,7 @@ fn status_domain(s: &Settings, domain: &str, dns: &dyn TxtLookup, out: &mut Repo
                 out.say(format!("{head}: qmail-dkim signs with it (the file {}{how}); record {verdict}", slot(k.kind)));
                 if !ok {
                     out.problem(format!(
-                        "{domain} {}: the record {name} of the active key is {verdict}: its signatures fail",
+                        "{domain} {} (active): record {name}: {verdict}: receivers cannot verify its signatures",
                         k.selector
                     ));
                 }
@@ -534,7 +534,7 @@ fn status_domain(s: &Settings, domain: &str, dns: &dyn TxtLookup, out: &mut Repo
                     format_time(k.since.saturating_add(PUBLISH_WAIT))
                 ));
                 if !ok {
-                    out.problem(format!("{domain} {}: its record {name} is {verdict}: it will not sign", k.selector));
+                    out.problem(format!("{domain} {} (published): record {name}: {verdict}: it will not sign", k.selector));
                 }
             }
             State::New if ok => {
@@ -543,10 +543,10 @@ fn status_domain(s: &Settings, domain: &str, dns: &dyn TxtLookup, out: &mut Repo
             State::New => {
                 out.say(format!("{head}: waiting for its record {name} ({verdict}); {active} goes on signing"));
                 if !matches!(answer, TxtAnswer::NotFound) {
-                    out.problem(format!("{domain} {}: its record {name} is {verdict}", k.selector));
+                    out.problem(format!("{domain} {} (new): record {name}: {verdict}", k.selector));
                 } else if s.now > k.since.saturating_add(LATE) {
                     out.problem(format!(
-                        "{domain} {}: its record {name} has not appeared since {}: {active} goes on signing",
+                        "{domain} {} (new): record {name} has not appeared since {}; {active} goes on signing",
                         k.selector,
                         format_time(k.since)
                     ));
@@ -559,7 +559,7 @@ fn status_domain(s: &Settings, domain: &str, dns: &dyn TxtLookup, out: &mut Repo
                 ));
                 if !ok {
                     out.problem(format!(
-                        "{domain} {}: the record {name} of the retiring key is {verdict}: queued mail signed with it fails",
+                        "{domain} {} (retiring): record {name}: {verdict}: queued mail signed with it fails",
                         k.selector
                     ));
                 }
@@ -592,7 +592,7 @@ pub fn check_active(dir: &Path, dns: &dyn TxtLookup, out: &mut Report) {
                 out.say(format!("dkim keys: {domain} signs with {} ({}): record {name} {verdict}", k.selector, k.kind));
             } else {
                 out.problem(format!(
-                    "dkim keys: {domain} signs with {}, whose record {name} is {verdict}: its signatures fail",
+                    "dkim keys: {domain} signs with {}: record {name}: {verdict}: receivers cannot verify its signatures",
                     k.selector
                 ));
             }
@@ -770,7 +770,7 @@ mod tests {
         assert!(st.lines[0].contains("ed25519 active (ed25519, since 2026-12-07T00:00:00Z): qmail-dkim signs with it (the file ed25519; not rotated by dkim keys); record match"), "{:?}", st.lines);
         let mut st = Report::default();
         status(&settings(dir.path(), T0), None, &Zone::new(), &mut st).unwrap();
-        assert_eq!(st.problems, ["example.com ed25519: the record ed25519._domainkey.example.com of the active key is missing: no TXT record: its signatures fail"]);
+        assert_eq!(st.problems, ["example.com ed25519 (active): record ed25519._domainkey.example.com: missing: no TXT record: receivers cannot verify its signatures"]);
         assert!(!dir.path().join("example.com").join(state::STATE_FILE).exists(), "status writes nothing");
     }
 }
