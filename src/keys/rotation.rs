@@ -534,7 +534,10 @@ fn status_domain(s: &Settings, domain: &str, dns: &dyn TxtLookup, out: &mut Repo
                     format_time(k.since.saturating_add(PUBLISH_WAIT))
                 ));
                 if !ok {
-                    out.problem(format!("{domain} {} (published): record {name}: {verdict}: it will not sign", k.selector));
+                    out.problem(format!(
+                        "{domain} {} (published): record {name}: {verdict}: it will not sign",
+                        k.selector
+                    ));
                 }
             }
             State::New if ok => {

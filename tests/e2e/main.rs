@@ -16,6 +16,7 @@ mod keys;
 mod queue_contract;
 mod remote;
 mod robustness;
+mod rotation;
 mod sign;
 mod spf;
 mod tools;
