@@ -16,7 +16,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -385,7 +385,7 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyType, bits: usiz
     }
 
     let (pem, info) = keygen::generate(kind, bits)?;
-    install_key(path, &dir, pem.as_bytes(), &own, cli.force)?;
+    install_key(path, pem.as_bytes(), &own, cli.force)?;
 
     let text = render(cli, selector, domain, &info)?;
     let pubp = pub_path(path);
@@ -423,54 +423,15 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyType, bits: usiz
 
 /// Writes the key into a new file (mode and group set before any byte is written), then links it
 /// into place (no -f: fails if the key appeared meanwhile) or renames it over the old one (-f).
-fn install_key(path: &Path, dir: &Path, pem: &[u8], own: &Ownership, force: bool) -> Result<(), Fail> {
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{base}.dknewkey.{}", std::process::id()));
-    let result = (|| -> Result<(), Fail> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Fail(format!("cannot create {}: {e}", tmp.display())))?;
-        if let Some(gid) = own.gid {
-            std::os::unix::fs::fchown(&f, None, Some(gid.as_raw())).map_err(|e| {
-                Fail(format!(
-                    "cannot give {} to group {}: {e}",
-                    path.display(),
-                    own.group_name.as_deref().unwrap_or("?")
-                ))
-            })?;
+fn install_key(path: &Path, pem: &[u8], own: &Ownership, force: bool) -> Result<(), Fail> {
+    let how = qmail_dkim::keys::files::Ownership { mode: own.mode, gid: own.gid.map(|g| g.as_raw()) };
+    qmail_dkim::keys::files::install(path, pem, how, force).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => Fail(format!("{} exists; use -f to replace it", path.display())),
+        io::ErrorKind::PermissionDenied if own.gid.is_some() => {
+            Fail(format!("cannot make {} (group {}): {e}", path.display(), own.group_name.as_deref().unwrap_or("?")))
         }
-        // Exactly this mode, whatever the umask.
-        f.set_permissions(fs::Permissions::from_mode(own.mode))
-            .map_err(|e| Fail(format!("cannot set the mode of {}: {e}", tmp.display())))?;
-        f.write_all(pem)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Fail(format!("cannot write {}: {e}", tmp.display())))?;
-        drop(f);
-        if force {
-            fs::rename(&tmp, path).map_err(|e| Fail(format!("cannot replace {}: {e}", path.display())))?;
-        } else {
-            match fs::hard_link(&tmp, path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(Fail(format!("{} exists; use -f to replace it", path.display())));
-                }
-                Err(e) => return Err(Fail(format!("cannot create {}: {e}", path.display()))),
-            }
-            let _ = fs::remove_file(&tmp);
-        }
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+        _ => Fail(format!("cannot make {}: {e}", path.display())),
+    })
 }
 
 /// Is standard output this very file (`dknewkey default 1024 > default.pub`)?
