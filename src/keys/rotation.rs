@@ -478,7 +478,11 @@ fn default_ownership() -> Ownership {
 /// `dkim keys status`: every key of `only` or of every domain of the key directory, with what
 /// its record says; a problem for each thing that makes signatures fail or a rotation stall.
 pub fn status(s: &Settings, only: Option<&str>, dns: &dyn TxtLookup, out: &mut Report) -> Result<(), String> {
-    for domain in domains(&s.dir, only, true)? {
+    let list = domains(&s.dir, only, true)?;
+    if list.is_empty() {
+        out.say(format!("no domain has keys under {}", s.dir.display()));
+    }
+    for domain in list {
         status_domain(s, &domain, dns, out);
     }
     Ok(())
