@@ -745,6 +745,48 @@ mod tests {
         assert!(stops >= 4, "{stops} step boundaries");
     }
 
+    /// qmail-dkim's own read of the key (the `%` template's candidates, the file's selector line)
+    /// while the slot is switched back and forth hundreds of times: every read finds a key, and
+    /// its selector is the one of that key, never the other's.
+    #[test]
+    fn reads_during_switches_get_the_old_pair_or_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("example.com");
+        fs::create_dir(&d).unwrap();
+        let keys: Vec<(String, Vec<u8>)> = ["a", "b"]
+            .iter()
+            .map(|sel| {
+                let (pem, info) = keygen::generate(KeyType::Ed25519, 0).unwrap();
+                (info.p, format!("{SELECTOR_LINE} {sel}\n{}", pem.as_str()).into_bytes())
+            })
+            .collect();
+        let slot = d.join("default");
+        files::install(&slot, &keys[0].1, Ownership::PUBLIC, true).unwrap();
+        let control = crate::config::ControlDir::new(dir.path());
+        let choice = crate::config::KeyChoice::new(&control, "%/default", "example.com");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let reads = std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..300 {
+                    files::install(&slot, &keys[(i + 1) % 2].1, Ownership::PUBLIC, true).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (path, pem) = choice.find().unwrap().expect("a key at every moment");
+                let sel = key_selector(&path, &pem).unwrap();
+                let p = keygen::public_key_info(&pem).unwrap().p;
+                let want = if sel == "a" { &keys[0].0 } else { &keys[1].0 };
+                assert_eq!(&p, want, "selector {sel} with the other key");
+                reads += 1;
+            }
+            reads
+        });
+        assert!(reads > 10, "{reads} reads");
+        println!("{reads} reads during 300 switches");
+    }
+
     /// A record that never appears: the old key goes on signing, and status says so, a week on
     /// as a problem.
     #[test]

@@ -43,11 +43,13 @@ struct Forms {
 enum KeysCmd {
     /// Every key of every domain (or of -d DOMAIN), and what its record says.
     Status {
+        /// Only this domain.
         #[arg(short = 'd', value_name = "DOMAIN")]
         domain: Option<String>,
     },
     /// Make the next key of a domain and print its record; nothing signs with it yet.
     Rotate {
+        /// The domain whose next key to make.
         #[arg(short = 'd', value_name = "DOMAIN")]
         domain: String,
         /// Key type.
@@ -64,6 +66,7 @@ enum KeysCmd {
     },
     /// Take every step that is due (for cron; running it again changes nothing).
     Advance {
+        /// Only this domain.
         #[arg(short = 'd', value_name = "DOMAIN")]
         domain: Option<String>,
         #[command(flatten)]
