@@ -19,5 +19,6 @@ mod robustness;
 mod rotation;
 mod sign;
 mod spf;
+mod suites;
 mod tools;
 mod verify;
