@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["queue"],
     &["plan"],
     &["check", "run"],
-    &["remote"],
+    &["keys", "remote"],
     &["dmarc_reports"],
 ];
 

@@ -6,6 +6,7 @@
 //! ```text
 //! dmarc_reports                    `dkim dmarc import` and `report`: database, RFC 9990 XML, sending
 //! remote                           qmail-dkim-remote: sign at queue exit, exec qmail-remote
+//! keys                             `dkim keys`: key rotation (docs/key-rotation.md)
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
@@ -45,6 +46,7 @@ pub mod getopt;
 pub mod glob;
 pub mod headers;
 pub mod keygen;
+pub mod keys;
 #[cfg(test)]
 mod layers;
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use crate::arc::seal::ArcSealTask;
 use crate::arc::verify::ArcVerifyTask;
 use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
-use crate::config::{authserv_id, selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
+use crate::config::{authserv_id, key_selector, signing_domain, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::dkim::options;
 use crate::dkim::policy::{Practice, PracticePlan, DEFAULT_PRACTICE_LETTERS};
@@ -166,7 +166,8 @@ pub fn arc_sealer(
     };
     warn_key_mode(&path);
     let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector_of(&path), now)))
+    let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector, now)))
 }
 
 /// The settings that change DKIM verdicts.
@@ -350,7 +351,7 @@ pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
     let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
     let key =
         SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    let selector = selector_of(&path);
+    let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     let mut params = job.params;
     for p in &mut params {
         p.selector = selector.clone();

@@ -15,6 +15,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[path = "dkim/keys.rs"]
+mod keys;
+
 #[derive(Parser)]
 #[command(name = "dkim", version, about = "Sign or verify a message with DKIM, or test a key against the DNS")]
 struct Cli {
@@ -32,6 +35,8 @@ enum Cmd {
     Testkey(TestkeyArgs),
     /// Say what qmail-dkim would do for a client and a sender, and every problem on the way.
     Check(CheckArgs),
+    /// Rotate keys without outages: status, rotate, advance (for cron).
+    Keys(keys::KeysArgs),
     /// DMARC aggregate reports: import the DMARCREPORTS spool, make and send the reports.
     #[command(subcommand)]
     Dmarc(DmarcCmd),
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
         Cmd::Check(a) => check_cmd(a),
         Cmd::Dmarc(DmarcCmd::Import(a)) => dmarc_import_cmd(a),
         Cmd::Dmarc(DmarcCmd::Report(a)) => dmarc_report_cmd(a),
+        Cmd::Keys(a) => keys::run(a, now()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -245,8 +251,12 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
     for job in jobs {
         let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == qmail_dkim::dkim::HashAlg::Sha1);
         let key = SigningKey::from_pem(&pem, need_sha1).map_err(|e| format!("{}: {e}", a.key.display()))?;
+        let selector = match &a.selector {
+            Some(s) => s.clone(),
+            None => config::key_selector(&a.key, &pem).map_err(|e| format!("{}: {e}", a.key.display()))?,
+        };
         for mut p in job.params {
-            p.selector = a.selector.clone().unwrap_or_else(|| config::selector_of(&a.key));
+            p.selector = selector.clone();
             if let Some(d) = &a.domain {
                 p.domain = d.to_ascii_lowercase();
             }
@@ -336,7 +346,9 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
         }
     };
     let req = check::Request { env: &env, from: a.from.as_deref(), user: who.as_ref(), now: now() };
-    check::check(&req, &*dns::from_env(&env), &mut out);
+    let lookup = dns::from_env(&env);
+    check::check(&req, &*lookup, &mut out);
+    keys::check(&env, &*lookup, &mut out);
     for l in &out.lines {
         println!("{l}");
     }

@@ -132,6 +132,32 @@ pub fn selector_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// The first line of a key file that names its selector (PEM allows text before the key).
+/// `dkim keys` writes it into the file it switches, so that one file read gives the key and its
+/// selector together: a rename over the file changes both at once (docs/key-rotation.md).
+pub const SELECTOR_LINE: &str = "DKIM-Selector:";
+
+/// The selector of the key `pem` read from `path`: the value of a first line
+/// `DKIM-Selector: NAME`, else the file's name ([`selector_of`]). A first line that names no
+/// valid selector is an error (the key is unusable), never a silent fallback to the name.
+pub fn key_selector(path: &Path, pem: &[u8]) -> std::result::Result<String, String> {
+    let first = pem.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(value) = first.get(..SELECTOR_LINE.len()).filter(|p| p.eq_ignore_ascii_case(SELECTOR_LINE.as_bytes()))
+    else {
+        return Ok(selector_of(path));
+    };
+    let value = &first[value.len()..];
+    let value = String::from_utf8_lossy(value).trim().to_string();
+    if crate::domain::is_label_list(&value) && crate::domain::fits_dns(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "its first line {SELECTOR_LINE} {:?} names no valid selector",
+            value.chars().take(64).collect::<String>()
+        ))
+    }
+}
+
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
 /// control/bouncehost, control/me.
 pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Result<Option<String>> {
@@ -183,6 +209,26 @@ mod tests {
 
     fn env(p: &[(&str, &str)]) -> Env {
         Env::from_pairs(p)
+    }
+
+    /// A key file that names its selector on its first line signs with that selector; a file
+    /// without the line keeps its name as the selector (`domainkeys/%/default` never rotated).
+    #[test]
+    fn selector_line_of_a_key_file_names_the_selector() {
+        let p = Path::new("/k/example.com/default");
+        let pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(key_selector(p, pem).unwrap(), "default");
+        let named = [b"DKIM-Selector: rsa20261207\r\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &named).unwrap(), "rsa20261207");
+        let lower = [b"dkim-selector:ed20270101\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &lower).unwrap(), "ed20270101");
+        // Only the first line counts; a bad name is an unusable key, not the file's name.
+        let second = [b"\nDKIM-Selector: x\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &second).unwrap(), "default");
+        for bad in ["DKIM-Selector: \n", "DKIM-Selector: a/../b\n", "DKIM-Selector: a b\n"] {
+            let e = key_selector(p, &[bad.as_bytes(), pem].concat()).unwrap_err();
+            assert!(e.contains("names no valid selector"), "{e}");
+        }
     }
 
     #[test]

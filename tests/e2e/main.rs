@@ -17,6 +17,7 @@ mod keys;
 mod queue_contract;
 mod remote;
 mod robustness;
+mod rotation;
 mod sign;
 mod spf;
 mod suites;
