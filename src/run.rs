@@ -185,11 +185,11 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // 4. The envelope, then each task's result. Fields that forge our verdicts go whenever we
     // write one (decided here, once, for every method); signatures made now cover what is queued.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    let forged = if plan::removes_forged(env, mode) {
-        crate::headers::forged(&headers, &authserv_id(env, &control))
-    } else {
-        Vec::new()
-    };
+    // Read once: control/me and the host name.
+    let id = std::cell::OnceCell::new();
+    let authserv = || id.get_or_init(|| authserv_id(env, &control)).as_str();
+    let forged =
+        if plan::removes_forged(env, mode) { crate::headers::forged(&headers, authserv()) } else { Vec::new() };
     let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
     let queued_ref = queued.as_ref().unwrap_or(&headers);
     let (mut prefix, auth, refusal) = plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
@@ -210,7 +210,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
     // arc), on top.
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&authserv_id(env, &control), &auth);
+        let mut field = crate::auth_results::field(authserv(), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }
