@@ -21,6 +21,7 @@ const READ_SIZE: usize = 256 * 1024;
 pub fn main() -> i32 {
     std::panic::set_hook(Box::new(on_panic));
     let env = Env::from_process();
+    queue::hide_queue_variables();
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (code, end) = match run(&env, &args) {

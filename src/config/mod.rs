@@ -119,14 +119,15 @@ pub struct KeyFile {
     pub mode: u32,
 }
 
-/// The contents and the permission bits of a file, from one open and one `fstat`.
+/// The contents and the permission bits of a file, from one open and one `fstat` (`File`'s own
+/// `read_to_end` would ask for the size and the position again).
 fn read_key(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     let mut f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
     let mut pem = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
-    f.read_to_end(&mut pem)?;
+    Read::take(&mut f, u64::MAX).read_to_end(&mut pem)?;
     Ok((pem, meta.permissions().mode()))
 }
 
