@@ -482,7 +482,8 @@ mod tests {
     #[test]
     fn relaxed_block_search_matches_line_by_line() {
         let body = b"clean one\nclean two\r\nhas\ttab\nclean three\nhas  two\n\tlead\nx  \ntrail \nok\n  \nend\n";
-        let want = b"clean one\r\nclean two\r\nhas tab\r\nclean three\r\nhas two\r\n lead\r\nx\r\ntrail\r\nok\r\n\r\nend\r\n";
+        let want =
+            b"clean one\r\nclean two\r\nhas tab\r\nclean three\r\nhas two\r\n lead\r\nx\r\ntrail\r\nok\r\n\r\nend\r\n";
         assert_eq!(canon_body(Canon::Relaxed, body), sha(want));
         assert_eq!(bh_bytewise(Canon::Relaxed, body), bh(Canon::Relaxed, HashAlg::Sha256, body));
         for split in 0..body.len() {
