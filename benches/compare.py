@@ -88,7 +88,12 @@ def main():
         a.runs, a.big_runs = min(a.runs, 7), 1
 
     if not a.bin:
-        sh("cargo build --release --quiet", cwd=ROOT)
+        # The README's build lines, so that the binary measured is the one installed.
+        readme = open(os.path.join(ROOT, "README.md")).read()
+        block = readme[readme.index("## Installing into qmail"):].split("```sh\n")[1].split("```")[0]
+        for line in block.splitlines():
+            if line.startswith("cargo "):
+                sh(line + " --quiet" if " -- " not in line else line.replace(" -- ", " --quiet -- ", 1), cwd=ROOT)
     w = tempfile.mkdtemp(prefix="qdbench")
     try:
         run(a, w)

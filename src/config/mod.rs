@@ -80,8 +80,20 @@ impl KeyChoice {
     /// The first candidate that exists, with its contents; `None` when the domain has no key
     /// (the message is queued unsigned: say so with [`KeyChoice::no_key`]).
     pub fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
-        match self.find_with(|p| std::fs::read(p)) {
-            KeyFound::Read(path, pem) => Ok(Some((path, pem))),
+        Ok(self.find_file()?.map(|k| (k.path, k.pem)))
+    }
+
+    /// [`KeyChoice::find`] with the file's permission bits, from the same open.
+    pub fn find_file(&self) -> Result<Option<KeyFile>> {
+        let mut mode = 0;
+        let found = self.find_with(|p| {
+            read_key(p).map(|(pem, m)| {
+                mode = m;
+                pem
+            })
+        });
+        match found {
+            KeyFound::Read(path, pem) => Ok(Some(KeyFile { path, pem, mode })),
             KeyFound::Unreadable(path, e) => Err(Error::key_unreadable(path, e)),
             KeyFound::Missing => match self.candidates.first() {
                 Some(first) if !self.has_percent => Err(Error::KeyMissing(first.clone())),
@@ -97,6 +109,26 @@ impl KeyChoice {
             None => format!("signing domain {:?} is not a domain name, so it has no key", self.domain),
         }
     }
+}
+
+/// A key file and its permission bits.
+#[derive(Debug)]
+pub struct KeyFile {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+    pub mode: u32,
+}
+
+/// The contents and the permission bits of a file, from one open and one `fstat` (`File`'s own
+/// `read_to_end` would ask for the size and the position again).
+fn read_key(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    let mut pem = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
+    Read::take(&mut f, u64::MAX).read_to_end(&mut pem)?;
+    Ok((pem, meta.permissions().mode()))
 }
 
 /// What a search through the key candidates found.
@@ -197,10 +229,15 @@ pub fn authserv_id(env: &Env, control: &ControlDir) -> String {
     }
 }
 
+/// The system's host name, asked once per run.
 fn hostname() -> Option<String> {
-    let h = nix::unistd::gethostname().ok()?;
-    let h = h.to_string_lossy().trim().to_string();
-    (!h.is_empty()).then_some(h)
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let h = nix::unistd::gethostname().ok()?;
+        let h = h.to_string_lossy().trim().to_string();
+        (!h.is_empty()).then_some(h)
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -299,6 +336,18 @@ mod tests {
                 assert!(k.no_key().contains("is not a domain name"));
             }
         }
+    }
+
+    /// The warning about a key others can read takes the mode from the open that reads the key.
+    #[test]
+    fn key_file_mode_comes_with_its_contents() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("sel");
+        std::fs::write(&key, "pem").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let k = KeyChoice::new(&ControlDir::new(dir.path()), "sel", "a.org").find_file().unwrap().unwrap();
+        assert_eq!((k.path, k.pem, k.mode & 0o7777), (key, b"pem".to_vec(), 0o644));
     }
 
     #[test]
