@@ -372,6 +372,16 @@ impl Resolver for Zone {
     }
 }
 
+/// The zone and settings (the lines before a `--` line) and the message after it.
+pub fn zone_and_message(data: &[u8]) -> (Zone, Vec<&[u8]>, &[u8]) {
+    let (head, msg) = match data.windows(4).position(|w| w == b"\n--\n") {
+        Some(p) => (&data[..p], &data[p + 4..]),
+        None => (&b""[..], data),
+    };
+    let (zone, other) = Zone::parse(head);
+    (zone, other, msg)
+}
+
 /// The value of the first `word value` line among `lines` (empty for a line `word`).
 pub fn setting<'a>(lines: &[&'a [u8]], word: &str) -> Option<&'a [u8]> {
     lines.iter().find_map(|l| {
