@@ -177,9 +177,36 @@ struct Parsed<'a, T> {
 /// Verifies the DKIM2 chain of the message with header block `headers` and body `body`,
 /// received with `envelope`, at `now` (seconds since the epoch). Keys through `dns`.
 pub fn verify(headers: &Headers, body: Body<'_>, envelope: &Envelope<'_>, dns: &dyn TxtLookup, now: u64) -> Report {
+    verify_with(headers, body, envelope, dns, now, &Rules::DRAFT)
+}
+
+/// Rules of the draft that can be lifted to look at old chains (tests, diagnosis), never for
+/// mail as it arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// The age limit of every signature (§14.3).
+    pub max_age: u64,
+    /// Whether `From` must be authentic for the first signer and for every hop that changed it
+    /// (§11, §14.8; new in -07).
+    pub authentic_from: bool,
+}
+
+impl Rules {
+    pub const DRAFT: Rules = Rules { max_age: MAX_AGE, authentic_from: true };
+}
+
+/// [`verify`] under other [`Rules`].
+pub fn verify_with(
+    headers: &Headers,
+    body: Body<'_>,
+    envelope: &Envelope<'_>,
+    dns: &dyn TxtLookup,
+    now: u64,
+    rules: &Rules,
+) -> Report {
     let fields: Vec<Field> = headers.fields.iter().map(|f| (headers.name(f), headers.value(f))).collect();
     let mut chain = Vec::new();
-    match run(&fields, body, envelope, dns, now, &mut chain) {
+    match run(&fields, body, envelope, dns, (now, rules), &mut chain) {
         Ok(()) => Report { verdict: Verdict::Pass, reason: String::new(), chain },
         Err(None) => Report { verdict: Verdict::None, reason: "no DKIM2 signature".into(), chain },
         Err(Some(f)) => {
@@ -195,7 +222,7 @@ fn run(
     body: Body<'_>,
     envelope: &Envelope<'_>,
     dns: &dyn TxtLookup,
-    now: u64,
+    (now, rules): (u64, &Rules),
     chain: &mut Vec<(u32, String)>,
 ) -> Result<(), Option<Failure>> {
     let is = |n: &[u8], want: &str| n.trim_ascii().eq_ignore_ascii_case(want.as_bytes());
@@ -226,7 +253,7 @@ fn run(
     chain.extend(sigs.iter().map(|s| (s.field.i, s.field.d.clone())));
 
     numbering(&sigs, &mis).map_err(Some)?;
-    timestamps(&sigs, now).map_err(Some)?;
+    timestamps(&sigs, now, rules.max_age).map_err(Some)?;
     let (top, _) = sigs.split_last().ok_or(None)?;
     check_envelope(&top.field, envelope).map_err(Some)?;
     for s in &sigs {
@@ -235,7 +262,7 @@ fn run(
     for pair in sigs.windows(2) {
         custody(&pair[0].field, &pair[1].field).map_err(Some)?;
     }
-    instances(fields, body, &sigs, &mis).map_err(Some)?;
+    instances(fields, body, &sigs, &mis, rules.authentic_from).map_err(Some)?;
 
     let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
     let mut input = Vec::with_capacity(1024);
@@ -300,11 +327,11 @@ fn numbering(sigs: &[Parsed<'_, Signature>], mis: &[Parsed<'_, Instance>]) -> St
     Ok(())
 }
 
-fn timestamps(sigs: &[Parsed<'_, Signature>], now: u64) -> Step {
+fn timestamps(sigs: &[Parsed<'_, Signature>], now: u64, max_age: u64) -> Step {
     for s in sigs {
         let t = s.field.t;
-        if now > t && now - t > MAX_AGE {
-            return Err(fail(format!("i={}: t={t} is more than 14 days old", s.field.i)));
+        if now > t && now - t > max_age {
+            return Err(fail(format!("i={}: t={t} is more than {} days old", s.field.i, max_age / 86400)));
         }
         if t > now.saturating_add(MAX_FUTURE) {
             return Err(fail(format!("i={}: t={t} is more than a day ahead", s.field.i)));
@@ -450,6 +477,7 @@ fn instances(
     body: Body<'_>,
     sigs: &[Parsed<'_, Signature>],
     mis: &[Parsed<'_, Instance>],
+    authentic_from: bool,
 ) -> Step {
     let mut hashes = StateHashes::default();
     // The current body: its bytes, or none when only its hashes were given (they are cached
@@ -481,7 +509,7 @@ fn instances(
         let body_now = body_known.then(|| cur_body.as_deref().unwrap_or_default());
         hashes.check(mi, cur_fields, body_now)?;
         let Some(recipe) = mi.recipe.as_ref().filter(|_| mi.m > 1) else { continue };
-        if recipe.changes_from() {
+        if authentic_from && recipe.changes_from() {
             let s = sigs
                 .iter()
                 .map(|s| &s.field)
@@ -515,8 +543,8 @@ fn instances(
         }
     }
     match sigs.first() {
-        Some(first) => authentic(from.as_deref(), &first.field),
-        None => Ok(()),
+        Some(first) if authentic_from => authentic(from.as_deref(), &first.field),
+        _ => Ok(()),
     }
 }
 

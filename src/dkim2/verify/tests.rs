@@ -71,3 +71,47 @@ fn mail_auth_dkim2_vectors() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(explained, EXPLAINED.len());
 }
+
+/// The working group's Perl implementation's two-hop chains (Mail::DKIM2 milter tests), for the
+/// envelope of their second hop. Their hops are 497 (case 1) and 480 (cases 3, 4) days apart, so
+/// at any time one of them breaks the 14-day rule of §14.3: our verifier applies it to every
+/// signature of the chain, as mail-auth does, and fails them. They were made at -06, before
+/// -07's rule that `From` be authentic for i=1 (§11, §14.8: theirs is fastmailteam.com, d= is
+/// test1.dkim2.com), which fails them too. With both rules lifted, everything else (both
+/// signatures, the hashes, the List-Id recipe, the envelope, custody) verifies.
+#[test]
+fn perl_mail_dkim2_chains() {
+    let dir = shared("suites/dkim2/vectors");
+    let zone = zone_from(&dir.join("dns.json"));
+    let rcpt = vec!["<recipient@test2.dkim2.com>".to_string()];
+    for (file, hop2) in [
+        ("milter-case1-unchanged-forward.eml", 1_784_377_001),
+        ("milter-case3-modified-with-intermediate-mi.eml", 1_782_942_102),
+        ("milter-case4-broken-mi-stripped.eml", 1_782_942_102),
+    ] {
+        let msg = std::fs::read(dir.join(file)).unwrap();
+        let (h, body) = split(&msg);
+        let env = Envelope { mail_from: "<forwarder@test2.dkim2.com>", rcpt_to: &rcpt };
+        let at_hop2 = verify(&h, Body::Bytes(body), &env, &zone, hop2);
+        eprintln!("{file}: at hop 2's time: {} ({})", at_hop2.verdict.as_str(), at_hop2.reason);
+        assert_eq!(at_hop2.verdict, Verdict::Fail, "{file}: {}", at_hop2.reason);
+        assert!(at_hop2.reason.starts_with("i=1: t=1740000000 is more than 14 days old"), "{}", at_hop2.reason);
+        let at_hop1 = verify(&h, Body::Bytes(body), &env, &zone, 1_740_000_000);
+        assert_eq!(at_hop1.verdict, Verdict::Fail, "{file}: {}", at_hop1.reason);
+        assert!(at_hop1.reason.starts_with("i=2: t="), "{}", at_hop1.reason);
+        let old = Rules { max_age: u64::MAX, ..Rules::DRAFT };
+        let aged = verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &old);
+        assert_eq!(aged.verdict, Verdict::Fail, "{file}: {}", aged.reason);
+        assert_eq!(aged.reason, "i=1: From is not authentic for d=test1.dkim2.com");
+        let lifted = Rules { max_age: u64::MAX, authentic_from: false };
+        let lifted = verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted);
+        eprintln!("{file}: age rule lifted: {} ({})", lifted.verdict.as_str(), lifted.reason);
+        assert_eq!(lifted.verdict, Verdict::Pass, "{file}: {}", lifted.reason);
+        assert_eq!(lifted.chain, vec![(1, "test1.dkim2.com".to_string()), (2, "test2.dkim2.com".to_string())]);
+        // A recipient the second hop did not sign for is a replay.
+        let other = vec!["<someone@test2.dkim2.com>".to_string()];
+        let env = Envelope { mail_from: "<forwarder@test2.dkim2.com>", rcpt_to: &other };
+        let lifted = Rules { max_age: u64::MAX, authentic_from: false };
+        assert_eq!(verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted).verdict, Verdict::Fail);
+    }
+}
