@@ -10,6 +10,8 @@
 pub mod hash;
 pub mod parse;
 pub mod recipe;
+pub mod sign;
+pub mod task;
 pub mod verify;
 
 use crate::dkim::{Algorithm, HashAlg};

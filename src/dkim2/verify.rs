@@ -598,4 +598,4 @@ fn one_signature(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
