@@ -22,6 +22,7 @@ impl World {
         let ctl = tempfile::Builder::new().prefix("ctl").tempdir().expect("tempdir");
         let a = TestKey::ed25519_at(&ctl.path().join("dkim2/a.example/sel"));
         let fwd = TestKey::rsa_at(&ctl.path().join("dkim2/dest.example/sel"), 2048);
+        fs::write(ctl.path().join("me"), "a.example\n").expect("control/me");
         let dns = Dns::start(&[
             ("sel._domainkey.a.example", &a.dns_record()),
             ("sel._domainkey.dest.example", &fwd.dns_record()),
@@ -139,4 +140,17 @@ fn changed_body_without_recipe_fails() {
     assert_eq!(o.code, Some(31), "{}", o.stderr);
     let forwarded = w.exit(&changed, "a-fwd@dest.example", &["carol@final.example"]);
     assert_eq!(forwarded, changed, "a broken chain is not continued");
+}
+
+/// A bounce (null sender) is signed at exit with `mf=<>` for control/me (no bouncehost here)
+/// and verifies at entry for the null sender.
+#[test]
+fn bounce_signed_at_exit_verifies_at_entry() {
+    let w = World::new();
+    let bounce = b"From: MAILER-DAEMON@a.example\nTo: ann@b.example\nSubject: failure notice\n\nHi.\n";
+    let signed = w.exit(bounce, "", &["ann@b.example"]);
+    assert!(String::from_utf8_lossy(&signed).contains("mf=PD4=;"));
+    let (o, rec) = w.entry(&signed, "", "ann@b.example", &[("DKIM2VERIFY", "FP")]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(dkim2_field(&rec.unwrap().msg).contains("dkim2=pass header.d=a.example"));
 }
