@@ -115,3 +115,57 @@ fn perl_mail_dkim2_chains() {
         assert_eq!(verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted).verdict, Verdict::Fail);
     }
 }
+
+/// A two-hop chain whose second Message-Instance carries a body recipe of one copy step per
+/// line (the most steps a body of n lines can have): checking it hashes the body, recreates
+/// the older body and hashes that, all in time and memory linear in the message.
+#[test]
+fn chain_with_a_body_recipe_verifies_in_linear_time() {
+    use crate::dkim2::hash::{body_digest, header_digest};
+    use crate::dkim2::recipe::{BodyRecipe, Recipe, Step};
+    use base64::Engine;
+    let e = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let make = |n: usize| {
+        let lines = (n / 8).max(1);
+        let old: Vec<u8> = (0..lines).flat_map(|_| b"line\r\n".iter().copied()).collect();
+        let new: Vec<u8> = [old.as_slice(), b"footer\r\n"].concat();
+        let head = b"From: a@a.example\r\nSubject: s\r\n".to_vec();
+        let h = Headers::parse(head.clone());
+        let f: Vec<(&[u8], &[u8])> = h.fields.iter().map(|x| (h.name(x), h.value(x))).collect();
+        let hh = e(&header_digest(&f, HashAlg::Sha256));
+        let steps: Vec<Step> = (1..=lines as u32).map(|k| Step::Copy(k, k)).collect();
+        let r = Recipe { headers: vec![], body: BodyRecipe::Steps(steps) };
+        let mi2 = format!(
+            "Message-Instance: m=2; h=sha256:{hh}:{}; r={}\r\n",
+            e(&body_digest(&new, HashAlg::Sha256)),
+            e(&r.to_json())
+        );
+        let mi1 = format!("Message-Instance: m=1; h=sha256:{hh}:{}\r\n", e(&body_digest(&old, HashAlg::Sha256)));
+        let mf = |a: &str| e(a.as_bytes());
+        let sig = |i: u32, m: u32, d: &str, from: &str, to: &str| {
+            format!(
+                "DKIM2-Signature: i={i}; m={m}; t=1000; d={d}; mf={}; rt={}; s=s:ed25519-sha256:QUJD\r\n",
+                mf(from),
+                mf(to)
+            )
+        };
+        let block = [
+            sig(2, 2, "b.example", "<x@b.example>", "<y@c.example>"),
+            mi2,
+            sig(1, 1, "a.example", "<a@a.example>", "<x@b.example>"),
+            mi1,
+        ]
+        .concat();
+        (Headers::parse([block.as_bytes(), &head].concat()), new)
+    };
+    let zone = Zone::new();
+    let rcpt = vec!["<y@c.example>".to_string()];
+    let (h, b) = make(1000);
+    let r = verify(&h, Body::Bytes(&b), &Envelope { mail_from: "<x@b.example>", rcpt_to: &rcpt }, &zone, 1000);
+    // Every hash matched and the recipe recreated the old body: only the keys are missing.
+    assert_eq!((r.verdict, r.reason.as_str()), (Verdict::PermError, "i=1: s._domainkey.a.example: no such TXT record"));
+    crate::linear::assert_linear("dkim2 chain with a body recipe", 8192, make, |(h, b)| {
+        let env = Envelope { mail_from: "<x@b.example>", rcpt_to: &rcpt };
+        std::hint::black_box(verify(h, Body::Bytes(b), &env, &zone, 1000));
+    });
+}
