@@ -457,9 +457,17 @@ mod tests {
         let seal = c(&[("ARCSIGN", "/k/%/arc")]);
         assert_eq!((seal.arc, seal.arc_sign), (s(""), s("/k/%/arc")));
         assert_eq!(c(&[("ARCSIGN", "")]), Checks::default());
+        assert_eq!(c(&[("DKIM2VERIFY", "Fp")]), Checks { dkim2: s("Fp"), ..Checks::default() });
         // Relay clients are not checked; they may still seal.
         for relay in ["RELAYCLIENT", "AUTHINFO"] {
-            let r = c(&[(relay, ""), ("SPFVERIFY", "F"), ("DMARCVERIFY", "R"), ("ARCVERIFY", "F"), ("ARCSIGN", "/k")]);
+            let r = c(&[
+                (relay, ""),
+                ("SPFVERIFY", "F"),
+                ("DMARCVERIFY", "R"),
+                ("ARCVERIFY", "F"),
+                ("ARCSIGN", "/k"),
+                ("DKIM2VERIFY", "F"),
+            ]);
             assert_eq!(r, Checks { arc: s(""), arc_sign: s("/k"), ..Checks::default() });
         }
     }
