@@ -200,3 +200,44 @@ pub fn refusal(r: &Report, letters: &str) -> Option<Refusal> {
         text: format!("qmail-dkim: {what} (#{}.7.20)", if permanent { 5 } else { 4 }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(verdict: Verdict) -> Report {
+        Report { verdict, reason: "why".into(), chain: vec![(1, "a.example".into())] }
+    }
+
+    #[test]
+    fn letters_refuse_like_the_other_checks() {
+        let r = |v, letters: &str| refusal(&report(v), letters).map(|r| r.permanent);
+        for (v, l) in [(Verdict::Fail, 'F'), (Verdict::PermError, 'P'), (Verdict::None, 'N')] {
+            assert_eq!(r(v, &l.to_string()), Some(true), "{l}");
+            assert_eq!(r(v, &l.to_ascii_lowercase().to_string()), Some(false), "{l}");
+            assert_eq!(r(v, ""), None, "{l}");
+            assert_eq!(r(v, "T"), None, "{l}");
+        }
+        // A temporary failure is never permanent.
+        assert_eq!(r(Verdict::TempError, "T"), Some(false));
+        assert_eq!(r(Verdict::TempError, "t"), Some(false));
+        assert_eq!(r(Verdict::TempError, "FPN"), None);
+        assert_eq!(r(Verdict::Pass, "FPNT"), None);
+    }
+
+    #[test]
+    fn method_result_names_the_first_signer_on_a_pass() {
+        let pass = Report {
+            verdict: Verdict::Pass,
+            reason: String::new(),
+            chain: vec![(1, "a.example".into()), (2, "b.example".into())],
+        };
+        let m = method_result(&pass);
+        assert_eq!(
+            (m.method(), m.result(), m.property("header.d"), m.property("header.i")),
+            ("dkim2", "pass", Some("a.example"), Some("1"))
+        );
+        let f = method_result(&report(Verdict::Fail));
+        assert_eq!((f.result(), f.property("header.d")), ("fail", None));
+    }
+}
