@@ -26,6 +26,7 @@ impl World {
         let dns = Dns::start(&[
             ("sel._domainkey.a.example", &a.dns_record()),
             ("sel._domainkey.dest.example", &fwd.dns_record()),
+            ("_dmarc.a.example", "v=DMARC1; p=reject"),
         ]);
         World { dns, ctl }
     }
@@ -153,4 +154,19 @@ fn bounce_signed_at_exit_verifies_at_entry() {
     let (o, rec) = w.entry(&signed, "", "ann@b.example", &[("DKIM2VERIFY", "FP")]);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(dkim2_field(&rec.unwrap().msg).contains("dkim2=pass header.d=a.example"));
+}
+
+/// DMARC counts a DKIM2 chain that passed, with its first signer's domain, as an aligned DKIM
+/// pass (as mail-auth does): a message with no DKIM signature and no SPF passes DMARC.
+#[test]
+fn dmarc_counts_an_aligned_dkim2_pass() {
+    let w = World::new();
+    let hop1 = w.exit(MSG, "ann@a.example", &["a@dest.example"]);
+    let (o, rec) = w.entry(&hop1, "ann@a.example", "a@dest.example", &[("DKIM2VERIFY", ""), ("DMARCVERIFY", "R")]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let ar = dkim2_field(&rec.unwrap().msg);
+    assert!(ar.contains("dkim2=pass") && ar.contains("dmarc=pass"), "{ar}");
+    // Without DKIM2 the same message fails p=reject.
+    let (o, _) = w.entry(MSG, "ann@a.example", "a@dest.example", &[("DMARCVERIFY", "R")]);
+    assert_eq!(o.code, Some(31), "{}", o.stderr);
 }
