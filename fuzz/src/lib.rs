@@ -370,6 +370,18 @@ impl Resolver for Zone {
             _ => None,
         })
     }
+    /// A name exists when it or a name below it has a record (an empty non-terminal exists).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        let n = self.asked.get() + 1;
+        self.asked.set(n);
+        assert!(n <= MAX_QUESTIONS, "more than {MAX_QUESTIONS} DNS questions");
+        let name = key_of(name);
+        if self.records.get(&name).is_some_and(|rs| rs.iter().any(|r| matches!(r, Rec::TempFail))) {
+            return Err("fuzz".into());
+        }
+        let below = format!(".{name}");
+        Ok(self.records.keys().any(|k| *k == name || k.ends_with(&below)))
+    }
 }
 
 /// The zone and settings (the lines before a `--` line) and the message after it.
