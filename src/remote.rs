@@ -4,7 +4,7 @@
 //! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
-use crate::config::{self, control_dir, selector_of, ControlDir, Env, KeyFound};
+use crate::config::{self, control_dir, key_selector, ControlDir, Env, KeyFound};
 use crate::dkim::tags::TagList;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
@@ -116,10 +116,10 @@ pub fn template(env: &Env) -> String {
 /// Whether the message already carries a DKIM-Signature with this job's d= and the selector of
 /// the key it would use (signed at queue entry): signing again would only add the same.
 fn already_signed(headers: &Headers, job: &SignJob) -> bool {
-    let KeyFound::Read(path, _) = job.key.find_with(|p| std::fs::read(p)) else {
+    let KeyFound::Read(path, pem) = job.key.find_with(|p| std::fs::read(p)) else {
         return false;
     };
-    let selector = selector_of(&path);
+    let Ok(selector) = key_selector(&path, &pem) else { return false };
     headers.named("DKIM-Signature").any(|f| {
         TagList::parse(headers.value(f)).is_ok_and(|t| {
             let d = t.get("d").map(crate::dkim::tags::strip_ws);
