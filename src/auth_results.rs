@@ -160,14 +160,16 @@ fn is_address(s: &str) -> bool {
 
 /// Whether `v` is what property `name` names, so that no value from the message reads as
 /// something else to a naive reader (`header.d=paypal.com,dkim=pass`): a domain for
-/// `header.d` and `smtp.helo`; `[local-part]@domain` (a dot-atom local part) for `header.i`,
-/// `header.sender`; either for `header.from` and `smtp.mailfrom`. Other properties (`header.s`,
+/// `header.d` and `smtp.helo`; `[local-part]@domain` (a dot-atom local part) for `header.i`
+/// (or DKIM2's instance number), `header.sender`; either for `header.from` and `smtp.mailfrom`. Other properties (`header.s`,
 /// `header.a`, `header.b`) are written as any value. **Decision:** a value that is not is left
 /// out with its property, not quoted: RFC 8601 would allow the quoted-string, readers misread it.
 pub fn fits(name: &str, v: &str) -> bool {
+    // DKIM2's `header.i` is the signature's instance number.
+    let is_instance = |v: &str| !v.is_empty() && v.len() <= 5 && v.bytes().all(|c| c.is_ascii_digit());
     match name {
         "header.d" | "smtp.helo" => is_domain(v),
-        "header.i" | "header.sender" => is_address(v),
+        "header.i" | "header.sender" => is_address(v) || (name == "header.i" && is_instance(v)),
         "header.from" | "smtp.mailfrom" => is_domain(v) || is_address(v),
         _ => true,
     }
