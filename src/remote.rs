@@ -204,21 +204,11 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
 /// Replaces this process by the real qmail-remote with our argv (argv[0] too) and environment;
 /// returns only on failure.
 fn exec(real: &str, args: &[OsString]) -> Error {
-    if is_self(real) {
+    if crate::queue::is_this_program(std::ffi::OsStr::new(real)) {
         return Error::Config(format!("DKREMOTE {real} is qmail-dkim-remote itself, not the real qmail-remote"));
     }
     let e = std::process::Command::new(real).arg0(&args[0]).args(&args[1..]).exec();
     Error::Exec { path: real.to_string(), source: e }
-}
-
-/// Whether `path` is this very program (DKREMOTE naming the wrapper would exec it for ever).
-fn is_self(path: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
-    match (std::fs::metadata("/proc/self/exe"), std::fs::metadata(path)) {
-        (Ok(me), Ok(it)) => id(me) == id(it),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
