@@ -1,4 +1,4 @@
-//! The administrator's first hour (issue 12), through the real binary: the refusal convention
+//! The administrator's first hour, through the real binary: the refusal convention
 //! chosen by default from how the caller started us (notqmail's fd 6 pipe, indimail's
 //! ERROR_FD, else plain exit codes) and an explicit CUSTOM_ERRORS winning; the log line on fd 2
 //! for every refusal whose text goes elsewhere; the DKIMLOG line of signed, verified, refused
@@ -131,9 +131,8 @@ fn indimails_reply_pipe_on_fd_2_carries_the_refusal_alone() {
         let q = Queue::new();
         let mut e = vec![("DKIMVERIFY", ""), ("RECQUEUE_EXIT", "88"), ("RECQUEUE_STDERR", "Dno such user (#5.1.1)")];
         e.extend_from_slice(&extra);
-        let run = Run::new(MSG, &envelope(SENDER, &["sue@example.net"]))
-            .env_owned(&env_of(&q, ctl.path(), &e))
-            .close_fd(6);
+        let run =
+            Run::new(MSG, &envelope(SENDER, &["sue@example.net"])).env_owned(&env_of(&q, ctl.path(), &e)).close_fd(6);
         let (out, _) = finish(run.run(), &q);
         assert_eq!((out.code, out.stderr.as_str()), (Some(88), "Dno such user (#5.1.1)"), "{fd:?}");
     }

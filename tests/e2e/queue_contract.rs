@@ -1,7 +1,9 @@
-//! The queue program's contract (issue 10, item 7), through the real binary: exit 0 counts
-//! only when the queue program exited 0 having read the whole message and the envelope up to
-//! its final NUL (else 81: the client retries); DEATH ends the run with 52 only until the queue
-//! program has read that NUL, after which it may have queued the message and is waited for.
+//! The queue program's contract, through the real binary: exit 0 counts only when the queue
+//! program exited 0 having read the whole message and the envelope up to its final NUL (else
+//! 81: the client retries); the NUL is written only once the whole message has been read; DEATH
+//! ends the run with 52 (killing the program's process group) only until the queue program has
+//! read that NUL, after which it may have queued the message and is waited for; a queue program
+//! that is qmail-dkim itself is refused.
 
 use crate::common::*;
 use std::path::PathBuf;
