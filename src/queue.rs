@@ -69,8 +69,9 @@ pub fn is_this_program(program: &OsStr) -> bool {
 /// We hold no read end of either pipe: a program that closes one before reading it all is
 /// seen at once (EPIPE, or POLLERR on our end), never after a write that blocks until DEATH.
 /// Unread bytes are counted on our write end (FIONREAD), so each is closed only once the
-/// program has taken everything in it: the message before the envelope is written at all, so
-/// a program that leaves part of the message unread never gets the envelope's final NUL.
+/// program has taken everything in it, and the envelope's final NUL is written only after the
+/// whole message has been taken: a program that leaves part of the message unread never gets
+/// it, and so cannot queue a cut message.
 pub struct Queue {
     /// The program's pid, which is also its process group: a wrapper that does not `exec`
     /// is stopped and killed together with what it started.
