@@ -89,6 +89,11 @@ pub struct Queue {
 /// the program (and at the DEATH deadline).
 const LOOK_MS: u64 = 50;
 
+/// The first wait for the program to take what is in a pipe; each next one is 1.5 times as
+/// long (up to LOOK_MS): a quick program is seen at once (it waits for our close of the
+/// message pipe), a slow one costs few wake-ups.
+const FIRST_NAP_US: u64 = 10;
+
 impl Queue {
     /// Starts the program in a process group of its own. It gets our environment less
     /// `DKIMQUEUE`/`DKQUEUE` (so a chained qmail-dkim does not loop), and our fd 2 (indimail's
@@ -366,7 +371,7 @@ impl Feeder<'_> {
     /// program closed the message pipe with bytes left in it, or read the envelope before it
     /// had the whole message: either way it is not to get the final NUL.
     fn hand_over_msg(&mut self, msg: &PipeWriter) -> io::Result<usize> {
-        let mut nap = Duration::from_micros(100);
+        let mut nap = Duration::from_micros(FIRST_NAP_US);
         loop {
             if unread(Some(msg)) == 0 {
                 break;
@@ -379,7 +384,7 @@ impl Feeder<'_> {
                 }
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            nap = (nap * 2).min(Duration::from_millis(LOOK_MS));
+            nap = (nap * 3 / 2).min(Duration::from_millis(LOOK_MS));
         }
         Ok(self.early.take().map_or(0, |e| e.sent))
     }
@@ -387,14 +392,13 @@ impl Feeder<'_> {
     /// Returns once the program has read everything in the pipe `w`. BrokenPipe when it
     /// closed the pipe (or exited) with bytes left in it, TimedOut when DEATH ran out.
     fn drain(&mut self, w: &PipeWriter) -> io::Result<()> {
-        // A quick program is seen at once, a slow one costs few wake-ups.
-        let mut nap = Duration::from_micros(100);
+        let mut nap = Duration::from_micros(FIRST_NAP_US);
         while unread(Some(w)) > 0 {
             if self.look(w.as_fd(), PollFlags::empty(), &mut nap)? {
                 // POLLERR: no reader is left.
                 return if unread(Some(w)) == 0 { Ok(()) } else { Err(io::ErrorKind::BrokenPipe.into()) };
             }
-            nap = (nap * 2).min(Duration::from_millis(LOOK_MS));
+            nap = (nap * 3 / 2).min(Duration::from_millis(LOOK_MS));
         }
         Ok(())
     }
