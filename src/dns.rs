@@ -44,6 +44,9 @@ pub trait Resolver: TxtLookup {
     fn mx(&self, name: &str) -> Answer<Mx>;
     /// The PTR records of `ip`'s reverse name (`in-addr.arpa` / `ip6.arpa`).
     fn ptr(&self, ip: IpAddr) -> Answer<String>;
+    /// Whether `name` exists (RFC 8020, RFC 9989 A.4): only NXDOMAIN says it does not; a name
+    /// without records of the type asked (NODATA) exists. `Err` on a temporary failure.
+    fn exists(&self, name: &str) -> Result<bool, String>;
 }
 
 /// The reverse name of an address: `4.3.2.1.in-addr.arpa`, or the 32 nibbles of `ip6.arpa`.
@@ -121,6 +124,9 @@ impl<T: Resolver + ?Sized> Resolver for std::rc::Rc<T> {
     fn ptr(&self, ip: IpAddr) -> Answer<String> {
         (**self).ptr(ip)
     }
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        (**self).exists(name)
+    }
 }
 
 /// The lookups of one message: `SELECTOR_DATA` when it is set (no DNS at all), else DNS.
@@ -182,7 +188,12 @@ pub struct Hickory {
     timeout: Duration,
     deadline: Cell<Option<Instant>>,
     state: RefCell<Option<Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String>>>,
+    /// Every answer of this message, so that no question goes on the wire twice (DMARC's tree
+    /// walks of several identifiers share most names). As many entries as questions asked.
+    cache: RefCell<std::collections::HashMap<(String, hickory_resolver::proto::rr::RecordType), QueryResult>>,
 }
+
+type QueryResult = std::result::Result<Vec<hickory_resolver::proto::rr::RData>, QueryError>;
 
 impl Hickory {
     pub fn from_env(env: &Env) -> Hickory {
@@ -198,7 +209,7 @@ impl Hickory {
     }
 
     pub fn new(servers: Servers, timeout: Duration) -> Hickory {
-        Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None) }
+        Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None), cache: RefCell::default() }
     }
 
     fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
@@ -253,8 +264,12 @@ impl Hickory {
 }
 
 /// Why a query has no records, before it is turned into an answer of its type.
+#[derive(Clone)]
 enum QueryError {
-    NotFound,
+    /// NXDOMAIN: the name does not exist.
+    NoName,
+    /// The name exists without records of the type asked.
+    NoData,
     TempFail(String),
     BadName,
 }
@@ -262,7 +277,7 @@ enum QueryError {
 impl<T> From<QueryError> for Answer<T> {
     fn from(e: QueryError) -> Answer<T> {
         match e {
-            QueryError::NotFound => Answer::NotFound,
+            QueryError::NoName | QueryError::NoData => Answer::NotFound,
             QueryError::TempFail(t) => Answer::TempFail(t),
             QueryError::BadName => Answer::BadName,
         }
@@ -270,12 +285,20 @@ impl<T> From<QueryError> for Answer<T> {
 }
 
 impl Hickory {
-    /// One question within the message's time budget; the records of that type in the answer.
-    fn query(
-        &self,
-        name: &str,
-        rtype: hickory_resolver::proto::rr::RecordType,
-    ) -> std::result::Result<Vec<hickory_resolver::proto::rr::RData>, QueryError> {
+    /// One question, answered from this message's cache when it was asked before.
+    fn query(&self, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> QueryResult {
+        let key = (name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase(), rtype);
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return hit.clone();
+        }
+        let r = self.ask(name, rtype);
+        self.cache.borrow_mut().insert(key, r.clone());
+        r
+    }
+
+    /// One question on the wire within the message's time budget; the records of that type in
+    /// the answer.
+    fn ask(&self, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> QueryResult {
         use hickory_resolver::proto::rr::Name;
         if !valid_name(name) {
             return Err(QueryError::BadName);
@@ -310,13 +333,14 @@ impl Hickory {
         let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname, rtype)).await });
         match r {
             Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
-            Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NotFound),
+            Ok(Err(e)) if e.is_nx_domain() => Err(QueryError::NoName),
+            Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NoData),
             Ok(Err(e)) => Err(QueryError::TempFail(e.to_string())),
             Ok(Ok(lookup)) => {
                 let recs: Vec<_> =
                     lookup.answers().iter().filter(|r| r.record_type() == rtype).map(|r| r.data.clone()).collect();
                 if recs.is_empty() {
-                    Err(QueryError::NotFound)
+                    Err(QueryError::NoData)
                 } else {
                     Ok(recs)
                 }
@@ -355,7 +379,7 @@ impl TxtLookup for Hickory {
                     })
                     .collect(),
             ),
-            Err(QueryError::NotFound) => TxtAnswer::NotFound,
+            Err(QueryError::NoName | QueryError::NoData) => TxtAnswer::NotFound,
             Err(QueryError::TempFail(t)) => TxtAnswer::TempFail(t),
             Err(QueryError::BadName) => TxtAnswer::BadName,
         }
@@ -393,6 +417,15 @@ impl Resolver for Hickory {
             RData::PTR(p) => Some(host_name(&p.0)),
             _ => None,
         })
+    }
+
+    /// An A question: the rcode tells, whatever the type (RFC 8020).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        match self.query(name, hickory_resolver::proto::rr::RecordType::A) {
+            Ok(_) | Err(QueryError::NoData) => Ok(true),
+            Err(QueryError::NoName | QueryError::BadName) => Ok(false),
+            Err(QueryError::TempFail(e)) => Err(e),
+        }
     }
 }
 
@@ -492,6 +525,16 @@ impl Resolver for Zone {
             ZoneRecord::Ptr(p) => Some(p.clone()),
             _ => None,
         })
+    }
+    /// A name exists when it or a name below it has a record (an empty non-terminal exists).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        self.asked.set(self.asked.get() + 1);
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if self.records.get(&name).is_some_and(|rs| rs.iter().any(|r| matches!(r, ZoneRecord::TempFail))) {
+            return Err("test".into());
+        }
+        let below = format!(".{name}");
+        Ok(self.records.keys().any(|k| *k == name || k.ends_with(&below)))
     }
 }
 

@@ -8,7 +8,7 @@
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
-//! arc, dmarc, spf                  RFC 8617, 7489, 7208 at queue time, with their tasks
+//! arc, dmarc, spf                  RFC 8617, 9989, 7208 at queue time, with their tasks
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task

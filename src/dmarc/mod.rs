@@ -1,55 +1,46 @@
-//! DMARC (RFC 7489) at queue time: the RFC5322.From domain's policy over our DKIM and SPF
+//! DMARC (RFC 9989) at queue time: the RFC5322.From domain's policy over our DKIM and SPF
 //! results. [`evaluate`] is the method, pure but for its DNS questions; [`task`] reads the
 //! message and the earlier results and decides the refusal.
 //!
-//! RFC 7489 as we apply it:
-//! - Policy discovery (§6.6.3): `_dmarc.<From domain>`; when it holds no DMARC record,
-//!   `_dmarc.<organizational domain>` (if different): at most [`MAX_LOOKUPS`] TXT questions a
-//!   message. Records not starting with `v=DMARC1` are discarded; when none is left, or more
-//!   than one, DMARC does not apply (`dmarc=none`). A temporary DNS failure of either question
-//!   is `temperror`, never a pass and never a fail.
-//! - The record ([`record`]): a missing or invalid `p=` is `p=none` with a valid `rua=`, else
-//!   no DMARC (step 6); another invalid tag is `permerror`; unknown tags are ignored.
-//! - The organizational domain (§3.2) comes from the Public Suffix List compiled into the
-//!   program by the `psl` crate (its version follows the list): no file, no download, nothing
-//!   parsed or allocated at start-up; a lookup is a `match` over the labels. The whole list is
-//!   used, its private section (`github.io`, …) included, as §3.2 names the list without a
-//!   section. A name that is itself a public suffix is its own organizational domain.
-//! - Alignment (§3.1): strict, the same name; relaxed, the same organizational domain. So
-//!   `sub.example.co.uk` is aligned with `example.co.uk` in relaxed mode, and `other.co.uk` is
-//!   aligned with neither.
-//! - `sp=` applies when the record came from the organizational domain (§6.3 "subdomains");
-//!   the From domain's own record always applies its `p=`.
-//! - `pct=` (§6.3, §6.6.4): the requested policy applies to that share of failing messages
-//!   (a roll of 0..=99 below `pct`); the others get the next weaker one (reject → quarantine
-//!   → none). `pct=0` never applies `reject`; `pct=100` (the default) always applies it.
+//! RFC 9989 as we apply it:
+//! - Policy discovery (§4.10.1): `_dmarc.<From domain>`; when that holds no DMARC record, the
+//!   DNS Tree Walk ([`walk`]) up from the From domain: the Organizational Domain's record,
+//!   else the Public Suffix Domain's (`psd=y`). No record: DMARC does not apply (`none`).
+//!   A temporary DNS failure before the policy is known is `temperror`, never a pass or fail.
+//! - The policy (§4.10.1): `p=` of the From domain's own record; under a parent's record,
+//!   `sp=` for an existing subdomain and `np=` for one that does not exist (an A question:
+//!   only NXDOMAIN says so, RFC 8020), asked only when `np=` and `sp=` differ. `t=y` applies
+//!   one step weaker (§4.7). `pct=`, `rf=`, `ri=` are ignored.
+//! - Alignment (§4.10.2): strict, the same name; relaxed, the same Organizational Domain,
+//!   each found by a walk of its own. An identifier can only share the From domain's
+//!   Organizational Domain if it is at or below it, so only those are walked, at most
+//!   [`MAX_IDENTIFIER_WALKS`] a message; the walks share their questions ([`walk::Walker`]).
 //! - The result: `pass` when a passing DKIM signature's `d=` or the passing SPF domain is
-//!   aligned; else `temperror` when an aligned DKIM or SPF check failed temporarily; else
-//!   `fail`. `permerror` for an invalid record or a From domain that is not a DNS name.
+//!   aligned; else `temperror` when an aligned DKIM or SPF check failed temporarily, or when
+//!   a walk or the existence question that could change the verdict failed; else `fail`.
+//!   `permerror` for an improperly formatted record or a From domain that is not a DNS name.
 //!
-//! mail-auth 0.13.3, the oracle of the tests, implements DMARCbis instead, and differs in:
-//! - a DNS tree walk (up to 8 questions, `psd=`) instead of the list, for both the policy
-//!   record and the organizational domains; the two agree when the organizational domain
-//!   publishes the record, as in the `co.uk` cases above;
-//! - `np=` for nonexistent subdomains (an A question more) and `t=y` (one step weaker); it
-//!   ignores `pct=`;
-//! - of several DMARC records at a name it uses the first that parses (RFC 7489: none);
-//! - an invalid `p=` value makes its record a `permerror` (RFC 7489 §6.6.3: `p=none` when
-//!   `rua=` is valid, else no DMARC);
-//! - it turns U-labels into A-labels; we take ASCII domains only (a From in U-labels is
-//!   `permerror`, see [`task`]);
-//! - a From without a single domain is "no DMARC" there, `permerror` here ([`task`]).
+//! Where mail-auth 0.13.3 and the Node `mailauth` package, the oracles of the tests, differ:
+//! - mail-auth makes a record with an invalid tag value a `permerror` (§4.8: defaults apply)
+//!   and of several DMARC records at one name uses the first that parses (§4.10: discarded);
+//! - both take the last of a tag given twice (RFC 6376 §3.2, which §4.7 refers to: an invalid
+//!   tag list; we give `permerror`);
+//! - both turn U-labels into A-labels; we take ASCII domains only (a From in U-labels is
+//!   `permerror`, see [`task`]); a From without a single domain is "no DMARC" there.
 
 pub mod record;
 pub mod task;
+pub mod walk;
 
-use crate::dns::{Resolver, TxtAnswer};
-use record::{Alignment, Policy, Record, RecordError};
+use crate::dns::Resolver;
+use record::{Alignment, Policy, Record};
+use walk::{AtName, Walker};
 
-/// TXT questions a message may cost: the From domain's record and the organizational domain's.
-pub const MAX_LOOKUPS: usize = 2;
+/// Identifiers whose Organizational Domain a message may make us walk for (DKIM allows 8
+/// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
+pub const MAX_IDENTIFIER_WALKS: usize = 10;
 
-/// The `dmarc=` result (RFC 7489 §11.2).
+/// The `dmarc=` result (RFC 9989 §9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Pass,
@@ -71,13 +62,52 @@ impl Verdict {
     }
 }
 
-/// The identifier that passed aligned.
+/// An authenticated identifier (§3.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identifier {
     /// A DKIM signature's `d=`.
     Dkim(String),
     /// The domain SPF checked (MAIL FROM, or HELO for `<>`).
     Spf(String),
+}
+
+impl Identifier {
+    pub fn domain(&self) -> &str {
+        match self {
+            Identifier::Dkim(d) | Identifier::Spf(d) => d,
+        }
+    }
+}
+
+/// How the applied record was found (§4.10.1); RFC 9990's `discovery_method` is `treewalk`
+/// for all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// At the From domain itself.
+    AuthorDomain,
+    /// At the From domain's Organizational Domain.
+    OrganizationalDomain,
+    /// At the Public Suffix Domain above it (`psd=y`).
+    PublicSuffixDomain,
+}
+
+/// The record applied to the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// The DMARC Policy Domain (§3.2.5): where the record was found, without `_dmarc.`.
+    pub domain: String,
+    pub discovery: Discovery,
+    pub record: Record,
+}
+
+/// One identifier's alignment with the From domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifierAlignment {
+    pub identifier: Identifier,
+    /// Its check passed (else it failed temporarily).
+    pub passed: bool,
+    /// `None`: unknown, a walk it needed failed or was not made.
+    pub aligned: Option<bool>,
 }
 
 /// What the earlier methods found, as DMARC needs it.
@@ -93,144 +123,215 @@ pub struct Evidence<'a> {
     pub spf_domain: Option<&'a str>,
 }
 
-/// The outcome of [`evaluate`].
+/// The outcome of [`evaluate`]: everything a report needs (RFC 9990 `policy_published`,
+/// `policy_evaluated`) as plain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmarcOutput {
     pub result: Verdict,
     /// The From domain, lowercased.
     pub domain: String,
-    /// The policy record used, and the domain it was found at (without `_dmarc.`).
-    pub record: Option<(String, Record)>,
-    /// What the record asks for this domain: `p=`, or `sp=` for a subdomain.
+    /// The record applied and where it was found.
+    pub policy: Option<PolicyRecord>,
+    /// The From domain's Organizational Domain, when its walk was made and finished.
+    pub org_domain: Option<String>,
+    /// What the record asks for the From domain (`p=`, `sp=` or `np=`); `None` when unknown.
     pub requested: Option<Policy>,
-    /// On `fail`: the policy that applies after `pct=`.
+    /// The policy that applies: `requested`, one step weaker under `t=y`.
     pub applied: Option<Policy>,
+    /// The identifier that passed aligned.
     pub aligned: Option<Identifier>,
-    /// Why, when no record decided (no record, several, DNS failure, invalid record).
+    /// Each identifier looked at.
+    pub alignment: Vec<IdentifierAlignment>,
+    /// Why, when no record decided (no record, DNS failure, invalid record).
     pub detail: String,
 }
 
-/// The organizational domain of a lowercase ASCII name (§3.2): the public suffix plus one
-/// label; the name itself when it is a public suffix (or has no label more).
-pub fn organizational_domain(domain: &str) -> &str {
-    use psl::Psl;
-    let d = domain.strip_suffix('.').unwrap_or(domain);
-    match psl::List.domain(d.as_bytes()) {
-        Some(o) => &d[d.len() - o.as_bytes().len()..],
-        None => d,
+impl DmarcOutput {
+    pub fn new(result: Verdict, domain: String, detail: String) -> DmarcOutput {
+        DmarcOutput {
+            result,
+            domain,
+            policy: None,
+            org_domain: None,
+            requested: None,
+            applied: None,
+            aligned: None,
+            alignment: Vec::new(),
+            detail,
+        }
     }
 }
 
-/// Whether identifier `id` is aligned with the From domain `from` (§3.1), both lowercase.
-pub fn aligned(id: &str, from: &str, mode: Alignment) -> bool {
-    let (id, from) = (id.strip_suffix('.').unwrap_or(id), from.strip_suffix('.').unwrap_or(from));
-    match mode {
-        Alignment::Strict => id == from,
-        Alignment::Relaxed => organizational_domain(id) == organizational_domain(from),
-    }
-}
-
-/// The DMARC records at `_dmarc.<domain>`: `Err` on a temporary failure.
-fn dmarc_records(resolver: &dyn Resolver, domain: &str) -> Result<Vec<Vec<u8>>, String> {
-    match resolver.txt(&format!("_dmarc.{domain}")) {
-        TxtAnswer::Records(rs) => Ok(rs.into_iter().filter(|r| record::is_dmarc1(r)).collect()),
-        TxtAnswer::NotFound | TxtAnswer::BadName => Ok(Vec::new()),
-        TxtAnswer::TempFail(e) => Err(e),
-    }
-}
-
-/// Evaluates DMARC for `from_domain` (§6.6): finds the policy record, checks alignment of
-/// the passing identifiers, and on failure applies `pct=` with `roll` (called only when
-/// 0 < pct < 100, and then must give 0..=99).
-pub fn evaluate(
-    resolver: &dyn Resolver,
-    from_domain: &str,
-    ev: &Evidence<'_>,
-    roll: &mut dyn FnMut() -> u8,
-) -> DmarcOutput {
+/// Evaluates DMARC for `from_domain` (§5.3): finds the policy record, checks the alignment
+/// of the passing identifiers and decides the result.
+pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -> DmarcOutput {
     let domain = from_domain.strip_suffix('.').unwrap_or(from_domain).to_ascii_lowercase();
-    let mut out = DmarcOutput {
-        result: Verdict::None,
-        domain,
-        record: None,
-        requested: None,
-        applied: None,
-        aligned: None,
-        detail: String::new(),
-    };
-    let domain = out.domain.clone();
     if !crate::domain::is_dns_name(&domain) {
-        out.result = Verdict::PermError;
-        out.detail = "the From domain is not a DNS name".into();
-        return out;
+        return DmarcOutput::new(Verdict::PermError, domain, "the From domain is not a DNS name".into());
     }
-    let org = organizational_domain(&domain).to_string();
-    let mut at = domain.clone();
-    let mut found = match dmarc_records(resolver, &domain) {
-        Ok(f) => f,
-        Err(e) => return temperror(out, &at, &e),
+    let mut out = DmarcOutput::new(Verdict::None, domain.clone(), String::new());
+    let walker = Walker::new(resolver);
+
+    // Policy discovery: the From domain's own record, else the walk's.
+    let own = match walker.at(&domain) {
+        Ok(a) => a,
+        Err(e) => return temperror(out, e),
     };
-    if found.is_empty() && org != domain {
-        at = org.clone();
-        found = match dmarc_records(resolver, &org) {
-            Ok(f) => f,
-            Err(e) => return temperror(out, &at, &e),
-        };
-    }
-    let text = match found.as_slice() {
-        [] => {
-            out.detail = "no DMARC record".into();
-            return out;
-        }
-        [one] => one,
-        _ => {
-            out.detail = format!("several DMARC records at _dmarc.{at}");
-            return out;
+    let mut author_walk = None;
+    let (at, found, discovery) = match own {
+        AtName::Record(_) | AtName::Invalid(_) => (domain.clone(), own, Discovery::AuthorDomain),
+        AtName::Nothing | AtName::Several => {
+            let w = walker.walk(&domain);
+            if let Some(e) = w.error {
+                return temperror(out, e);
+            }
+            let org = walk::organizational_domain(&domain, &w.found).to_string();
+            let pick = w
+                .found
+                .iter()
+                .find(|(n, _)| *n == org)
+                .map(|(n, a)| (n.clone(), a.clone(), Discovery::OrganizationalDomain))
+                .or_else(|| match w.found.last() {
+                    Some((n, a @ AtName::Record(r))) if r.psd == record::Psd::Yes => {
+                        Some((n.clone(), a.clone(), Discovery::PublicSuffixDomain))
+                    }
+                    _ => None,
+                });
+            author_walk = Some(org);
+            match pick {
+                Some(p) => p,
+                None => {
+                    out.org_domain = author_walk;
+                    out.detail = if matches!(own, AtName::Several) {
+                        format!("several DMARC records at _dmarc.{domain}, none above")
+                    } else {
+                        "no DMARC record".into()
+                    };
+                    return out;
+                }
+            }
         }
     };
-    let rec = match record::parse(text) {
-        Ok(r) => r,
-        Err(e @ RecordError::NoPolicy) => {
-            out.detail = format!("{e} at _dmarc.{at}");
-            return out;
-        }
-        Err(e) => {
+    out.org_domain = author_walk.clone();
+    let rec = match found {
+        AtName::Record(r) => r,
+        AtName::Invalid(e) => {
             out.result = Verdict::PermError;
             out.detail = format!("{e} at _dmarc.{at}");
             return out;
         }
+        AtName::Nothing | AtName::Several => return out,
     };
-    let requested = if at == domain { rec.p } else { rec.sp.unwrap_or(rec.p) };
-    out.requested = Some(requested);
-    let dkim = ev.dkim_pass.iter().find(|d| aligned(&d.to_ascii_lowercase(), &domain, rec.adkim));
-    let spf_aligned = ev.spf_domain.is_some_and(|s| aligned(&s.to_ascii_lowercase(), &domain, rec.aspf));
-    if let Some(d) = dkim {
+    out.policy = Some(PolicyRecord { domain: at.clone(), discovery, record: (*rec).clone() });
+    let Some(pol) = rec.policies() else {
+        out.detail = format!("DMARC record without a valid policy and without a valid rua= at _dmarc.{at}");
+        return out;
+    };
+
+    // The policy for the From domain; `Err` when its existence could not be learnt.
+    let requested = if discovery == Discovery::AuthorDomain || pol.np == pol.sp {
+        Ok(if discovery == Discovery::AuthorDomain { pol.p } else { pol.sp })
+    } else {
+        resolver.exists(&domain).map(|e| if e { pol.sp } else { pol.np })
+    };
+    if let Ok(p) = requested {
+        out.requested = Some(p);
+        out.applied = Some(if rec.t { p.weaker() } else { p });
+    }
+
+    // Alignment of every identifier that passed or failed temporarily.
+    let mut ids: Vec<(Identifier, bool)> = Vec::new();
+    ids.extend(ev.dkim_pass.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), true)));
+    if let Some(s) = ev.spf_domain.filter(|_| matches!(ev.spf_result, "pass" | "temperror")) {
+        ids.push((Identifier::Spf(s.to_ascii_lowercase()), ev.spf_result == "pass"));
+    }
+    ids.extend(ev.dkim_temperror.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), false)));
+    let mut org = Org { walker: &walker, domain: &domain, known: author_walk, walks: 0 };
+    for (id, passed) in ids {
+        let mode = match id {
+            Identifier::Dkim(_) => rec.adkim,
+            Identifier::Spf(_) => rec.aspf,
+        };
+        let aligned = org.aligned(id.domain(), mode);
+        out.alignment.push(IdentifierAlignment { identifier: id, passed, aligned });
+    }
+    out.org_domain = org.known.clone();
+
+    // DKIM's d= first (listed first): the identifier that survives forwarding.
+    if let Some(a) = out.alignment.iter().find(|a| a.passed && a.aligned == Some(true)) {
         out.result = Verdict::Pass;
-        out.aligned = Some(Identifier::Dkim(d.to_ascii_lowercase()));
-    } else if spf_aligned && ev.spf_result == "pass" {
-        out.result = Verdict::Pass;
-        out.aligned = ev.spf_domain.map(|s| Identifier::Spf(s.to_ascii_lowercase()));
-    } else if (spf_aligned && ev.spf_result == "temperror")
-        || ev.dkim_temperror.iter().any(|d| aligned(&d.to_ascii_lowercase(), &domain, rec.adkim))
-    {
+        out.aligned = Some(a.identifier.clone());
+    } else if let Some(a) = out.alignment.iter().find(|a| a.aligned != Some(false)) {
         out.result = Verdict::TempError;
-        out.detail = "an aligned DKIM or SPF check failed temporarily".into();
+        out.detail = if a.passed {
+            format!("the alignment of {} is not known: a DNS lookup failed", a.identifier.domain())
+        } else {
+            "an aligned DKIM or SPF check failed temporarily".into()
+        };
+    } else if let Err(e) = requested {
+        out.result = Verdict::TempError;
+        out.detail = format!("whether {domain} exists is not known: {e}");
     } else {
         out.result = Verdict::Fail;
-        out.applied = Some(match rec.pct {
-            100 => requested,
-            0 => requested.weaker(),
-            pct if roll() < pct => requested,
-            _ => requested.weaker(),
-        });
     }
-    out.record = Some((at, rec));
     out
 }
 
-fn temperror(mut out: DmarcOutput, at: &str, e: &str) -> DmarcOutput {
+/// Organizational Domains for alignment: the From domain's (walked when first needed) and
+/// each identifier's.
+struct Org<'w, 'd> {
+    walker: &'w Walker<'w>,
+    domain: &'d str,
+    /// The From domain's Organizational Domain once known.
+    known: Option<String>,
+    walks: usize,
+}
+
+impl Org<'_, '_> {
+    /// Whether identifier `id` is aligned with the From domain; `None` when a walk it needs
+    /// failed or would pass the limit.
+    fn aligned(&mut self, id: &str, mode: Alignment) -> Option<bool> {
+        let id = id.strip_suffix('.').unwrap_or(id);
+        if id == self.domain {
+            return Some(true);
+        }
+        if mode == Alignment::Strict {
+            return Some(false);
+        }
+        // Names without a common top-level label never share an Organizational Domain.
+        if id.rsplit('.').next() != self.domain.rsplit('.').next() {
+            return Some(false);
+        }
+        let from_org = match &self.known {
+            Some(o) => o.clone(),
+            None => {
+                let w = self.walker.walk(self.domain);
+                if w.error.is_some() {
+                    return None;
+                }
+                let o = walk::organizational_domain(self.domain, &w.found).to_string();
+                self.known = Some(o.clone());
+                o
+            }
+        };
+        if id != from_org && !id.ends_with(&format!(".{from_org}")) {
+            return Some(false);
+        }
+        if self.walks >= MAX_IDENTIFIER_WALKS {
+            return None;
+        }
+        self.walks += 1;
+        let w = self.walker.walk(id);
+        if w.error.is_some() {
+            return None;
+        }
+        Some(walk::organizational_domain(id, &w.found) == from_org)
+    }
+}
+
+fn temperror(mut out: DmarcOutput, e: String) -> DmarcOutput {
     out.result = Verdict::TempError;
-    out.detail = format!("DNS lookup of _dmarc.{at} failed: {e}");
+    out.detail = e;
     out
 }
 

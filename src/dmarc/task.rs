@@ -3,22 +3,23 @@
 //!
 //! Letters (uppercase refuses permanently `#5.7.1`, lowercase temporarily `#4.7.1`, the one
 //! rule of [`crate::task::letter_refuses`]; empty: report only):
-//! - `R`, `Q`, `N`: a message that fails, whose policy after `pct=` is `reject`,
-//!   `quarantine`, `none`;
+//! - `R`, `Q`, `N`: a message that fails, whose policy that applies (`p=`, `sp=` or `np=`,
+//!   one step weaker under `t=y`) is `reject`, `quarantine`, `none`;
 //! - `T`: `temperror` (a DNS failure, or an aligned DKIM or SPF check that failed
 //!   temporarily). Always a temporary refusal, `T` or `t`: a passing DNS outage must never
 //!   bounce mail;
-//! - `P`: `permerror` (ours, not in the issue): an invalid DMARC record, or a From without a
+//! - `P`: `permerror` (ours): an improperly formatted DMARC record, or a From without a
 //!   single domain: none, several different ones, an address without a domain, a domain
 //!   that is not an ASCII DNS name. Give `P` with `R`: a sender who breaks the From field
 //!   on purpose gets `permerror`, not `fail`.
 //!
-//! The `Authentication-Results` part (RFC 7489 §11.2): `dmarc=<result> (p=<policy>[ pct=<n>]
-//! dis=<none|reject>) header.from=<domain>`; `p=` is the policy that applies after `pct=` when
-//! the message fails, else the one the record asks for (`sp=` for a subdomain); `pct=` is
-//! shown when below 100; `dis=none` when the message is queued. Without a deciding record a
-//! `reason=` says why.
+//! The `Authentication-Results` part (RFC 8601, RFC 9989 §9.1): `dmarc=<result>
+//! (p=<policy>[ t=y] dis=<none|reject>) header.from=<domain> policy.dmarc=<policy>`; `p=` is
+//! what the record asks for the From domain (`p=`, `sp=` or `np=`), `t=y` when it is testing,
+//! `dis=none` when the message is queued; `policy.dmarc` is the policy that applies (one step
+//! weaker under `t=y`), on `pass` and `fail`. Without a deciding record a `reason=` says why.
 
+use super::record::Policy;
 use super::{evaluate, DmarcOutput, Evidence, Verdict};
 use crate::auth_results::MethodResult;
 use crate::error::Result;
@@ -34,19 +35,11 @@ pub struct DmarcSettings {
 
 pub struct DmarcTask {
     letters: String,
-    /// A fixed `pct=` roll (0..=99), for tests; `None` draws one when needed.
-    roll: Option<u8>,
 }
 
 impl DmarcTask {
     pub fn new(settings: DmarcSettings) -> DmarcTask {
-        DmarcTask { letters: settings.letters, roll: None }
-    }
-
-    /// The same, with a fixed `pct=` roll: the policy applies when `roll < pct`.
-    pub fn with_roll(mut self, roll: u8) -> DmarcTask {
-        self.roll = Some(roll.min(99));
-        self
+        DmarcTask { letters: settings.letters }
     }
 }
 
@@ -65,18 +58,9 @@ impl Task for DmarcTask {
                     spf_domain: spf_domain.as_deref(),
                 };
                 let resolver = (ctx.resolver)();
-                let fixed = self.roll;
-                evaluate(&*resolver, &domain, &ev, &mut || fixed.unwrap_or_else(random_roll))
+                evaluate(&*resolver, &domain, &ev)
             }
-            Err(why) => DmarcOutput {
-                result: Verdict::PermError,
-                domain: String::new(),
-                record: None,
-                requested: None,
-                applied: None,
-                aligned: None,
-                detail: why.into(),
-            },
+            Err(why) => DmarcOutput::new(Verdict::PermError, String::new(), why.into()),
         };
         if ctx.verbose {
             eprintln!(
@@ -92,7 +76,7 @@ impl Task for DmarcTask {
 }
 
 /// The one author domain of the message: every mailbox of every `From:` field must have the
-/// same domain (RFC 7489 §6.6.1 leaves several to the receiver; we do not guess which counts).
+/// same domain (RFC 9989 §5.3.1 leaves several to the receiver; we do not guess which counts).
 fn from_domain(headers: &Headers) -> std::result::Result<String, &'static str> {
     let mut domain: Option<String> = None;
     for f in headers.named("From") {
@@ -135,7 +119,7 @@ fn dkim_domains(earlier: &[MethodResult]) -> (Vec<String>, Vec<String>) {
 /// The SPF result word and the domain it checked: the MAIL FROM domain, or the HELO name when
 /// the sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4. The MAIL FROM domain
 /// comes from the envelope, as the SPF task took it: `smtp.mailfrom` is left out when it cannot
-/// be shown (a UTF-8 local part, more than 255 octets), and that must not lose a pass (§3.1.2).
+/// be shown (a UTF-8 local part, more than 255 octets), and that must not lose a pass (§4.4.2).
 fn spf(earlier: &[MethodResult], sender: &[u8]) -> (&'static str, Option<String>) {
     let Some(m) = earlier.iter().find(|m| m.method() == "spf") else {
         return ("none", None);
@@ -147,18 +131,6 @@ fn spf(earlier: &[MethodResult], sender: &[u8]) -> (&'static str, Option<String>
         std::str::from_utf8(sender).ok().and_then(|s| s.rsplit_once('@')).and_then(|(_, d)| domain_of(d))
     };
     (m.result(), domain)
-}
-
-/// A roll of 0..=99 for `pct=`. Should the system's generator fail, 0: the policy applies, as
-/// it would without `pct=`.
-fn random_roll() -> u8 {
-    use ring::rand::{SecureRandom, SystemRandom};
-    let mut b = [0u8; 4];
-    match SystemRandom::new().fill(&mut b) {
-        // The bias of 2^32 mod 100 is below one in 40 million.
-        Ok(()) => u8::try_from(u32::from_le_bytes(b) % 100).unwrap_or(0),
-        Err(_) => 0,
-    }
 }
 
 /// The refusal the letters ask for. Texts name the domain only when it is a DNS name, and
@@ -176,9 +148,9 @@ fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
         Verdict::Fail => {
             let applied = out.applied?;
             let letter = match applied {
-                super::record::Policy::Reject => 'R',
-                super::record::Policy::Quarantine => 'Q',
-                super::record::Policy::None => 'N',
+                Policy::Reject => 'R',
+                Policy::Quarantine => 'Q',
+                Policy::None => 'N',
             };
             let permanent = letter_refuses(letters, letter)?;
             Some(make(permanent, format!("DMARC policy of {domain} is {} and the message failed", applied.name())))
@@ -203,13 +175,14 @@ fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
 /// `dmarc=…` for the `Authentication-Results` field.
 fn method_result(out: &DmarcOutput, refused: bool) -> MethodResult {
     let mut m = MethodResult::new("dmarc", out.result.word());
-    if let (Some(requested), Some((_, rec))) = (out.requested, &out.record) {
-        let p = out.applied.unwrap_or(requested);
-        let pct = if rec.pct < 100 { format!(" pct={}", rec.pct) } else { String::new() };
-        m = m.comment(&format!("p={}{pct} dis={}", p.name(), if refused { "reject" } else { "none" }));
+    if let (Some(requested), Some(pr)) = (out.requested, &out.policy) {
+        let t = if pr.record.t { " t=y" } else { "" };
+        m = m.comment(&format!("p={}{t} dis={}", requested.name(), if refused { "reject" } else { "none" }));
     }
     if !out.detail.is_empty() {
         m = m.reason(&out.detail);
     }
+    let decided = matches!(out.result, Verdict::Pass | Verdict::Fail);
     m.prop("header.from", (!out.domain.is_empty()).then_some(out.domain.as_str()))
+        .prop("policy.dmarc", out.applied.filter(|_| decided).map(Policy::name))
 }

@@ -1,4 +1,4 @@
-use super::record::{Alignment, Policy};
+use super::record::Policy;
 use super::task::{DmarcSettings, DmarcTask};
 use super::*;
 use crate::auth_results::MethodResult;
@@ -7,14 +7,16 @@ use crate::envelope::Envelope;
 use crate::message::Headers;
 use crate::task::{Context, Task, TaskResult};
 
+/// A zone of TXT records; `@TEMPFAIL` fails every question for its name, `@A` makes the name
+/// exist without a TXT record.
 fn zone(records: &[(&str, &str)]) -> Zone {
     let mut z = Zone::new();
     for (n, t) in records {
-        if *t == "@TEMPFAIL" {
-            z.add(n, ZoneRecord::TempFail);
-        } else {
-            z.txt(n, t);
-        }
+        match *t {
+            "@TEMPFAIL" => z.add(n, ZoneRecord::TempFail),
+            "@A" => z.add(n, ZoneRecord::A(std::net::Ipv4Addr::new(192, 0, 2, 1))),
+            _ => z.txt(n, t),
+        };
     }
     z
 }
@@ -23,48 +25,72 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-/// Evaluates with DKIM passes `dkim`, SPF `spf` (word, domain), roll 0 (panics when pct does
-/// not need one, so tests notice a roll drawn without need).
+/// Evaluates with DKIM passes `dkim`, SPF `spf` (word, domain).
 fn eval(z: &Zone, from: &str, dkim: &[&str], spf: (&str, Option<&str>)) -> DmarcOutput {
     let pass = s(dkim);
     let ev = Evidence { dkim_pass: &pass, dkim_temperror: &[], spf_result: spf.0, spf_domain: spf.1 };
-    evaluate(z, from, &ev, &mut || panic!("no roll needed"))
+    evaluate(z, from, &ev)
 }
 
 const REJECT: &str = "v=DMARC1; p=reject";
 
-#[test]
-fn organizational_domains_from_the_public_suffix_list() {
-    for (d, o) in [
-        ("example.com", "example.com"),
-        ("a.b.example.com", "example.com"),
-        ("sub.example.co.uk", "example.co.uk"),
-        ("example.co.uk", "example.co.uk"),
-        ("co.uk", "co.uk"),
-        ("com", "com"),
-        ("user.github.io", "user.github.io"),
-        ("x.example.invalidtld", "example.invalidtld"),
-        ("example.com.", "example.com"),
-    ] {
-        assert_eq!(organizational_domain(d), o, "{d}");
-    }
-}
-
-/// shared/SPEC.md §11: relaxed alignment joins a name with its parent, never siblings under
-/// a public suffix; strict joins only the same name.
+/// RFC 9989 §4.10.2: relaxed alignment is the same Organizational Domain, found by walking;
+/// strict is the same name. The walk joins a name with its parent that publishes a record,
+/// never two siblings under a parent that publishes none (`co.uk`).
 #[test]
 fn co_uk_parent_aligned_sibling_not() {
-    assert!(aligned("sub.example.co.uk", "example.co.uk", Alignment::Relaxed));
-    assert!(aligned("example.co.uk", "sub.example.co.uk", Alignment::Relaxed));
-    assert!(!aligned("other.co.uk", "example.co.uk", Alignment::Relaxed));
-    assert!(!aligned("co.uk", "example.co.uk", Alignment::Relaxed));
-    assert!(!aligned("sub.example.co.uk", "example.co.uk", Alignment::Strict));
-    assert!(aligned("example.co.uk", "example.co.uk", Alignment::Strict));
     let z = zone(&[("_dmarc.example.co.uk", REJECT)]);
     let o = eval(&z, "sub.example.co.uk", &["example.co.uk"], ("none", None));
     assert_eq!((o.result, o.aligned), (Verdict::Pass, Some(Identifier::Dkim("example.co.uk".into()))));
+    assert_eq!(o.org_domain.as_deref(), Some("example.co.uk"));
     let o = eval(&z, "example.co.uk", &["other.co.uk"], ("pass", Some("other.co.uk")));
     assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::Reject)));
+    let o = eval(&z, "example.co.uk", &["co.uk"], ("none", None));
+    assert_eq!(o.result, Verdict::Fail);
+    let z = zone(&[("_dmarc.example.co.uk", "v=DMARC1; p=reject; adkim=s")]);
+    assert_eq!(eval(&z, "sub.example.co.uk", &["example.co.uk"], ("none", None)).result, Verdict::Fail);
+    assert_eq!(eval(&z, "example.co.uk", &["example.co.uk"], ("none", None)).result, Verdict::Pass);
+}
+
+/// Where the walk and the public suffix list part: a registry that publishes no record makes
+/// no boundary (`gov.example` without `psd=y`: its subdomains align with each other), and a
+/// `psd=n` record makes one the list does not know.
+#[test]
+fn walk_not_list_decides_the_organizational_domain() {
+    // agency.gov.example and other.gov.example share the Organizational Domain gov.example.
+    let z = zone(&[("_dmarc.gov.example", REJECT)]);
+    let o = eval(&z, "agency.gov.example", &["other.gov.example"], ("none", None));
+    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Pass, Some("gov.example")));
+    // With psd=y the registry is a PSD: each registrant is its own Organizational Domain.
+    let z = zone(&[("_dmarc.gov.example", "v=DMARC1; p=reject; psd=y")]);
+    let o = eval(&z, "agency.gov.example", &["other.gov.example"], ("none", None));
+    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Fail, Some("agency.gov.example")));
+    let p = o.policy.unwrap();
+    assert_eq!((p.domain.as_str(), p.discovery), ("gov.example", Discovery::PublicSuffixDomain));
+    // psd=n: a department is its own Organizational Domain; its parent's signature is not aligned.
+    let z = zone(&[("_dmarc.dept.example.com", "v=DMARC1; p=reject; psd=n"), ("_dmarc.example.com", REJECT)]);
+    let o = eval(&z, "mail.dept.example.com", &["example.com"], ("none", None));
+    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Fail, Some("dept.example.com")));
+    assert_eq!(
+        o.policy.map(|p| (p.domain, p.discovery)),
+        Some(("dept.example.com".into(), Discovery::OrganizationalDomain))
+    );
+    let o = eval(&z, "mail.dept.example.com", &["x.dept.example.com"], ("none", None));
+    assert_eq!(o.result, Verdict::Pass);
+}
+
+/// B.4.3: a PSD record, the Author Domain's own record, SPF aligned, DKIM not.
+#[test]
+fn psd_example_of_the_rfc() {
+    let z = zone(&[("_dmarc.bank.example", "v=DMARC1; p=reject; psd=y"), ("_dmarc.giant.bank.example", REJECT)]);
+    let o = eval(&z, "giant.bank.example", &["mail.mega.bank.example"], ("pass", Some("mail.giant.bank.example")));
+    assert_eq!((o.result, o.aligned), (Verdict::Pass, Some(Identifier::Spf("mail.giant.bank.example".into()))));
+    assert_eq!(
+        o.alignment.iter().map(|a| a.aligned).collect::<Vec<_>>(),
+        [Some(false), Some(true)],
+        "DKIM's mega.bank.example is not aligned"
+    );
+    assert_eq!(o.policy.map(|p| p.discovery), Some(Discovery::AuthorDomain));
 }
 
 #[test]
@@ -73,8 +99,7 @@ fn pass_by_aligned_dkim() {
     let o = eval(&z, "example.com", &["other.org", "mail.example.com"], ("fail", Some("example.com")));
     assert_eq!(o.result, Verdict::Pass);
     assert_eq!(o.aligned, Some(Identifier::Dkim("mail.example.com".into())));
-    assert_eq!(o.requested, Some(Policy::Reject));
-    assert_eq!(o.applied, None);
+    assert_eq!((o.requested, o.applied), (Some(Policy::Reject), Some(Policy::Reject)));
 }
 
 #[test]
@@ -110,61 +135,103 @@ fn strict_alignment_needs_the_same_name() {
     assert_eq!(o.aligned, Some(Identifier::Spf("bounce.example.com".into())));
 }
 
+/// §4.10.1: under a parent's record an existing subdomain gets sp=, a non-existent one np=;
+/// the existence question is asked only when they differ.
 #[test]
-fn subdomain_gets_sp_of_the_organizational_record() {
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; sp=quarantine")]);
+fn subdomain_gets_sp_or_np_of_the_organizational_record() {
+    let np = "v=DMARC1; p=reject; sp=quarantine; np=none";
+    let z = zone(&[("_dmarc.example.com", np), ("sub.example.com", "@A")]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested, o.applied), (Verdict::Fail, Some(Policy::Quarantine), Some(Policy::Quarantine)));
-    assert_eq!(o.record.as_ref().map(|(at, _)| at.as_str()), Some("example.com"));
-    assert_eq!(z.asked.get(), 2);
-    // Without sp= the subdomain gets p=.
+    assert_eq!((o.result, o.requested), (Verdict::Fail, Some(Policy::Quarantine)));
+    let p = o.policy.unwrap();
+    assert_eq!((p.domain.as_str(), p.discovery), ("example.com", Discovery::OrganizationalDomain));
+    // _dmarc.sub, _dmarc.example.com, _dmarc.com, and the existence question.
+    assert_eq!(z.asked.get(), 4);
+    let o = eval(&z, "nx.example.com", &[], ("none", None));
+    assert_eq!(o.requested, Some(Policy::None));
+    // An empty non-terminal exists.
+    let z = zone(&[("_dmarc.example.com", np), ("a.ent.example.com", "@A")]);
+    assert_eq!(eval(&z, "ent.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    // np= absent: sp=, and no existence question.
+    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; sp=quarantine")]);
+    assert_eq!(eval(&z, "nx.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    assert_eq!(z.asked.get(), 3);
+    // Without sp= and np= the subdomain gets p=.
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     assert_eq!(eval(&z, "a.b.example.com", &[], ("none", None)).applied, Some(Policy::Reject));
-    // The subdomain's own record applies its p=, and the organizational one is not asked.
+    // The subdomain's own record applies its p=, and nothing above is asked.
     let z = zone(&[
         ("_dmarc.example.com", "v=DMARC1; p=reject; sp=reject"),
         ("_dmarc.sub.example.com", "v=DMARC1; p=none"),
     ]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.requested, z.asked.get()), (Some(Policy::None), 1));
+    assert_eq!(
+        (o.requested, o.policy.map(|p| p.discovery), z.asked.get()),
+        (Some(Policy::None), Some(Discovery::AuthorDomain), 1)
+    );
 }
 
+/// An existence question that fails: a pass stays a pass, a failure becomes temperror.
 #[test]
-fn each_policy_is_applied_as_published() {
-    for p in [Policy::None, Policy::Quarantine, Policy::Reject] {
-        let z = zone(&[("_dmarc.example.com", &format!("v=DMARC1; p={}", p.name()))]);
+fn existence_unknown_is_temperror_for_a_failing_message() {
+    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=none; np=reject"), ("sub.example.com", "@TEMPFAIL")]);
+    let o = eval(&z, "sub.example.com", &[], ("none", None));
+    assert_eq!((o.result, o.requested), (Verdict::TempError, None));
+    let o = eval(&z, "sub.example.com", &["example.com"], ("none", None));
+    assert_eq!(o.result, Verdict::Pass);
+}
+
+/// §4.7 `t=y`: one step weaker; p=none stays none.
+#[test]
+fn testing_applies_one_step_weaker() {
+    for (rec, requested, applied) in [
+        ("v=DMARC1; p=reject; t=y", Policy::Reject, Policy::Quarantine),
+        ("v=DMARC1; p=quarantine; t=y", Policy::Quarantine, Policy::None),
+        ("v=DMARC1; p=none; t=y", Policy::None, Policy::None),
+        ("v=DMARC1; p=reject; t=n", Policy::Reject, Policy::Reject),
+    ] {
+        let z = zone(&[("_dmarc.example.com", rec)]);
         let o = eval(&z, "example.com", &[], ("none", None));
-        assert_eq!((o.result, o.applied), (Verdict::Fail, Some(p)));
+        assert_eq!((o.result, o.requested, o.applied), (Verdict::Fail, Some(requested), Some(applied)), "{rec}");
     }
 }
 
+/// pct= is historic (RFC 9989 A.6): pct=0 no longer weakens the policy.
 #[test]
-fn no_record_is_none_after_two_lookups_at_most() {
-    let z = zone(&[]);
-    let o = eval(&z, "a.b.c.example.com", &["example.com"], ("pass", Some("example.com")));
-    assert_eq!((o.result, o.requested), (Verdict::None, None));
-    assert_eq!(z.asked.get(), MAX_LOOKUPS);
-    // Only records starting with v=DMARC1 count.
-    let z = zone(&[("_dmarc.example.com", "v=spf1 -all"), ("_dmarc.example.com", "p=reject; v=DMARC1")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, Verdict::None);
-    // The From domain is its own organizational domain: one lookup.
-    let z = zone(&[]);
-    eval(&z, "example.com", &[], ("none", None));
-    assert_eq!(z.asked.get(), 1);
+fn pct_is_ignored() {
+    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")]);
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject));
 }
 
-/// §6.6.3 step 5: several records at the name found are no policy, and the organizational
-/// domain is not asked instead.
 #[test]
-fn several_records_are_no_policy() {
+fn no_record_is_none() {
+    let z = zone(&[]);
+    let o = eval(&z, "a.b.example.com", &["a.b.example.com"], ("pass", Some("a.b.example.com")));
+    assert_eq!((o.result, o.policy, o.requested), (Verdict::None, None, None));
+    // _dmarc.a.b.example.com, _dmarc.b.example.com, _dmarc.example.com, _dmarc.com.
+    assert_eq!(z.asked.get(), 4);
+}
+
+/// §4.10 steps 2 and 6: several records at one name are discarded and the walk goes on.
+#[test]
+fn several_records_are_discarded_and_the_walk_goes_on() {
     let z = zone(&[
         ("_dmarc.sub.example.com", REJECT),
         ("_dmarc.sub.example.com", "v=DMARC1; p=none"),
-        ("_dmarc.example.com", REJECT),
+        ("_dmarc.example.com", "v=DMARC1; p=quarantine"),
+        ("sub.example.com", "@A"),
     ]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, z.asked.get()), (Verdict::None, 1));
+    assert_eq!((o.result, o.requested), (Verdict::Fail, Some(Policy::Quarantine)));
+    assert_eq!(o.policy.map(|p| p.domain), Some("example.com".into()));
+    // Several at the only name: no DMARC.
+    let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.example.com", "v=DMARC1; p=none")]);
+    let o = eval(&z, "example.com", &[], ("none", None));
+    assert_eq!(o.result, Verdict::None);
     assert!(o.detail.contains("several"), "{}", o.detail);
+    // Other TXT records beside one DMARC record do not count.
+    let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.example.com", "v=spf1 -all")]);
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, Verdict::Fail);
 }
 
 #[test]
@@ -172,16 +239,24 @@ fn record_without_valid_p_is_none_unless_rua_makes_it_p_none() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=rejectt")]);
     let o = eval(&z, "example.com", &[], ("none", None));
     assert_eq!((o.result, o.requested), (Verdict::None, None));
-    // The author's invalid record is not replaced by the organizational one (step 3).
-    assert_eq!(z.asked.get(), 1);
+    // The record is still the one found: the parent is not asked for a policy instead.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=rejectt; rua=mailto:d@example.com")]);
     let o = eval(&z, "example.com", &[], ("none", None));
     assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::None)));
 }
 
+/// §4.8: an invalid value is ignored for its default, not an error of the whole record.
 #[test]
-fn invalid_record_is_permerror() {
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=x")]);
+fn invalid_tag_values_take_their_defaults() {
+    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=x; aspf=; pct=x; ri=day; fo=9; t=maybe")]);
+    let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
+    assert_eq!((o.result, o.requested), (Verdict::Pass, Some(Policy::Reject)), "adkim= relaxed by default");
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject), "t=n by default");
+}
+
+#[test]
+fn duplicate_tag_is_permerror() {
+    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; p=none")]);
     assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, Verdict::PermError);
 }
 
@@ -194,37 +269,28 @@ fn from_domain_that_is_not_a_dns_name_is_permerror_without_dns() {
     assert_eq!(z.asked.get(), 0);
 }
 
-/// pct=0 never applies reject (quarantine instead); the roll is drawn only when 0 < pct < 100.
-#[test]
-fn pct_zero_applies_the_next_weaker_policy() {
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Quarantine));
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=quarantine; pct=0")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::None));
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=100")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject));
-}
-
-#[test]
-fn pct_applies_the_policy_to_rolls_below_it() {
-    let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=30")]);
-    let ev = Evidence { spf_result: "none", ..Evidence::default() };
-    for (roll, p) in [(0, Policy::Reject), (29, Policy::Reject), (30, Policy::Quarantine), (99, Policy::Quarantine)] {
-        assert_eq!(evaluate(&z, "example.com", &ev, &mut || roll).applied, Some(p), "{roll}");
-    }
-    // A passing message draws no roll.
-    let ev = Evidence { spf_result: "pass", spf_domain: Some("example.com"), ..Evidence::default() };
-    assert_eq!(evaluate(&z, "example.com", &ev, &mut || panic!("rolled")).result, Verdict::Pass);
-}
-
 #[test]
 fn dns_failure_is_temperror_never_none_or_pass() {
     let z = zone(&[("_dmarc.example.com", "@TEMPFAIL")]);
     let o = eval(&z, "example.com", &["example.com"], ("pass", Some("example.com")));
     assert_eq!(o.result, Verdict::TempError);
-    // The organizational domain's lookup too.
+    // A failure further up the walk, before any record was found.
     let o = eval(&z, "sub.example.com", &[], ("none", None));
     assert_eq!(o.result, Verdict::TempError);
+}
+
+/// The From domain's own record decides the policy even when the walk above it fails; only
+/// an alignment that needed that walk is unknown.
+#[test]
+fn failure_above_the_own_record_leaves_only_relaxed_alignment_unknown() {
+    let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.com", "@TEMPFAIL")]);
+    let o = eval(&z, "example.com", &["example.com"], ("none", None));
+    assert_eq!(o.result, Verdict::Pass);
+    let o = eval(&z, "example.com", &["example.net"], ("none", None));
+    assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::Reject)), "another TLD never aligns");
+    let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
+    assert_eq!(o.result, Verdict::TempError);
+    assert_eq!(o.alignment[0].aligned, None);
 }
 
 #[test]
@@ -233,9 +299,9 @@ fn aligned_temporary_failure_without_a_pass_is_temperror() {
     let temp = s(&["example.com"]);
     let ev =
         Evidence { dkim_temperror: &temp, spf_result: "fail", spf_domain: Some("example.com"), ..Evidence::default() };
-    assert_eq!(evaluate(&z, "example.com", &ev, &mut || 0).result, Verdict::TempError);
+    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::TempError);
     let ev = Evidence { spf_result: "temperror", spf_domain: Some("example.com"), ..Evidence::default() };
-    assert_eq!(evaluate(&z, "example.com", &ev, &mut || 0).result, Verdict::TempError);
+    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::TempError);
     // Unaligned temporary failures do not matter; an aligned pass wins over them.
     let other = s(&["example.net"]);
     let ev = Evidence {
@@ -244,11 +310,53 @@ fn aligned_temporary_failure_without_a_pass_is_temperror() {
         spf_domain: Some("example.org"),
         ..Evidence::default()
     };
-    assert_eq!(evaluate(&z, "example.com", &ev, &mut || 0).result, Verdict::Fail);
+    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::Fail);
     let pass = s(&["example.com"]);
     let ev =
         Evidence { dkim_pass: &pass, dkim_temperror: &temp, spf_result: "temperror", spf_domain: Some("example.com") };
-    assert_eq!(evaluate(&z, "example.com", &ev, &mut || 0).result, Verdict::Pass);
+    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::Pass);
+}
+
+/// A From domain of `labels` labels (at most 127: 253 octets) under `b.c`.
+fn deep(labels: usize) -> String {
+    format!("{}b.c", "a.".repeat(labels.clamp(2, 127) - 2))
+}
+
+/// One walk is at most eight questions however deep the From domain (§4.10), and the walks of
+/// several identifiers ask no name twice.
+#[test]
+fn deep_from_domain_costs_at_most_the_bound() {
+    for labels in [2, 7, 8, 9, 20, 127] {
+        let from = deep(labels);
+        let z = zone(&[]);
+        assert_eq!(eval(&z, &from, &[], ("none", None)).result, Verdict::None, "{labels}");
+        assert_eq!(z.asked.get(), labels.min(walk::MAX_QUERIES), "{labels} labels");
+    }
+    let from = deep(127);
+    assert_eq!(from.len(), 253);
+    let z = zone(&[("_dmarc.b.c", REJECT)]);
+    let ids = [from.as_str(), &from[2..], &from[4..], "b.c", "mail.b.c"];
+    let o = eval(&z, &from, &ids, ("pass", Some(&from[6..])));
+    assert_eq!(o.result, Verdict::Pass);
+    assert!(o.alignment.iter().all(|a| a.aligned == Some(true)), "{:?}", o.alignment);
+    // The From walk asks 8 names; each other identifier adds its own name at most: the
+    // 7-label suffixes below it were asked already.
+    assert!(z.asked.get() <= walk::MAX_QUERIES + ids.len(), "{}", z.asked.get());
+}
+
+/// The walk's cost stops growing at its bound: a 127-label From domain (the most 253 octets
+/// hold) costs eight questions, as an 8-label one does, in time and memory within 16 times.
+#[test]
+fn dmarc_tree_walk_is_linear() {
+    crate::linear::assert_linear("DMARC tree walk, From domain of n labels (at most 127)", 8, deep, |from| {
+        for _ in 0..200 {
+            let z = zone(&[("_dmarc.b.c", REJECT)]);
+            let ids = s(&[from, "mail.b.c"]);
+            let ev = Evidence { dkim_pass: &ids, spf_result: "none", ..Evidence::default() };
+            std::hint::black_box(evaluate(&z, from, &ev));
+            assert!(z.asked.get() <= 2 * walk::MAX_QUERIES);
+        }
+    });
 }
 
 // --- the task ------------------------------------------------------------------------------
@@ -320,7 +428,7 @@ fn failing_message_under_p_reject_is_refused_by_r() {
     // Report only: queued, with the result.
     let r = finish(&[("_dmarc.example.com", REJECT)], &m, task(""));
     assert!(r.refuse.is_none());
-    assert_eq!(ar(&r), "dmarc=fail (p=reject dis=none) header.from=example.com");
+    assert_eq!(ar(&r), "dmarc=fail (p=reject dis=none) header.from=example.com policy.dmarc=reject");
     // Q and N do not refuse under reject.
     assert!(finish(&[("_dmarc.example.com", REJECT)], &m, task("QNTP")).refuse.is_none());
 }
@@ -336,29 +444,24 @@ fn q_and_n_refuse_by_the_policy_that_applies() {
     assert!(finish(&n, &m, task("n")).refuse.is_some_and(|r| !r.permanent));
 }
 
-/// shared/SPEC.md §11: `pct=0` never refuses with `R`; quarantine applies.
+/// `t=y` applies one step weaker: `R` does not refuse a testing `p=reject`, `Q` does.
 #[test]
-fn pct_zero_with_r_letters_is_not_refused_quarantine_applies() {
+fn testing_reject_is_refused_by_q_not_r() {
     let m = msg("From: joe@example.com\n", "", vec![]);
-    let rec = [("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")];
-    for roll in [0, 50, 99] {
-        let r = finish(&rec, &m, task("R").with_roll(roll));
-        assert!(r.refuse.is_none());
-        assert_eq!(ar(&r), "dmarc=fail (p=quarantine pct=0 dis=none) header.from=example.com");
-    }
+    let rec = [("_dmarc.example.com", "v=DMARC1; p=reject; t=y")];
+    let r = finish(&rec, &m, task("R"));
+    assert!(r.refuse.is_none());
+    assert_eq!(ar(&r), "dmarc=fail (p=reject t=y dis=none) header.from=example.com policy.dmarc=quarantine");
     assert!(finish(&rec, &m, task("RQ")).refuse.is_some_and(|r| r.text.contains("is quarantine")));
 }
 
+/// RFC 7489's `pct=0` made `R` never refuse; RFC 9989 ignores `pct=`.
 #[test]
-fn pct_roll_of_the_task_decides_between_policy_and_the_weaker_one() {
+fn pct_zero_no_longer_spares_a_reject() {
     let m = msg("From: joe@example.com\n", "", vec![]);
-    let rec = [("_dmarc.example.com", "v=DMARC1; p=reject; pct=50")];
-    assert!(finish(&rec, &m, task("R").with_roll(49)).refuse.is_some());
-    assert!(finish(&rec, &m, task("R").with_roll(50)).refuse.is_none());
-    // The real roll gives one of the two.
-    let r = finish(&rec, &m, task(""));
-    let a = ar(&r);
-    assert!(a.contains("(p=reject pct=50 dis=none)") || a.contains("(p=quarantine pct=50 dis=none)"), "{a}");
+    let rec = [("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")];
+    let r = finish(&rec, &m, task("R"));
+    assert!(r.refuse.is_some_and(|r| r.permanent && r.text.contains("is reject")));
 }
 
 #[test]
@@ -371,7 +474,7 @@ fn pass_by_aligned_dkim_from_earlier_results() {
     let m = msg("From: joe@example.com\n", "joe@example.org", earlier);
     let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("RQNTP"));
     assert!(r.refuse.is_none());
-    assert_eq!(ar(&r), "dmarc=pass (p=reject dis=none) header.from=example.com");
+    assert_eq!(ar(&r), "dmarc=pass (p=reject dis=none) header.from=example.com policy.dmarc=reject");
 }
 
 /// SPF's domain is the MAIL FROM's; for `<>` the HELO name SPF checked.
@@ -388,7 +491,7 @@ fn pass_by_aligned_spf_of_mail_from_or_helo() {
     assert!(finish(&[("_dmarc.example.com", REJECT)], &m, task("R")).refuse.is_some());
 }
 
-/// RFC 7489 §3.1.2 aligns the RFC5321.MailFrom domain, which SPF checked: the envelope's,
+/// RFC 9989 §4.4.2 aligns the RFC5321.MailFrom domain, which SPF checked: the envelope's,
 /// whatever the `smtp.mailfrom` property could carry. A sender the A-R cannot show (a UTF-8
 /// local part, RFC 6531; over 255 octets) leaves no property, but its SPF pass still counts.
 #[test]
@@ -400,7 +503,7 @@ fn spf_pass_of_a_sender_the_property_cannot_carry_is_aligned() {
         let m = msg("From: joe@example.com\n", sender, vec![spf]);
         let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("R"));
         assert!(r.refuse.is_none(), "{sender}");
-        assert_eq!(ar(&r), "dmarc=pass (p=reject dis=none) header.from=example.com");
+        assert_eq!(ar(&r), "dmarc=pass (p=reject dis=none) header.from=example.com policy.dmarc=reject");
     }
 }
 
@@ -457,16 +560,24 @@ fn no_from_or_from_without_domain_is_permerror() {
 #[test]
 fn invalid_record_is_permerror_refused_by_p() {
     let m = msg("From: joe@example.com\n", "", vec![]);
-    let r = finish(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=x\r\n")], &m, task("P"));
+    let r = finish(&[("_dmarc.example.com", "v=DMARC1; p=reject; p=none\r\n")], &m, task("P"));
     assert_eq!(r.refuse.map(|f| f.text), Some("qmail-dkim: DMARC permanent error for example.com (#5.7.1)".into()));
 }
 
 #[test]
 fn no_record_is_none_and_never_refused() {
     let m = msg("From: joe@sub.example.co.uk\n", "", vec![]);
-    let r = finish(&[("_dmarc.co.uk", REJECT)], &m, task("RQNTP"));
+    let r = finish(&[("_dmarc.other.co.uk", REJECT)], &m, task("RQNTP"));
     assert!(r.refuse.is_none());
     assert_eq!(ar(&r), "dmarc=none reason=\"no DMARC record\" header.from=sub.example.co.uk");
+}
+
+/// A Public Suffix Domain's record (`psd=y`) applies to a registrant that publishes none.
+#[test]
+fn psd_record_applies_to_a_registrant_without_one() {
+    let m = msg("From: joe@sub.example.co.uk\n", "", vec![]);
+    let r = finish(&[("_dmarc.co.uk", "v=DMARC1; p=reject; psd=y")], &m, task("R"));
+    assert!(r.refuse.is_some_and(|f| f.text.contains("DMARC policy of sub.example.co.uk is reject")));
 }
 
 #[test]

@@ -345,11 +345,11 @@ fn dmarc_fails_unaligned_and_refuses_by_policy() {
 }
 
 /// Relaxed alignment (the default) accepts the organizational domain, strict (adkim=s, aspf=s)
-/// only the same name, and the organizational domain comes from the public suffix list:
+/// only the same name, and the organizational domain comes from the DNS tree walk:
 /// sub.example.co.uk aligns with example.co.uk, example.co.uk not with its sibling other.co.uk.
 /// Every From domain here falls under a p=reject record (its own or its organizational domain's).
 #[test]
-fn dmarc_relaxed_strict_and_public_suffix_alignment() {
+fn dmarc_relaxed_strict_and_tree_walk_alignment() {
     let w = World::new();
     let cases = [
         ("mail.example.com", "example.com", "pass"),
@@ -388,9 +388,9 @@ fn dmarc_policies_subdomain_and_pct() {
     // p=none: only N.
     assert_eq!(run("a@none.example", "RQ"), Some(0));
     assert_eq!(run("a@none.example", "N"), Some(31));
-    // pct=0: reject applies to no message: quarantine does instead (RFC 7489 §6.3).
-    assert_eq!(run("a@pct.example", "R"), Some(0));
-    assert_eq!(run("a@pct.example", "Q"), Some(31));
+    // pct=0 is historic (RFC 9989 A.6), ignored: reject applies.
+    assert_eq!(run("a@pct.example", "R"), Some(31));
+    assert_eq!(run("a@pct.example", "Q"), Some(0));
     // No record: none, never refused.
     let r = w.queued(&World::msg("a@nodmarc.example"), "x@nospf.example", Some(GOOD_IP), &[("DMARCVERIFY", "RQNTP")]);
     assert_eq!(r.result("dmarc"), "none");
