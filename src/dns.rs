@@ -90,6 +90,8 @@ pub fn valid_name(name: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Real DNS through hickory-resolver.
 
+mod lenient;
+
 use crate::config::Env;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -212,14 +214,9 @@ impl Hickory {
         Hickory { servers, timeout, deadline: Cell::new(None), state: RefCell::new(None), cache: RefCell::default() }
     }
 
-    fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
-        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-        use hickory_resolver::net::runtime::TokioRuntimeProvider;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
-        let addrs: Vec<SocketAddr> = match &self.servers {
+    /// The servers' addresses: `DNSCACHEIP`, else /etc/resolv.conf, else 127.0.0.1:53.
+    fn addresses(&self) -> Vec<SocketAddr> {
+        match &self.servers {
             Servers::Listed(l) => l.clone(),
             Servers::System => {
                 let sys = hickory_resolver::system_conf::read_system_conf()
@@ -232,8 +229,18 @@ impl Hickory {
                     sys
                 }
             }
-        };
-        let servers: Vec<NameServerConfig> = addrs
+        }
+    }
+
+    fn build(&self) -> Result<(tokio::runtime::Runtime, hickory_resolver::TokioResolver), String> {
+        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+        let servers: Vec<NameServerConfig> = self
+            .addresses()
             .iter()
             .map(|a| {
                 let mut ns = NameServerConfig::udp_and_tcp(a.ip());
@@ -316,8 +323,9 @@ impl Hickory {
         if left.is_zero() {
             return Err(QueryError::TempFail("DNS time budget for this message used up".into()));
         }
-        let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
-        let Ok(qname) = Name::from_ascii(&fqdn) else {
+        // Labels as raw octets (RFC 2181 §11: any octet): an SPF target name may hold `:`, `/`,
+        // spaces or `%` after macro expansion (RFC 7208 §7.1), which `Name::from_ascii` refuses.
+        let Ok(qname) = Name::from_labels(name.strip_suffix('.').unwrap_or(name).split('.').map(str::as_bytes)) else {
             return Err(QueryError::BadName);
         };
         let mut state = self.state.borrow_mut();
@@ -330,11 +338,25 @@ impl Hickory {
             None => return Err(QueryError::TempFail("no resolver".into())),
         };
         let bound = left.min(self.timeout + Duration::from_millis(100));
-        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname, rtype)).await });
+        let r = rt.block_on(async { tokio::time::timeout(bound, resolver.lookup(qname.clone(), rtype)).await });
         match r {
             Err(_) => Err(QueryError::TempFail(format!("no answer within {} ms", bound.as_millis()))),
             Ok(Err(e)) if e.is_nx_domain() => Err(QueryError::NoName),
             Ok(Err(e)) if e.is_no_records_found() => Err(QueryError::NoData),
+            Ok(Err(hickory_resolver::net::NetError::Proto(hickory_resolver::proto::ProtoError::Decode(
+                hickory_resolver::proto::serialize::binary::DecodeError::InvalidEmptyRecord,
+            )))) if rtype == hickory_resolver::proto::rr::RecordType::TXT => {
+                // A TXT record of zero-length data made hickory refuse the whole answer.
+                use hickory_resolver::proto::rr::{rdata::TXT, RData};
+                match lenient::txt(&self.addresses(), &qname, deadline.min(Instant::now() + self.timeout)) {
+                    lenient::Lenient::Records(r) => {
+                        Ok(r.iter().map(|t| RData::TXT(TXT::from_bytes(vec![t.as_slice()]))).collect())
+                    }
+                    lenient::Lenient::NoName => Err(QueryError::NoName),
+                    lenient::Lenient::NoData => Err(QueryError::NoData),
+                    lenient::Lenient::TempFail(t) => Err(QueryError::TempFail(t)),
+                }
+            }
             Ok(Err(e)) => Err(QueryError::TempFail(e.to_string())),
             Ok(Ok(lookup)) => {
                 let recs: Vec<_> =
@@ -361,10 +383,19 @@ impl Hickory {
     }
 }
 
-/// A host name from DNS, without the trailing dot.
-fn host_name(n: &hickory_resolver::proto::rr::Name) -> String {
-    let s = n.to_ascii();
-    s.strip_suffix('.').unwrap_or(&s).to_string()
+/// A host name from DNS, its labels as they are (not escaped) joined by dots, so that it can be
+/// asked again. `None` for a name that our dotted text cannot carry: a label holding a dot, or
+/// octets that are not UTF-8.
+fn host_name(n: &hickory_resolver::proto::rr::Name) -> Option<String> {
+    let mut s = String::new();
+    for label in n.iter() {
+        let l = std::str::from_utf8(label).ok().filter(|l| !l.contains('.'))?;
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(l);
+    }
+    Some(s)
 }
 
 impl TxtLookup for Hickory {
@@ -406,7 +437,7 @@ impl Resolver for Hickory {
     fn mx(&self, name: &str) -> Answer<Mx> {
         use hickory_resolver::proto::rr::{RData, RecordType};
         self.typed(name, RecordType::MX, |r| match r {
-            RData::MX(m) => Some(Mx { preference: m.preference, exchange: host_name(&m.exchange) }),
+            RData::MX(m) => Some(Mx { preference: m.preference, exchange: host_name(&m.exchange)? }),
             _ => None,
         })
     }
@@ -414,7 +445,7 @@ impl Resolver for Hickory {
     fn ptr(&self, ip: IpAddr) -> Answer<String> {
         use hickory_resolver::proto::rr::{RData, RecordType};
         self.typed(&reverse_name(ip), RecordType::PTR, |r| match r {
-            RData::PTR(p) => Some(host_name(&p.0)),
+            RData::PTR(p) => host_name(&p.0),
             _ => None,
         })
     }

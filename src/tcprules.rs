@@ -95,11 +95,20 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, ParseError> {
 impl Rule {
     /// Does this rule's address (a range expanded as tcprules does) equal `key`?
     pub fn has_key(&self, key: &str) -> bool {
+        self.matches(Key { head: key, tail: "" })
+    }
+
+    fn matches(&self, key: Key<'_>) -> bool {
         let a = &self.address;
         if a.contains('=') || a.contains('@') {
-            return a == key;
+            return key.is(a);
         }
-        let Some(dash) = a.find('-') else { return a == key };
+        let Some(dash) = a.find('-') else { return key.is(a) };
+        // A range has no `=`, so it never stands for a `=` + host key (the only ones with a tail).
+        if !key.tail.is_empty() {
+            return false;
+        }
+        let key = key.head;
         let left = a[..dash].rfind('.').map_or(0, |d| d + 1);
         let right = dash + 1 + a[dash + 1..].find('.').unwrap_or(a.len() - dash - 1);
         let (Ok(bot), Ok(top)) = (a[left..dash].parse::<u64>(), a[dash + 1..right].parse::<u64>()) else {
@@ -112,36 +121,61 @@ impl Rule {
     }
 }
 
-/// The addresses tcpserver tries for a connection, in its order.
-pub fn lookup_keys(ip: &str, host: Option<&str>, info: Option<&str>) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(i) = info {
-        keys.push(format!("{i}@{ip}"));
+/// One address tcpserver asks for: `head` then `tail`, compared in place, so that the suffixes
+/// of a host name of many labels are never copied (16,000 labels once took 254 MB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key<'a> {
+    head: &'a str,
+    tail: &'a str,
+}
+
+impl<'a> Key<'a> {
+    fn whole(head: &'a str) -> Key<'a> {
+        Key { head, tail: "" }
     }
-    keys.push(ip.to_string());
-    if let Some(h) = host {
-        keys.push(format!("={h}"));
+
+    fn is(&self, s: &str) -> bool {
+        s.len() == self.head.len() + self.tail.len()
+            && s.starts_with(self.head)
+            && s.as_bytes()[self.head.len()..] == *self.tail.as_bytes()
     }
-    for (n, c) in ip.char_indices().rev() {
-        if c == '.' {
-            keys.push(ip[..=n].to_string());
-        }
+}
+
+impl std::fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.head, self.tail)
     }
-    if let Some(h) = host {
-        for (n, c) in h.char_indices() {
-            if c == '.' {
-                keys.push(format!("={}", &h[n..]));
-            }
-        }
-        keys.push("=".to_string());
-    }
-    keys.push(String::new());
-    keys
+}
+
+/// The addresses tcpserver tries for a connection, in its order; `info_at_ip` is `INFO@IP`
+/// when a remote info is known. Every key borrows from the arguments.
+pub fn lookup_keys<'a>(
+    ip: &'a str,
+    host: Option<&'a str>,
+    info_at_ip: Option<&'a str>,
+) -> impl Iterator<Item = Key<'a>> {
+    let ip_prefixes = ip.char_indices().rev().filter(|&(_, c)| c == '.').map(move |(n, _)| Key::whole(&ip[..=n]));
+    let host_suffixes = host.into_iter().flat_map(|h| {
+        h.char_indices()
+            .filter(|&(_, c)| c == '.')
+            .map(move |(n, _)| Key { head: "=", tail: &h[n..] })
+            .chain(std::iter::once(Key::whole("=")))
+    });
+    info_at_ip
+        .map(Key::whole)
+        .into_iter()
+        .chain(std::iter::once(Key::whole(ip)))
+        .chain(host.map(|h| Key { head: "=", tail: h }))
+        .chain(ip_prefixes)
+        .chain(host_suffixes)
+        .chain(std::iter::once(Key::whole("")))
 }
 
 /// The rule tcpserver applies to a connection from `ip` (and `host`, `info` when known), if any.
 pub fn find<'a>(rules: &'a [Rule], ip: &str, host: Option<&str>, info: Option<&str>) -> Option<&'a Rule> {
-    lookup_keys(ip, host, info).iter().find_map(|k| rules.iter().find(|r| r.has_key(k)))
+    let info_at_ip = info.map(|i| format!("{i}@{ip}"));
+    let mut keys = lookup_keys(ip, host, info_at_ip.as_deref());
+    keys.find_map(|k| rules.iter().find(|r| r.matches(k)))
 }
 
 #[cfg(test)]
@@ -177,6 +211,16 @@ mod tests {
         assert_eq!(find(&r, "127.0.0.1", Some("mail.example.com"), None).unwrap().line, 6);
         let d = find(&r, "1.2.3.4", None, None).unwrap();
         assert_eq!(d.vars.last().unwrap().1, "/var/qmail/bin/qmail-dkim");
+    }
+
+    #[test]
+    fn lookup_order() {
+        let keys: Vec<String> =
+            lookup_keys("1.2.3.4", Some("a.b.org"), Some("u@1.2.3.4")).map(|k| k.to_string()).collect();
+        let want = ["u@1.2.3.4", "1.2.3.4", "=a.b.org", "1.2.3.", "1.2.", "1.", "=.b.org", "=.org", "=", ""];
+        assert_eq!(keys, want);
+        let r = parse("u@1.2.3.4:allow,X=\"info\"\n").unwrap();
+        assert_eq!(find(&r, "1.2.3.4", None, Some("u")).map(|r| r.line), Some(1));
     }
 
     #[test]

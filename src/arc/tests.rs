@@ -324,6 +324,15 @@ fn bad_ams_tags_fail() {
     fails_with(&replace(&one, "\tbh=", "\txh="), "no valid bh=");
 }
 
+/// RFC 6376 §3.2 (the tag-list of RFC 8617 §4.1.2 and §4.1.3): an empty tag-spec makes the set
+/// unreadable and the chain fail, as dkimpy and ValiMail's suite (as_format_tags_sc) say.
+#[test]
+fn empty_tag_spec_in_a_seal_or_ams_fails() {
+    let one = seal(MSG, "rsa", &arc("none"));
+    fails_with(&replace(&one, "cv=none;", "cv=none;;"), "empty tag-spec");
+    fails_with(&replace(&one, "c=relaxed/relaxed;", "c=relaxed/relaxed;;"), "empty tag-spec");
+}
+
 #[test]
 fn seal_with_h_tag_fails() {
     let one = seal(MSG, "rsa", &arc("none"));

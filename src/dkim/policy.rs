@@ -115,7 +115,7 @@ fn policy_record(dns: &dyn TxtLookup, name: &str, strong: &[&str]) -> (&'static 
         TxtAnswer::NotFound => ("unknown;", false),
         TxtAnswer::Records(recs) => {
             let dkim = recs.iter().find_map(|r| {
-                TagList::parse(r).ok().and_then(|t| t.get("dkim").map(|v| v.trim().to_ascii_lowercase()))
+                TagList::parse_record(r).ok().and_then(|t| t.get("dkim").map(|v| v.trim().to_ascii_lowercase()))
             });
             let value = match dkim.as_deref() {
                 Some("all") => "all;",

@@ -27,6 +27,8 @@ pub struct TagList {
 pub enum TagError {
     #[error("tag without '=': {0:?}")]
     NoEquals(String),
+    #[error("empty tag-spec (two ';' in a row)")]
+    Empty,
     #[error("invalid tag name: {0:?}")]
     BadName(String),
     #[error("duplicate tag: {0}")]
@@ -40,21 +42,35 @@ pub enum TagError {
 }
 
 impl TagList {
-    /// Strict parse: every non-empty item must be `name=value`, names `ALPHA *(ALNUM / "_")`,
-    /// no name twice (RFC 6376 §3.2: a duplicate makes the whole list invalid).
+    /// The tag-list of a signature (DKIM-Signature, ARC-Message-Signature, ARC-Seal,
+    /// DomainKey-Signature), as RFC 6376 §3.2 writes it: every item `name=value`, names
+    /// `ALPHA *(ALNUM / "_")`, no name twice (a duplicate makes the whole list invalid), one
+    /// `;` after the last tag allowed but no empty tag-spec between two (`s=x;;`).
     /// At most [`MAX_TAGS`] tags.
     pub fn parse(input: &[u8]) -> Result<TagList, TagError> {
-        Self::parse_at_most(input, MAX_TAGS)
+        Self::parse_at_most(input, MAX_TAGS, false)
     }
 
-    fn parse_at_most(input: &[u8], max: usize) -> Result<TagList, TagError> {
+    /// The tag-list of a DNS record (DKIM and DomainKeys key records, DMARC and policy
+    /// records): as [`TagList::parse`], but empty tag-specs are skipped, as Mail::DKIM reads
+    /// them (dkimpy refuses them); a domain's stray `;` must not fail all its mail.
+    pub fn parse_record(input: &[u8]) -> Result<TagList, TagError> {
+        Self::parse_at_most(input, MAX_TAGS, true)
+    }
+
+    fn parse_at_most(input: &[u8], max: usize, skip_empty: bool) -> Result<TagList, TagError> {
         let s = std::str::from_utf8(input).map_err(|_| TagError::NotText)?;
         let mut tags: Vec<(String, String)> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        for item in s.split(';') {
+        let mut items = s.split(';').peekable();
+        while let Some(item) = items.next() {
             let item = trim_fws(item);
             if item.is_empty() {
-                continue;
+                // Only after the last `;` (or in an empty list) is nothing allowed.
+                if skip_empty || items.peek().is_none() {
+                    continue;
+                }
+                return Err(TagError::Empty);
             }
             let (n, v) = item.split_once('=').ok_or_else(|| TagError::NoEquals(item.to_string()))?;
             let n = trim_fws(n);
@@ -128,6 +144,21 @@ mod tests {
         assert_eq!(strip_ws(t.get("b").unwrap()), "abcd");
     }
 
+    /// RFC 6376 §3.2: `tag-list = tag-spec *( ";" tag-spec ) [ ";" ]`. dkimpy refuses an empty
+    /// tag-spec everywhere, Mail::DKIM reads it everywhere: signatures follow the grammar (and
+    /// ValiMail's ARC suite), records are read as Mail::DKIM reads them.
+    #[test]
+    fn empty_tag_spec_is_an_error_in_a_signature_and_skipped_in_a_record() {
+        for bad in [&b"cv=none; d=example.org; i=1; s=dummy;;\r\n t=12345"[..], b";a=b", b"a=b; ;c=d", b"a=b;;"] {
+            assert_eq!(TagList::parse(bad), Err(TagError::Empty), "{}", String::from_utf8_lossy(bad));
+        }
+        for ok in [&b"a=b;"[..], b"a=b; \r\n", b"a=b", b"", b" \r\n "] {
+            assert!(TagList::parse(ok).is_ok(), "{}", String::from_utf8_lossy(ok));
+        }
+        let r = TagList::parse_record(b"v=DKIM1;; k=rsa; p=abc;;").unwrap();
+        assert_eq!((r.get("v"), r.get("k"), r.get("p")), (Some("DKIM1"), Some("rsa"), Some("abc")));
+    }
+
     #[test]
     fn rejects() {
         assert!(matches!(TagList::parse(b"v=1; v=2"), Err(TagError::Duplicate(_))));
@@ -154,14 +185,19 @@ mod tests {
             2_000,
             |n| {
                 let input = empty_tags(n);
-                move || assert_eq!(TagList::parse_at_most(&input, usize::MAX).map(|t| t.tags.len()), Ok(n))
+                // Records: the same list with an empty tag-spec after each tag.
+                let doubled = String::from_utf8_lossy(&input).replace(';', ";;").into_bytes();
+                move || {
+                    assert_eq!(TagList::parse_at_most(&input, usize::MAX, false).map(|t| t.tags.len()), Ok(n));
+                    assert_eq!(TagList::parse_at_most(&doubled, usize::MAX, true).map(|t| t.tags.len()), Ok(n));
+                }
             },
             |work| work(),
         );
         let m = empty_tags(80_000);
         // A duplicate far down the list is still found.
         let dup = [m.as_slice(), b"t3=x"].concat();
-        assert_eq!(TagList::parse_at_most(&dup, usize::MAX), Err(TagError::Duplicate("t3".into())));
+        assert_eq!(TagList::parse_at_most(&dup, usize::MAX, false), Err(TagError::Duplicate("t3".into())));
     }
 
     #[test]

@@ -286,7 +286,7 @@ fn check_key_and_signature(
         TxtAnswer::Records(r) if r.is_empty() => return (Status::NoKey, format!("{name}: no key record")),
         TxtAnswer::Records(r) => return (Status::BadKey, format!("{name}: {} TXT records", r.len())),
     };
-    let tags = match TagList::parse(&record) {
+    let tags = match TagList::parse_record(&record) {
         Ok(t) => t,
         Err(e) => return (Status::BadKey, format!("{name}: {e}")),
     };
@@ -349,7 +349,7 @@ pub fn lookup_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
     o.policy = Some(match dns.txt(&format!("_domainkey.{}", sender.domain)) {
         TxtAnswer::Records(r) if r.is_empty() => Policy::NotPublished,
         TxtAnswer::Records(r) if r.len() > 1 => Policy::Unknown,
-        TxtAnswer::Records(r) => match r.first().map(|rec| TagList::parse(rec)) {
+        TxtAnswer::Records(r) => match r.first().map(|rec| TagList::parse_record(rec)) {
             Some(Ok(t)) => Policy::Published {
                 signs_all: t.get("o").is_some_and(|v| strip_ws(v).starts_with('-')),
                 testing: t.get("t").is_some_and(|v| strip_ws(v).contains('y')),

@@ -428,3 +428,23 @@ fn domainkeys_key_in_nested_spki_does_not_recurse() {
     // About 3 MB; with one stack frame per level this overflowed a test thread's stack.
     assert!(rsa_components(&nest(100_000)).is_none());
 }
+
+// --- tcprules lookups ----------------------------------------------------------------------------
+
+/// `dkim check --host` or `--ip` of many labels: tcpserver's keys (the host's suffixes, the
+/// address's prefixes) are compared in place, so neither memory nor time grows with
+/// (labels x length).
+#[test]
+fn tcprules_lookup_of_many_labels_is_linear() {
+    use crate::tcprules::{find, parse};
+    let rules = parse("=.nomatch.example:allow\n10.0.0.1-5:allow\n=x.example:allow\n1.2.:allow\n").unwrap();
+    assert_linear(
+        "tcprules lookup of a host and an address of many labels",
+        1000,
+        |n| ("a.".repeat(n) + "org", "9.".repeat(n) + "9"),
+        |(host, ip)| {
+            assert!(find(&rules, "192.0.2.1", Some(host), None).is_none());
+            assert!(find(&rules, ip, None, None).is_none());
+        },
+    );
+}

@@ -18,5 +18,6 @@ mod remote;
 mod robustness;
 mod sign;
 mod spf;
+mod suites;
 mod tools;
 mod verify;

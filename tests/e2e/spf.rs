@@ -217,3 +217,54 @@ fn limits_stop_the_queries() {
     let asked = q(&case("3 void lookups", "void.example", "192.0.2.1", SpfResult::PermError));
     assert!(asked.iter().any(|l| l.contains("nx3.void.example")), "the third is asked, then counted: {asked:?}");
 }
+
+/// RFC 7208 §7.1: a target name may hold any visible character but `%` after expansion (and
+/// `%%`, `%_`, `%-` put `%`, spaces and `%20` into it); RFC 2181 §11: a label may hold any octet.
+/// Such names are asked of DNS as they are, labels as raw octets, and match.
+#[test]
+fn spf_target_names_with_any_visible_character_are_asked() {
+    let dns = Dns::start(&[
+        ("colon-a.example", "v=spf1 a:foo:bar/baz.example.com -all"),
+        ("colon-mx.example", "v=spf1 mx:foo:bar/baz.example.com -all"),
+        ("foo:bar/baz.example.com", "@A:192.0.2.7"),
+        ("foo:bar/baz.example.com", "@MX:0 foo:bar/baz.example.com"),
+        ("mania.example", "v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all"),
+        ("macro%percent  space%20url-space.example.com", "@A:192.0.2.8"),
+        ("local.example", "v=spf1 exists:%{l}.x.local.example -all"),
+        ("a b(c)\\d.x.local.example", "@A:127.0.0.2"),
+    ]);
+    let r = || Hickory::new(Servers::Listed(vec![dns.addr().parse().unwrap()]), Duration::from_secs(2));
+    let check = |domain: &str, sender: &str, ip: &str| {
+        check_host(&r(), ip.parse().unwrap(), domain, &format!("{sender}@{domain}"), "h.example", HOST).result
+    };
+    assert_eq!(check("colon-a.example", "u", "192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("colon-a.example", "u", "::ffff:192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("colon-mx.example", "u", "192.0.2.7"), SpfResult::Pass);
+    assert_eq!(check("mania.example", "u", "192.0.2.8"), SpfResult::Pass);
+    assert_eq!(check("mania.example", "u", "192.0.2.9"), SpfResult::Fail);
+    assert_eq!(check("local.example", "a b(c)\\d", "192.0.2.9"), SpfResult::Pass);
+    let asked = dns.queries();
+    assert!(asked.iter().any(|l| l.contains(" macro%percent  space%20url-space.example.com 1 ")), "{asked:?}");
+}
+
+/// A TXT answer holding a record of zero-length data (illegal, RFC 1035 §3.3.14, but seen)
+/// beside the SPF record: hickory-resolver refuses the whole answer, so it is read again
+/// leniently, and the valid record is used. (Over TCP hickory drops such an answer without a
+/// word and the question times out: an answer too big for UDP stays a temporary failure.)
+#[test]
+fn txt_answer_with_a_zero_length_record_keeps_the_valid_one() {
+    use qmail_dkim::dns::{TxtAnswer, TxtLookup};
+    // "v=spf1 ip4:" "192.0.2.5 -all" as two character-strings, then an empty record.
+    let spf = "@RDATA:0b763d73706631206970343a0e3139322e302e322e35202d616c6c";
+    let dns = Dns::start(&[("null.example", spf), ("null.example", "@RDATA:"), ("only.example", "@RDATA:")]);
+    let r = || Hickory::new(Servers::Listed(vec![dns.addr().parse().unwrap()]), Duration::from_secs(2));
+    let want = TxtAnswer::Records(vec![b"v=spf1 ip4:192.0.2.5 -all".to_vec(), Vec::new()]);
+    assert_eq!(r().txt("null.example"), want);
+    let spf = |name: &str, ip: &str| {
+        check_host(&r(), ip.parse().unwrap(), name, &format!("u@{name}"), "h.example", HOST).result
+    };
+    assert_eq!(spf("null.example", "192.0.2.5"), SpfResult::Pass);
+    assert_eq!(spf("null.example", "192.0.2.6"), SpfResult::Fail);
+    assert_eq!(r().txt("only.example"), TxtAnswer::Records(vec![Vec::new()]));
+    assert_eq!(spf("only.example", "192.0.2.5"), SpfResult::None);
+}

@@ -21,6 +21,8 @@ and lines starting with `#` are ignored. Special values of `text`:
     @NXDOMAIN      answer with rcode 3 (NXDOMAIN)
     @REFUSED       answer with rcode 5 (REFUSED)
     @TIMEOUT       never answer (UDP: drop; TCP: keep the connection silent)
+    @TIMEOUT-NODATA  never answer a question of a type this name has no
+                   records of; answer the others
     @TRUNC         over UDP answer TC=1 with no records; over TCP serve the
                    other (ordinary) lines of the same name
     @RDATA:<hex>   one TXT record whose RDATA is exactly these bytes (to serve
@@ -29,6 +31,10 @@ and lines starting with `#` are ignored. Special values of `text`:
     @MX:<pref> <host>                   @PTR:<host>    an MX or PTR record
                    (for SPF: a question of one type gets only the records of
                    that type; a name with records of other types only is NODATA)
+    @CNAME:<host>  an alias: a question of another type is answered with the
+                   CNAME and, as an authoritative server does, the records of
+                   the target when it is in the zone (chains followed, at most
+                   8 links; a loop ends the chain)
 
 A name not in the zone gets NXDOMAIN; a question of another type for a known
 name gets NOERROR with no answer. Answers over UDP larger than 512 bytes (or
@@ -52,6 +58,7 @@ import threading
 import time
 
 TYPE_A = 1
+TYPE_CNAME = 5
 TYPE_PTR = 12
 TYPE_MX = 15
 TYPE_TXT = 16
@@ -202,11 +209,11 @@ def encode_name(host):
     return bytes(out)
 
 
-TYPED = {b"@A:": TYPE_A, b"@AAAA:": TYPE_AAAA, b"@MX:": TYPE_MX, b"@PTR:": TYPE_PTR}
+TYPED = {b"@A:": TYPE_A, b"@AAAA:": TYPE_AAAA, b"@MX:": TYPE_MX, b"@PTR:": TYPE_PTR, b"@CNAME:": TYPE_CNAME}
 
 
 def typed_record(text):
-    """(type, rdata) of an @A:/@AAAA:/@MX:/@PTR: line, else None."""
+    """(type, rdata) of an @A:/@AAAA:/@MX:/@PTR:/@CNAME: line, else None."""
     for prefix, rtype in TYPED.items():
         if text.startswith(prefix):
             v = text[len(prefix):].strip()
@@ -233,8 +240,12 @@ def build_response(q, rcode, records, tc=False, aa=True):
     if has_q:
         body += q.qname_wire + struct.pack("!HH", q.qtype, q.qclass)
     for rec in records:
-        rtype, rdata = rec if isinstance(rec, tuple) else (TYPE_TXT, rec)
-        body += b"\xc0\x0c"  # pointer to the question name at offset 12
+        owner = b"\xc0\x0c"  # pointer to the question name at offset 12
+        if isinstance(rec, tuple) and len(rec) == 3:
+            owner, rtype, rdata = rec
+        else:
+            rtype, rdata = rec if isinstance(rec, tuple) else (TYPE_TXT, rec)
+        body += owner
         body += struct.pack("!HHIH", rtype, CLASS_IN, 0, len(rdata))
         body += rdata
     return header + bytes(body)
@@ -254,10 +265,16 @@ def answer(pkt, proto, zone_path):
     texts = zone.get(q.key())
     if texts is None:
         return build_response(q, 3, []), "NXDOMAIN", q
+    if q.qtype != TYPE_CNAME and any(t.startswith(b"@CNAME:") for t in texts):
+        return cname_chain(q, zone, texts)
     typed = [r for r in (typed_record(t) for t in texts) if r is not None]
     texts = [t for t in texts if typed_record(t) is None]
     specials = [t for t in texts if t.startswith(b"@") and not t.startswith(b"@RDATA:")]
     plain = [t for t in texts if not (t.startswith(b"@") and not t.startswith(b"@RDATA:"))]
+    if b"@TIMEOUT-NODATA" in specials:
+        has_txt = q.qtype in (TYPE_TXT, 255) and plain
+        if not has_txt and not any(r[0] == q.qtype for r in typed):
+            return None, "TIMEOUT", q
     for s in specials:
         if s == b"@TIMEOUT":
             return None, "TIMEOUT", q
@@ -282,6 +299,30 @@ def answer(pkt, proto, zone_path):
         if len(resp) > limit:
             return build_response(q, 0, [], tc=True), "TC(size %d)" % len(resp), q
     return resp, "NOERROR(%d)" % len(plain), q
+
+
+def cname_chain(q, zone, texts):
+    """The CNAME records from the question name on, then the target's records of the type."""
+    records, seen, owner, key = [], {q.key()}, b"\xc0\x0c", q.key()
+    for _ in range(8):
+        target = next(t for t in texts if t.startswith(b"@CNAME:"))[7:].strip().rstrip(b".")
+        wire = encode_name(target)
+        records.append((owner, TYPE_CNAME, wire))
+        owner, key = wire, target.lower()
+        texts = zone.get(key)
+        if key in seen or texts is None or any(t.startswith(b"@") and t[1:5] in (b"TIME", b"SERV")
+                                                for t in texts):
+            break
+        seen.add(key)
+        if not any(t.startswith(b"@CNAME:") for t in texts):
+            if q.qtype == TYPE_TXT:
+                records += [(owner, TYPE_TXT, txt_rdata(t)) for t in texts
+                            if not t.startswith(b"@") or t.startswith(b"@RDATA:")]
+            else:
+                records += [(owner,) + r for r in (typed_record(t) for t in texts)
+                            if r is not None and r[0] == q.qtype]
+            break
+    return build_response(q, 0, records), "CNAME(%d)" % len(records), q
 
 
 def log(path, proto, q, outcome):

@@ -542,3 +542,20 @@ fn huge_h_list_is_bounded() {
     // Long q=, s= and t= lists are walked, not collected.
     assert_eq!(letter(&rsa, &rsa_record(&format!("t={}y; ", "x:".repeat(1 << 20)))), 'A');
 }
+
+/// RFC 6376 §3.2: no empty tag-spec in a signature's tag-list (`s=sel;;`): H (permerror), as
+/// dkimpy says. A key record's stray `;` is read (Mail::DKIM reads it; dkimpy does not).
+#[test]
+fn empty_tag_spec_in_a_signature_is_a_syntax_error() {
+    for bad in [
+        "v=1; a=rsa-sha256; d=example.com; s=sel;; h=from:subject; bh=AAAA; b=AAAA",
+        "v=1; a=rsa-sha256; d=example.com; s=sel; h=from:subject; bh=AAAA; b=AAAA;;",
+        ";v=1; a=rsa-sha256; d=example.com; s=sel; h=from:subject; bh=AAAA; b=AAAA",
+    ] {
+        assert_eq!(letter(&with_sig(bad), &rsa_record("")), 'H', "{bad}");
+    }
+    assert_eq!(letter(&with_sig(&format!("{OK_TAGS};")), &rsa_record("")), 'U');
+    let m = signed(Algorithm::RsaSha256);
+    assert!(letter(&m, &rsa_record("")) != 'H');
+    assert_eq!(letter(&m, &rsa_record("")), letter(&m, &rsa_record("").replacen("; ", ";; ", 1)));
+}
