@@ -102,7 +102,7 @@ impl Error {
         Error::KeyUnreadable { path, source, why }
     }
 
-    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are reported by
+    /// The qmail-queue exit code for this failure (qmail-dkim(8), EXIT CODES). Refusals are reported by
     /// `refusal::refuse`, which uses this for the `none` convention (31 / 71).
     pub fn exit_code(&self) -> i32 {
         match self {

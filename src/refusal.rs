@@ -1,4 +1,4 @@
-//! Refusals: how the reason reaches the SMTP client, and the log (shared/SPEC.md §2).
+//! Refusals: how the reason reaches the SMTP client, and the log (qmail-dkim(8), EXIT CODES).
 //!
 //! The convention is `CUSTOM_ERRORS` when set; otherwise it is chosen so that a permanent
 //! refusal stays permanent on every qmail: notqmail's when fd 6 is a pipe (notqmail's
