@@ -62,5 +62,44 @@ fn headers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, body, headers);
+/// What `DMARCREPORTS` adds to a message: one record file written, flushed and renamed into
+/// the spool (here in the system's temporary directory).
+fn dmarc_spool(c: &mut Criterion) {
+    use qmail_dkim::dmarc_spool::{write, DkimAuth, Entry, Policy, Row};
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["tmp", "new"] {
+        std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+    }
+    let e = Entry {
+        time: 1_796_000_000,
+        policy: Policy {
+            domain: "example.com".into(),
+            discovery: "psl".into(),
+            p: "reject".into(),
+            adkim: "r".into(),
+            aspf: "r".into(),
+            rua: vec!["mailto:dmarc@example.com".into()],
+            ..Policy::default()
+        },
+        row: Row {
+            source_ip: "192.0.2.1".into(),
+            header_from: "example.com".into(),
+            envelope_from: Some("example.com".into()),
+            dkim: vec![DkimAuth { domain: "example.com".into(), selector: "sel".into(), result: "pass".into() }],
+            spf: Some(("example.com".into(), "pass".into())),
+            dkim_aligned: true,
+            spf_aligned: true,
+            disposition: "pass".into(),
+            reasons: Vec::new(),
+        },
+    };
+    c.bench_function("dmarc_spool/write", |b| {
+        b.iter(|| {
+            let p = write(dir.path(), black_box(&e)).expect("write");
+            std::fs::remove_file(p).expect("rm");
+        })
+    });
+}
+
+criterion_group!(benches, body, headers, dmarc_spool);
 criterion_main!(benches);

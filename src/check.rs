@@ -265,10 +265,9 @@ fn check_queue_time(req: &Request<'_>, out: &mut Report) {
             }
             fs::read(p)
         }) {
-            KeyFound::Read(path, pem) => match SigningKey::from_pem(&pem, false) {
-                Ok(_) => {
-                    out.say(format!("arc seal: d={domain} s={} key {}", config::selector_of(&path), path.display()))
-                }
+            KeyFound::Read(path, pem) => match SigningKey::from_pem(&pem, false).and(config::key_selector(&path, &pem))
+            {
+                Ok(s) => out.say(format!("arc seal: d={domain} s={s} key {}", path.display())),
                 Err(e) => out.problem(format!("ARCSIGN key {}: {e}", path.display())),
             },
             KeyFound::Unreadable(path, e) => out.problem(format!("ARCSIGN key {}: {e}", path.display())),
@@ -415,7 +414,13 @@ fn check_signing(req: &Request<'_>, template: &str, dns: &dyn TxtLookup, out: &m
                 continue;
             }
         };
-        let selector = config::selector_of(&path);
+        let selector = match config::key_selector(&path, &pem) {
+            Ok(s) => s,
+            Err(reason) => {
+                out.problem(format!("unusable private key {}: {reason}", path.display()));
+                continue;
+            }
+        };
         for mut p in job.params {
             p.selector = selector.clone();
             let sig = format!("d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());

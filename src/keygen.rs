@@ -518,9 +518,120 @@ fn tinydns_escape(s: &str) -> String {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// The printed records (dknewkey, `dkim keys`)
+// ---------------------------------------------------------------------------------------------
+
+/// How records are printed: dknewkey's `--bind`, `--tinydns` (neither: both forms, each under
+/// a comment line) and `--value` (the DKIM record's value alone, one line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordForms {
+    pub bind: bool,
+    pub tinydns: bool,
+    pub value: bool,
+    /// The TTL of tinydns-data lines.
+    pub ttl: u32,
+}
+
+impl Default for RecordForms {
+    fn default() -> Self {
+        RecordForms { bind: false, tinydns: false, value: false, ttl: DEFAULT_TINYDNS_TTL }
+    }
+}
+
+impl RecordForms {
+    /// `section(comment, form)` once per form asked for, a blank line between them.
+    fn each(&self, mut section: impl FnMut(&str, &dyn Fn(&str, &str) -> String) -> String) -> String {
+        let (bind, tinydns) = if !self.bind && !self.tinydns { (true, true) } else { (self.bind, self.tinydns) };
+        let ttl = self.ttl;
+        let mut out = String::new();
+        if bind {
+            out.push_str(&section(";", &|name, value| bind_txt(name, value)));
+        }
+        if tinydns {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&section("#", &|name, value| tinydns_txt(name, value, ttl)));
+        }
+        out
+    }
+}
+
+/// The records of a key, in the forms asked for: the DKIM record, and with `domainkeys`
+/// (`Some(signs_all)`) the DomainKeys key record (as a comment) and policy record.
+pub fn render_records(
+    selector: &str,
+    domain: &str,
+    info: &PublicKeyInfo,
+    opts: DkimRecordOptions,
+    domainkeys: Option<bool>,
+    forms: RecordForms,
+) -> Result<String, KeygenError> {
+    let dkim = dkim_record(info.kind, &info.p, opts);
+    if forms.value {
+        return Ok(format!("{dkim}\n"));
+    }
+    let testing = opts.testing;
+    let key_name = key_record_name(selector, domain);
+    let dk = match domainkeys {
+        Some(signs_all) => Some((
+            domainkeys_key_record(info.kind, &info.p, testing)?,
+            policy_record_name(domain),
+            domainkeys_policy_record(domain, signs_all, testing),
+        )),
+        None => None,
+    };
+    Ok(forms.each(|comment, fmt| {
+        let mut out = format!(
+            "{comment} DKIM key {key_name} ({} {} bits{})\n",
+            info.kind,
+            info.bits,
+            if testing { ", t=y: testing" } else { "" }
+        );
+        out.push_str(&fmt(&key_name, &dkim));
+        out.push('\n');
+        if let Some((dk_key, policy_name, policy)) = &dk {
+            out.push_str(&format!(
+                "{comment} DomainKeys verifiers read the record above as well. A selector used only for\n\
+                 {comment} DomainKeys would publish this instead (never two TXT records at one name):\n"
+            ));
+            for line in fmt(&key_name, dk_key).lines() {
+                out.push_str(&format!("{comment} {line}\n"));
+            }
+            out.push_str(&format!("{comment} DomainKeys policy of {domain}\n"));
+            out.push_str(&fmt(policy_name, policy));
+            out.push('\n');
+        }
+        out
+    }))
+}
+
+/// The record that revokes a selector (`p=` empty: verifiers say "key revoked"), in the forms
+/// asked for.
+pub fn render_revocation(selector: &str, domain: &str, kind: KeyType, forms: RecordForms) -> String {
+    let value = dkim_record(kind, "", DkimRecordOptions { testing: false, ..DkimRecordOptions::default() });
+    if forms.value {
+        return format!("{value}\n");
+    }
+    let name = key_record_name(selector, domain);
+    forms.each(|comment, fmt| format!("{comment} revoked DKIM key {name} (p= empty)\n{}\n", fmt(&name, &value)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revocation_record_has_an_empty_p() {
+        let f = RecordForms { value: true, ..RecordForms::default() };
+        assert_eq!(render_revocation("s1", "example.com", KeyType::Rsa, f), "v=DKIM1; k=rsa; p=\n");
+        let t = RecordForms { tinydns: true, ..RecordForms::default() };
+        assert_eq!(
+            render_revocation("s1", "example.com", KeyType::Ed25519, t),
+            "# revoked DKIM key s1._domainkey.example.com (p= empty)\n's1._domainkey.example.com:v=DKIM1; k=ed25519; p=:86400\n"
+        );
+    }
 
     // ---- parsers for the zone formats (test-only), to check round trips ----
 

@@ -9,7 +9,7 @@ use std::path::Path;
 /// looks at everything, and is left out.
 const LAYERS: &[&[&str]] = &[
     &["access", "auth_results", "der", "domain", "getopt", "glob", "linear", "rfc5322", "tcprules"],
-    &["error"],
+    &["error", "dmarc_spool"],
     &["envelope", "log", "message"],
     &["config", "headers"],
     &["dns", "refusal"],
@@ -21,7 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["queue"],
     &["plan"],
     &["check", "run"],
-    &["remote"],
+    &["keys", "remote"],
+    &["dmarc_reports"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

@@ -4,7 +4,9 @@
 //! unit test in `layers.rs`; docs/architecture.md says what each module holds):
 //!
 //! ```text
+//! dmarc_reports                    `dkim dmarc import` and `report`: database, RFC 9990 XML, sending
 //! remote                           qmail-dkim-remote: sign at queue exit, exec qmail-remote
+//! keys                             `dkim keys`: key rotation (docs/key-rotation.md)
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
@@ -16,7 +18,7 @@
 //! dns, refusal
 //! config, headers
 //! message, envelope, log
-//! error
+//! error, dmarc_spool               errors; the DMARC report spool's record format
 //! access, auth_results, der, domain, getopt, glob, rfc5322, tcprules
 //! ```
 //!
@@ -33,6 +35,8 @@ pub mod config;
 pub mod der;
 pub mod dkim;
 pub mod dmarc;
+pub mod dmarc_reports;
+pub mod dmarc_spool;
 pub mod dns;
 pub mod domain;
 pub mod domainkeys;
@@ -42,6 +46,7 @@ pub mod getopt;
 pub mod glob;
 pub mod headers;
 pub mod keygen;
+pub mod keys;
 #[cfg(test)]
 mod layers;
 #[cfg(test)]

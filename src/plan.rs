@@ -5,7 +5,7 @@
 use crate::arc::seal::ArcSealTask;
 use crate::arc::verify::ArcVerifyTask;
 use crate::config::control::{self, lookup_dkimkeys, parse_dkimkeys, EnvChange};
-use crate::config::{authserv_id, selector_of, signing_domain, ControlDir, Env, KeyChoice, Mode};
+use crate::config::{authserv_id, key_selector, signing_domain, ControlDir, Env, KeyChoice, KeyFile, Mode};
 use crate::dkim::key::SigningKey;
 use crate::dkim::options;
 use crate::dkim::policy::{Practice, PracticePlan, DEFAULT_PRACTICE_LETTERS};
@@ -54,7 +54,11 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
     }
     tasks.extend(crate::domainkeys::task::plan(env, control, headers)?);
     if let Some(letters) = &checks.dmarc {
-        tasks.push(Box::new(DmarcTask::new(DmarcSettings { letters: letters.clone() })));
+        tasks.push(Box::new(DmarcTask::new(DmarcSettings {
+            letters: letters.clone(),
+            reports: env.nonempty("DMARCREPORTS").map(std::path::PathBuf::from),
+            client_ip: client_ip(env),
+        })));
     }
     if let Some(letters) = &checks.arc {
         tasks.push(Box::new(ArcVerifyTask::new(headers, letters.clone(), now)));
@@ -163,13 +167,14 @@ pub fn arc_sealer(
     now: u64,
 ) -> Result<Option<ArcSealTask>> {
     let choice = KeyChoice::new(control, template, &seal_domain(env, control, headers)?);
-    let Some((path, pem)) = choice.find()? else {
+    let Some(KeyFile { path, pem, mode }) = choice.find_file()? else {
         eprintln!("qmail-dkim: {}: not sealed", choice.no_key());
         return Ok(None);
     };
-    warn_key_mode(&path);
+    warn_key_mode(&path, mode);
     let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector_of(&path), now)))
+    let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector, now)))
 }
 
 /// The settings that change DKIM verdicts.
@@ -345,15 +350,15 @@ fn params_for(env: &Env, var: &str, domain: &str, names: &[String], now: u64) ->
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
 pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
-    let Some((path, pem)) = job.key.find()? else {
+    let Some(KeyFile { path, pem, mode }) = job.key.find_file()? else {
         eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
         return Ok(None);
     };
-    warn_key_mode(&path);
+    warn_key_mode(&path, mode);
     let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == HashAlg::Sha1);
     let key =
         SigningKey::from_pem(&pem, need_sha1).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
-    let selector = selector_of(&path);
+    let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     let mut params = job.params;
     for p in &mut params {
         p.selector = selector.clone();
@@ -362,17 +367,13 @@ pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
 }
 
 /// A private key others can read or change is worth a warning in the log.
-fn warn_key_mode(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(path) {
-        let mode = m.permissions().mode();
-        if mode & 0o022 != 0 || mode & 0o004 != 0 {
-            eprintln!(
-                "qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600",
-                path.display(),
-                mode & 0o7777
-            );
-        }
+fn warn_key_mode(path: &std::path::Path, mode: u32) {
+    if mode & 0o022 != 0 || mode & 0o004 != 0 {
+        eprintln!(
+            "qmail-dkim: warning: private key {} has mode {:04o}; use 0640 or 0600",
+            path.display(),
+            mode & 0o7777
+        );
     }
 }
 

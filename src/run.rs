@@ -22,6 +22,7 @@ pub fn main() -> i32 {
     std::panic::set_hook(Box::new(on_panic));
     let env = Env::from_process();
     refusal::set_aside_reply_pipe(&env);
+    queue::hide_queue_variables();
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (code, end) = match run(&env, &args) {
@@ -187,11 +188,11 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // 4. The envelope, then each task's result. Fields that forge our verdicts go whenever we
     // write one (decided here, once, for every method); signatures made now cover what is queued.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    let forged = if plan::removes_forged(env, mode) {
-        crate::headers::forged(&headers, &authserv_id(env, &control))
-    } else {
-        Vec::new()
-    };
+    // Read once: control/me and the host name.
+    let id = std::cell::OnceCell::new();
+    let authserv = || id.get_or_init(|| authserv_id(env, &control)).as_str();
+    let forged =
+        if plan::removes_forged(env, mode) { crate::headers::forged(&headers, authserv()) } else { Vec::new() };
     let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
     let queued_ref = queued.as_ref().unwrap_or(&headers);
     let (mut prefix, auth, refusal) = plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
@@ -212,7 +213,7 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
     // arc), on top.
     if !auth.is_empty() {
-        let mut field = crate::auth_results::field(&authserv_id(env, &control), &auth);
+        let mut field = crate::auth_results::field(authserv(), &auth);
         field.extend_from_slice(&prefix);
         prefix = field;
     }
@@ -251,7 +252,8 @@ pub struct Head {
 
 /// Reads fd 0 up to the end of the header block, within the bounds of message.rs.
 pub fn read_head(stdin: &mut File) -> Result<Head> {
-    let mut head: Vec<u8> = Vec::with_capacity(READ_SIZE);
+    // Grown as read: a 4 KiB message then costs no mmap/munmap pair of a 256 KiB reservation.
+    let mut head: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; READ_SIZE];
     let mut eof = false;
     let (block_end, body_start) = loop {

@@ -15,6 +15,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[path = "dkim/keys.rs"]
+mod keys;
+
 #[derive(Parser)]
 #[command(name = "dkim", version, about = "Sign or verify a message with DKIM, or test a key against the DNS")]
 struct Cli {
@@ -32,6 +35,54 @@ enum Cmd {
     Testkey(TestkeyArgs),
     /// Say what qmail-dkim would do for a client and a sender, and every problem on the way.
     Check(CheckArgs),
+    /// Rotate keys without outages: status, rotate, advance (for cron).
+    Keys(keys::KeysArgs),
+    /// DMARC aggregate reports: import the DMARCREPORTS spool, make and send the reports.
+    #[command(subcommand)]
+    Dmarc(DmarcCmd),
+}
+
+#[derive(Subcommand)]
+enum DmarcCmd {
+    /// Move the records of a DMARCREPORTS spool into the database.
+    Import(ImportArgs),
+    /// Make one RFC 9990 report per policy domain of a day; write (--out) or mail (--send) them.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// sqlite:PATH or postgres://...
+    #[arg(long = "db", value_name = "URL", default_value = qmail_dkim::dmarc_reports::db::DEFAULT_URL)]
+    db: String,
+    /// The spool directory (DMARCREPORTS).
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["out", "send"])))]
+struct ReportArgs {
+    /// sqlite:PATH or postgres://...
+    #[arg(long = "db", value_name = "URL", default_value = qmail_dkim::dmarc_reports::db::DEFAULT_URL)]
+    db: String,
+    /// The reporting organization (org_name).
+    #[arg(long = "org", value_name = "NAME")]
+    org: String,
+    /// The reports' sender and contact address.
+    #[arg(long = "from", value_name = "ADDRESS")]
+    from: String,
+    /// The UTC day [default: yesterday].
+    #[arg(long = "day", value_name = "YYYY-MM-DD")]
+    day: Option<String>,
+    /// Write the .xml.gz files into this directory.
+    #[arg(long = "out", value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Mail each report to the rua= addresses through qmail-inject (QMAILINJECT).
+    #[arg(long = "send")]
+    send: bool,
+    /// DNS server address, for the authorization of external destinations [default: DNSCACHEIP].
+    #[arg(long = "dns", value_name = "ADDRESS")]
+    dns: Option<String>,
 }
 
 #[derive(Args)]
@@ -138,6 +189,9 @@ fn main() -> ExitCode {
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Testkey(a) => testkey_cmd(a),
         Cmd::Check(a) => check_cmd(a),
+        Cmd::Dmarc(DmarcCmd::Import(a)) => dmarc_import_cmd(a),
+        Cmd::Dmarc(DmarcCmd::Report(a)) => dmarc_report_cmd(a),
+        Cmd::Keys(a) => keys::run(a, now()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -197,8 +251,12 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
     for job in jobs {
         let need_sha1 = job.params.iter().any(|p| p.algorithm.hash() == qmail_dkim::dkim::HashAlg::Sha1);
         let key = SigningKey::from_pem(&pem, need_sha1).map_err(|e| format!("{}: {e}", a.key.display()))?;
+        let selector = match &a.selector {
+            Some(s) => s.clone(),
+            None => config::key_selector(&a.key, &pem).map_err(|e| format!("{}: {e}", a.key.display()))?,
+        };
         for mut p in job.params {
-            p.selector = a.selector.clone().unwrap_or_else(|| config::selector_of(&a.key));
+            p.selector = selector.clone();
             if let Some(d) = &a.domain {
                 p.domain = d.to_ascii_lowercase();
             }
@@ -288,7 +346,9 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
         }
     };
     let req = check::Request { env: &env, from: a.from.as_deref(), user: who.as_ref(), now: now() };
-    check::check(&req, &*dns::from_env(&env), &mut out);
+    let lookup = dns::from_env(&env);
+    check::check(&req, &*lookup, &mut out);
+    keys::check(&env, &*lookup, &mut out);
     for l in &out.lines {
         println!("{l}");
     }
@@ -347,4 +407,61 @@ fn rule_vars(file: &Path, ip: &str, host: Option<&str>, out: &mut check::Report)
         out.problem(format!("the rule for {ip} is deny: tcpserver refuses the connection"));
     }
     Ok(rule.vars.clone())
+}
+
+fn dmarc_import_cmd(a: ImportArgs) -> Result<u8, String> {
+    use qmail_dkim::dmarc_reports::{self as reports, db::Db};
+    use std::io::IsTerminal;
+    let mut db = Db::open(&a.db).map_err(|e| e.to_string())?;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |d: &reports::Imported| {
+        if tty {
+            eprint!("\rdkim: {} records imported", d.counted);
+        }
+    };
+    let done = reports::import(&mut db, &a.dir, &mut progress).map_err(|e| e.to_string())?;
+    if tty {
+        eprintln!();
+    }
+    println!("{} records imported, {} counted before, {} not records", done.counted, done.again, done.bad);
+    Ok(u8::from(done.bad > 0))
+}
+
+fn dmarc_report_cmd(a: ReportArgs) -> Result<u8, String> {
+    use qmail_dkim::dmarc_reports::{self as reports, db::Db, xml::Reporter, Target};
+    if !a.from.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && qmail_dkim::domain::is_dns_name(d)) {
+        eprintln!("dkim: --from {}: not an address", a.from);
+        return Ok(2);
+    }
+    let day = a.day.clone().unwrap_or_else(|| reports::day_of(now().saturating_sub(reports::DAY)));
+    if reports::parse_day(&day).is_none() {
+        eprintln!("dkim: --day {day}: not a day (YYYY-MM-DD)");
+        return Ok(2);
+    }
+    let who = Reporter { org: a.org.clone(), email: a.from.clone() };
+    let mut db = Db::open(&a.db).map_err(|e| e.to_string())?;
+    let mut env = Env::from_process();
+    if let Some(d) = &a.dns {
+        env.set("DNSCACHEIP", d);
+    }
+    let resolver = dns::Hickory::from_env(&env);
+    let inject = env.nonempty("QMAILINJECT").unwrap_or("/var/qmail/bin/qmail-inject").to_string();
+    let target = match &a.out {
+        Some(dir) => Target::Out(dir),
+        None => Target::Send { inject: &inject, resolver: &resolver },
+    };
+    let done = reports::report(&mut db, &day, &who, target).map_err(|e| e.to_string())?;
+    for p in &done.written {
+        println!("{}", p.display());
+    }
+    for (to, id) in &done.sent {
+        println!("sent {id} to {to}");
+    }
+    if done.other_sender {
+        println!("another host is sending the reports: nothing sent");
+    }
+    for f in &done.failed {
+        eprintln!("dkim: {f}");
+    }
+    Ok(u8::from(!done.failed.is_empty()))
 }

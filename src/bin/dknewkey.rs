@@ -16,7 +16,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -169,6 +169,9 @@ fn run(cli: &Cli) -> Result<(), Fail> {
                 info.bits
             ));
         }
+        // The selector a key file names on its first line (a file `dkim keys` switched).
+        let selector = qmail_dkim::config::key_selector(&cli.keyfile, &pem)
+            .map_err(|e| Fail(format!("{}: {e}", cli.keyfile.display())))?;
         let text = if cli.value {
             format!("{}\n", keygen::dkim_record(info.kind, &info.p, record_options(cli)))
         } else {
@@ -382,7 +385,7 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyType, bits: usiz
     }
 
     let (pem, info) = keygen::generate(kind, bits)?;
-    install_key(path, &dir, pem.as_bytes(), &own, cli.force)?;
+    install_key(path, pem.as_bytes(), &own, cli.force)?;
 
     let text = render(cli, selector, domain, &info)?;
     let pubp = pub_path(path);
@@ -420,54 +423,15 @@ fn create_key(cli: &Cli, selector: &str, domain: &str, kind: KeyType, bits: usiz
 
 /// Writes the key into a new file (mode and group set before any byte is written), then links it
 /// into place (no -f: fails if the key appeared meanwhile) or renames it over the old one (-f).
-fn install_key(path: &Path, dir: &Path, pem: &[u8], own: &Ownership, force: bool) -> Result<(), Fail> {
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{base}.dknewkey.{}", std::process::id()));
-    let result = (|| -> Result<(), Fail> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Fail(format!("cannot create {}: {e}", tmp.display())))?;
-        if let Some(gid) = own.gid {
-            std::os::unix::fs::fchown(&f, None, Some(gid.as_raw())).map_err(|e| {
-                Fail(format!(
-                    "cannot give {} to group {}: {e}",
-                    path.display(),
-                    own.group_name.as_deref().unwrap_or("?")
-                ))
-            })?;
+fn install_key(path: &Path, pem: &[u8], own: &Ownership, force: bool) -> Result<(), Fail> {
+    let how = qmail_dkim::keys::files::Ownership { mode: own.mode, gid: own.gid.map(|g| g.as_raw()) };
+    qmail_dkim::keys::files::install(path, pem, how, force).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => Fail(format!("{} exists; use -f to replace it", path.display())),
+        io::ErrorKind::PermissionDenied if own.gid.is_some() => {
+            Fail(format!("cannot make {} (group {}): {e}", path.display(), own.group_name.as_deref().unwrap_or("?")))
         }
-        // Exactly this mode, whatever the umask.
-        f.set_permissions(fs::Permissions::from_mode(own.mode))
-            .map_err(|e| Fail(format!("cannot set the mode of {}: {e}", tmp.display())))?;
-        f.write_all(pem)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Fail(format!("cannot write {}: {e}", tmp.display())))?;
-        drop(f);
-        if force {
-            fs::rename(&tmp, path).map_err(|e| Fail(format!("cannot replace {}: {e}", path.display())))?;
-        } else {
-            match fs::hard_link(&tmp, path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(Fail(format!("{} exists; use -f to replace it", path.display())));
-                }
-                Err(e) => return Err(Fail(format!("cannot create {}: {e}", path.display()))),
-            }
-            let _ = fs::remove_file(&tmp);
-        }
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+        _ => Fail(format!("cannot make {}: {e}", path.display())),
+    })
 }
 
 /// Is standard output this very file (`dknewkey default 1024 > default.pub`)?
@@ -497,53 +461,7 @@ fn record_options(cli: &Cli) -> DkimRecordOptions {
 
 /// The records, in the formats asked for (both when none is named).
 fn render(cli: &Cli, selector: &str, domain: &str, info: &PublicKeyInfo) -> Result<String, Fail> {
-    let testing = !cli.no_testing;
-    let opts = record_options(cli);
-    let key_name = keygen::key_record_name(selector, domain);
-    let dkim = keygen::dkim_record(info.kind, &info.p, opts);
-    let dk = if cli.domainkeys {
-        Some((
-            keygen::domainkeys_key_record(info.kind, &info.p, testing)?,
-            keygen::policy_record_name(domain),
-            keygen::domainkeys_policy_record(domain, cli.policy_all, testing),
-        ))
-    } else {
-        None
-    };
-    let (bind, tinydns) = if !cli.bind && !cli.tinydns { (true, true) } else { (cli.bind, cli.tinydns) };
-
-    let mut out = String::new();
-    let mut section = |comment: &str, fmt: &dyn Fn(&str, &str) -> String| {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&format!(
-            "{comment} DKIM key {key_name} ({} {} bits{})\n",
-            info.kind,
-            info.bits,
-            if testing { ", t=y: testing" } else { "" }
-        ));
-        out.push_str(&fmt(&key_name, &dkim));
-        out.push('\n');
-        if let Some((dk_key, policy_name, policy)) = &dk {
-            out.push_str(&format!(
-                "{comment} DomainKeys verifiers read the record above as well. A selector used only for\n\
-                 {comment} DomainKeys would publish this instead (never two TXT records at one name):\n"
-            ));
-            for line in fmt(&key_name, dk_key).lines() {
-                out.push_str(&format!("{comment} {line}\n"));
-            }
-            out.push_str(&format!("{comment} DomainKeys policy of {domain}\n"));
-            out.push_str(&fmt(policy_name, policy));
-            out.push('\n');
-        }
-    };
-    if bind {
-        section(";", &|name, value| keygen::bind_txt(name, value));
-    }
-    if tinydns {
-        let ttl = cli.ttl;
-        section("#", &|name, value| keygen::tinydns_txt(name, value, ttl));
-    }
-    Ok(out)
+    let forms = keygen::RecordForms { bind: cli.bind, tinydns: cli.tinydns, value: false, ttl: cli.ttl };
+    let dk = cli.domainkeys.then_some(cli.policy_all);
+    Ok(keygen::render_records(selector, domain, info, record_options(cli), dk, forms)?)
 }

@@ -80,8 +80,20 @@ impl KeyChoice {
     /// The first candidate that exists, with its contents; `None` when the domain has no key
     /// (the message is queued unsigned: say so with [`KeyChoice::no_key`]).
     pub fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
-        match self.find_with(|p| std::fs::read(p)) {
-            KeyFound::Read(path, pem) => Ok(Some((path, pem))),
+        Ok(self.find_file()?.map(|k| (k.path, k.pem)))
+    }
+
+    /// [`KeyChoice::find`] with the file's permission bits, from the same open.
+    pub fn find_file(&self) -> Result<Option<KeyFile>> {
+        let mut mode = 0;
+        let found = self.find_with(|p| {
+            read_key(p).map(|(pem, m)| {
+                mode = m;
+                pem
+            })
+        });
+        match found {
+            KeyFound::Read(path, pem) => Ok(Some(KeyFile { path, pem, mode })),
             KeyFound::Unreadable(path, e) => Err(Error::key_unreadable(path, e)),
             KeyFound::Missing => match self.candidates.first() {
                 Some(first) if !self.has_percent => Err(Error::KeyMissing(first.clone())),
@@ -97,6 +109,26 @@ impl KeyChoice {
             None => format!("signing domain {:?} is not a domain name, so it has no key", self.domain),
         }
     }
+}
+
+/// A key file and its permission bits.
+#[derive(Debug)]
+pub struct KeyFile {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+    pub mode: u32,
+}
+
+/// The contents and the permission bits of a file, from one open and one `fstat` (`File`'s own
+/// `read_to_end` would ask for the size and the position again).
+fn read_key(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    let mut pem = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
+    Read::take(&mut f, u64::MAX).read_to_end(&mut pem)?;
+    Ok((pem, meta.permissions().mode()))
 }
 
 /// What a search through the key candidates found.
@@ -130,6 +162,32 @@ impl KeyChoice {
 /// The selector: the key file's basename.
 pub fn selector_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The first line of a key file that names its selector (PEM allows text before the key).
+/// `dkim keys` writes it into the file it switches, so that one file read gives the key and its
+/// selector together: a rename over the file changes both at once (docs/key-rotation.md).
+pub const SELECTOR_LINE: &str = "DKIM-Selector:";
+
+/// The selector of the key `pem` read from `path`: the value of a first line
+/// `DKIM-Selector: NAME`, else the file's name ([`selector_of`]). A first line that names no
+/// valid selector is an error (the key is unusable), never a silent fallback to the name.
+pub fn key_selector(path: &Path, pem: &[u8]) -> std::result::Result<String, String> {
+    let first = pem.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(value) = first.get(..SELECTOR_LINE.len()).filter(|p| p.eq_ignore_ascii_case(SELECTOR_LINE.as_bytes()))
+    else {
+        return Ok(selector_of(path));
+    };
+    let value = &first[value.len()..];
+    let value = String::from_utf8_lossy(value).trim().to_string();
+    if crate::domain::is_label_list(&value) && crate::domain::fits_dns(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "its first line {SELECTOR_LINE} {:?} names no valid selector",
+            value.chars().take(64).collect::<String>()
+        ))
+    }
 }
 
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
@@ -171,10 +229,15 @@ pub fn authserv_id(env: &Env, control: &ControlDir) -> String {
     }
 }
 
+/// The system's host name, asked once per run.
 fn hostname() -> Option<String> {
-    let h = nix::unistd::gethostname().ok()?;
-    let h = h.to_string_lossy().trim().to_string();
-    (!h.is_empty()).then_some(h)
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let h = nix::unistd::gethostname().ok()?;
+        let h = h.to_string_lossy().trim().to_string();
+        (!h.is_empty()).then_some(h)
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -183,6 +246,26 @@ mod tests {
 
     fn env(p: &[(&str, &str)]) -> Env {
         Env::from_pairs(p)
+    }
+
+    /// A key file that names its selector on its first line signs with that selector; a file
+    /// without the line keeps its name as the selector (`domainkeys/%/default` never rotated).
+    #[test]
+    fn selector_line_of_a_key_file_names_the_selector() {
+        let p = Path::new("/k/example.com/default");
+        let pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(key_selector(p, pem).unwrap(), "default");
+        let named = [b"DKIM-Selector: rsa20261207\r\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &named).unwrap(), "rsa20261207");
+        let lower = [b"dkim-selector:ed20270101\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &lower).unwrap(), "ed20270101");
+        // Only the first line counts; a bad name is an unusable key, not the file's name.
+        let second = [b"\nDKIM-Selector: x\n".as_slice(), pem].concat();
+        assert_eq!(key_selector(p, &second).unwrap(), "default");
+        for bad in ["DKIM-Selector: \n", "DKIM-Selector: a/../b\n", "DKIM-Selector: a b\n"] {
+            let e = key_selector(p, &[bad.as_bytes(), pem].concat()).unwrap_err();
+            assert!(e.contains("names no valid selector"), "{e}");
+        }
     }
 
     #[test]
@@ -253,6 +336,18 @@ mod tests {
                 assert!(k.no_key().contains("is not a domain name"));
             }
         }
+    }
+
+    /// The warning about a key others can read takes the mode from the open that reads the key.
+    #[test]
+    fn key_file_mode_comes_with_its_contents() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("sel");
+        std::fs::write(&key, "pem").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let k = KeyChoice::new(&ControlDir::new(dir.path()), "sel", "a.org").find_file().unwrap().unwrap();
+        assert_eq!((k.path, k.pem, k.mode & 0o7777), (key, b"pem".to_vec(), 0o644));
     }
 
     #[test]

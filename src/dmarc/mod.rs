@@ -29,6 +29,7 @@
 //!   `permerror`, see [`task`]); a From without a single domain is "no DMARC" there.
 
 pub mod record;
+pub mod report_entry;
 pub mod task;
 pub mod walk;
 

@@ -31,15 +31,20 @@ use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
 pub struct DmarcSettings {
     /// `DMARCVERIFY`: the letters that refuse.
     pub letters: String,
+    /// `DMARCREPORTS`: the report spool, and the client address its records name.
+    pub reports: Option<std::path::PathBuf>,
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 pub struct DmarcTask {
     letters: String,
+    reports: Option<std::path::PathBuf>,
+    client_ip: Option<std::net::IpAddr>,
 }
 
 impl DmarcTask {
     pub fn new(settings: DmarcSettings) -> DmarcTask {
-        DmarcTask { letters: settings.letters }
+        DmarcTask { letters: settings.letters, reports: settings.reports, client_ip: settings.client_ip }
     }
 }
 
@@ -71,6 +76,9 @@ impl Task for DmarcTask {
             );
         }
         let refuse = refusal(&out, &self.letters);
+        if let Some(dir) = &self.reports {
+            super::report_entry::spool(dir, self.client_ip, &out, ctx, refuse.as_ref());
+        }
         Ok(TaskResult { auth: vec![method_result(&out, refuse.is_some())], refuse, ..TaskResult::default() })
     }
 }

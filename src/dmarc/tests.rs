@@ -404,7 +404,7 @@ fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> TaskResult {
 }
 
 fn task(letters: &str) -> DmarcTask {
-    DmarcTask::new(DmarcSettings { letters: letters.into() })
+    DmarcTask::new(DmarcSettings { letters: letters.into(), ..DmarcSettings::default() })
 }
 
 /// The `dmarc=` part of the `Authentication-Results` field, unfolded.

@@ -6,7 +6,7 @@ use super::sign::{make_field, parse_options, plan_fields, sign_digest};
 use super::verify::{self, message_sender, Outcome, Plan};
 use super::{is_same_or_subdomain, Canon, Status};
 use crate::auth_results::MethodResult;
-use crate::config::{selector_of, ControlDir, Env, KeyChoice, Mode};
+use crate::config::{key_selector, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Refusal, Result};
 use crate::message::Headers;
@@ -111,7 +111,10 @@ pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &
             reason: format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()),
         });
     }
-    let selector = options.selector.clone().unwrap_or_else(|| selector_of(&path));
+    let selector = match options.selector.clone() {
+        Some(s) => s,
+        None => key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?,
+    };
     let exclude: Vec<String> = env.get("DKEXCLUDEHEADERS").unwrap_or("").split(':').map(str::to_string).collect();
     let (fields, h) = plan_fields(headers, &options, &exclude);
     let mut hasher = DkHasher::new(options.canon);

@@ -512,7 +512,7 @@ fn install_under(root: &Path, bin_dir: Option<&Path>) {
         let mut l = line.replace(" /var/qmail", &format!(" {}/var/qmail", root.display()));
         l = l.replace(" /usr/local", &format!(" {}/usr/local", root.display()));
         if let Some(d) = bin_dir {
-            if l.starts_with("cargo build") {
+            if l.starts_with("cargo ") {
                 continue;
             }
             l = l.replace("target/release/", &format!("{}/", d.display()));
@@ -563,6 +563,31 @@ fn readme_install_command_with_the_release_build() {
     let root = tempfile::tempdir().unwrap();
     install_under(root.path(), None);
     assert_installed(root.path());
+    // qmail starts one qmail-dkim per message: the README links it static and position-dependent,
+    // so no dynamic linker runs and nothing is relocated at start (docs/performance.md).
+    let elf = std::fs::read(root.path().join("var/qmail/bin/qmail-dkim")).unwrap();
+    assert_eq!(elf_link_mode(&elf), (ET_EXEC, false), "qmail-dkim: static, not position-independent");
+}
+
+const ET_EXEC: u16 = 2;
+
+/// The reader of the release test's link-mode check, on a build `cargo build` links as usual:
+/// position-independent (ET_DYN), with a dynamic linker.
+#[test]
+fn elf_link_mode_of_a_default_build() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_dkim")).unwrap();
+    assert_eq!(elf_link_mode(&elf), (3, true));
+}
+
+/// An ELF64 little-endian file's type (`e_type`) and whether it names a dynamic linker
+/// (a `PT_INTERP` program header).
+fn elf_link_mode(elf: &[u8]) -> (u16, bool) {
+    assert_eq!(&elf[..6], b"\x7fELF\x02\x01", "ELF64 little-endian");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]);
+    let phoff = usize::try_from(u64::from_le_bytes(elf[32..40].try_into().unwrap())).unwrap();
+    let (size, count) = (usize::from(u16_at(54)), usize::from(u16_at(56)));
+    let interp = (0..count).any(|i| u32::from_le_bytes(elf[phoff + i * size..][..4].try_into().unwrap()) == 3);
+    (u16_at(16), interp)
 }
 
 /// `dkim check` says which queue-time checks a rule line turns on, what each letter refuses,
