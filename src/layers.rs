@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["dkim"],
     &["keygen"],
     &["domainkeys"],
-    &["arc", "dmarc", "spf"],
+    &["arc", "dkim2", "dmarc", "spf"],
     &["queue"],
     &["plan"],
     &["check", "run"],

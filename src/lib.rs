@@ -10,7 +10,7 @@
 //! run, check                       sequence the I/O of one message; `dkim check`
 //! plan                             environment + control files -> tasks with plain options
 //! queue                            start, feed and wait for the next program
-//! arc, dmarc, spf                  RFC 8617, 9989, 7208 at queue time, with their tasks
+//! arc, dkim2, dmarc, spf           RFC 8617, DKIM2 (draft), 9989, 7208 at queue time, with tasks
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
@@ -34,6 +34,7 @@ pub mod config;
 #[allow(clippy::cast_possible_truncation, reason = "write_len casts a length under 0x80 or a byte count of at most 8")]
 pub mod der;
 pub mod dkim;
+pub mod dkim2;
 pub mod dmarc;
 pub mod dmarc_reports;
 pub mod dmarc_spool;

@@ -26,8 +26,8 @@ use crate::task::{Context, Task};
 /// DomainKey-Signature.
 ///
 /// The queue-time checks finish in the order their results appear in the one
-/// Authentication-Results field: SPF, DKIM, DomainKeys, DMARC (which reads SPF's and DKIM's
-/// results), ARC, then the ARC seal (which carries all of them).
+/// Authentication-Results field: SPF, DKIM, DKIM2, DomainKeys, DMARC (which reads SPF's and
+/// DKIM's results), ARC, then the ARC seal (which carries all of them).
 pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, now: u64) -> Result<Vec<Box<dyn Task>>> {
     let checks = Checks::from_env(env);
     let mut tasks: Vec<Box<dyn Task>> = Vec::new();
@@ -51,6 +51,9 @@ pub fn tasks(env: &Env, control: &ControlDir, mode: &Mode, headers: &Headers, no
         // DMARC needs DKIM's results, and a seal carries them: verify, report only.
         Mode::Pass if checks.any() => tasks.push(verify_task(env, control, "", headers, now)),
         Mode::Pass => {}
+    }
+    if let Some(letters) = &checks.dkim2 {
+        tasks.push(Box::new(crate::dkim2::task::Dkim2VerifyTask::new(headers, letters.clone())));
     }
     tasks.extend(crate::domainkeys::task::plan(env, control, headers)?);
     if let Some(letters) = &checks.dmarc {
@@ -95,6 +98,8 @@ pub struct Checks {
     pub arc: Option<String>,
     /// `ARCSIGN`: the key path template of the seal.
     pub arc_sign: Option<String>,
+    /// `DKIM2VERIFY` (experimental, docs/dkim2.md).
+    pub dkim2: Option<String>,
 }
 
 impl Checks {
@@ -113,11 +118,11 @@ impl Checks {
         if arc_sign.is_some() && arc.is_none() {
             arc = Some(String::new());
         }
-        Checks { spf, dmarc, arc, arc_sign }
+        Checks { spf, dmarc, arc, arc_sign, dkim2: get("DKIM2VERIFY") }
     }
 
     fn any(&self) -> bool {
-        self.spf.is_some() || self.dmarc.is_some() || self.arc.is_some()
+        self.spf.is_some() || self.dmarc.is_some() || self.arc.is_some() || self.dkim2.is_some()
     }
 }
 
@@ -175,6 +180,26 @@ pub fn arc_sealer(
     let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
     Ok(Some(ArcSealTask::new(headers, key, choice.domain, selector, now)))
+}
+
+/// The DKIM2 signer of qmail-dkim-remote: `DKIM2SIGN` is a key path template as for DKIMSIGN
+/// (`%` = `domain`, the envelope sender's). `None` when a `%` template finds no key.
+pub fn dkim2_signer(
+    control: &ControlDir,
+    template: &str,
+    domain: &str,
+    headers: &Headers,
+    now: u64,
+) -> Result<Option<crate::dkim2::task::Dkim2SignTask>> {
+    let choice = KeyChoice::new(control, template, domain);
+    let Some(KeyFile { path, pem, mode }) = choice.find_file()? else {
+        eprintln!("qmail-dkim: DKIM2: {}: not signed", choice.no_key());
+        return Ok(None);
+    };
+    warn_key_mode(&path, mode);
+    let key = SigningKey::from_pem(&pem, false).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    let selector = key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+    Ok(Some(crate::dkim2::task::Dkim2SignTask::new(headers, key, choice.domain, selector, now)))
 }
 
 /// The settings that change DKIM verdicts.
@@ -441,9 +466,17 @@ mod tests {
         let seal = c(&[("ARCSIGN", "/k/%/arc")]);
         assert_eq!((seal.arc, seal.arc_sign), (s(""), s("/k/%/arc")));
         assert_eq!(c(&[("ARCSIGN", "")]), Checks::default());
+        assert_eq!(c(&[("DKIM2VERIFY", "Fp")]), Checks { dkim2: s("Fp"), ..Checks::default() });
         // Relay clients are not checked; they may still seal.
         for relay in ["RELAYCLIENT", "AUTHINFO"] {
-            let r = c(&[(relay, ""), ("SPFVERIFY", "F"), ("DMARCVERIFY", "R"), ("ARCVERIFY", "F"), ("ARCSIGN", "/k")]);
+            let r = c(&[
+                (relay, ""),
+                ("SPFVERIFY", "F"),
+                ("DMARCVERIFY", "R"),
+                ("ARCVERIFY", "F"),
+                ("ARCSIGN", "/k"),
+                ("DKIM2VERIFY", "F"),
+            ]);
             assert_eq!(r, Checks { arc: s(""), arc_sign: s("/k"), ..Checks::default() });
         }
     }

@@ -222,6 +222,11 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
                 _ => tasks.push(Box::new(s)),
             }
         }
+        // DKIM2 binds d= to the envelope sender (mf=), whatever DKIMSIGN_DOMAIN says.
+        if let Some(t) = env.nonempty("DKIM2SIGN") {
+            let d2 = signing_domain(&Env::default(), &control, sender, &headers)?;
+            tasks.extend(plan::dkim2_signer(&control, t, &d2, &headers, now)?.map(|s| Box::new(s) as Box<dyn Task>));
+        }
     }
     if tasks.is_empty() {
         if let Some(off) = start {

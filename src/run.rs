@@ -210,8 +210,8 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
         return Err(Error::Refused(r));
     }
     let remove = forged;
-    // One Authentication-Results for every method (task order: spf, dkim, domainkeys, dmarc,
-    // arc), on top.
+    // One Authentication-Results for every method (task order: spf, dkim, dkim2, domainkeys,
+    // dmarc, arc), on top.
     if !auth.is_empty() {
         let mut field = crate::auth_results::field(authserv(), &auth);
         field.extend_from_slice(&prefix);
@@ -230,6 +230,7 @@ fn note_checks(results: &[crate::auth_results::MethodResult]) {
         let id = match m.method() {
             "spf" => m.property("smtp.mailfrom").or_else(|| m.property("smtp.helo")),
             "dmarc" => m.property("header.from"),
+            "dkim2" => m.property("header.d"),
             "arc" => None,
             _ => continue,
         };

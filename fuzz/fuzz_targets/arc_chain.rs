@@ -7,7 +7,7 @@
 //! fails.
 #![no_main]
 
-use fuzz_support::{ed25519_key, key_record, setting, Zone, ED25519_PEM};
+use fuzz_support::{ed25519_key, key_record, setting, zone_and_message, Zone, ED25519_PEM};
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::arc::seal::ArcSealTask;
 use qmail_dkim::arc::verify::{method_result, Status, Verdict, Verifier};
@@ -44,12 +44,7 @@ fn verify(msg: &[u8], dns: &dyn TxtLookup) -> (Headers, Verdict) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let split = data.windows(4).position(|w| w == b"\n--\n");
-    let (head, msg) = match split {
-        Some(p) => (&data[..p], &data[p + 4..]),
-        None => (&b""[..], data),
-    };
-    let (zone, other) = Zone::parse(head);
+    let (zone, other, msg) = zone_and_message(data);
 
     let (end, _) = find_header_end(msg, 0).unwrap_or((msg.len(), msg.len()));
     let headers = Headers::parse(msg[..end].to_vec());
@@ -85,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
     let earlier = [method_result(&verdict)];
     let ctx = Context {
         headers: &headers,
+        queued: &headers,
         envelope: &env,
         now: NOW,
         verbose: false,

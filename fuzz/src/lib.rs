@@ -370,6 +370,28 @@ impl Resolver for Zone {
             _ => None,
         })
     }
+    /// A name exists when it or a name below it has a record (an empty non-terminal exists).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        let n = self.asked.get() + 1;
+        self.asked.set(n);
+        assert!(n <= MAX_QUESTIONS, "more than {MAX_QUESTIONS} DNS questions");
+        let name = key_of(name);
+        if self.records.get(&name).is_some_and(|rs| rs.iter().any(|r| matches!(r, Rec::TempFail))) {
+            return Err("fuzz".into());
+        }
+        let below = format!(".{name}");
+        Ok(self.records.keys().any(|k| *k == name || k.ends_with(&below)))
+    }
+}
+
+/// The zone and settings (the lines before a `--` line) and the message after it.
+pub fn zone_and_message(data: &[u8]) -> (Zone, Vec<&[u8]>, &[u8]) {
+    let (head, msg) = match data.windows(4).position(|w| w == b"\n--\n") {
+        Some(p) => (&data[..p], &data[p + 4..]),
+        None => (&b""[..], data),
+    };
+    let (zone, other) = Zone::parse(head);
+    (zone, other, msg)
 }
 
 /// The value of the first `word value` line among `lines` (empty for a line `word`).

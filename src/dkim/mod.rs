@@ -49,6 +49,8 @@ impl Algorithm {
 pub enum HashAlg {
     Sha1,
     Sha256,
+    /// DKIM2 Message-Instance hashes only (never a DKIM signature's).
+    Sha512,
 }
 
 impl HashAlg {
@@ -56,6 +58,7 @@ impl HashAlg {
         match self {
             HashAlg::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
             HashAlg::Sha256 => &ring::digest::SHA256,
+            HashAlg::Sha512 => &ring::digest::SHA512,
         }
     }
 
@@ -63,6 +66,7 @@ impl HashAlg {
         match self {
             HashAlg::Sha1 => "sha1",
             HashAlg::Sha256 => "sha256",
+            HashAlg::Sha512 => "sha512",
         }
     }
 }

@@ -110,10 +110,11 @@ fn domain_of(v: &str) -> Option<String> {
     crate::domain::is_dns_name(&d).then_some(d)
 }
 
-/// `header.d` of the DKIM results that passed, and of those that failed temporarily.
+/// `header.d` of the DKIM results that passed, and of those that failed temporarily; a DKIM2
+/// chain that passed counts with its first signer's domain (`dkim2=pass header.d=`).
 fn dkim_domains(earlier: &[MethodResult]) -> (Vec<String>, Vec<String>) {
     let (mut pass, mut temp) = (Vec::new(), Vec::new());
-    for m in earlier.iter().filter(|m| m.method() == "dkim") {
+    for m in earlier.iter().filter(|m| m.method() == "dkim" || m.method() == "dkim2") {
         let Some(d) = m.property("header.d").and_then(domain_of) else { continue };
         match m.result() {
             "pass" => pass.push(d),

@@ -8,6 +8,7 @@ mod common;
 mod admin;
 mod arc;
 mod checks;
+mod dkim2;
 mod dmarc;
 mod dmarc_reports;
 mod domainkeys;
