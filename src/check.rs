@@ -327,7 +327,9 @@ fn error_convention(env: &Env) -> String {
         };
         return format!("CUSTOM_ERRORS={v}, {what}");
     }
-    let otherwise = if env.is_set("ERROR_FD") {
+    let otherwise = if env.get("ERROR_FD").map(str::trim) == Some("-1") {
+        "else none (exit 31 or 71) since ERROR_FD=-1 is indimail's \"no reply pipe\""
+    } else if env.is_set("ERROR_FD") {
         "else indimail's (exit 88, text on ERROR_FD) since ERROR_FD is set"
     } else {
         "else none (exit 31 or 71, understood by every qmail)"

@@ -50,6 +50,9 @@ pub enum Error {
     QueueKilled(String, i32),
     #[error("the queue program exited 0 without reading the whole message and envelope")]
     QueueShortRead,
+    /// The queue program is this executable: it would start itself again and again.
+    #[error("the queue program {0} is qmail-dkim itself: set DKIMQUEUE or QUEUEPROG to the real qmail-queue")]
+    QueueIsSelf(String),
     #[error("timeout: the run took longer than DEATH seconds")]
     Timeout,
     /// A message refused (by a task's verdict or a malformed header block).
@@ -99,7 +102,7 @@ impl Error {
         Error::KeyUnreadable { path, source, why }
     }
 
-    /// The qmail-queue exit code for this failure (shared/SPEC.md §1). Refusals are reported by
+    /// The qmail-queue exit code for this failure (qmail-dkim(8), EXIT CODES). Refusals are reported by
     /// `refusal::refuse`, which uses this for the `none` convention (31 / 71).
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -118,7 +121,7 @@ impl Error {
             Error::Fork(_) => 58,
             Error::Wait(_) => 57,
             Error::Exec { .. } => 120,
-            Error::QueueKilled(..) | Error::QueueShortRead | Error::Internal(_) => 81,
+            Error::QueueKilled(..) | Error::QueueShortRead | Error::QueueIsSelf(_) | Error::Internal(_) => 81,
             Error::Timeout => 52,
             Error::Refused(Refusal { permanent: true, .. }) => 31,
             Error::Refused(Refusal { permanent: false, .. }) => 71,

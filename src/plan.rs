@@ -147,16 +147,23 @@ fn host_domain(env: &Env, control: &ControlDir) -> String {
     control.first_line("me").ok().flatten().unwrap_or_else(|| authserv_id(env, control))
 }
 
-/// The sealing domain: `ARCDOMAIN`, else the domain DKIM would sign for.
+/// The sealing domain: `ARCDOMAIN`; else, for a relay client (our own user), the domain DKIM
+/// would sign for; else the host name in control/me. Never the message's for a client from
+/// outside: its fields would let any sender choose which hosted domain's key seals.
 pub fn seal_domain(env: &Env, control: &ControlDir, headers: &Headers) -> Result<String> {
-    match env.nonempty("ARCDOMAIN") {
-        Some(d) => Ok(d.trim().trim_end_matches('.').to_ascii_lowercase()),
-        None => signing_domain(headers, env, control)?.ok_or(Error::NoDomain),
+    let norm = |d: &str| d.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Some(d) = env.nonempty("ARCDOMAIN") {
+        return Ok(norm(d));
     }
+    if env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO") {
+        return signing_domain(headers, env, control)?.ok_or(Error::NoDomain);
+    }
+    let me = control.first_line("me")?.map(|d| norm(&d)).filter(|d| !d.is_empty());
+    me.ok_or_else(|| Error::Config("no sealing domain: set ARCDOMAIN, or the host name in control/me".into()))
 }
 
-/// The ARC sealer: `ARCSIGN` is a key path template as for DKIMSIGN (`%` = the sealing domain:
-/// `ARCDOMAIN`, else the domain DKIM would sign for). `None` when a `%` template finds no key.
+/// The ARC sealer: `ARCSIGN` is a key path template as for DKIMSIGN (`%` = the sealing domain,
+/// [`seal_domain`]). `None` when a `%` template finds no key.
 pub fn arc_sealer(
     env: &Env,
     control: &ControlDir,

@@ -1,4 +1,4 @@
-//! Refusals: how the reason reaches the SMTP client, and the log (shared/SPEC.md §2).
+//! Refusals: how the reason reaches the SMTP client, and the log (qmail-dkim(8), EXIT CODES).
 //!
 //! The convention is `CUSTOM_ERRORS` when set; otherwise it is chosen so that a permanent
 //! refusal stays permanent on every qmail: notqmail's when fd 6 is a pipe (notqmail's
@@ -9,6 +9,9 @@
 use crate::config::Env;
 use crate::error::{Error, Refusal};
 use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
 
 /// notqmail's qmail-queue(8): "custom error string on descriptor 6".
 pub const NOTQMAIL_FD: i32 = 6;
@@ -31,24 +34,29 @@ impl CustomErrors {
     /// The convention for this run; probes fd 6 (one fstat) only when `CUSTOM_ERRORS` does not
     /// name one.
     pub fn from_env(env: &Env) -> CustomErrors {
-        CustomErrors::choose(env, || is_pipe(NOTQMAIL_FD))
+        // Probed once, at start-up (crate::run): fd 6 may later be one of our own pipes.
+        static FD6_IS_PIPE: OnceLock<bool> = OnceLock::new();
+        CustomErrors::choose(env, || *FD6_IS_PIPE.get_or_init(|| is_pipe(NOTQMAIL_FD)))
     }
 
     /// [`CustomErrors::from_env`] with the fd 6 probe given, so the choice can be tested.
     /// An unknown or empty `CUSTOM_ERRORS` counts as unset (`auto` names that on purpose).
+    /// `ERROR_FD=-1` is indimail's "no error pipe": exit 88 without text would be answered
+    /// `Zqq temporary problem`, so a permanent refusal would turn temporary; it means `none`.
     pub fn choose(env: &Env, fd6_is_pipe: impl FnOnce() -> bool) -> CustomErrors {
+        let error_fd = env.get("ERROR_FD").map(str::trim);
+        let indimail = if error_fd == Some("-1") { CustomErrors::None } else { CustomErrors::Indimail };
         match env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            Some("indimail") => return CustomErrors::Indimail,
+            Some("indimail") => return indimail,
             Some("notqmail") => return CustomErrors::Notqmail,
             Some("none") | Some("netqmail") => return CustomErrors::None,
             _ => {}
         }
-        let error_fd = env.get("ERROR_FD").map(str::trim);
         // indimail's qmail-smtpd with ERROR_FD=6 made fd 6 its own error pipe.
         if error_fd != Some("6") && fd6_is_pipe() {
             CustomErrors::Notqmail
         } else if error_fd.is_some() {
-            CustomErrors::Indimail
+            indimail
         } else {
             CustomErrors::None
         }
@@ -70,6 +78,53 @@ pub fn is_pipe(fd: i32) -> bool {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
     }
+}
+
+/// The descriptor indimail's qmail-smtpd reads the text from: `ERROR_FD`, else 2.
+fn reply_fd(env: &Env) -> i32 {
+    env.get("ERROR_FD").and_then(|n| n.trim().parse::<i32>().ok()).filter(|&n| n >= 0).unwrap_or(2)
+}
+
+/// indimail's reply pipe, moved off fd 2 by [`set_aside_reply_pipe`] (-1: not moved).
+static REPLY_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// When fd 2 is indimail's reply pipe, everything written there becomes the SMTP reply, so it
+/// must carry the refusal text alone: the pipe moves to a descriptor of its own, kept for the
+/// refusal ([`refuse`]) and for the queue program's fd 2 (its own refusals go there), and our
+/// fd 2 becomes /dev/null, so diagnostics, `VERBOSE` and the `DKIMLOG` line go nowhere.
+/// Called once, before anything is written.
+pub fn set_aside_reply_pipe(env: &Env) {
+    if CustomErrors::from_env(env) != CustomErrors::Indimail || reply_fd(env) != 2 {
+        return;
+    }
+    // SAFETY: descriptor calls on numbers; failures leave fd 2 as it was.
+    unsafe {
+        let kept = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
+        if kept < 0 {
+            return;
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, 2) < 0 {
+            libc::close(kept);
+            if null >= 0 {
+                libc::close(null);
+            }
+            return;
+        }
+        libc::close(null);
+        REPLY_PIPE.store(kept, Ordering::SeqCst);
+    }
+}
+
+/// The queue program's fd 2: indimail's reply pipe when [`set_aside_reply_pipe`] moved it,
+/// else `None` (it inherits ours).
+pub fn queue_stderr() -> Option<OwnedFd> {
+    let fd = REPLY_PIPE.load(Ordering::SeqCst);
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: REPLY_PIPE is a descriptor we own and never close.
+    unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok()
 }
 
 /// What a refusal writes where, and the exit code: the pure part of [`refuse`].
@@ -96,14 +151,10 @@ pub fn plan(conv: CustomErrors, env: &Env, permanent: bool, text: &str) -> Plan 
     let letter = if permanent { 'D' } else { 'Z' };
     let clean = one_line(text);
     let (code, text) = match conv {
-        CustomErrors::Indimail => {
-            let fd = match env.get("ERROR_FD").map(str::trim) {
-                Some("-1") => None,
-                Some(n) => n.parse::<i32>().ok().filter(|&n| n >= 0).or(Some(2)),
-                None => Some(2),
-            };
-            (88, fd.map(|fd| (fd, cut(format!("{letter}{clean}"), INDIMAIL_MAX))))
+        CustomErrors::Indimail if env.get("ERROR_FD").map(str::trim) == Some("-1") => {
+            return plan(CustomErrors::None, env, permanent, text);
         }
+        CustomErrors::Indimail => (88, Some((reply_fd(env), cut(format!("{letter}{clean}"), INDIMAIL_MAX)))),
         CustomErrors::Notqmail => (82, Some((NOTQMAIL_FD, cut(format!("{letter}{clean}"), NOTQMAIL_MAX)))),
         CustomErrors::None => (Error::Refused(Refusal { permanent, text: String::new() }).exit_code(), None),
     };
@@ -123,7 +174,8 @@ pub fn plan(conv: CustomErrors, env: &Env, permanent: bool, text: &str) -> Plan 
 pub fn refuse(env: &Env, permanent: bool, text: &str) -> Plan {
     let p = plan(CustomErrors::from_env(env), env, permanent, text);
     if let Some((fd, t)) = &p.text {
-        write_fd(*fd, t.as_bytes());
+        let moved = REPLY_PIPE.load(Ordering::SeqCst);
+        write_fd(if *fd == 2 && moved >= 0 { moved } else { *fd }, t.as_bytes());
     }
     if let Some(l) = &p.log {
         write_fd(2, l.as_bytes());
@@ -234,8 +286,12 @@ mod tests {
         assert!(p.replies_on_fd2());
         let p = plan(CustomErrors::Indimail, &env(&[("ERROR_FD", "5")]), true, t);
         assert_eq!((p.text, p.log.is_some()), (Some((5, format!("D{t}"))), true));
+        // indimail's "no error pipe" is the none convention: 31 stays permanent.
         let p = plan(CustomErrors::Indimail, &env(&[("ERROR_FD", "-1")]), true, t);
-        assert_eq!((p.text, p.log.is_some()), (None, true));
+        assert_eq!((p.code, p.text, p.log.is_some()), (31, None, true));
+        for e in [env(&[("ERROR_FD", "-1")]), env(&[("ERROR_FD", " -1 "), ("CUSTOM_ERRORS", "indimail")])] {
+            assert_eq!(CustomErrors::choose(&e, || false), CustomErrors::None);
+        }
     }
 
     #[test]

@@ -4,14 +4,17 @@
 //! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
-use crate::config::{self, control_dir, key_selector, ControlDir, Env, KeyFound};
+use crate::config::{self, control_dir, ControlDir, Env};
+use crate::dkim::sign_task::Signer;
 use crate::dkim::tags::TagList;
+use crate::dkim::verify::{Options as VerifyOptions, Verifier};
+use crate::dns::{TxtAnswer, TxtLookup};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::{author_domain, Headers};
-use crate::plan::{self, SignJob};
+use crate::plan;
 use crate::run::{self, Head};
-use crate::task::Task;
+use crate::task::{Context, Task, TaskResult};
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
@@ -113,20 +116,77 @@ pub fn template(env: &Env) -> String {
     env.nonempty("DKIMSIGN").or_else(|| env.nonempty("DKIMKEY")).unwrap_or(config::DEFAULT_KEY).to_string()
 }
 
-/// Whether the message already carries a DKIM-Signature with this job's d= and the selector of
-/// the key it would use (signed at queue entry): signing again would only add the same.
-fn already_signed(headers: &Headers, job: &SignJob) -> bool {
-    let KeyFound::Read(path, pem) = job.key.find_with(|p| std::fs::read(p)) else {
-        return false;
-    };
-    let Ok(selector) = key_selector(&path, &pem) else { return false };
+/// Whether the message carries a DKIM-Signature with our `d=` and `s=`: only then is it worth
+/// checking whether we made it ([`SignUnlessOurs`]).
+fn names_us(headers: &Headers, domain: &str, selector: &str) -> bool {
     headers.named("DKIM-Signature").any(|f| {
         TagList::parse(headers.value(f)).is_ok_and(|t| {
             let d = t.get("d").map(crate::dkim::tags::strip_ws);
             let s = t.get("s").map(crate::dkim::tags::strip_ws);
-            d.is_some_and(|d| d.eq_ignore_ascii_case(&job.key.domain)) && s.as_deref() == Some(selector.as_str())
+            d.is_some_and(|d| d.eq_ignore_ascii_case(domain)) && s.as_deref() == Some(selector)
         })
     })
+}
+
+/// Signs unless the message already carries a signature of ours (signed at queue entry): one
+/// with our `d=` and `s=` that verifies with our own key, asked of no DNS. A signature that only
+/// names our `d=` and `s=` (a list post or a forward can carry one anybody wrote) does not count.
+struct SignUnlessOurs {
+    signer: Signer,
+    verifier: Verifier,
+    own: OwnKey,
+}
+
+/// Our own key record, the one answer to its own name.
+struct OwnKey {
+    name: String,
+    record: Vec<u8>,
+}
+
+impl TxtLookup for OwnKey {
+    fn txt(&self, name: &str) -> TxtAnswer {
+        if name.trim_end_matches('.').eq_ignore_ascii_case(&self.name) {
+            TxtAnswer::Records(vec![self.record.clone()])
+        } else {
+            TxtAnswer::NotFound
+        }
+    }
+}
+
+impl SignUnlessOurs {
+    fn new(signer: Signer, headers: &Headers, domain: &str, selector: &str, now: u64) -> SignUnlessOurs {
+        // Our own signature with our own key: rsa-sha1 too, when that is what we sign with.
+        let opts = VerifyOptions { allow_sha1: true, ..VerifyOptions::default() };
+        let own = OwnKey { name: format!("{selector}._domainkey.{domain}"), record: signer.key_record() };
+        SignUnlessOurs { verifier: Verifier::new(headers, &opts, now), signer, own }
+    }
+}
+
+impl Task for SignUnlessOurs {
+    fn body(&mut self, data: &[u8]) {
+        self.signer.update(data);
+        self.verifier.body(data);
+    }
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+        let SignUnlessOurs { signer, verifier, own } = *self;
+        let report = verifier.finish(ctx.headers, &own);
+        let ours = report.results.iter().find(|r| {
+            r.outcome.is_pass()
+                && r.selector
+                    .as_deref()
+                    .zip(r.domain.as_deref())
+                    .is_some_and(|(s, d)| format!("{s}._domainkey.{d}").eq_ignore_ascii_case(&own.name))
+        });
+        if let Some(r) = ours {
+            eprintln!(
+                "qmail-dkim-remote: already signed for d={}: not signed again",
+                r.domain.as_deref().unwrap_or_default()
+            );
+            return Ok(TaskResult::default());
+        }
+        Box::new(signer).finish(ctx)
+    }
 }
 
 fn fd0() -> ManuallyDrop<File> {
@@ -153,12 +213,13 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         eprintln!("qmail-dkim-remote: the first header line starts with white space: not signed");
     } else {
         for job in plan::sign_jobs_for(env, &control, &template(env), &domain, &headers, now)? {
-            if already_signed(&headers, &job) {
-                eprintln!("qmail-dkim-remote: already signed for d={}: not signed again", job.key.domain);
-                continue;
-            }
-            if let Some(s) = plan::load_signer(job)? {
-                tasks.push(Box::new(s));
+            let d = job.key.domain.clone();
+            let Some(s) = plan::load_signer(job)? else { continue };
+            match s.selector().map(str::to_string) {
+                Some(sel) if names_us(&headers, &d, &sel) => {
+                    tasks.push(Box::new(SignUnlessOurs::new(s, &headers, &d, &sel, now)))
+                }
+                _ => tasks.push(Box::new(s)),
             }
         }
         // DKIM2 binds d= to the envelope sender (mf=), whatever DKIMSIGN_DOMAIN says.
@@ -188,6 +249,12 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         Ok(prefix)
     })?;
 
+    if prefix.is_empty() {
+        if let Some(off) = start {
+            (&*stdin).seek(SeekFrom::Start(off)).map_err(|e| Error::Read { what: "message", source: e })?;
+            return Err(exec(&real, args));
+        }
+    }
     // The signed message as a regular file read from offset 0, as qmail-rspawn gives it:
     // qmail-remote variants fstat it for SIZE, mmap it or seek back to resend.
     let mut out = crate::message::temp_file().map_err(Error::Spool)?;
@@ -209,21 +276,11 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
 /// Replaces this process by the real qmail-remote with our argv (argv[0] too) and environment;
 /// returns only on failure.
 fn exec(real: &str, args: &[OsString]) -> Error {
-    if is_self(real) {
+    if crate::queue::is_this_program(std::ffi::OsStr::new(real)) {
         return Error::Config(format!("DKREMOTE {real} is qmail-dkim-remote itself, not the real qmail-remote"));
     }
     let e = std::process::Command::new(real).arg0(&args[0]).args(&args[1..]).exec();
     Error::Exec { path: real.to_string(), source: e }
-}
-
-/// Whether `path` is this very program (DKREMOTE naming the wrapper would exec it for ever).
-fn is_self(path: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
-    match (std::fs::metadata("/proc/self/exe"), std::fs::metadata(path)) {
-        (Ok(me), Ok(it)) => id(me) == id(it),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -263,19 +320,10 @@ mod tests {
     }
 
     #[test]
-    fn own_signature_found_by_d_and_s() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
-        std::fs::create_dir_all(dir.path().join("domainkeys/a.org")).unwrap();
-        std::fs::write(dir.path().join("domainkeys/a.org/sel"), "k").unwrap();
-        let job = |h: &Headers| {
-            plan::sign_jobs_for(&Env::default(), &c, "domainkeys/%/sel", "a.org", h, 0).unwrap().remove(0)
-        };
+    fn signature_naming_us_found_by_d_and_s() {
         let signed = Headers::parse(b"DKIM-Signature: v=1; d=A.org;\n s=sel; b=x\nFrom: a@a.org\n".to_vec());
-        assert!(already_signed(&signed, &job(&signed)));
-        let other = Headers::parse(b"DKIM-Signature: v=1; d=a.org; s=old; b=x\nFrom: a@a.org\n".to_vec());
-        assert!(!already_signed(&other, &job(&other)));
-        let foreign = Headers::parse(b"DKIM-Signature: v=1; d=b.org; s=sel; b=x\nFrom: a@a.org\n".to_vec());
-        assert!(!already_signed(&foreign, &job(&foreign)));
+        assert!(names_us(&signed, "a.org", "sel"));
+        assert!(!names_us(&signed, "a.org", "old"));
+        assert!(!names_us(&signed, "b.org", "sel"));
     }
 }

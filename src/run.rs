@@ -21,6 +21,7 @@ const READ_SIZE: usize = 256 * 1024;
 pub fn main() -> i32 {
     std::panic::set_hook(Box::new(on_panic));
     let env = Env::from_process();
+    refusal::set_aside_reply_pipe(&env);
     queue::hide_queue_variables();
     install_death_alarm(&env);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -79,7 +80,8 @@ extern "C" fn on_alarm(_: libc::c_int) {
     const TEXT: &[u8] = b"qmail-dkim: timeout: the run took longer than DEATH seconds\n";
     let pid = queue::CHILD_PID.load(std::sync::atomic::Ordering::SeqCst);
     if pid > 0 {
-        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        // Its whole process group: a wrapper's own child must not read on and queue.
+        let _ = signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
     let _ = nix::unistd::write(io::stderr(), TEXT);
     // SAFETY: _exit ends the process at once; no Rust state is used after it.

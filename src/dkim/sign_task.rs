@@ -50,6 +50,19 @@ impl Signer {
         Ok(Signer { key, params, hasher: idx, hashers })
     }
 
+    /// The selector the signatures are made with (one key, one selector).
+    pub fn selector(&self) -> Option<&str> {
+        self.params.first().map(|p| p.selector.as_str())
+    }
+
+    /// The DKIM key record of this key, as DNS publishes it: a program can check a signature
+    /// of its own with it, without asking DNS.
+    pub fn key_record(&self) -> Vec<u8> {
+        use base64::Engine;
+        let p = base64::engine::general_purpose::STANDARD.encode(self.key.public_key_dns());
+        format!("v=DKIM1; k={}; p={p}", self.key.key_type().as_str()).into_bytes()
+    }
+
     /// Body bytes, in order, in pieces of any size.
     pub fn update(&mut self, data: &[u8]) {
         for h in &mut self.hashers {

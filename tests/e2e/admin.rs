@@ -1,4 +1,4 @@
-//! The administrator's first hour (issue 12), through the real binary: the refusal convention
+//! The administrator's first hour, through the real binary: the refusal convention
 //! chosen by default from how the caller started us (notqmail's fd 6 pipe, indimail's
 //! ERROR_FD, else plain exit codes) and an explicit CUSTOM_ERRORS winning; the log line on fd 2
 //! for every refusal whose text goes elsewhere; the DKIMLOG line of signed, verified, refused
@@ -76,9 +76,10 @@ fn default_convention_follows_the_caller() {
         let (out, _) = refuse_unsigned(permanent, &[("ERROR_FD", "2")], |r| r.close_fd(6));
         assert_eq!((out.code, out.stderr.as_str()), (Some(88), text.as_str()));
 
-        // ERROR_FD=-1: no text for the client, the log line only.
+        // ERROR_FD=-1 (indimail without a reply pipe): the none convention, 31 or 71.
+        let code = if permanent { 31 } else { 71 };
         let (out, _) = refuse_unsigned(permanent, &[("ERROR_FD", "-1")], |r| r.close_fd(6));
-        assert_eq!((out.code, out.stderr), (Some(88), expected_log(permanent, 88)));
+        assert_eq!((out.code, out.stderr), (Some(code), expected_log(permanent, code)));
 
         // Neither (netqmail, qmail-inject): 31 or 71, understood by every qmail.
         let code = if permanent { 31 } else { 71 };
@@ -94,6 +95,46 @@ fn default_convention_follows_the_caller() {
         let (out, _) = refuse_unsigned(permanent, &[], |r| r.program("/bin/sh").args(&["-c", &sh]));
         assert_eq!((out.code, out.stderr), (Some(code), expected_log(permanent, code)));
         assert_eq!(fs::read_to_string(&f).unwrap(), "");
+    }
+}
+
+/// indimail's `ERROR_FD=-1` ("no error pipe"): exit 88 without text is answered `Zqq temporary
+/// problem`, so a permanent refusal must be 31 there, even with CUSTOM_ERRORS=indimail.
+#[test]
+fn error_fd_minus_1_keeps_a_permanent_refusal_permanent() {
+    for extra in [vec![("ERROR_FD", "-1")], vec![("ERROR_FD", "-1"), ("CUSTOM_ERRORS", "indimail")]] {
+        let (out, recs) = refuse_unsigned(true, &extra, |r| r.close_fd(6));
+        assert_eq!((out.code, out.stderr.as_str()), (Some(31), expected_log(true, 31).as_str()), "{extra:?}");
+        assert!(recs.is_empty());
+    }
+}
+
+/// When fd 2 is indimail's reply pipe (CUSTOM_ERRORS=indimail without ERROR_FD, or ERROR_FD=2),
+/// everything on it becomes the SMTP reply: it carries our refusal alone (no VERBOSE line, no
+/// missing-key diagnostic, no DKIMLOG line before it, which made the reply 451 and showed a key
+/// path to the client), and the queue program's own refusal still reaches it.
+#[test]
+fn indimails_reply_pipe_on_fd_2_carries_the_refusal_alone() {
+    let ctl = tempfile::tempdir().unwrap();
+    let arc = format!("{}/domainkeys/%/arc", ctl.path().display());
+    let noisy = [("VERBOSE", "1"), ("DKIMLOG", "1"), ("ARCSIGN", arc.as_str()), ("ARCDOMAIN", "example.com")];
+    for fd in [None, Some("2")] {
+        let mut extra: Vec<(&str, &str)> = noisy.to_vec();
+        match fd {
+            None => extra.push(("CUSTOM_ERRORS", "indimail")),
+            Some(n) => extra.push(("ERROR_FD", n)),
+        }
+        let (out, recs) = refuse_unsigned(true, &extra, |r| r.close_fd(6));
+        assert_eq!((out.code, out.stderr.as_str()), (Some(88), expected_text(true).as_str()), "{fd:?}");
+        assert!(recs.is_empty());
+        // Nothing refused by us: the queue program's own text is the reply, alone.
+        let q = Queue::new();
+        let mut e = vec![("DKIMVERIFY", ""), ("RECQUEUE_EXIT", "88"), ("RECQUEUE_STDERR", "Dno such user (#5.1.1)")];
+        e.extend_from_slice(&extra);
+        let run =
+            Run::new(MSG, &envelope(SENDER, &["sue@example.net"])).env_owned(&env_of(&q, ctl.path(), &e)).close_fd(6);
+        let (out, _) = finish(run.run(), &q);
+        assert_eq!((out.code, out.stderr.as_str()), (Some(88), "Dno such user (#5.1.1)"), "{fd:?}");
     }
 }
 

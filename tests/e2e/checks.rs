@@ -556,6 +556,47 @@ fn forwarding_host_seals_and_dkimpy_validates() {
     assert!(out.stderr.contains("not sealed"), "{}", out.stderr);
 }
 
+/// Without ARCDOMAIN the sealing domain of a message from a client that is not a relay client
+/// is ours (the host name in control/me), never one its sender picks with From:, Sender: or
+/// Return-Path (that chose which hosted domain's key sealed); our own users' (relay clients')
+/// messages are sealed for the domain DKIM would sign for.
+#[test]
+fn the_sealing_domain_of_a_message_from_outside_is_ours_not_the_senders() {
+    let w = World::new();
+    let keys = tempfile::tempdir().unwrap();
+    w.key.copy_to(&keys.path().join("fwd.example").join("arc"));
+    w.key.copy_to(&keys.path().join("hosted.example").join("arc"));
+    let ctl = tempfile::tempdir().unwrap();
+    std::fs::write(ctl.path().join("me"), "FWD.example.\n").unwrap();
+    let template = format!("{}/%/arc", keys.path().display());
+    let ctl_s = ctl.path().display().to_string();
+    let vars = [("ARCSIGN", template.as_str()), ("CONTROLDIR", ctl_s.as_str())];
+    let msg = World::msg("Boss <boss@hosted.example>");
+    let withsender = [b"Sender: boss@hosted.example\n".as_slice(), &msg].concat();
+    for m in [&msg, &withsender] {
+        let (out, rec) = w.run(m, "boss@hosted.example", Some(GOOD_IP), &vars);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let q = rec.expect("queued").msg;
+        let seal = headers_named(&q, "ARC-Seal");
+        assert_eq!(seal.len(), 1, "{}", String::from_utf8_lossy(&q));
+        assert!(seal[0].contains("d=fwd.example"), "sealed for the sender's choice: {}", seal[0]);
+        let v = dkimpy_arc_verify(&q, &w.dns);
+        assert!(v.ok, "dkimpy: {} {}", v.report, v.stderr);
+    }
+    // A relay client: the domain DKIM would sign for.
+    let mut relay = vars.to_vec();
+    relay.push(("RELAYCLIENT", ""));
+    let (out, rec) = w.run(&msg, "boss@hosted.example", Some(GOOD_IP), &relay);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seal = headers_named(&rec.expect("queued").msg, "ARC-Seal");
+    assert!(seal.len() == 1 && seal[0].contains("d=hosted.example"), "{seal:?}");
+    // No ARCDOMAIN and no control/me: a clear error, not a seal for the sender's domain.
+    std::fs::remove_file(ctl.path().join("me")).unwrap();
+    let (out, rec) = w.run(&msg, "boss@hosted.example", Some(GOOD_IP), &vars);
+    assert_eq!(out.code, Some(55), "{}", out.stderr);
+    assert!(rec.is_none() && out.stderr.contains("no sealing domain"), "{}", out.stderr);
+}
+
 /// A DNS server that never answers costs the two time budgets of a message (2 × DNSTIMEOUT for
 /// the questions the sender cannot choose, 2 × for the others), shared by every check: SPF,
 /// DKIM, DMARC (two questions) and ARC would take 5 × DNSTIMEOUT with a budget each. Every

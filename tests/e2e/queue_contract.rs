@@ -1,7 +1,9 @@
-//! The queue program's contract (issue 10, item 7), through the real binary: exit 0 counts
-//! only when the queue program exited 0 having read the whole message and the envelope up to
-//! its final NUL (else 81: the client retries); DEATH ends the run with 52 only until the queue
-//! program has read that NUL, after which it may have queued the message and is waited for.
+//! The queue program's contract, through the real binary: exit 0 counts only when the queue
+//! program exited 0 having read the whole message and the envelope up to its final NUL (else
+//! 81: the client retries); the NUL is written only once the whole message has been read; DEATH
+//! ends the run with 52 (killing the program's process group) only until the queue program has
+//! read that NUL, after which it may have queued the message and is waited for; a queue program
+//! that is qmail-dkim itself is refused.
 
 use crate::common::*;
 use std::path::PathBuf;
@@ -155,4 +157,114 @@ fn death_while_the_client_still_writes_the_message_is_52() {
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("DEATH"), "{}", out.stderr);
     assert!(q.invocations().is_empty(), "queued although the run timed out");
+}
+
+/// A queue program that is a wrapper which does not `exec` (a shell script that runs the real
+/// one and then exits with its code): DEATH stops and kills its whole process group, so the
+/// wrapper's child does not read the envelope later and queue a message the client resends.
+#[test]
+fn death_kills_the_child_of_a_queue_wrapper_that_does_not_exec() {
+    let q = Queue::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("wrapper");
+    std::fs::write(&wrapper, format!("#!/bin/sh\n'{}'\nexit $?\n", recqueue())).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The child sleeps past DEATH before it reads; `run` returns once nothing holds fd 2.
+    let env = env_for(
+        &q,
+        &wrapper.display().to_string(),
+        &[("DEATH", "1"), ("RECQUEUE_MODE", "hang"), ("RECQUEUE_SLEEP", "3")],
+    );
+    let out = run(&envelope(SENDER, &["x@example.org"]), &env);
+    assert_eq!(out.code, Some(52), "{}", out.stderr);
+    assert!(q.invocations().is_empty(), "the wrapper's child lived on and queued: {:?}", q.invocations());
+}
+
+/// A message larger than any pipe buffer: 4 MiB.
+fn big_message() -> Vec<u8> {
+    let mut m = MSG.to_vec();
+    let line = b"0123456789012345678901234567890123456789012345678901234567890123456789\n";
+    while m.len() < 4 << 20 {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
+/// A queue program that reads 1,000 bytes of the message, closes fd 0 and reads the envelope
+/// to its end: seen at once (it used to block us until DEATH, a day, when the message did not
+/// fit the pipe), it never gets the envelope's final NUL (so it cannot queue the cut message),
+/// and the run fails temporarily (81).
+#[test]
+fn a_queue_program_that_closes_fd_0_early_never_gets_the_final_nul() {
+    let envl = envelope(SENDER, &["x@example.org"]);
+    for msg in [MSG.repeat(200), big_message()] {
+        let q = Queue::new();
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report");
+        let env = env_for(
+            &q,
+            &partialqueue(),
+            &[("PQ_MSG", "1000"), ("PQ_CLOSE", "1"), ("PQ_ENV", "all"), ("PQ_REPORT", &report.display().to_string())],
+        );
+        // No DEATH: the default (a day) must not matter.
+        let out = Run::new(&msg, &envl).env_owned(&env).timeout(Duration::from_secs(60)).run();
+        assert_no_panic(&out);
+        assert!(!out.timed_out, "blocked on a queue program that closed fd 0 ({} bytes)", msg.len());
+        assert_eq!(out.code, Some(81), "{}", out.stderr);
+        let got = std::fs::read_to_string(&report).expect("the queue program's report");
+        let env_read: usize = got.split(' ').nth(1).and_then(|n| n.parse().ok()).expect("report");
+        assert!(env_read < envl.len(), "the queue program got the final NUL: {got}");
+    }
+}
+
+/// A program that reads part of the message and then the envelope without closing fd 0 is
+/// seen at once too, and gets no final NUL.
+#[test]
+fn a_queue_program_that_reads_the_envelope_before_the_whole_message_never_gets_the_final_nul() {
+    let envl = envelope(SENDER, &["x@example.org"]);
+    for msg in [MSG.repeat(200), big_message()] {
+        let q = Queue::new();
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report");
+        let env = env_for(
+            &q,
+            &partialqueue(),
+            &[("PQ_MSG", "1000"), ("PQ_ENV", "all"), ("PQ_REPORT", &report.display().to_string())],
+        );
+        let out = Run::new(&msg, &envl).env_owned(&env).timeout(Duration::from_secs(60)).run();
+        assert_no_panic(&out);
+        assert!(!out.timed_out, "blocked ({} bytes)", msg.len());
+        assert_eq!(out.code, Some(81), "{}", out.stderr);
+        let got = std::fs::read_to_string(&report).expect("the queue program's report");
+        let env_read: usize = got.split(' ').nth(1).and_then(|n| n.parse().ok()).expect("report");
+        assert!(env_read < envl.len(), "the queue program got the final NUL: {got}");
+    }
+}
+
+/// A queue program that is qmail-dkim itself (by path, through PATH, or as the default
+/// qmail-queue name a postmaster replaced) would start qmail-dkim again and again until fork
+/// fails: refused at once with 81 and a line that says so.
+#[test]
+fn a_queue_program_that_is_qmail_dkim_itself_is_refused() {
+    let q = Queue::new();
+    let bin = qmail_dkim_bin();
+    let dir = bin.parent().unwrap().display().to_string();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("qmail-queue");
+    std::os::unix::fs::symlink(&bin, &link).unwrap();
+    let path = format!("{dir}:/usr/bin:/bin");
+    for (var, prog) in [
+        ("QUEUEPROG", bin.display().to_string()),
+        ("QUEUEPROG", "qmail-dkim".to_string()),
+        ("QUEUEPROG", link.display().to_string()),
+    ] {
+        let mut env: Vec<(String, String)> = env_for(&q, "", &[("DEATH", "1"), ("PATH", &path)]);
+        env.retain(|(k, _)| k != "DKIMQUEUE");
+        env.push((var.into(), prog.clone()));
+        let out = run(&envelope(SENDER, &["x@example.org"]), &env);
+        assert_eq!(out.code, Some(81), "{prog}: {}", out.stderr);
+        assert!(out.stderr.contains("is qmail-dkim itself"), "{prog}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{prog}: {}", out.stderr);
+        assert!(q.invocations().is_empty());
+    }
 }

@@ -243,6 +243,29 @@ fn signed_at_entry_is_not_signed_again() {
     assert_eq!(headers_named(&got, "DKIM-Signature").len(), 2);
 }
 
+/// A DKIM-Signature that names our d= and s= but that our key did not make (a list post or a
+/// forward can carry one anybody wrote, `b=AAAA`) does not stop signing: only one that verifies
+/// with our own key does (checked without DNS: none is running here).
+#[test]
+fn a_signature_naming_our_d_and_s_that_our_key_did_not_make_does_not_stop_signing() {
+    let s = Setup::new();
+    s.key("example.com", "default");
+    let msg = message(5000);
+    let fake = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=default; h=from; bh=AAAA; b=AAAA\n";
+    for m in [
+        [fake.as_slice(), &msg].concat(),
+        // Made by another key for our d= and s=, with a correct body hash.
+        dkimpy_sign(&msg, &TestKey::other_rsa().path, "default", "example.com", &[]),
+    ] {
+        let out = run(&s, &m, "joe@example.com", false, &[]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let (got, _) = s.recorded().expect("ran");
+        assert_eq!(headers_named(&got, "DKIM-Signature").len(), 2, "not signed: {}", out.stderr);
+        assert!(!out.stderr.contains("already signed"), "{}", out.stderr);
+        assert!(got.ends_with(&m), "message changed");
+    }
+}
+
 /// Every failure is a temporary message report in qmail-remote's form (`Z`, text, NUL; exit 0),
 /// so qmail-send keeps the message and retries: nothing is lost, nothing bounced for our fault,
 /// the real qmail-remote is not run, and no temporary file is left.
