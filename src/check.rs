@@ -313,7 +313,8 @@ fn not_runnable(p: &Path) -> Option<String> {
     }
 }
 
-/// The custom-error convention, as shared/SPEC.md §2 chooses it.
+/// The custom-error convention, chosen as [`crate::refusal`] says (a permanent refusal stays
+/// permanent on every qmail).
 fn error_convention(env: &Env) -> String {
     let known = env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase());
     if let (Some(v), true) =

@@ -6,10 +6,11 @@
 //! lookup `fetch_key` and `verify_sig`, `SigningKey::sign`, the signature folding of `sign`),
 //! not mail-auth's `verify_arc`/`ArcSealer`, because mail-auth 0.13.3 holds the whole message
 //! in memory (we stream bodies of any size with bounded memory), its relaxed body
-//! canonicalization keeps whitespace-only trailing lines (a wrong body hash, shared/SPEC.md
-//! §9), and its ARC is behind a feature (`arc`) that only our dev-dependency enables. In
-//! tests, dkimpy's `arc_sign`/`arc_verify` and mail-auth's `verify_arc` are the oracles: they
-//! check what we seal and seal what we check (tests/e2e/arc.rs).
+//! canonicalization keeps whitespace-only trailing lines (a wrong body hash; fixed in 0.15.0,
+//! which needs a newer rustc), and its ARC is behind a feature (`arc`) that only our
+//! dev-dependency enables. In tests, dkimpy's `arc_sign`/`arc_verify` and mail-auth's
+//! `verify_arc` are the oracles: they check what we seal and seal what we check
+//! (tests/e2e/arc.rs).
 //!
 //! Results (`arc=` of our Authentication-Results): `none` (no ARC header field), `pass`,
 //! `fail` (with a reason), and `temperror` when a key could not be fetched for now and nothing

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::message::{address_domain, author_domain, unfold, Headers};
 use std::path::{Path, PathBuf};
 
-/// What to do with DKIM for this message (shared/SPEC.md §4).
+/// What to do with DKIM for this message, decided as indimail's qmail-dkim decides it
+/// (qmail-dkim(8)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// A relay client with `RELAYCLIENT_NODKIMVERIFY`: hand the message on untouched.

@@ -1,5 +1,6 @@
 //! Canonicalization (RFC 6376 §3.4) of our LF-ended input into the CRLF wire form that the hashes
-//! are computed over. A CR right before an LF is part of the line end (shared/SPEC.md §1).
+//! are computed over. A CR right before an LF is part of the line end, as
+//! indimail's libdkim and the verifiers we test against read it.
 //!
 //! The body canonicalizer is a streaming state machine: it never holds more than one output
 //! block, whatever the length of a line or of the message.

@@ -1,5 +1,5 @@
 //! DKIM (RFC 6376, RFC 8463): our own streaming canonicalization, signing and verification core
-//! (shared/SPEC.md §9 says why it is not mail-auth's).
+//! (docs/decisions.md: DKIM's canonicalization, signing and verifying are ours).
 
 pub mod canon;
 pub mod key;

@@ -1,5 +1,5 @@
 //! What the verification result means for the message: accept, or refuse temporarily or
-//! permanently, as the `DKIMVERIFY` letters say (shared/SPEC.md §6); and the optional practice
+//! permanently, as the `DKIMVERIFY` letters say (qmail-dkim-letters(5)); and the optional practice
 //! step (`DKIMPRACTICE`: the signaturedomains / nosignaturedomains lists, ADSP or SSP) that may
 //! turn a failure into FAIL (G) or NEUTRAL (D).
 //!

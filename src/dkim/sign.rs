@@ -29,7 +29,7 @@ pub struct SignParams {
     pub headers: Vec<String>,
 }
 
-/// Header names never signed by default (shared/SPEC.md §5). `X-` headers are skipped too,
+/// Header names never signed by default (indimail's list). `X-` headers are skipped too,
 /// except `X-Mailer`.
 const NEVER_SIGNED: &[&str] = &[
     "received",

@@ -2,7 +2,7 @@
 //! the header block before the body arrives, each body hash is computed as the body streams
 //! through [`Verifier::body`], and the keys are fetched and the signatures checked at
 //! [`Verifier::finish`]. Every way a signature can end is one [`Outcome`], and every outcome is
-//! one letter of `DKIMVERIFY` (shared/SPEC.md §6).
+//! one letter of `DKIMVERIFY` (qmail-dkim-letters(5)).
 //!
 //! Bounds: at most [`MAX_SIGNATURES`] signatures (the top-most ones) are evaluated per message,
 //! so at most that many key records are queried (a selector named twice is queried once).
@@ -30,9 +30,9 @@
 //!
 //! Overall: any signature with A makes the message A; else the first signature's result (top
 //! first); no signature: S. B, C, F, G and T are never produced here: B is a libdkim progress
-//! code, C and F are folded into A by shared/SPEC.md §6 (any pass is a pass, and a third-party
-//! signature is never the verdict), T is replaced by the first failure's own letter (more
-//! precise), G comes only from the practice step ([`super::policy`]).
+//! code, C and F are folded into A (docs/decisions.md: Any signature that verifies makes the
+//! message A), T is replaced by the first failure's own letter (more precise), G comes only
+//! from the practice step ([`super::policy`]).
 
 use super::canon::{self, BodyHasher};
 use super::key::KeyType;
@@ -123,7 +123,7 @@ impl Outcome {
         Outcome::ALL.get((u as u8 - b'A') as usize).copied()
     }
 
-    /// The status name of shared/SPEC.md §6 (libdkim's, without `DKIM_`).
+    /// The status name (libdkim's, without `DKIM_`).
     pub fn name(self) -> &'static str {
         use Outcome::*;
         match self {
@@ -187,7 +187,7 @@ impl Outcome {
         }
     }
 
-    /// The `DKIM-Status:` text (shared/SPEC.md §6, typos of indimail fixed).
+    /// The `DKIM-Status:` text: indimail's, its typos fixed (docs/migrating.md).
     pub fn status_text(self) -> &'static str {
         use Outcome::*;
         match self {

@@ -9,8 +9,8 @@
 //! `Authentication-Results`). With `VERBOSE`, one line per signature goes to fd 2.
 //!
 //! The bytes of the headers (LF-ended, folded with LF TAB):
-//! - `DKIM-Status:` (shared/SPEC.md §6 texts), with a second line `(old=NAME:number)` when the
-//!   practice step changed the result;
+//! - `DKIM-Status:` (the texts of qmail-dkim-letters(5)), with a second line
+//!   `(old=NAME:number)` when the practice step changed the result;
 //! - the DKIM part of `Authentication-Results:` (RFC 8601, written by crate::auth_results):
 //!   `dkim=<result> [reason="…"] header.d=… header.i=… header.s=… header.a=… header.b=<first 8
 //!   of b=>`, one result per signature, `dkim=none` without signatures;

@@ -5,7 +5,8 @@
 //! counts as the first body line, so an empty (or all-blank) body drops it too (libdomainkeys and
 //! Mail::DKIM agree on this). `nofws` removes SP, TAB, CR and LF from header fields (which unfolds
 //! them; names keep their case) and SP, TAB and bare CR from body lines. `simple` keeps every byte.
-//! In our LF-ended input, a CR right before an LF is part of the line end (shared/SPEC.md §1).
+//! In our LF-ended input, a CR right before an LF is part of the line end, as
+//! in DKIM ([`crate::dkim::canon`]).
 
 use super::Canon;
 use crate::message::Headers;

@@ -3,7 +3,8 @@
 //!
 //! One SHA-1 runs over the canonicalized headers below the `DomainKey-Signature` (or the `h=`
 //! ones), the separator line and the body; there is no body hash. The result letters A–M and the
-//! `DomainKey-Status:` values are those of shared/SPEC.md §7.
+//! `DomainKey-Status:` values are qmail-dk's
+//! (qmail-dkim-letters(5)).
 
 pub mod canon;
 pub mod sign;

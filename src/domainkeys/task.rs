@@ -1,5 +1,5 @@
-//! The DomainKeys tasks run() drives: when DomainKeys is on (`DKSIGN` / `DKVERIFY`, opt-in,
-//! shared/SPEC.md §4 and §7), signing and verifying as [`crate::task::Task`]s.
+//! The DomainKeys tasks run() drives: when DomainKeys is on (`DKSIGN` / `DKVERIFY`: opt-in,
+//! where qmail-dk signed by default), signing and verifying as [`crate::task::Task`]s.
 
 use super::canon::DkHasher;
 use super::sign::{make_field, parse_options, plan_fields, sign_digest};
@@ -206,7 +206,7 @@ pub fn status_field(o: &Outcome) -> String {
     }
 }
 
-/// The refusal for an outcome, by its letter alone as in qmail-dk (shared/SPEC.md §7): an
+/// The refusal for an outcome, by its letter alone as in qmail-dk ([`super::verify`]): an
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
 pub fn decide(letters: &str, o: &Outcome) -> Option<Refusal> {

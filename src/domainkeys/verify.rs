@@ -2,8 +2,9 @@
 //!
 //! Before the body: find and parse the signature, check the sender, pick the signed fields and
 //! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]).
-//! The status alone decides a refusal, as in qmail-dk (shared/SPEC.md §7); the sending domain's
-//! policy record `_domainkey.<sender domain>` is only read to be reported ([`lookup_policy`]).
+//! The status alone decides a refusal, as in qmail-dk (libdomainkeys' `dk_eom` gives BADSIG or
+//! NOSIG whatever `o=` says); the sending domain's policy record `_domainkey.<sender domain>`
+//! is only read to be reported ([`lookup_policy`]).
 
 use super::canon::{select_fields, DkHasher};
 use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};

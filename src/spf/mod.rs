@@ -6,7 +6,7 @@
 //! - [`task`]: the queue-time task (`SPFVERIFY`).
 //!
 //! **Decision: our own check_host(), not mail-auth's.** mail-auth 0.13.3
-//! (`src/spf/verify.rs`) is wrong where our issue needs it right:
+//! (`src/spf/verify.rs`) is wrong where we need it right:
 //! - it has no void-lookup limit (§4.6.4: more than 2 lookups answered with nothing are
 //!   `permerror`), so every one of a record's 10 terms may ask for names that do not exist
 //!   (the abuse of third-party DNS the limit is there to stop);

@@ -224,7 +224,8 @@ fn dns_temporary_failure_is_temperror_never_a_pass_nor_permanent() {
 
 /// mail-auth's ARC validator (feature `arc` of the dev-dependency) as a second oracle: it
 /// accepts our RSA and Ed25519 seals, at instance 1 and on top of dkimpy's chain. The body has
-/// no whitespace-only trailing lines (mail-auth 0.13.3's relaxed body defect, shared/SPEC.md §9).
+/// no whitespace-only trailing lines (mail-auth 0.13.3's relaxed body defect,
+/// fixed in 0.15.0).
 #[test]
 fn mail_auth_validates_our_rsa_and_ed25519_seals() {
     let s = setup();

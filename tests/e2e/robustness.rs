@@ -1,4 +1,4 @@
-//! Reliability through the real binary (issue 4): odd and hostile input on fd 0, unreadable and
+//! Reliability through the real binary: odd and hostile input on fd 0, unreadable and
 //! malformed keys and control files, temporary files, and a parallel load. Each case either
 //! passes the message on byte for byte below our headers, or refuses it with a documented code
 //! and a one-line diagnostic; nothing panics (every run has RUST_BACKTRACE=1 and is checked).
@@ -631,7 +631,7 @@ fn parallel_load_200_messages() {
     eprintln!("200 messages through qmail-dkim in {:?}", start.elapsed());
 }
 
-/// Hostile verification input through the real binary (issue 10): many tags, a 4 MiB h= list,
+/// Hostile verification input through the real binary: many tags, a 4 MiB h= list,
 /// many DomainKey-Signature fields, many forged status fields. Each is handled in one linear
 /// pass (the unit tests prove linearity: src/dkim/tags.rs, src/domainkeys/verify.rs,
 /// src/queue.rs); here the message must be queued with the documented outcome, no DNS lookup

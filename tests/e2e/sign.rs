@@ -153,7 +153,8 @@ fn interop_rsa_1024() {
 }
 
 /// mail-auth's verifier is a differential oracle on inputs outside its known defects
-/// (shared/SPEC.md §9): relaxed bodies without whitespace-only trailing lines.
+/// (docs/decisions.md: DKIM's canonicalization, signing and verifying are ours): relaxed bodies
+/// without whitespace-only trailing lines.
 #[test]
 fn mail_auth_agrees() {
     let s = setup();

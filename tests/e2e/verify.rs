@@ -322,9 +322,9 @@ fn verification_cases_in_data_files() {
     assert_eq!(letters.into_iter().collect::<String>(), "ADEGHIJKLMNOPQRSUVWXY", "a letter without a case");
 }
 
-/// B, C, F and T are never the result (shared/SPEC.md §6: any pass is A and a third-party
-/// signature never the verdict; the first failure's own letter is reported instead of T; B is a
-/// libdkim progress code): those letters alone refuse nothing.
+/// B, C, F and T are never the result (docs/decisions.md: Any signature that verifies makes
+/// the message A; the first failure's own letter is reported instead of T; B is a libdkim
+/// progress code): those letters alone refuse nothing.
 #[test]
 fn unreachable_letters_refuse_nothing() {
     let k = Keys::new();
@@ -364,7 +364,7 @@ fn conservative_set() {
     }
 }
 
-/// The three error conventions (shared/SPEC.md §2), for a permanent and a temporary refusal.
+/// The three error conventions (`CUSTOM_ERRORS`), for a permanent and a temporary refusal.
 #[test]
 fn error_conventions() {
     let k = Keys::new();
@@ -732,7 +732,7 @@ fn verbose_and_relay_bypass() {
 }
 
 /// mail-auth 0.13.3 as a differential oracle: same pass/fail verdict on messages outside its
-/// known defects (shared/SPEC.md §9).
+/// known defects (docs/decisions.md: DKIM's canonicalization, signing and verifying are ours).
 #[test]
 fn mail_auth_agrees() {
     let k = Keys::new();
