@@ -196,44 +196,32 @@ fn big_message() -> Vec<u8> {
 /// and the run fails temporarily (81).
 #[test]
 fn a_queue_program_that_closes_fd_0_early_never_gets_the_final_nul() {
-    let envl = envelope(SENDER, &["x@example.org"]);
-    for msg in [MSG.repeat(200), big_message()] {
-        let q = Queue::new();
-        let dir = tempfile::tempdir().unwrap();
-        let report = dir.path().join("report");
-        let env = env_for(
-            &q,
-            &partialqueue(),
-            &[("PQ_MSG", "1000"), ("PQ_CLOSE", "1"), ("PQ_ENV", "all"), ("PQ_REPORT", &report.display().to_string())],
-        );
-        // No DEATH: the default (a day) must not matter.
-        let out = Run::new(&msg, &envl).env_owned(&env).timeout(Duration::from_secs(60)).run();
-        assert_no_panic(&out);
-        assert!(!out.timed_out, "blocked on a queue program that closed fd 0 ({} bytes)", msg.len());
-        assert_eq!(out.code, Some(81), "{}", out.stderr);
-        let got = std::fs::read_to_string(&report).expect("the queue program's report");
-        let env_read: usize = got.split(' ').nth(1).and_then(|n| n.parse().ok()).expect("report");
-        assert!(env_read < envl.len(), "the queue program got the final NUL: {got}");
-    }
+    // No DEATH: the default (a day) must not matter.
+    stopped_reader_never_gets_the_final_nul(&[("PQ_MSG", "1000"), ("PQ_CLOSE", "1"), ("PQ_ENV", "all")]);
 }
 
 /// A program that reads part of the message and then the envelope without closing fd 0 is
 /// seen at once too, and gets no final NUL.
 #[test]
 fn a_queue_program_that_reads_the_envelope_before_the_whole_message_never_gets_the_final_nul() {
+    stopped_reader_never_gets_the_final_nul(&[("PQ_MSG", "1000"), ("PQ_ENV", "all")]);
+}
+
+/// Runs the partial queue program with `vars` on a small and a 4 MiB message: 81 at once, and
+/// the envelope it read lacks the final NUL.
+fn stopped_reader_never_gets_the_final_nul(vars: &[(&str, &str)]) {
     let envl = envelope(SENDER, &["x@example.org"]);
     for msg in [MSG.repeat(200), big_message()] {
         let q = Queue::new();
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report");
-        let env = env_for(
-            &q,
-            &partialqueue(),
-            &[("PQ_MSG", "1000"), ("PQ_ENV", "all"), ("PQ_REPORT", &report.display().to_string())],
-        );
+        let report_s = report.display().to_string();
+        let mut vars = vars.to_vec();
+        vars.push(("PQ_REPORT", &report_s));
+        let env = env_for(&q, &partialqueue(), &vars);
         let out = Run::new(&msg, &envl).env_owned(&env).timeout(Duration::from_secs(60)).run();
         assert_no_panic(&out);
-        assert!(!out.timed_out, "blocked ({} bytes)", msg.len());
+        assert!(!out.timed_out, "blocked on a queue program that stopped reading ({} bytes)", msg.len());
         assert_eq!(out.code, Some(81), "{}", out.stderr);
         let got = std::fs::read_to_string(&report).expect("the queue program's report");
         let env_read: usize = got.split(' ').nth(1).and_then(|n| n.parse().ok()).expect("report");
