@@ -3,7 +3,7 @@
 //! Authentication-Results) are not repeated here.
 
 use super::{assert_linear, repeat};
-use crate::message::{address_domain, address_domains, count_fields, find_header_end, unfold, Headers};
+use qmail_dkim::message::{address_domain, address_domains, count_fields, find_header_end, unfold, Headers};
 use std::hint::black_box;
 
 // --- the check itself ----------------------------------------------------------------------------
@@ -146,7 +146,7 @@ fn field_views_and_author_domain_are_linear() {
             },
             |h| {
                 black_box(h.views().count());
-                let _ = black_box(crate::message::author_domain(h));
+                let _ = black_box(qmail_dkim::message::author_domain(h));
             },
         );
     }
@@ -169,7 +169,7 @@ fn authentication_results_removal_is_linear() {
                 Headers::parse(b)
             },
             |h| {
-                black_box(crate::headers::forged(h, "mx.example.org"));
+                black_box(qmail_dkim::headers::forged(h, "mx.example.org"));
             },
         );
     }
@@ -189,7 +189,7 @@ fn property_value_check_is_linear() {
             },
             |v| {
                 for p in ["header.d", "header.i", "header.from", "smtp.mailfrom", "header.s"] {
-                    black_box(crate::auth_results::fits(p, v));
+                    black_box(qmail_dkim::auth_results::fits(p, v));
                 }
             },
         );
@@ -210,7 +210,7 @@ fn envelope_of_many_recipients_is_linear() {
             e
         },
         |e| {
-            assert!(crate::envelope::read(&e[..]).is_ok());
+            assert!(qmail_dkim::envelope::read(&e[..]).is_ok());
         },
     );
 }
@@ -229,7 +229,7 @@ fn envelope_fed_byte_by_byte_is_linear() {
             e
         },
         |e| {
-            let mut p = crate::envelope::Parser::default();
+            let mut p = qmail_dkim::envelope::Parser::default();
             for b in e.chunks(1) {
                 p.feed(b).unwrap();
             }
@@ -244,7 +244,7 @@ fn envelope_fed_byte_by_byte_is_linear() {
 /// decoder must skip) and, decoded, a DER SEQUENCE of junk.
 #[test]
 fn key_record_p_is_linear() {
-    use crate::dkim::verify::{verify_message, Options, Outcome};
+    use qmail_dkim::dkim::verify::{verify_message, Options, Outcome};
     let msg = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; h=from;\n bh=AAAA; b=AAAA\nFrom: a@example.com\n\nbody\n";
     for spaced in [false, true] {
         assert_linear(
@@ -256,7 +256,7 @@ fn key_record_p_is_linear() {
                 der.extend(repeat(&[0x02, 0x01, 0x01], n));
                 let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
                 let p: String = if spaced { b64.chars().flat_map(|c| [c, ' ']).collect() } else { b64 };
-                crate::dns::Fixed(format!("v=DKIM1; k=rsa; p={p}").into_bytes())
+                qmail_dkim::dns::Fixed(format!("v=DKIM1; k=rsa; p={p}").into_bytes())
             },
             |dns| {
                 let r = verify_message(msg, dns, &Options::default(), 0);
@@ -280,16 +280,16 @@ fn der_of_many_elements_is_linear() {
             der
         },
         |der| {
-            let (seq, _) = crate::der::read(der).unwrap();
-            let mut r = crate::der::Reader::new(seq.value);
+            let (seq, _) = qmail_dkim::der::read(der).unwrap();
+            let mut r = qmail_dkim::der::Reader::new(seq.value);
             let mut k = 0;
             while !r.is_empty() {
                 r.next_tlv().unwrap();
                 k += 1;
             }
             black_box(k);
-            black_box(crate::der::public_key(der));
-            black_box(crate::der::bit_length(seq.value));
+            black_box(qmail_dkim::der::public_key(der));
+            black_box(qmail_dkim::der::bit_length(seq.value));
         },
     );
 }
@@ -298,7 +298,7 @@ fn der_of_many_elements_is_linear() {
 
 #[test]
 fn private_key_pem_is_linear() {
-    use crate::dkim::key::SigningKey;
+    use qmail_dkim::dkim::key::SigningKey;
     for (what, unit) in [
         ("many base64 lines", &b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"[..]),
         ("many BEGIN lines", b"-----BEGIN PRIVATE KEY-----\n"),
@@ -324,8 +324,8 @@ fn private_key_pem_is_linear() {
 
 #[test]
 fn dkim_body_canonicalization_is_linear() {
-    use crate::dkim::canon::BodyHasher;
-    use crate::dkim::{Canon, HashAlg};
+    use qmail_dkim::dkim::canon::BodyHasher;
+    use qmail_dkim::dkim::{Canon, HashAlg};
     let shapes: [(&str, &[u8]); 6] = [
         ("long runs of whitespace", b"                              \t\t\t\t\t\t"),
         ("many blank lines", b"\n"),
@@ -356,7 +356,7 @@ fn dkim_body_canonicalization_is_linear() {
 
 #[test]
 fn dkim_header_canonicalization_is_linear() {
-    use crate::dkim::canon::{relaxed_header, simple_header};
+    use qmail_dkim::dkim::canon::{relaxed_header, simple_header};
     assert_linear(
         "relaxed_header / simple_header, whitespace and folds",
         4096,
@@ -374,8 +374,8 @@ fn dkim_header_canonicalization_is_linear() {
 
 #[test]
 fn domainkeys_canonicalization_is_linear() {
-    use crate::domainkeys::canon::DkHasher;
-    use crate::domainkeys::Canon;
+    use qmail_dkim::domainkeys::canon::DkHasher;
+    use qmail_dkim::domainkeys::Canon;
     for (what, unit) in [
         ("long runs of whitespace", &b"                          \t\t\t\r"[..]),
         ("many blank lines", b"\n"),
@@ -406,7 +406,7 @@ fn domainkeys_canonicalization_is_linear() {
 
 #[test]
 fn control_file_is_linear() {
-    use crate::config::control::{parse_dkimkeys, parse_lines};
+    use qmail_dkim::config::control::{parse_dkimkeys, parse_lines};
     for (what, unit) in [
         ("many entries", &b"example.com:/var/qmail/control/domainkeys/%/default:A=1\\,2,B=\r\n"[..]),
         ("many comments and blank lines", b"# x\n\n \r\n"),
@@ -430,7 +430,7 @@ fn control_file_is_linear() {
 
 #[test]
 fn envstr_is_linear() {
-    use crate::config::control::parse_envstr;
+    use qmail_dkim::config::control::parse_envstr;
     for unit in ["A=1,", "\\,", ",", "A=\\,\\,\\,\\,"] {
         assert_linear(
             &format!("parse_envstr, {unit:?} repeated"),
@@ -445,7 +445,7 @@ fn envstr_is_linear() {
 
 #[test]
 fn dkimsignoptions_is_linear() {
-    use crate::dkim::options::parse;
+    use qmail_dkim::dkim::options::parse;
     for unit in ["-l ", "-lqth", "-z 2 -c r ", "-i joe@example.com ", "-x3600 "] {
         assert_linear(
             &format!("DKIMSIGNOPTIONS, {unit:?} repeated"),
@@ -458,49 +458,6 @@ fn dkimsignoptions_is_linear() {
     }
 }
 
-/// A DomainKeys `p=` of SubjectPublicKeyInfos nested inside each other, as deep as the record
-/// allows: read without recursion (it once recursed once per level, so a deep enough nesting,
-/// which `SELECTOR_DATA` does not bound, overflowed the stack).
-#[test]
-fn domainkeys_key_in_nested_spki_does_not_recurse() {
-    use crate::der::TAG_SEQUENCE;
-    use crate::der::{tlv, unsigned_integer, write_len, OID_RSA_ENCRYPTION, TAG_BIT_STRING, TAG_NULL, TAG_OID};
-    use crate::domainkeys::verify::rsa_components;
-    let mut pkcs1 = unsigned_integer(&[0xc5; 128]);
-    pkcs1.extend(unsigned_integer(&[1, 0, 1]));
-    let pkcs1 = tlv(TAG_SEQUENCE, &pkcs1);
-    let mut alg = tlv(TAG_OID, OID_RSA_ENCRYPTION);
-    alg.extend(tlv(TAG_NULL, &[]));
-    let alg = tlv(TAG_SEQUENCE, &alg);
-    // What der::spki_from_pkcs1 makes, `depth` times around the key, built in linear time: the
-    // heads of the layers from the inside out, then written outermost first.
-    let nest = |depth: usize| {
-        let mut heads: Vec<Vec<u8>> = Vec::with_capacity(depth);
-        let mut inner = pkcs1.len();
-        for _ in 0..depth {
-            let mut bits = vec![TAG_BIT_STRING];
-            write_len(inner + 1, &mut bits);
-            bits.push(0);
-            let body = alg.len() + bits.len() + inner;
-            let mut head = vec![TAG_SEQUENCE];
-            write_len(body, &mut head);
-            head.extend(&alg);
-            head.extend(bits);
-            inner += head.len();
-            heads.push(head);
-        }
-        let mut out: Vec<u8> = heads.into_iter().rev().flatten().collect();
-        out.extend(&pkcs1);
-        out
-    };
-    assert_eq!(nest(1), crate::der::spki_from_pkcs1(&pkcs1));
-    assert!(rsa_components(&nest(1)).is_some(), "a key in a SubjectPublicKeyInfo");
-    assert!(rsa_components(&nest(2)).is_some(), "and in one more, as some publishers wrote it");
-    assert!(rsa_components(&nest(3)).is_none(), "deeper is no key");
-    // About 3 MB; with one stack frame per level this overflowed a test thread's stack.
-    assert!(rsa_components(&nest(100_000)).is_none());
-}
-
 // --- tcprules lookups ----------------------------------------------------------------------------
 
 /// `dkim check --host` or `--ip` of many labels: tcpserver's keys (the host's suffixes, the
@@ -508,7 +465,7 @@ fn domainkeys_key_in_nested_spki_does_not_recurse() {
 /// (labels x length).
 #[test]
 fn tcprules_lookup_of_many_labels_is_linear() {
-    use crate::tcprules::{find, parse};
+    use qmail_dkim::tcprules::{find, parse};
     let rules = parse("=.nomatch.example:allow\n10.0.0.1-5:allow\n=x.example:allow\n1.2.:allow\n").unwrap();
     assert_linear(
         "tcprules lookup of a host and an address of many labels",
@@ -519,4 +476,87 @@ fn tcprules_lookup_of_many_labels_is_linear() {
             assert!(find(&rules, ip, None, None).is_none());
         },
     );
+}
+
+// --- comments and quoted strings, forged Authentication-Results, globs ---------------------------
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Deep nesting, long runs of quoted-pairs and unbalanced input: the scanner reads every byte
+/// once at 1x and 16x, and the callers grow with the input. The scanner keeps no stack, so
+/// memory is constant.
+#[test]
+fn nested_and_unbalanced_input_is_linear() {
+    use qmail_dkim::rfc5322::{first_word, remove_comments, Scanner};
+    for unit in [&b"("[..], b")", b"(\\", b"\"", b"\\(", b"((\"))"] {
+        for n in [1_000usize, 16_000] {
+            let v = unit.repeat(n);
+            let mut s = Scanner::new(&v);
+            assert_eq!(s.by_ref().count(), v.len());
+            assert_eq!(s.pos(), v.len());
+        }
+        assert_linear(
+            &format!("rfc5322 first_word + remove_comments, {:?} repeated", lossy(unit)),
+            1_000,
+            |n| unit.repeat(n),
+            |v| {
+                black_box(first_word(v));
+                black_box(remove_comments(v));
+            },
+        );
+    }
+}
+
+/// Deep nesting, unclosed comments and many bare CRs: the removal decision grows with the
+/// input at 1x and 16x.
+#[test]
+fn forgery_scan_of_nested_or_unbalanced_input_is_linear() {
+    let shapes: [(&[u8], &[u8]); 4] = [
+        (b"Authentication-Results: ", b"("),
+        (b"Authentication-Results: ", b"(\\"),
+        (b"Authentication-Results: \"", b"\\\""),
+        (b"Subject: x", b"\rAuthentication-Results: (("),
+    ];
+    for (head, unit) in shapes {
+        assert_linear(
+            &format!("headers::forged, {:?} then {:?} repeated", lossy(head), lossy(unit)),
+            2_000,
+            |n| {
+                let mut block = head.to_vec();
+                block.extend(unit.repeat(n));
+                block.extend_from_slice(b" mx; dkim=pass\n");
+                Headers::parse(block)
+            },
+            |h| {
+                black_box(qmail_dkim::headers::forged(h, "mx"));
+            },
+        );
+    }
+}
+
+/// Pattern and subject shapes that make backtracking matchers exponential or quadratic: grown
+/// 16-fold, the matcher's time and allocation grow at most as the check allows.
+#[test]
+fn g_glob_with_many_stars_is_linear() {
+    use qmail_dkim::glob::Glob;
+    /// A name and the (pattern, subject) of size n.
+    type Shape = (&'static str, fn(usize) -> (String, String));
+    let shapes: [Shape; 7] = [
+        ("stars then b (the g= attack)", |n| ("*".repeat(n) + "b", "a".repeat(n))),
+        ("stars then b, matching", |n| ("*".repeat(n) + "b", "a".repeat(n) + "b")),
+        ("*a*a*a…*b", |n| ("*a".repeat(n) + "*b", "a".repeat(n - 1) + "b")),
+        ("long segment, no match", |n| (format!("*{}b*", "a".repeat(n)), "a".repeat(4 * n))),
+        ("almost-periodic segments", |n| ("*aab".repeat(n) + "*", "aaa".repeat(n) + &"aab".repeat(n - 1))),
+        ("long head and tail", |n| (format!("{}*{}", "a".repeat(n), "a".repeat(n)), "a".repeat(3 * n))),
+        ("short ? segments", |n| ("*?a?".repeat(n) + "*c", "xa".repeat(n) + "c")),
+    ];
+    for (name, make) in shapes {
+        // Which of the shapes match.
+        let matching = name.ends_with("matching") || name == "long head and tail";
+        assert_linear(&format!("glob, {name}"), 64, make, |(p, s)| {
+            assert_eq!(Glob::star_and_question(p).matches(s), matching, "{name}");
+        });
+    }
 }
