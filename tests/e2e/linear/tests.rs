@@ -560,3 +560,180 @@ fn g_glob_with_many_stars_is_linear() {
         });
     }
 }
+
+// --- DKIM2, DMARC and SPF records ----------------------------------------------------------------
+
+#[test]
+fn dkim2_signature_parser_is_linear() {
+    use qmail_dkim::dkim2::parse::Signature;
+    // One long value per tag kind: a huge base64 signature, nonce-like unknown tags, folding.
+    assert_linear(
+        "DKIM2-Signature, long s= signature and folded base64",
+        4096,
+        |n| {
+            let sig = repeat(b"QUJD\r\n\t", n);
+            [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; rt=PGFAYj4=; s=sel:rsa-sha256:".as_slice(), &sig].concat()
+        },
+        |v| drop(black_box(Signature::parse(v))),
+    );
+    assert_linear(
+        "DKIM2-Signature, rt= of many recipients (refused at the cap, then linear)",
+        4096,
+        |n| [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; s=s:a:QQ==; rt=".as_slice(), &repeat(b"PGFAYj4=,", n)].concat(),
+        |v| drop(black_box(Signature::parse(v))),
+    );
+}
+
+#[test]
+fn message_instance_parser_is_linear() {
+    use qmail_dkim::dkim2::parse::Instance;
+    assert_linear(
+        "Message-Instance, long hashes",
+        4096,
+        |n| [b"m=1; h=sha256:".as_slice(), &repeat(b"QUJD", n), b":", &repeat(b"REVG", n)].concat(),
+        |v| drop(black_box(Instance::parse(v))),
+    );
+}
+
+#[test]
+fn recipe_reader_is_linear() {
+    use qmail_dkim::dkim2::recipe::{Recipe, MAX_DEPTH};
+    assert_linear(
+        "recipe JSON, many body steps",
+        2048,
+        |n| {
+            [
+                br#"{"b":["#.as_slice(),
+                &repeat(br#"{"c":[1,4294967295]},{"d":["abc\u00e9"]},{"u":["QUJD"]},"#, n),
+                br#"{"c":[1,1]}]}"#,
+            ]
+            .concat()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+    assert_linear(
+        "recipe JSON, ignored values nested to the cap",
+        2048,
+        |n| {
+            let unit = format!("{}1{},", "[".repeat(MAX_DEPTH - 2), "]".repeat(MAX_DEPTH - 2));
+            [br#"{"x":["#.as_slice(), &repeat(unit.as_bytes(), n), b"0]}"].concat()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+    assert_linear(
+        "recipe JSON, many header names",
+        2048,
+        |n| {
+            let names: String = (0..n / 12).map(|k| format!("\"h{k}\":[],")).collect();
+            format!("{{\"h\":{{{names}\"z\":[]}}}}").into_bytes()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+}
+
+#[test]
+fn applying_recipes_is_linear() {
+    use qmail_dkim::dkim2::hash::Field;
+    use qmail_dkim::dkim2::recipe::{apply_body, BodyRecipe, Recipe, Step};
+    // Many copy steps over a body of many lines: each line is copied at most once.
+    assert_linear(
+        "apply_body, a copy step per line and overlapping ranges",
+        4096,
+        |n| {
+            let body = repeat(b"line\r\n", n);
+            let lines = n / 6;
+            let steps: Vec<Step> =
+                (1..=lines as u32).flat_map(|k| [Step::Copy(k, k), Step::Copy(1, u32::MAX)]).collect();
+            (body, steps)
+        },
+        |(b, s)| drop(black_box(apply_body(b, s))),
+    );
+    assert_linear(
+        "apply_headers, many fields of one name",
+        4096,
+        |n| qmail_dkim::message::Headers::parse(repeat(b"Subject: x\r\n", n)),
+        |h| {
+            let fields: Vec<Field> = h.fields.iter().map(|f| (h.name(f), h.value(f))).collect();
+            let r = Recipe {
+                headers: vec![("subject".into(), vec![Step::Copy(1, u32::MAX)])],
+                body: BodyRecipe::Unchanged,
+            };
+            black_box(r.apply_headers(&fields));
+        },
+    );
+}
+
+#[test]
+fn state_hashes_are_linear() {
+    use qmail_dkim::dkim::HashAlg;
+    use qmail_dkim::dkim2::hash::{header_digest, signed_self, Field};
+    let make = |n: usize| {
+        let block = repeat(b"Subject: a  b\r\n\tc\r\nX-Skip: y\r\n", n);
+        qmail_dkim::message::Headers::parse(block)
+    };
+    assert_linear("dkim2 header hash", 4_000, make, |h| {
+        let f: Vec<Field> = h.fields.iter().map(|f| (h.name(f), h.value(f))).collect();
+        header_digest(&f, HashAlg::Sha256);
+    });
+    assert_linear(
+        "dkim2 signed_self",
+        4_000,
+        |n| repeat(b"s=a:b:QUJD,c:d:RUZH|e:f:SUpL; ", n),
+        |v| {
+            let mut out = Vec::new();
+            signed_self(v, &mut out);
+        },
+    );
+}
+
+/// Every item is looked at once: long records of many tags or long URI lists are linear.
+#[test]
+fn dmarc_record_with_long_rua_and_fo_lists_is_linear() {
+    use qmail_dkim::dmarc::record::parse;
+    for unit in [&b"mailto:a@example.com!10m,"[..], b"x,", b"0:", b"!", b"x=y;", b";"] {
+        assert_linear(
+            &format!("DMARC record, {:?} repeated", String::from_utf8_lossy(unit)),
+            1024,
+            |n| {
+                let list = repeat(unit, n);
+                let tag = if unit.starts_with(b"0") { "fo" } else { "rua" };
+                [format!("v=DMARC1; {tag}=").as_bytes(), &list, b"; p=none"].concat()
+            },
+            |v| drop(std::hint::black_box(parse(v))),
+        );
+    }
+}
+
+#[test]
+fn records_of_many_terms_parse_in_linear_time() {
+    use qmail_dkim::spf::record::{parse, select};
+    assert_linear(
+        "SPF record of many terms",
+        1024,
+        |n| {
+            let mut v = b"v=spf1".to_vec();
+            v.extend(repeat(
+                b" ip4:192.0.2.0/24 a:%{l1r-}.x.example//64 x=y ~include:a.b.example -ip6:2001:db8::/32",
+                n,
+            ));
+            v
+        },
+        |b| {
+            std::hint::black_box(parse(b).unwrap());
+        },
+    );
+    assert_linear(
+        "SPF record of one long term, and the selection among many TXT records",
+        1024,
+        |n| {
+            let mut v = b"v=spf1 a:".to_vec();
+            v.extend(repeat(b"ab//-/", n));
+            v.extend(b".example.com/24//64");
+            vec![v, repeat(b"v=spf10 ", n)]
+        },
+        |recs| {
+            std::hint::black_box(select(recs));
+            std::hint::black_box(parse(&recs[0]).is_ok());
+        },
+    );
+}
