@@ -191,7 +191,7 @@ pub fn has_selector_line(file: &[u8]) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Label {
+pub(crate) enum Label {
     Pkcs8,
     Pkcs1,
 }
@@ -199,7 +199,7 @@ enum Label {
 /// The first private-key PEM block, its base64 decoded. Blocks of other labels before it (a
 /// certificate, the public key) are passed over; lines with a colon inside it are RFC 1421
 /// headers (`Proc-Type`, `DEK-Info`).
-fn pem_block(text: &str) -> Result<(Label, Zeroizing<Vec<u8>>), KeyFileError> {
+pub(crate) fn pem_block(text: &str) -> Result<(Label, Zeroizing<Vec<u8>>), KeyFileError> {
     let mut lines = text.lines();
     let mut other = None;
     while let Some(line) = lines.next() {
@@ -346,4 +346,196 @@ fn pkcs1(der_bytes: &[u8]) -> Result<PrivateKey, KeyFileError> {
         return Err(malformed_because(KeyType::Rsa, "RSA: impossible modulus or exponent"));
     }
     Ok(PrivateKey::Rsa { pkcs1: Zeroizing::new(der_bytes.to_vec()), bits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use rsa::pkcs8::der::asn1::BitStringRef;
+    use rsa::pkcs8::der::Encode as _;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        let b64 = B64.encode(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    }
+
+    type Read = Result<(KeyType, usize), KeyFileError>;
+
+    /// The type and size a file reads as.
+    fn kind(file: &[u8], armour: Armour) -> Read {
+        read(file, armour).map(|k| match k {
+            PrivateKey::Rsa { bits, .. } => (KeyType::Rsa, bits),
+            PrivateKey::Ed25519 { .. } => (KeyType::Ed25519, 256),
+        })
+    }
+
+    fn der_of(file: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8(file.to_vec()).unwrap();
+        B64.decode(text.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap()
+    }
+
+    /// RFC 8463 Appendix A's seed, as `openssl genpkey -algorithm ed25519` writes it (PKCS#8 v1).
+    const RFC8463_SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+    const RFC8463_PUBLIC: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+    /// An Ed25519 PKCS#8 as the `pkcs8` crate encodes it: v1, or v2 with this public key.
+    fn ed25519_pkcs8(seed: &[u8], public: Option<&[u8]>) -> Vec<u8> {
+        let inner = OctetStringRef::new(seed).unwrap().to_der().unwrap();
+        PrivateKeyInfoRef {
+            algorithm: AlgorithmIdentifierRef { oid: rfc8410::ID_ED_25519, parameters: None },
+            private_key: OctetStringRef::new(&inner).unwrap(),
+            public_key: public.map(|p| BitStringRef::from_bytes(p).unwrap()),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn pkcs8_rsa_pem_reads() {
+        assert_eq!(kind(&fixture("rsa-2048-pkcs8.pem"), Armour::Pem), Ok((KeyType::Rsa, 2048)));
+        assert_eq!(kind(&fixture("rsa-8200.pem"), Armour::Pem), Ok((KeyType::Rsa, 8200)));
+    }
+
+    #[test]
+    fn pkcs1_rsa_pem_reads() {
+        assert_eq!(kind(&fixture("rsa-2048-pkcs1.pem"), Armour::Pem), Ok((KeyType::Rsa, 2048)));
+        // The PKCS#1 inside a PKCS#8 is the same key.
+        let (Ok(PrivateKey::Rsa { pkcs1: a, .. }), Ok(PrivateKey::Rsa { pkcs1: b, .. })) =
+            (read(&fixture("rsa-2048-pkcs1.pem"), Armour::Pem), read(&fixture("rsa-2048-pkcs8.pem"), Armour::Pem))
+        else {
+            panic!()
+        };
+        assert_eq!(*a, *b);
+    }
+
+    #[test]
+    fn openssl_ed25519_pkcs8_v1_reads() {
+        assert_eq!(kind(&fixture("ed25519-pkcs8.pem"), Armour::Pem), Ok((KeyType::Ed25519, 256)));
+        let seed = B64.decode(RFC8463_SEED).unwrap();
+        let v1 = ed25519_pkcs8(&seed, None);
+        // What openssl writes for this seed: 16 bytes of structure, then the seed.
+        assert_eq!(B64.encode(&v1), "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g");
+        let Ok(PrivateKey::Ed25519 { seed: got, public: None }) = read(pem("PRIVATE KEY", &v1).as_bytes(), Armour::Pem)
+        else {
+            panic!()
+        };
+        assert_eq!(got[..], seed[..]);
+    }
+
+    #[test]
+    fn ed25519_pkcs8_v2_with_its_public_key_reads() {
+        let seed = B64.decode(RFC8463_SEED).unwrap();
+        let public = B64.decode(RFC8463_PUBLIC).unwrap();
+        let v2 = ed25519_pkcs8(&seed, Some(&public));
+        let Ok(PrivateKey::Ed25519 { public: Some(got), .. }) = read(pem("PRIVATE KEY", &v2).as_bytes(), Armour::Pem)
+        else {
+            panic!()
+        };
+        assert_eq!(got[..], public[..]);
+        // A public key that is not 32 bytes.
+        let bad = ed25519_pkcs8(&seed, Some(&public[..31]));
+        assert!(matches!(
+            read(pem("PRIVATE KEY", &bad).as_bytes(), Armour::Pem),
+            Err(KeyFileError::Malformed { kind: Some(KeyType::Ed25519), .. })
+        ));
+    }
+
+    #[test]
+    fn bare_der_reads_only_where_taken() {
+        for (name, bits) in [("rsa-2048-pkcs1.der", 2048), ("rsa-2048-pkcs8.der", 2048)] {
+            assert_eq!(kind(&fixture(name), Armour::PemOrDer), Ok((KeyType::Rsa, bits)), "{name}");
+            assert_eq!(kind(&fixture(name), Armour::Pem), Err(KeyFileError::NotPem(NotPem::NotText)), "{name}");
+        }
+        let seed = B64.decode(RFC8463_SEED).unwrap();
+        assert_eq!(kind(&ed25519_pkcs8(&seed, None), Armour::PemOrDer), Ok((KeyType::Ed25519, 256)));
+    }
+
+    /// What admins' key files look like around the block: CRLF line ends, text before and
+    /// after it, blank lines, spaces, header lines, a block of another kind before it.
+    #[test]
+    fn key_file_shapes_read() {
+        let key = String::from_utf8(fixture("rsa-2048-pkcs1.pem")).unwrap();
+        let want = Ok((KeyType::Rsa, 2048));
+        let public = String::from_utf8(fixture("rsa-2048-public.pem")).unwrap();
+        for (shape, file) in [
+            ("crlf", key.replace('\n', "\r\n")),
+            ("text around", format!("# the key of example.com\n\n{key}\ntrailing words\n")),
+            ("no final newline", key.trim_end().to_string()),
+            ("blank lines", key.replacen('\n', "\n\n", 1).replace("\n-----END", "\n\n-----END")),
+            ("spaces", key.lines().map(|l| format!("  {l} \t")).collect::<Vec<_>>().join("\n")),
+            ("header line", key.replacen('\n', "\nComment: made by hand\n", 1)),
+            ("public key first", format!("{public}{key}")),
+            ("selector line", format!("DKIM-Selector: s2026\n{key}")),
+            ("selector line, crlf", format!("DKIM-Selector: s2026\r\n{}", key.replace('\n', "\r\n"))),
+        ] {
+            assert_eq!(kind(file.as_bytes(), Armour::Pem), want, "{shape}");
+        }
+    }
+
+    #[test]
+    fn selector_line() {
+        let key = fixture("ed25519-pkcs8.pem");
+        assert_eq!(selector(&key), Ok(None));
+        assert_eq!(
+            selector(&[b"DKIM-Selector: ed20270101\r\n".as_slice(), &key].concat()),
+            Ok(Some("ed20270101".into()))
+        );
+        assert_eq!(selector(&[b"dkim-selector:a.b\n".as_slice(), &key].concat()), Ok(Some("a.b".into())));
+        assert!(selector(b"DKIM-Selector: a b\n").unwrap_err().contains("names no valid selector"));
+        assert!(has_selector_line(b"DKIM-SELECTOR: x") && !has_selector_line(b" DKIM-Selector: x"));
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let np = |n| Err(KeyFileError::NotPem(n));
+        let truncated = pem("PRIVATE KEY", &der_of(&fixture("rsa-2048-pkcs8.pem"))[..600]);
+        let seed = B64.decode(RFC8463_SEED).unwrap();
+        let mut x25519 = ed25519_pkcs8(&seed, None);
+        x25519[11] = 0x6e;
+        let cases: Vec<(&str, Vec<u8>, Read)> = vec![
+            ("too large", vec![b'A'; MAX_KEY_FILE + 1], np(NotPem::TooLarge)),
+            ("not text", b"\xff\xfe".to_vec(), np(NotPem::NotText)),
+            ("no block", b"hello".to_vec(), np(NotPem::NoBegin)),
+            ("public key", fixture("rsa-2048-public.pem"), np(NotPem::Other("PUBLIC KEY".into()))),
+            ("no END", b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n".to_vec(), np(NotPem::NoEnd("PRIVATE KEY".into()))),
+            (
+                "END of another label",
+                b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END RSA PRIVATE KEY-----\n".to_vec(),
+                np(NotPem::NoEnd("PRIVATE KEY".into())),
+            ),
+            (
+                "bad base64",
+                b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n".to_vec(),
+                np(NotPem::BadBase64),
+            ),
+            ("empty", b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".to_vec(), np(NotPem::Empty)),
+            ("encrypted", fixture("rsa-1024-encrypted.pem"), Err(KeyFileError::Encrypted { legacy: false })),
+            (
+                "legacy encrypted",
+                fixture("rsa-1024-encrypted-pkcs1.pem"),
+                Err(KeyFileError::Encrypted { legacy: true }),
+            ),
+            ("EC label", fixture("ec-p256.pem"), Err(KeyFileError::Unsupported("EC".into()))),
+            ("X25519", pem("PRIVATE KEY", &x25519).into_bytes(), Err(KeyFileError::Unsupported("X25519".into()))),
+            (
+                "truncated RSA PKCS#8",
+                truncated.into_bytes(),
+                Err(KeyFileError::Malformed { kind: Some(KeyType::Rsa), why: "truncated DER".into() }),
+            ),
+        ];
+        for (what, file, want) in cases {
+            assert_eq!(kind(&file, Armour::Pem), want, "{what}");
+        }
+        // A label of any length is cut in the diagnostic.
+        let long = format!("-----BEGIN {}-----\n", "X".repeat(5000));
+        let Err(KeyFileError::NotPem(NotPem::Other(l))) = read(long.as_bytes(), Armour::Pem) else { panic!() };
+        assert_eq!(l.len(), NAME_CHARS);
+    }
 }

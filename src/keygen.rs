@@ -25,7 +25,7 @@ use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 use rsa::pkcs1::RsaPrivateKeyRef;
-use rsa::pkcs8::der::Decode as _;
+use rsa::pkcs8::der::{self, Decode as _};
 
 #[cfg(test)]
 use crate::der::{tlv as der_tlv, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
@@ -35,10 +35,6 @@ use crate::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_
 
 /// The TTL of the tinydns-data lines we write.
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
-
-/// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
-pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -141,20 +137,28 @@ pub fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
     key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeygenError::Rsa(e.to_string()))
 }
 
-/// Generates an Ed25519 key: the DER is [`ED25519_PKCS8_V1_PREFIX`] followed by a 32-byte random
-/// seed, written as PEM exactly as `openssl genpkey -algorithm ed25519` writes it.
+/// Generates an Ed25519 key, written as PEM exactly as `openssl genpkey -algorithm ed25519`
+/// writes it (PKCS#8 v1, RFC 8410: 16 bytes of structure, then a 32-byte random seed).
 pub fn generate_ed25519_pem() -> Result<Zeroizing<String>, KeygenError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     SystemRandom::new().fill(&mut seed[..]).map_err(|_| KeygenError::Random)?;
-    Ok(ed25519_pem_from_seed(&seed))
+    ed25519_pem_from_seed(&seed)
 }
 
-/// The PKCS#8 v1 PEM of the Ed25519 key with this seed.
-pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Zeroizing<String> {
-    let mut der = Zeroizing::new(Vec::with_capacity(48));
-    der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
-    der.extend_from_slice(seed);
-    pem_encode("PRIVATE KEY", &der)
+/// The PKCS#8 v1 PEM of the Ed25519 key with this seed, encoded by the `pkcs8` crate.
+pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Result<Zeroizing<String>, KeygenError> {
+    use rsa::pkcs8::der::asn1::OctetStringRef;
+    use rsa::pkcs8::der::Encode as _;
+    let encode = |e: der::Error| KeygenError::Rsa(format!("encoding the Ed25519 key: {e}"));
+    let curve_private_key = Zeroizing::new(OctetStringRef::new(seed).map_err(encode)?.to_der().map_err(encode)?);
+    let der = rsa::pkcs8::PrivateKeyInfoRef {
+        algorithm: rsa::pkcs8::AlgorithmIdentifierRef { oid: const_oid::db::rfc8410::ID_ED_25519, parameters: None },
+        private_key: OctetStringRef::new(&curve_private_key).map_err(encode)?,
+        public_key: None,
+    }
+    .to_der()
+    .map_err(encode)?;
+    Ok(pem_encode("PRIVATE KEY", &Zeroizing::new(der)))
 }
 
 /// Generates a key of the given kind (`bits` is used for RSA only) and returns its PEM together
@@ -640,6 +644,10 @@ mod tests {
         assert_eq!(&der[..4], &[0x30, 0x81, 0x9f, 0x30]);
     }
 
+    /// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
+    const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
     #[test]
     fn ed25519_generation_is_openssl_form() {
         let (pem, info) = generate(KeyType::Ed25519, 0).unwrap();
@@ -665,7 +673,7 @@ mod tests {
     fn rfc8463_test_key() {
         // RFC 8463 Appendix A.2: the seed of brisbane._domainkey.football.example.com and its p=.
         let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
-        let pem = ed25519_pem_from_seed(&seed.try_into().unwrap());
+        let pem = ed25519_pem_from_seed(&seed.try_into().unwrap()).unwrap();
         let (kind, p) = public_record_key(pem.as_bytes()).unwrap();
         assert_eq!(kind, KeyType::Ed25519);
         assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
