@@ -41,6 +41,7 @@ fn signer_words(e: KeyFileError) -> String {
             "this is a public key, not a private key".into()
         }
         KeyFileError::NotPem(NotPem::Other(l)) => format!("unsupported PEM type {l:?}"),
+        KeyFileError::NotPem(NotPem::TooLarge) => format!("not a key file ({})", NotPem::TooLarge),
         KeyFileError::NotPem(other) => format!("corrupt PEM ({other})"),
         KeyFileError::Encrypted { legacy: false } => "encrypted private keys are not supported".into(),
         // OpenSSL's `Proc-Type: 4,ENCRYPTED` PKCS#1: the words the signer always had for it.
@@ -237,6 +238,28 @@ mod tests {
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false)
             .is_err());
+    }
+
+    /// The signer's words for the reader's refusals that no fixture shows.
+    #[test]
+    fn signer_words_for_other_refusals() {
+        let words = |file: &[u8]| SigningKey::from_pem(file, false).unwrap_err();
+        assert_eq!(
+            words(&vec![b'A'; crate::keyfile::MAX_KEY_FILE + 1]),
+            "not a key file (the file is longer than 1048576 bytes)"
+        );
+        assert_eq!(words(b"hello"), "not a PEM file (no PEM header line)");
+        assert_eq!(
+            words(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n"),
+            "corrupt PEM (no \"-----END PRIVATE KEY-----\" line)"
+        );
+        assert_eq!(
+            words(b"-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n"),
+            "unsupported key type DSA (neither RSA nor Ed25519)"
+        );
+        // An Ed25519 PKCS#8 cut short still names its algorithm.
+        let short = b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMc\n-----END PRIVATE KEY-----\n";
+        assert_eq!(words(short), "corrupt Ed25519 key (truncated DER)");
     }
 
     /// fuzz/private_key: an unknown PEM label was copied whole into the diagnostic.
