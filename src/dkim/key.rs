@@ -240,6 +240,36 @@ mod tests {
             .is_err());
     }
 
+    /// An Ed25519 PKCS#8 v2 (RFC 5958, the public key inside) signs with its key; one whose
+    /// public key is another's is refused.
+    #[test]
+    fn ed25519_pkcs8_v2_signs_and_a_wrong_public_key_is_refused() {
+        use rsa::pkcs8::der::{asn1::BitStringRef, asn1::OctetStringRef, Encode as _};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let seed = b64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+        let mut public = b64.decode("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").unwrap();
+        let inner = OctetStringRef::new(&seed).unwrap().to_der().unwrap();
+        let v2 = |public: &[u8]| {
+            let der = rsa::pkcs8::PrivateKeyInfoRef {
+                algorithm: rsa::pkcs8::AlgorithmIdentifierRef {
+                    oid: const_oid::db::rfc8410::ID_ED_25519,
+                    parameters: None,
+                },
+                private_key: OctetStringRef::new(&inner).unwrap(),
+                public_key: Some(BitStringRef::from_bytes(public).unwrap()),
+            }
+            .to_der()
+            .unwrap();
+            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64.encode(der))
+        };
+        let k = SigningKey::from_pem(v2(&public).as_bytes(), false).unwrap();
+        assert_eq!(k.public_key_dns(), public);
+        assert!(k.sign(Algorithm::Ed25519Sha256, b"data").is_ok());
+        public[31] ^= 1;
+        let e = SigningKey::from_pem(v2(&public).as_bytes(), false).unwrap_err();
+        assert!(e.starts_with("corrupt Ed25519 key"), "{e}");
+    }
+
     /// The signer's words for the reader's refusals that no fixture shows.
     #[test]
     fn signer_words_for_other_refusals() {
