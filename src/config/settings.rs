@@ -88,14 +88,16 @@ pub const VARIABLES: &[(&str, &[Manual])] = {
         ("SIGN_PRACTICE", &[Q]),
         ("SPFVERIFY", &[Q]),
         ("TCPREMOTEIP", &[Q]),
+        (SPOOL_VARIABLE, &[Q, R]),
         ("UNSIGNED_FROM", &[Q, D]),
         ("UNSIGNED_SUBJECT", &[Q, D]),
         ("VERBOSE", &[Q]),
     ]
 };
 
-/// Read by the spool itself (`message::temp_file`, when a message outgrows memory), not here:
-/// it is the directory of files that have no name. Default /tmp; unset or empty means /tmp.
+/// The one variable not read here: the spool reads it itself (`message::temp_file`) when a
+/// message outgrows memory, as the directory of files that have no name (unset or empty:
+/// /tmp; a directory it cannot write in: exit 53, temporary).
 pub const SPOOL_VARIABLE: &str = "TMPDIR";
 
 /// What the environment and the control files say. Built once per run ([`Settings::from_env`]).
@@ -114,9 +116,12 @@ pub struct Settings {
     pub relay_nodkverify: bool,
 
     /// `DKIMSIGN`: set: sign with this key path template (`%` = the signing domain); empty:
-    /// `DKIMKEY`'s. qmail-dkim-remote: unset or empty means `DKIMKEY`'s.
+    /// `DKIMKEY`'s. qmail-dkim-remote: unset or empty means `DKIMKEY`'s. No key for a template
+    /// with `%`: the message goes unsigned; without `%`: exit 35; a key that cannot be read or
+    /// used: exit 55 (temporary).
     pub dkimsign: Option<String>,
-    /// `DKIMKEY` (unset or empty: `domainkeys/%/default` under the control directory).
+    /// `DKIMKEY` (unset or empty: `domainkeys/%/default` under the control directory); a key
+    /// path template as `DKIMSIGN`'s.
     pub dkimkey: Option<String>,
     /// `DKIMVERIFY`: the letters that refuse (qmail-dkim-letters(5)); set and empty: verify,
     /// refuse nothing. Unknown letters refuse nothing.
@@ -149,8 +154,8 @@ pub struct Settings {
     pub dksign: Option<String>,
     /// `DKVERIFY`: DomainKeys letters that refuse (set and empty: verify, refuse nothing).
     pub dkverify: Option<String>,
-    /// `DKSIGNOPTIONS` (unset: none). A bad option string refuses every message it signs
-    /// (temporary, exit 81 style configuration error).
+    /// `DKSIGNOPTIONS` (unset: none). A bad option string: exit 55 (temporary) for every
+    /// message DomainKeys would sign.
     pub dksignoptions: String,
     /// `DKDOMAIN` (unset or empty: none), trimmed, without a final dot, lowercased.
     pub dkdomain: Option<String>,
@@ -163,7 +168,8 @@ pub struct Settings {
     pub dmarcverify: Option<String>,
     pub arcverify: Option<String>,
     pub dkim2verify: Option<String>,
-    /// `ARCSIGN` (unset or empty: no seal): the seal's key path template.
+    /// `ARCSIGN` (unset or empty: no seal): the seal's key path template, as `DKIMSIGN`'s
+    /// (no key for a `%` template: not sealed).
     pub arcsign: Option<String>,
     /// `ARCDOMAIN` (unset or empty: see `plan::seal_domain`), trimmed, no final dot, lowercased.
     pub arcdomain: Option<String>,
@@ -179,18 +185,20 @@ pub struct Settings {
     /// `DKIMLOG` as given: the one log line per message unless unset, empty or `0`.
     pub dkimlog: Option<String>,
     /// `DEATH`: seconds the whole run may take (unset, empty or not a number: 86400; 0: no
-    /// limit).
+    /// limit); then the queue program is killed, nothing is queued, exit 52.
     pub death: u32,
     pub dns: DnsSettings,
     pub queue: QueueSettings,
     pub errors: ErrorSettings,
 
-    /// qmail-dkim-remote: `DKREMOTE` (unset or empty: /var/qmail/bin/qmail-remote.orig).
+    /// qmail-dkim-remote: `DKREMOTE` (unset or empty: /var/qmail/bin/qmail-remote.orig). One
+    /// that cannot be run, or qmail-dkim-remote itself: a temporary failure report (`Z`).
     pub dkremote: Option<String>,
     /// qmail-dkim-remote: `DKIMSIGN_DOMAIN=from` (any case): sign for the From field's domain.
     /// Any other value: the sender's.
     pub sign_domain_from: bool,
-    /// qmail-dkim-remote: `DKIM2SIGN` (unset or empty: no DKIM2 signature).
+    /// qmail-dkim-remote: `DKIM2SIGN` (unset or empty: no DKIM2 signature); a key path
+    /// template as `DKIMSIGN`'s.
     pub dkim2sign: Option<String>,
     /// `dkim dmarc report --send`: `QMAILINJECT` (unset or empty: /var/qmail/bin/qmail-inject).
     pub qmailinject: Option<String>,
@@ -204,7 +212,8 @@ pub struct Settings {
 /// for its domain ([`SignVars::apply`]); it changes nothing else.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignVars {
-    /// `DKIMSIGNOPTIONS` (unset: none); a bad option string refuses every message signed.
+    /// `DKIMSIGNOPTIONS` (unset: none). A bad option string: exit 55 (temporary) for every
+    /// message signed.
     pub options: String,
     /// `DKIMSIGNOPTIONSEXTRA`: the same for the extra signature.
     pub options_extra: String,
@@ -213,7 +222,7 @@ pub struct SignVars {
     /// `DKIMIDENTITY` (unset: `-i` of the options; empty or `-`: no i=).
     pub identity: Option<String>,
     /// `DKIMEXPIRE` (unset: `-x` of the options, else 7 days; empty or `-`: no x=). Not a
-    /// number: every message signed is refused (configuration error).
+    /// number: exit 55 (temporary) for every message signed.
     pub expire: Option<String>,
     /// `EXCLUDE_DKIMSIGN`: `:`-separated names not signed.
     pub exclude: String,
@@ -302,7 +311,8 @@ impl Default for DnsSettings {
 /// The next program's choice (`queue::choose`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueSettings {
-    /// `DKIMQUEUE` (unset or empty: none), split on white space.
+    /// `DKIMQUEUE` (unset or empty: none), split on white space. A program that cannot be run:
+    /// exit 120; qmail-dkim itself: exit 81. Hidden from the queue program it starts.
     pub dkimqueue: Option<String>,
     /// `DKQUEUE`: the same, for a DomainKeys-only run.
     pub dkqueue: Option<String>,
@@ -356,7 +366,7 @@ impl Settings {
         Settings::from_env(&Env::from_pairs(pairs))
     }
 
-    pub fn from_env(env: &Env) -> Settings {
+    pub(crate) fn from_env(env: &Env) -> Settings {
         let own = |k: &str| env.get(k).map(str::to_string);
         let nonempty = |k: &str| env.nonempty(k).map(str::to_string);
         let text = |k: &str| env.get(k).unwrap_or("").to_string();
@@ -475,8 +485,8 @@ impl Settings {
             .map_err(|reason| Error::Control { path: self.control.resolve(name), reason })
     }
 
-    /// The entries of control/dkimkeys (`None`: no such file); a malformed entry is an error
-    /// that refuses every message signed.
+    /// The entries of control/dkimkeys (`None`: no such file); a malformed entry, or a file
+    /// that cannot be read: exit 55 (temporary) for every message signed.
     pub fn dkimkeys(&self) -> Result<Option<&[DkimKeysEntry]>> {
         let path = self.control.resolve("dkimkeys");
         let read = || -> Result<Option<Vec<DkimKeysEntry>>> {
@@ -569,7 +579,7 @@ mod tests {
     #[test]
     fn every_variable_listed_is_read() {
         let base = format!("{:?}", Settings::from_pairs::<&str, &str>(&[]));
-        for (name, _) in VARIABLES {
+        for (name, _) in VARIABLES.iter().filter(|(n, _)| *n != SPOOL_VARIABLE) {
             let value = if *name == "DKIMSIGN_DOMAIN" { "from" } else { "9" };
             let s = format!("{:?}", Settings::from_pairs(&[(*name, value)]));
             assert_ne!(s, base, "{name} is listed but not read");
