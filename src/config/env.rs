@@ -1,4 +1,4 @@
-//! An immutable snapshot of the environment, so that every decision is a pure function of it.
+//! An immutable snapshot of the environment, read by `config::settings` alone.
 //!
 //! Read once per run, as a sorted list that shares its storage between clones: qmail starts one
 //! qmail-dkim per message, and a map of owned copies of every variable (tcpserver and qmail-smtpd
@@ -72,6 +72,7 @@ impl Env {
         }
     }
 
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
