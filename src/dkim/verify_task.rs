@@ -35,7 +35,7 @@ pub struct VerifyTask {
 }
 
 impl VerifyTask {
-    /// Plans the verification of a message whose header block is `headers` (before its body);
+    /// Prepares the verification of a message whose header block is `headers` (before its body);
     /// `letters` are the `DKIMVERIFY` letters that refuse.
     pub fn new(letters: &str, options: &Options, headers: &Headers, now: u64, practice: PracticeSource) -> VerifyTask {
         VerifyTask { letters: letters.to_string(), verifier: Verifier::new(headers, options, now), practice }
