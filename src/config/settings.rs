@@ -341,6 +341,47 @@ struct Files {
     dkimkeys: OnceCell<std::result::Result<Option<Vec<DkimKeysEntry>>, String>>,
 }
 
+/// The position of `name` in [`VARIABLES`], at compile time: a name read but not listed does
+/// not compile.
+const fn slot(name: &str) -> usize {
+    let mut i = 0;
+    while i < VARIABLES.len() {
+        let (n, want) = (VARIABLES[i].0.as_bytes(), name.as_bytes());
+        if n.len() == want.len() {
+            let mut k = 0;
+            while k < n.len() && n[k] == want[k] {
+                k += 1;
+            }
+            if k == n.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("a variable read is not in VARIABLES")
+}
+
+/// [`slot`] of a name, as a constant.
+macro_rules! i {
+    ($name:literal) => {
+        const { slot($name) }
+    };
+}
+
+/// The value of every variable in [`VARIABLES`] (`None`: unset), by position: one walk over
+/// the sorted environment beside the sorted list, instead of a search per name.
+fn values(env: &Env) -> [Option<&str>; VARIABLES.len()] {
+    let mut vals = [None; VARIABLES.len()];
+    let mut names = VARIABLES.iter().map(|(n, _)| *n).enumerate().peekable();
+    for (k, v) in env.iter() {
+        while names.next_if(|(_, n)| *n < k).is_some() {}
+        if let Some((i, _)) = names.next_if(|(_, n)| *n == k) {
+            vals[i] = Some(v);
+        }
+    }
+    vals
+}
+
 impl Settings {
     /// The process environment.
     pub fn from_process() -> Settings {
@@ -367,78 +408,81 @@ impl Settings {
     }
 
     pub(crate) fn from_env(env: &Env) -> Settings {
-        let own = |k: &str| env.get(k).map(str::to_string);
-        let nonempty = |k: &str| env.nonempty(k).map(str::to_string);
-        let text = |k: &str| env.get(k).unwrap_or("").to_string();
+        let vals = values(env);
+        let get = |i: usize| vals[i];
+        let set = |i: usize| vals[i].is_some();
+        let ne = |i: usize| vals[i].filter(|v| !v.is_empty());
+        let own = |i: usize| get(i).map(str::to_string);
+        let nonempty = |i: usize| ne(i).map(str::to_string);
+        let text = |i: usize| get(i).unwrap_or("").to_string();
         let domain = |d: &str| d.trim().trim_end_matches('.').to_ascii_lowercase();
-        let control = ControlDir::new(env.nonempty("CONTROLDIR").unwrap_or(control::DEFAULT_CONTROLDIR));
+        let control = ControlDir::new(ne(i!("CONTROLDIR")).unwrap_or(control::DEFAULT_CONTROLDIR));
         Settings {
-            relayclient: env.is_set("RELAYCLIENT"),
-            authinfo: env.is_set("AUTHINFO"),
-            relay_nodkimverify: env.is_set("RELAYCLIENT_NODKIMVERIFY"),
-            relay_nodkverify: env.is_set("RELAYCLIENT_NODKVERIFY"),
-            dkimsign: own("DKIMSIGN"),
-            dkimkey: nonempty("DKIMKEY"),
-            dkimverify: own("DKIMVERIFY"),
+            relayclient: set(i!("RELAYCLIENT")),
+            authinfo: set(i!("AUTHINFO")),
+            relay_nodkimverify: set(i!("RELAYCLIENT_NODKIMVERIFY")),
+            relay_nodkverify: set(i!("RELAYCLIENT_NODKVERIFY")),
+            dkimsign: own(i!("DKIMSIGN")),
+            dkimkey: nonempty(i!("DKIMKEY")),
+            dkimverify: own(i!("DKIMVERIFY")),
             sign: SignVars {
-                options: text("DKIMSIGNOPTIONS"),
-                options_extra: text("DKIMSIGNOPTIONSEXTRA"),
-                extra: nonempty("DKIMSIGNEXTRA"),
-                identity: own("DKIMIDENTITY"),
-                expire: own("DKIMEXPIRE"),
-                exclude: text("EXCLUDE_DKIMSIGN"),
+                options: text(i!("DKIMSIGNOPTIONS")),
+                options_extra: text(i!("DKIMSIGNOPTIONSEXTRA")),
+                extra: nonempty(i!("DKIMSIGNEXTRA")),
+                identity: own(i!("DKIMIDENTITY")),
+                expire: own(i!("DKIMEXPIRE")),
+                exclude: text(i!("EXCLUDE_DKIMSIGN")),
             },
-            nodkimkeys: env.is_set("NODKIMKEYS"),
-            qregex: env.is_set("QREGEX"),
-            bouncedomain: env
-                .nonempty("BOUNCEDOMAIN")
+            nodkimkeys: set(i!("NODKIMKEYS")),
+            qregex: set(i!("QREGEX")),
+            bouncedomain: ne(i!("BOUNCEDOMAIN"))
                 .map(|b| domain(b.rsplit_once('@').map_or(b, |(_, d)| d)))
                 .filter(|d| !d.is_empty()),
-            authserv_id: nonempty("AUTHSERV_ID"),
-            allow_sha1: env.is_set("DKIM_ALLOW_SHA1"),
-            unsigned_from: env.is_set("UNSIGNED_FROM"),
-            unsigned_subject: env.is_set("UNSIGNED_SUBJECT"),
-            honor_bodylength: env.is_set("HONOR_BODYLENGTHTAG"),
+            authserv_id: nonempty(i!("AUTHSERV_ID")),
+            allow_sha1: set(i!("DKIM_ALLOW_SHA1")),
+            unsigned_from: set(i!("UNSIGNED_FROM")),
+            unsigned_subject: set(i!("UNSIGNED_SUBJECT")),
+            honor_bodylength: set(i!("HONOR_BODYLENGTHTAG")),
             practice: PracticeVars {
-                letters: own("DKIMPRACTICE"),
-                practice: env.get("SIGN_PRACTICE").map(|p| p.trim().to_string()),
-                signing: own("SIGNATUREDOMAINS"),
-                nonsigning: own("NOSIGNATUREDOMAINS"),
+                letters: own(i!("DKIMPRACTICE")),
+                practice: get(i!("SIGN_PRACTICE")).map(|p| p.trim().to_string()),
+                signing: own(i!("SIGNATUREDOMAINS")),
+                nonsigning: own(i!("NOSIGNATUREDOMAINS")),
                 control: control.clone(),
             },
-            dksign: own("DKSIGN"),
-            dkverify: own("DKVERIFY"),
-            dksignoptions: text("DKSIGNOPTIONS"),
-            dkdomain: env.nonempty("DKDOMAIN").map(domain),
-            dkexcludeheaders: text("DKEXCLUDEHEADERS"),
-            spfverify: own("SPFVERIFY"),
-            dmarcverify: own("DMARCVERIFY"),
-            arcverify: own("ARCVERIFY"),
-            dkim2verify: own("DKIM2VERIFY"),
-            arcsign: nonempty("ARCSIGN"),
-            arcdomain: env.nonempty("ARCDOMAIN").map(domain),
-            helohost: env.nonempty("HELOHOST").map(|h| h.trim().trim_end_matches('.').to_string()),
-            tcpremoteip: nonempty("TCPREMOTEIP"),
-            dmarcreports: env.nonempty("DMARCREPORTS").map(PathBuf::from),
-            verbose: env.is_set("VERBOSE"),
-            dkimlog: own("DKIMLOG"),
-            death: env.nonempty("DEATH").and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(86_400),
+            dksign: own(i!("DKSIGN")),
+            dkverify: own(i!("DKVERIFY")),
+            dksignoptions: text(i!("DKSIGNOPTIONS")),
+            dkdomain: ne(i!("DKDOMAIN")).map(domain),
+            dkexcludeheaders: text(i!("DKEXCLUDEHEADERS")),
+            spfverify: own(i!("SPFVERIFY")),
+            dmarcverify: own(i!("DMARCVERIFY")),
+            arcverify: own(i!("ARCVERIFY")),
+            dkim2verify: own(i!("DKIM2VERIFY")),
+            arcsign: nonempty(i!("ARCSIGN")),
+            arcdomain: ne(i!("ARCDOMAIN")).map(domain),
+            helohost: ne(i!("HELOHOST")).map(|h| h.trim().trim_end_matches('.').to_string()),
+            tcpremoteip: nonempty(i!("TCPREMOTEIP")),
+            dmarcreports: ne(i!("DMARCREPORTS")).map(PathBuf::from),
+            verbose: set(i!("VERBOSE")),
+            dkimlog: own(i!("DKIMLOG")),
+            death: ne(i!("DEATH")).and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(86_400),
             dns: DnsSettings {
-                selector_data: own("SELECTOR_DATA"),
-                servers: env.nonempty("DNSCACHEIP").map(parse_dnscacheip),
-                timeout: dns_timeout(env.nonempty("DNSTIMEOUT")),
+                selector_data: own(i!("SELECTOR_DATA")),
+                servers: ne(i!("DNSCACHEIP")).map(parse_dnscacheip),
+                timeout: dns_timeout(ne(i!("DNSTIMEOUT"))),
             },
             queue: QueueSettings {
-                dkimqueue: nonempty("DKIMQUEUE"),
-                dkqueue: nonempty("DKQUEUE"),
-                queueprog: nonempty("QUEUEPROG"),
+                dkimqueue: nonempty(i!("DKIMQUEUE")),
+                dkqueue: nonempty(i!("DKQUEUE")),
+                queueprog: nonempty(i!("QUEUEPROG")),
             },
-            errors: ErrorSettings { custom_errors: own("CUSTOM_ERRORS"), error_fd: own("ERROR_FD") },
-            dkremote: nonempty("DKREMOTE"),
-            sign_domain_from: env.get("DKIMSIGN_DOMAIN").is_some_and(|v| v.eq_ignore_ascii_case("from")),
-            dkim2sign: nonempty("DKIM2SIGN"),
-            qmailinject: nonempty("QMAILINJECT"),
-            qmailqueue: own("QMAILQUEUE"),
+            errors: ErrorSettings { custom_errors: own(i!("CUSTOM_ERRORS")), error_fd: own(i!("ERROR_FD")) },
+            dkremote: nonempty(i!("DKREMOTE")),
+            sign_domain_from: get(i!("DKIMSIGN_DOMAIN")).is_some_and(|v| v.eq_ignore_ascii_case("from")),
+            dkim2sign: nonempty(i!("DKIM2SIGN")),
+            qmailinject: nonempty(i!("QMAILINJECT")),
+            qmailqueue: own(i!("QMAILQUEUE")),
             control,
             files: Files::default(),
         }
@@ -572,6 +616,13 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "not in the manual's ENVIRONMENT: {missing:?}");
+    }
+
+    /// [`values`] walks the environment beside this list: it must be sorted as the environment.
+    #[test]
+    fn variables_are_sorted() {
+        assert!(VARIABLES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(VARIABLES[slot("DKIMSIGN")].0, "DKIMSIGN");
     }
 
     /// Every name in [`VARIABLES`] is read by [`Settings::from_env`]: a value that is not
