@@ -738,12 +738,10 @@ mod tests {
         let mut b = Vec::with_capacity(len + 4);
         while b.len() < len {
             let c = match r.below(if clean { 24 } else { 12 }) {
-                0 => b'\n',
-                1 => b' ',
+                0 | 4 => b'\n',
+                1 | 5 => b' ',
                 2 => b'\r',
                 3 => b'\t',
-                4 => b'\n',
-                5 => b' ',
                 _ => b"abcdefgh"[r.below(8)],
             };
             b.push(c);
