@@ -43,18 +43,23 @@ struct Chunk {
 #[inline(always)]
 fn chunk_flags(m: Masks, prev: [u8; 2], next: u8, relaxed: bool) -> Chunk {
     let [p2, p1] = prev;
-    let is = |b: u8, x: u8| u64::from(b == x);
-    let after = |m: u64, x: u8| (m << 1) | is(p1, x);
-    let after2 = |m: u64, x: u8| (m << 2) | (is(p1, x) << 1) | is(p2, x);
-    let before = |m: u64, x: u8| (m >> 1) | (is(next, x) << 63);
-    let cr_before = after(m.cr, b'\r');
-    let mut bad = m.lf & (after(m.lf, b'\n') | (cr_before & after2(m.lf, b'\n')));
-    bad |= m.cr & before(m.lf, b'\n') & (1 << 63);
-    if relaxed {
-        let ws_or_end = before(m.sp, b' ') | before(m.tab, b'\t') | before(m.lf, b'\n') | before(m.cr, b'\r');
-        bad |= m.tab | (m.sp & ws_or_end);
+    // An LF right after an LF ends an empty line.
+    let mut bad = m.lf & ((m.lf << 1) | u64::from(p1 == b'\n'));
+    let mut lf = m.lf;
+    if m.cr != 0 || p1 == b'\r' {
+        let cr_before = (m.cr << 1) | u64::from(p1 == b'\r');
+        let lf_two_before = (m.lf << 2) | (u64::from(p1 == b'\n') << 1) | u64::from(p2 == b'\n');
+        // CR LF right after an LF: an empty line too; a CR LF across the chunk's end.
+        bad |= m.lf & cr_before & lf_two_before;
+        bad |= m.cr & (u64::from(next == b'\n') << 63);
+        lf &= !cr_before;
     }
-    Chunk { lf: m.lf & !cr_before, bad }
+    if relaxed {
+        let any = m.sp | m.tab | m.lf | m.cr;
+        let next_any = matches!(next, b' ' | b'\t' | b'\n' | b'\r');
+        bad |= m.tab | (m.sp & ((any >> 1) | (u64::from(next_any) << 63)));
+    }
+    Chunk { lf, bad }
 }
 
 /// The masks of one chunk, a byte at a time: the reference for the vector versions, and the
@@ -238,21 +243,28 @@ impl BodyHasher {
                     self.flush();
                 }
                 let o = self.fill;
-                let out = &mut self.buf[o..o + 3 * CHUNK];
+                let Some(out) = self.buf.get_mut(o..o + 3 * CHUNK).and_then(|b| b.first_chunk_mut::<{ 3 * CHUNK }>())
+                else {
+                    // Not reached: fill < FLUSH_AT here, and the buffer is SLACK longer.
+                    self.update_lines(c);
+                    pos += CHUNK;
+                    continue;
+                };
                 out[..CHUNK].copy_from_slice(c);
                 // Each CR shifts the rest of the chunk by one: store it again from the LF on,
-                // 64 bytes from the input when it has them.
-                let whole = data.get(pos..pos + 2 * CHUNK).is_some();
+                // 64 bytes from the input when it has them. `at` (a bit number plus the CRs
+                // before it) stays below 128: the masks keep the bounds checks out.
                 let mut added = 0;
                 let mut lf = f.lf;
                 while lf != 0 {
-                    let j = lf.trailing_zeros() as usize;
-                    out[j + added] = b'\r';
+                    let j = lf.trailing_zeros() as usize & (CHUNK - 1);
+                    let at = (j + added) & (2 * CHUNK - 1);
+                    out[at] = b'\r';
                     added += 1;
-                    if whole {
-                        out[j + added..j + added + CHUNK].copy_from_slice(&data[pos + j..pos + j + CHUNK]);
-                    } else {
-                        out[j + added..CHUNK + added].copy_from_slice(&c[j..]);
+                    let dst = &mut out[at + 1..at + 1 + CHUNK];
+                    match data.get(pos + j..pos + j + CHUNK) {
+                        Some(src) => dst.copy_from_slice(src),
+                        None => dst[..CHUNK - j].copy_from_slice(&c[j..]),
                     }
                     lf &= lf - 1;
                 }
