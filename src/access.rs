@@ -8,15 +8,15 @@ use std::path::Path;
 
 /// Who is asking: a user and the groups it is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Creds {
-    pub uid: u32,
+pub(crate) struct Creds {
+    pub(crate) uid: u32,
     /// The primary group first.
-    pub gids: Vec<u32>,
+    pub(crate) gids: Vec<u32>,
 }
 
 impl Creds {
     /// This process (effective ids and supplementary groups).
-    pub fn current() -> Creds {
+    pub(crate) fn current() -> Creds {
         let mut gids = vec![Gid::effective().as_raw()];
         for g in nix::unistd::getgroups().unwrap_or_default() {
             if !gids.contains(&g.as_raw()) {
@@ -27,7 +27,7 @@ impl Creds {
     }
 
     /// `qmaild uid 1004, groups nofiles,qmail`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let groups: Vec<String> = self.gids.iter().map(|&g| group_name(g)).collect();
         match User::from_uid(Uid::from_raw(self.uid)) {
             Ok(Some(u)) => format!("{} uid {}, groups {}", u.name, self.uid, groups.join(",")),
@@ -52,7 +52,7 @@ fn group_name(gid: u32) -> String {
 
 /// For an EACCES on `path`: `running as ...; the key is root:qmail 0640: make it readable by
 /// group nofiles`. `what` names the file (`the key`).
-pub fn explain(path: &Path, what: &str, who: &Creds) -> String {
+pub(crate) fn explain(path: &Path, what: &str, who: &Creds) -> String {
     let running = format!("running as {}", who.describe());
     // A directory on the way that we cannot search hides the file's own mode.
     let mut dirs: Vec<&Path> = path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()).collect();

@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 /// A user as the kernel sees it for permission checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Who {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
     /// Every group, the primary one included.
-    pub groups: Vec<u32>,
+    pub(crate) groups: Vec<u32>,
 }
 
 impl Who {
@@ -47,7 +47,7 @@ impl Who {
     }
 
     /// `qmaild (uid 998, group nofiles)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} (uid {}, group {})", self.name, self.uid, group_name(self.gid))
     }
 }
@@ -86,7 +86,7 @@ fn allows(m: &fs::Metadata, who: &Who, bit: u32) -> bool {
 /// Would `who` be able to open `path` for reading? Walks the path as the kernel does, with the
 /// owner/group/other bits (ACLs are not consulted); root reads anything. Missing files give
 /// `NotFound`, as the real open would.
-pub fn may_read(path: &Path, who: &Who) -> io::Result<()> {
+pub(crate) fn may_read(path: &Path, who: &Who) -> io::Result<()> {
     let abs = std::path::absolute(path)?;
     let denied = |why: String| io::Error::new(io::ErrorKind::PermissionDenied, why);
     let mut cur = PathBuf::new();

@@ -9,17 +9,19 @@
 //! are accepted, the indefinite form (0x80) and multi-byte tags are not. What to make of bytes
 //! after an element is the caller's choice: the readers say whether there were any.
 
-pub const TAG_INTEGER: u8 = 0x02;
-pub const TAG_BIT_STRING: u8 = 0x03;
-pub const TAG_OCTET_STRING: u8 = 0x04;
-pub const TAG_NULL: u8 = 0x05;
-pub const TAG_OID: u8 = 0x06;
-pub const TAG_SEQUENCE: u8 = 0x30;
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+#[cfg(test)]
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+#[cfg(test)]
+pub(crate) const TAG_NULL: u8 = 0x05;
+pub(crate) const TAG_OID: u8 = 0x06;
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 
 /// DER content (no tag, no length) of the rsaEncryption OID, as the `pkcs1` crate names it.
-pub const OID_RSA_ENCRYPTION: &[u8] = rsa::pkcs1::ALGORITHM_OID.as_bytes();
+pub(crate) const OID_RSA_ENCRYPTION: &[u8] = rsa::pkcs1::ALGORITHM_OID.as_bytes();
 /// DER content of the id-Ed25519 OID (RFC 8410).
-pub const OID_ED25519: &[u8] = const_oid::db::rfc8410::ID_ED_25519.as_bytes();
+pub(crate) const OID_ED25519: &[u8] = const_oid::db::rfc8410::ID_ED_25519.as_bytes();
 
 /// Why DER did not parse, as a short phrase ("truncated DER", or what a caller expected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +32,7 @@ const TRUNCATED: Error = Error("truncated DER");
 /// One DER element: its tag and its contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tlv<'a> {
-    pub tag: u8,
+    pub(crate) tag: u8,
     pub value: &'a [u8],
 }
 
@@ -75,7 +77,8 @@ impl<'a> Reader<'a> {
         self.rest.is_empty()
     }
 
-    pub fn peek_tag(&self) -> Option<u8> {
+    #[cfg(test)]
+    pub(crate) fn peek_tag(&self) -> Option<u8> {
         self.rest.first().copied()
     }
 
@@ -87,7 +90,8 @@ impl<'a> Reader<'a> {
     }
 
     /// The next element, which must have this tag; `what` is the error otherwise.
-    pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, Error> {
+    #[cfg(test)]
+    pub(crate) fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, Error> {
         let t = self.next_tlv()?;
         if t.tag == tag {
             Ok(t)
@@ -105,17 +109,17 @@ impl<'a> Reader<'a> {
 
 /// A SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Spki<'a> {
+pub(crate) struct Spki<'a> {
     /// The algorithm OID (contents only); its parameters are not looked at.
-    pub algorithm: &'a [u8],
+    pub(crate) algorithm: &'a [u8],
     /// The subjectPublicKey BIT STRING after its unused-bits byte (which must be 0).
-    pub key: &'a [u8],
+    pub(crate) key: &'a [u8],
     /// Whether bytes follow the BIT STRING or the SEQUENCE.
-    pub trailing: bool,
+    pub(crate) trailing: bool,
 }
 
 /// Parses a SubjectPublicKeyInfo at the start of `input`.
-pub fn spki(input: &[u8]) -> Option<Spki<'_>> {
+pub(crate) fn spki(input: &[u8]) -> Option<Spki<'_>> {
     let (alg, bits, trailing) = pair(input, TAG_SEQUENCE, TAG_BIT_STRING)?;
     let algorithm = Reader::new(alg).take(TAG_OID)?;
     let (&unused, key) = bits.split_first()?;
@@ -127,17 +131,17 @@ pub fn spki(input: &[u8]) -> Option<Spki<'_>> {
 
 /// An RSAPublicKey (PKCS#1, RFC 8017 §A.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RsaPublicKey<'a> {
+pub(crate) struct RsaPublicKey<'a> {
     /// The modulus INTEGER's contents as they are (a leading zero byte kept; maybe empty).
-    pub n: &'a [u8],
+    pub(crate) n: &'a [u8],
     /// The public exponent INTEGER's contents, likewise.
-    pub e: &'a [u8],
+    pub(crate) e: &'a [u8],
     /// Whether bytes follow the exponent or the SEQUENCE.
-    pub trailing: bool,
+    pub(crate) trailing: bool,
 }
 
 /// Parses an RSAPublicKey at the start of `input`.
-pub fn rsa_public_key(input: &[u8]) -> Option<RsaPublicKey<'_>> {
+pub(crate) fn rsa_public_key(input: &[u8]) -> Option<RsaPublicKey<'_>> {
     let (n, e, trailing) = pair(input, TAG_INTEGER, TAG_INTEGER)?;
     Some(RsaPublicKey { n, e, trailing })
 }
@@ -181,7 +185,7 @@ pub fn public_key(input: &[u8]) -> Option<(PublicKey<'_>, bool)> {
 }
 
 /// An unsigned big-endian number without its leading zero bytes (empty for zero).
-pub fn strip_zeros(magnitude: &[u8]) -> &[u8] {
+pub(crate) fn strip_zeros(magnitude: &[u8]) -> &[u8] {
     let z = magnitude.iter().take_while(|&&b| b == 0).count();
     &magnitude[z..]
 }
@@ -198,7 +202,7 @@ pub fn bit_length(magnitude: &[u8]) -> usize {
 
 /// Appends a DER length (short form under 0x80, else the fewest bytes).
 #[cfg(test)]
-pub fn write_len(n: usize, out: &mut Vec<u8>) {
+pub(crate) fn write_len(n: usize, out: &mut Vec<u8>) {
     if n < 0x80 {
         out.push(n as u8);
     } else {
@@ -211,7 +215,7 @@ pub fn write_len(n: usize, out: &mut Vec<u8>) {
 
 /// One element.
 #[cfg(test)]
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     out.push(tag);
     write_len(content.len(), &mut out);
@@ -221,7 +225,7 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 
 /// Minimal DER encoding of a positive INTEGER given its big-endian magnitude.
 #[cfg(test)]
-pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
+pub(crate) fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
     let mut m = magnitude;
     while m.len() > 1 && m[0] == 0 {
         m = &m[1..];
@@ -237,7 +241,7 @@ pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (rsaEncryption, NULL parameters), as
 /// `openssl pkey -pubout -outform DER` writes it.
 #[cfg(test)]
-pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+pub(crate) fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
     let mut alg = tlv(TAG_OID, OID_RSA_ENCRYPTION);
     alg.extend_from_slice(&tlv(TAG_NULL, &[]));
     let mut bits = Vec::with_capacity(pkcs1.len() + 1);

@@ -19,13 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The format version this module writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 /// A record file is never longer (what is left out keeps it so).
-pub const MAX_FILE: usize = 16 << 10;
-pub const MAX_LINE: usize = 1024;
-pub const MAX_DKIM: usize = 8;
-pub const MAX_RUA: usize = 8;
-pub const MAX_REASONS: usize = 4;
+pub(crate) const MAX_FILE: usize = 16 << 10;
+pub(crate) const MAX_LINE: usize = 1024;
+pub(crate) const MAX_DKIM: usize = 8;
+pub(crate) const MAX_RUA: usize = 8;
+pub(crate) const MAX_REASONS: usize = 4;
 
 /// The policy record as published, and how it was found (RFC 9990 `policy_published`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -85,7 +85,7 @@ pub struct Entry {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SpoolError {
+pub(crate) enum SpoolError {
     #[error("not a version {VERSION} DMARC report record (first line {0:?})")]
     Version(String),
     #[error("record longer than {MAX_FILE} octets")]
@@ -121,7 +121,7 @@ fn line(out: &mut String, name: &str, value: &str) {
 impl Policy {
     /// The part's lines (words that could not be written are left out, and the parser then
     /// refuses the part: the writer checks [`Entry::is_writable`] first).
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut s = String::new();
         line(&mut s, "domain", &self.domain);
         line(&mut s, "discovery", &self.discovery);
@@ -145,7 +145,7 @@ impl Policy {
         s
     }
 
-    pub fn parse(text: &str) -> Result<Policy, SpoolError> {
+    pub(crate) fn parse(text: &str) -> Result<Policy, SpoolError> {
         let mut p = Policy::default();
         read_lines(text, 1, |n, name, v| p.field(n, name, v).map(|_| ()))?;
         p.check()?;
@@ -189,7 +189,7 @@ impl Policy {
 }
 
 impl Row {
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut s = String::new();
         line(&mut s, "source_ip", &self.source_ip);
         line(&mut s, "header_from", &self.header_from);
@@ -212,7 +212,7 @@ impl Row {
         s
     }
 
-    pub fn parse(text: &str) -> Result<Row, SpoolError> {
+    pub(crate) fn parse(text: &str) -> Result<Row, SpoolError> {
         let mut r = Row::default();
         read_lines(text, 1, |n, name, v| r.field(n, name, v).map(|_| ()))?;
         r.check()?;
@@ -307,13 +307,13 @@ fn read_lines(
 }
 
 impl Entry {
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         format!("v={VERSION}\ntime={}\n{}{}", self.time, self.policy.to_text(), self.row.to_text())
     }
 
     /// Reads a spool file. Lines of a later minor addition (an unknown name) are ignored; a
     /// file of another version is refused whole.
-    pub fn parse(text: &str) -> Result<Entry, SpoolError> {
+    pub(crate) fn parse(text: &str) -> Result<Entry, SpoolError> {
         if text.len() > MAX_FILE {
             return Err(SpoolError::TooLong);
         }
@@ -338,7 +338,7 @@ impl Entry {
     }
 
     /// Whether every field the parser requires can be written: the words are words.
-    pub fn is_writable(&self) -> bool {
+    pub(crate) fn is_writable(&self) -> bool {
         let p = &self.policy;
         let r = &self.row;
         [&p.domain, &p.discovery, &p.p, &p.adkim, &p.aspf, &r.source_ip, &r.header_from, &r.disposition]
@@ -387,7 +387,7 @@ pub fn write(dir: &Path, entry: &Entry) -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
-    pub fn sample() -> Entry {
+    pub(crate) fn sample() -> Entry {
         Entry {
             time: 1_796_000_000,
             policy: Policy {

@@ -65,12 +65,12 @@ pub trait Resolver: TxtLookup {
 /// on a time budget of their own ([`RESERVE_TIMEOUTS`]), so that no question the sender adds
 /// (more signatures, ARC sets, names in its own zones) can use up their time. Use it for every
 /// question of such a check, e.g. `let resolver = dns::unchosen((ctx.resolver)());`.
-pub fn unchosen(r: Box<dyn Resolver>) -> Box<dyn Resolver> {
+pub(crate) fn unchosen(r: Box<dyn Resolver>) -> Box<dyn Resolver> {
     r.unchosen().unwrap_or(r)
 }
 
 /// [`unchosen`] for key lookups (which may be `SELECTOR_DATA`).
-pub fn unchosen_txt(l: Box<dyn TxtLookup>) -> Box<dyn TxtLookup> {
+pub(crate) fn unchosen_txt(l: Box<dyn TxtLookup>) -> Box<dyn TxtLookup> {
     l.unchosen_txt().unwrap_or(l)
 }
 
@@ -116,30 +116,27 @@ pub fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod zone;
 #[cfg(test)]
-pub use zone::{Zone, ZoneRecord};
+pub(crate) use zone::{Zone, ZoneRecord};
 
 // ---------------------------------------------------------------------------
 // Real DNS through hickory-resolver.
 
 mod lenient;
 
-pub use crate::config::settings::parse_dnscacheip;
 use crate::config::settings::DnsSettings;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-/// Default time bound of one query (`DNSTIMEOUT` seconds overrides it).
-pub const DEFAULT_TIMEOUT: Duration = crate::config::settings::DEFAULT_DNS_TIMEOUT;
 /// The questions of one message that the sender may choose (every question but the
 /// [`unchosen`] ones) may wait at most this many query time bounds in all; after that each
 /// further one is a temporary failure at once, so a dead server cannot hold a delivery for
 /// (signatures × timeout).
-pub const BUDGET_TIMEOUTS: u32 = 2;
+pub(crate) const BUDGET_TIMEOUTS: u32 = 2;
 /// The [`unchosen`] questions of one message have a budget of their own, this many query time
 /// bounds, which no other question uses up. A message's DNS questions wait at most
 /// `BUDGET_TIMEOUTS + RESERVE_TIMEOUTS` query time bounds in all.
-pub const RESERVE_TIMEOUTS: u32 = 2;
+pub(crate) const RESERVE_TIMEOUTS: u32 = 2;
 
 /// One resolver per message, shared by every task (DKIM keys, SPF, DMARC, ARC), so that they
 /// share its time budgets: a dead server costs `BUDGET_TIMEOUTS + RESERVE_TIMEOUTS` query
@@ -185,7 +182,7 @@ pub fn from_settings(s: &DnsSettings) -> Box<dyn TxtLookup> {
 /// The key lookups of one message beside `shared`, the message's one resolver:
 /// `SELECTOR_DATA` when it is set, else the shared resolver itself (one time budget for
 /// everything), made only now.
-pub fn keys_or_shared(s: &DnsSettings, shared: impl FnOnce() -> std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
+pub(crate) fn keys_or_shared(s: &DnsSettings, shared: impl FnOnce() -> std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
     match &s.selector_data {
         Some(d) => Box::new(Fixed(d.as_bytes().to_vec())),
         None => Box::new(shared()),
@@ -254,7 +251,7 @@ impl Hickory {
     }
 
     /// The same resolver, its questions drawing on the budget of the unchosen questions.
-    pub fn unchosen(&self) -> Hickory {
+    pub(crate) fn unchosen(&self) -> Hickory {
         Hickory { shared: self.shared.clone(), reserve: true }
     }
 }
@@ -525,6 +522,7 @@ impl Resolver for Hickory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::settings::{parse_dnscacheip, DEFAULT_DNS_TIMEOUT};
 
     #[test]
     fn reverse_names() {
@@ -551,11 +549,11 @@ mod tests {
     #[test]
     fn timeouts() {
         let e = |v: &str| crate::config::Settings::from_pairs(&[("DNSTIMEOUT", v)]).dns.timeout;
-        assert_eq!(DnsSettings::default().timeout, DEFAULT_TIMEOUT);
+        assert_eq!(DnsSettings::default().timeout, DEFAULT_DNS_TIMEOUT);
         assert_eq!(e("2"), Duration::from_secs(2));
         assert_eq!(e("0.5"), Duration::from_millis(500));
-        assert_eq!(e("x"), DEFAULT_TIMEOUT);
-        assert_eq!(e("-1"), DEFAULT_TIMEOUT);
+        assert_eq!(e("x"), DEFAULT_DNS_TIMEOUT);
+        assert_eq!(e("-1"), DEFAULT_DNS_TIMEOUT);
     }
 
     #[test]

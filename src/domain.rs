@@ -5,7 +5,7 @@
 /// Longest name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text without the final dot).
 pub const MAX_NAME: usize = 253;
 /// Longest label (RFC 1035 §2.3.4).
-pub const MAX_LABEL: usize = 63;
+pub(crate) const MAX_LABEL: usize = 63;
 
 /// Labels of 1 to 63 letters, digits, `-` or `_`, separated by single dots, 253 octets in all,
 /// without a final dot. Wider than host names (RFC 1123) because `_` appears in real
@@ -15,14 +15,14 @@ pub fn is_dns_name(name: &str) -> bool {
 }
 
 /// 1 to 253 octets, labels of 1 to 63 (no final dot): what the DNS can carry, whatever the octets.
-pub fn fits_dns(name: &str) -> bool {
+pub(crate) fn fits_dns(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_NAME && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL)
 }
 
 /// Non-empty labels of letters, digits, `-` or `_`, separated by single dots, of any length: the
 /// syntax of a DKIM `d=` and `s=`. Lengths are left to [`fits_dns`]: for the verifier a name
 /// too long for the DNS is a failed lookup, not a syntax error (a different letter).
-pub fn is_label_list(name: &str) -> bool {
+pub(crate) fn is_label_list(name: &str) -> bool {
     !name.is_empty()
         && name
             .split('.')
@@ -33,7 +33,7 @@ pub fn is_label_list(name: &str) -> bool {
 /// final dot ignored): `mail.example.com` and `example.com` are; `a.example.com` and
 /// `b.example.com` are not. No list of public suffixes is needed: the names in line with a
 /// domain are its own and those of its parents, which its owner or a registry answer for.
-pub fn in_line(a: &str, b: &str) -> bool {
+pub(crate) fn in_line(a: &str, b: &str) -> bool {
     let (a, b) = (a.strip_suffix('.').unwrap_or(a).as_bytes(), b.strip_suffix('.').unwrap_or(b).as_bytes());
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let cut = long.len() - short.len();

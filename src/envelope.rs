@@ -98,7 +98,7 @@ pub fn read(mut r: impl Read) -> Result<Envelope> {
     p.finish()
 }
 
-/// Builds envelope bytes (for tests and the `dkim` command).
+/// Builds envelope bytes (for the tests and the fuzz target's round trip).
 pub fn build(sender: &[u8], recipients: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::new();
     v.push(b'F');

@@ -67,15 +67,15 @@ pub enum Error {
 pub struct Refusal {
     pub permanent: bool,
     /// The text for the client, without the leading D/Z.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl Refusal {
-    pub fn permanent(text: impl Into<String>) -> Refusal {
+    pub(crate) fn permanent(text: impl Into<String>) -> Refusal {
         Refusal { permanent: true, text: text.into() }
     }
 
-    pub fn temporary(text: impl Into<String>) -> Refusal {
+    pub(crate) fn temporary(text: impl Into<String>) -> Refusal {
         Refusal { permanent: false, text: text.into() }
     }
 }
@@ -86,12 +86,12 @@ impl From<Refusal> for Error {
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A key that exists but cannot be read; for a permission error, names the user and
     /// groups we run as and who may read the key (crate::access).
-    pub fn key_unreadable(path: PathBuf, source: io::Error) -> Error {
+    pub(crate) fn key_unreadable(path: PathBuf, source: io::Error) -> Error {
         let who = crate::access::Creds::current();
         let why = match source.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) => {

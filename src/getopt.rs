@@ -17,7 +17,7 @@ pub enum OptionError {
 }
 
 impl OptionError {
-    pub fn invalid(option: char, what: &'static str, value: &str) -> OptionError {
+    pub(crate) fn invalid(option: char, what: &'static str, value: &str) -> OptionError {
         OptionError::Invalid { option, what, value: value.to_string() }
     }
 }
@@ -26,7 +26,7 @@ impl OptionError {
 /// and calls `f(option, value)` for each option in order. Options in `with_value` take the rest
 /// of their word or else the next word; the others get `None`. Errors: a word that is not
 /// options, a missing value, or what `f` returns (an unknown option is `f`'s to refuse).
-pub fn getopt<'a>(
+pub(crate) fn getopt<'a>(
     s: &'a str,
     with_value: &[char],
     mut f: impl FnMut(char, Option<&'a str>) -> Result<(), OptionError>,

@@ -9,13 +9,8 @@
 use crate::message::Headers;
 use crate::rfc5322::{first_word, is_wsp};
 
-/// The authserv-id of an `Authentication-Results` value: the first word after any CFWS.
-pub fn ar_authserv_id(value: &[u8]) -> String {
-    String::from_utf8_lossy(&first_word(value)).into_owned()
-}
-
 /// Whether an `Authentication-Results` value may be read as naming `id` (case-insensitive) as
-/// its authserv-id: the first word after any CFWS as RFC 5322 reads it ([`ar_authserv_id`]),
+/// its authserv-id: the first word after any CFWS as RFC 5322 reads it ([`first_word`]),
 /// or as a lenient reader may read it: the first RFC 2045 token (`id)` is `id` to a reader that
 /// ends the token at the `)`), or after leading comments whose parentheses it pairs otherwise
 /// (without quoted-pairs, without nesting, skipping a stray `)`, or up to a later `)`). So our
@@ -90,6 +85,11 @@ pub fn forged(headers: &Headers, authserv_id: &str) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The authserv-id of an `Authentication-Results` value: the first word after any CFWS.
+    fn ar_authserv_id(value: &[u8]) -> String {
+        String::from_utf8_lossy(&first_word(value)).into_owned()
+    }
 
     #[test]
     fn forgeries() {

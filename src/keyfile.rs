@@ -24,7 +24,7 @@ pub const MAX_KEY_FILE: usize = 1 << 20;
 /// The first line of a key file that names its selector (PEM allows text before the key).
 /// `dkim keys` writes it into the file it switches, so that one file read gives the key and its
 /// selector together: a rename over the file changes both at once (docs/key-rotation.md).
-pub const SELECTOR_LINE: &str = "DKIM-Selector:";
+pub(crate) const SELECTOR_LINE: &str = "DKIM-Selector:";
 
 /// Labels and algorithm names in diagnostics are cut to this many characters: one short line
 /// whatever the file holds.
@@ -69,7 +69,7 @@ impl std::fmt::Display for KeyType {
 
 /// What a caller takes besides PEM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Armour {
+pub(crate) enum Armour {
     /// PEM only (the signer: a key file is text).
     Pem,
     /// PEM, or bare DER when the file starts with a SEQUENCE (`dknewkey -p`, `dkim keys`).
@@ -89,14 +89,7 @@ pub enum PrivateKey {
     Ed25519 { seed: Zeroizing<[u8; 32]>, public: Option<[u8; 32]> },
 }
 
-impl PrivateKey {
-    pub fn key_type(&self) -> KeyType {
-        match self {
-            PrivateKey::Rsa { .. } => KeyType::Rsa,
-            PrivateKey::Ed25519 { .. } => KeyType::Ed25519,
-        }
-    }
-}
+impl PrivateKey {}
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,7 +102,7 @@ impl std::fmt::Debug for PrivateKey {
 
 /// Why a file holds no PEM block to read a key from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotPem {
+pub(crate) enum NotPem {
     #[error("the file is longer than {MAX_KEY_FILE} bytes")]
     TooLarge,
     #[error("the file is not text")]
@@ -131,7 +124,7 @@ pub enum NotPem {
 /// Why a key file gives no key. The words are `dknewkey`'s and `dkim keys`'; the signer says
 /// the same things in its own (`dkim::key`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyFileError {
+pub(crate) enum KeyFileError {
     #[error("not a PEM private key: {0}")]
     NotPem(NotPem),
     /// `ENCRYPTED PRIVATE KEY` (PKCS#8), or `legacy`: OpenSSL's `Proc-Type: 4,ENCRYPTED` header.
@@ -151,7 +144,7 @@ fn cut(s: &str) -> String {
 }
 
 /// Reads the key of a key file.
-pub fn read(file: &[u8], armour: Armour) -> Result<PrivateKey, KeyFileError> {
+pub(crate) fn read(file: &[u8], armour: Armour) -> Result<PrivateKey, KeyFileError> {
     if file.len() > MAX_KEY_FILE {
         return Err(KeyFileError::NotPem(NotPem::TooLarge));
     }
@@ -169,7 +162,7 @@ pub fn read(file: &[u8], armour: Armour) -> Result<PrivateKey, KeyFileError> {
 /// The selector a key file names on its first line `DKIM-Selector: NAME` (case-insensitive),
 /// None without that line. A first line that names no valid selector is an error (the key is
 /// unusable), never a silent fallback.
-pub fn selector(file: &[u8]) -> Result<Option<String>, String> {
+pub(crate) fn selector(file: &[u8]) -> Result<Option<String>, String> {
     if !has_selector_line(file) {
         return Ok(None);
     }
@@ -186,7 +179,7 @@ pub fn selector(file: &[u8]) -> Result<Option<String>, String> {
 }
 
 /// Whether the file starts with the `DKIM-Selector:` line.
-pub fn has_selector_line(file: &[u8]) -> bool {
+pub(crate) fn has_selector_line(file: &[u8]) -> bool {
     file.get(..SELECTOR_LINE.len()).is_some_and(|p| p.eq_ignore_ascii_case(SELECTOR_LINE.as_bytes()))
 }
 

@@ -5,7 +5,7 @@
 //! * [`generate_rsa_pem`] / [`generate_ed25519_pem`]: a new private key as PKCS#8 PEM
 //!   (`-----BEGIN PRIVATE KEY-----`), the form OpenSSL 3 writes. Ed25519 keys are byte for byte
 //!   what `openssl genpkey -algorithm ed25519` writes (PKCS#8 v1, RFC 8410).
-//! * [`public_key_info`] / [`public_record_key`]: the `p=` value of an existing private key
+//! * [`public_key_info`]: the `p=` value of an existing private key
 //!   (RSA PKCS#1 or PKCS#8, Ed25519 PKCS#8 v1 or v2): for RSA the base64 of the
 //!   SubjectPublicKeyInfo DER (what `openssl pkey -pubout -outform DER` writes), for Ed25519 the
 //!   base64 of the raw 32-byte public key (RFC 8463).
@@ -127,7 +127,7 @@ impl rsa::rand_core::TryCryptoRng for RingRng {}
 
 /// Generates an RSA key (public exponent 65537) of `bits` bits, returned as PKCS#8 PEM with LF
 /// line ends (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey` / OpenSSL 3 `genrsa` write it).
-pub fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
+pub(crate) fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
     check_rsa_bits(bits)?;
     let mut rng = RingRng(SystemRandom::new());
     let key = rsa::PrivateKey::new(&mut rng, bits).map_err(|e| match e {
@@ -139,14 +139,14 @@ pub fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
 
 /// Generates an Ed25519 key, written as PEM exactly as `openssl genpkey -algorithm ed25519`
 /// writes it (PKCS#8 v1, RFC 8410: 16 bytes of structure, then a 32-byte random seed).
-pub fn generate_ed25519_pem() -> Result<Zeroizing<String>, KeygenError> {
+pub(crate) fn generate_ed25519_pem() -> Result<Zeroizing<String>, KeygenError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     SystemRandom::new().fill(&mut seed[..]).map_err(|_| KeygenError::Random)?;
     ed25519_pem_from_seed(&seed)
 }
 
 /// The PKCS#8 v1 PEM of the Ed25519 key with this seed, encoded by the `pkcs8` crate.
-pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Result<Zeroizing<String>, KeygenError> {
+pub(crate) fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Result<Zeroizing<String>, KeygenError> {
     use rsa::pkcs8::der::asn1::OctetStringRef;
     use rsa::pkcs8::der::Encode as _;
     let encode = |e: der::Error| KeygenError::Rsa(format!("encoding the Ed25519 key: {e}"));
@@ -196,16 +196,10 @@ fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
 // Reading an existing private key
 // ---------------------------------------------------------------------------------------------
 
-/// The DNS public key of a private key: its kind and the base64 `p=` value.
+/// The DNS public key of a private key: its kind, size and the base64 `p=` value.
 ///
 /// Accepts PEM `RSA PRIVATE KEY` (PKCS#1) and `PRIVATE KEY` (PKCS#8 v1 or v2, RSA or Ed25519),
 /// or the same as bare DER.
-pub fn public_record_key(pem: &[u8]) -> Result<(KeyType, String), KeygenError> {
-    let info = public_key_info(pem)?;
-    Ok((info.kind, info.p))
-}
-
-/// Like [`public_record_key`], and also gives the key size.
 pub fn public_key_info(pem: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
     match keyfile::read(pem, Armour::PemOrDer)? {
         PrivateKey::Rsa { pkcs1, bits } => {
@@ -277,7 +271,7 @@ pub fn dkim_record(kind: KeyType, p: &str, opts: DkimRecordOptions) -> String {
 }
 
 /// The DomainKeys (RFC 4870) key record: `k=rsa; [t=y; ]p=…`.
-pub fn domainkeys_key_record(kind: KeyType, p: &str, testing: bool) -> Result<String, KeygenError> {
+pub(crate) fn domainkeys_key_record(kind: KeyType, p: &str, testing: bool) -> Result<String, KeygenError> {
     if kind != KeyType::Rsa {
         return Err(KeygenError::DomainKeysNeedsRsa);
     }
@@ -286,7 +280,7 @@ pub fn domainkeys_key_record(kind: KeyType, p: &str, testing: bool) -> Result<St
 
 /// The DomainKeys policy record published at `_domainkey.<domain>`:
 /// `[t=y; ]o=~; r=postmaster@<domain>` (`o=-` when the domain signs all its mail).
-pub fn domainkeys_policy_record(domain: &str, signs_all: bool, testing: bool) -> String {
+pub(crate) fn domainkeys_policy_record(domain: &str, signs_all: bool, testing: bool) -> String {
     format!(
         "{}o={}; r=postmaster@{}",
         if testing { "t=y; " } else { "" },
@@ -301,7 +295,7 @@ pub fn key_record_name(selector: &str, domain: &str) -> String {
 }
 
 /// `_domainkey.<domain>` (no trailing dot): the DomainKeys policy record's name.
-pub fn policy_record_name(domain: &str) -> String {
+pub(crate) fn policy_record_name(domain: &str) -> String {
     format!("_domainkey.{}", domain.trim_end_matches('.'))
 }
 
@@ -339,13 +333,13 @@ pub fn is_valid_selector(sel: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// The longest character-string in a TXT record (RFC 1035 §3.3).
-pub const TXT_CHUNK: usize = 255;
+pub(crate) const TXT_CHUNK: usize = 255;
 
 /// A BIND zone file TXT record: `name. IN TXT ( "…" "…" )`, the value split into quoted strings
 /// of at most 255 bytes each (`"` and `\` escaped with a backslash, other non-printable bytes
 /// as `\DDD` decimal, as BIND reads them). `name` is made fully qualified (trailing dot).
 /// Several strings are put one per line inside the parentheses.
-pub fn bind_txt(name: &str, value: &str) -> String {
+pub(crate) fn bind_txt(name: &str, value: &str) -> String {
     let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
     let chunks: Vec<String> = value.as_bytes().chunks(TXT_CHUNK).map(bind_quote).collect();
     let mut out = format!("{fqdn}\tIN\tTXT\t( ");
@@ -384,7 +378,7 @@ fn bind_quote(bytes: &[u8]) -> String {
 /// A tinydns-data `'` (TXT) line: `'name:value:ttl`. In the value, `:` is written `\072`, `\`
 /// `\134`, and every byte outside printable ASCII as `\ooo` octal, as tinydns-data reads it
 /// (tinydns-data splits long values into character-strings itself). `name` loses a trailing dot.
-pub fn tinydns_txt(name: &str, value: &str, ttl: u32) -> String {
+pub(crate) fn tinydns_txt(name: &str, value: &str, ttl: u32) -> String {
     format!("'{}:{}:{ttl}", tinydns_escape(name.trim_end_matches('.')), tinydns_escape(value))
 }
 
@@ -495,7 +489,7 @@ pub fn render_records(
 
 /// The record that revokes a selector (`p=` empty: verifiers say "key revoked"), in the forms
 /// asked for.
-pub fn render_revocation(selector: &str, domain: &str, kind: KeyType, forms: RecordForms) -> String {
+pub(crate) fn render_revocation(selector: &str, domain: &str, kind: KeyType, forms: RecordForms) -> String {
     let value = dkim_record(kind, "", DkimRecordOptions { testing: false, ..DkimRecordOptions::default() });
     if forms.value {
         return format!("{value}\n");
@@ -507,6 +501,10 @@ pub fn render_revocation(selector: &str, domain: &str, kind: KeyType, forms: Rec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn public_record_key(pem: &[u8]) -> Result<(KeyType, String), KeygenError> {
+        public_key_info(pem).map(|i| (i.kind, i.p))
+    }
 
     #[test]
     fn revocation_record_has_an_empty_p() {

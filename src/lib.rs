@@ -27,7 +27,7 @@
 
 #![cfg_attr(test, allow(clippy::cast_possible_truncation, reason = "test inputs are small and made here"))]
 
-pub mod access;
+mod access;
 pub mod arc;
 pub mod auth_results;
 pub mod check;
@@ -43,11 +43,11 @@ pub mod dns;
 pub mod domain;
 pub mod domainkeys;
 pub mod envelope;
-pub mod error;
-pub mod getopt;
+mod error;
+mod getopt;
 pub mod glob;
 pub mod headers;
-pub mod keyfile;
+mod keyfile;
 pub mod keygen;
 pub mod keys;
 /// The linear-time harness (and its counting allocator) for the unit tests that need a
@@ -60,14 +60,19 @@ pub mod log;
 pub mod message;
 pub mod plan;
 #[allow(unsafe_code)]
-pub mod queue;
+mod queue;
 #[allow(unsafe_code)]
-pub mod refusal;
+mod refusal;
 #[allow(unsafe_code)]
-pub mod remote;
+mod remote;
 pub mod rfc5322;
 #[allow(unsafe_code)]
 pub mod run;
 pub mod spf;
 pub mod task;
 pub mod tcprules;
+
+/// The largest private key file any reader takes (dknewkey reads no more).
+pub use keyfile::MAX_KEY_FILE;
+/// qmail-dkim-remote's body: the binary only exits with what it returns.
+pub use remote::main as remote_main;

@@ -13,9 +13,9 @@ use std::ops::Range;
 /// (Postfix keeps only 100 KB of header). No real message comes near them; queueing such a
 /// message unsigned or unverified instead would let a sender slip past the `DKIMVERIFY`
 /// refusals, and refusing keeps memory and time bounded whatever arrives on fd 0.
-pub const MAX_HEADER_BYTES: usize = 16 << 20;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 << 20;
 /// See [`MAX_HEADER_BYTES`].
-pub const MAX_HEADER_FIELDS: usize = 100_000;
+pub(crate) const MAX_HEADER_FIELDS: usize = 100_000;
 
 /// The number of fields `Headers::parse` would make of `block`, without making them.
 pub fn count_fields(block: &[u8]) -> usize {
@@ -44,7 +44,7 @@ pub struct Field {
 /// The parsed header block.
 #[derive(Debug, Clone, Default)]
 pub struct Headers {
-    pub block: Vec<u8>,
+    pub(crate) block: Vec<u8>,
     pub fields: Vec<Field>,
 }
 
@@ -90,7 +90,7 @@ impl Headers {
 
     /// The header block without the fields at the indices `gone` (as the queue will get it when
     /// they are removed), for a signature that must cover only what is queued. Linear.
-    pub fn without(&self, gone: &[usize]) -> Headers {
+    pub(crate) fn without(&self, gone: &[usize]) -> Headers {
         let mut drop = vec![false; self.fields.len()];
         for &i in gone {
             if let Some(d) = drop.get_mut(i) {
@@ -111,7 +111,7 @@ impl Headers {
     }
 
     /// Fields with this name (case-insensitive), top to bottom.
-    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
+    pub(crate) fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
         self.fields.iter().filter(move |f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))
     }
 
@@ -150,7 +150,7 @@ impl Headers {
     }
 
     /// The [`views`](Headers::views) with this name (case-insensitive).
-    pub fn views_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = View<'a>> + 'a {
+    pub(crate) fn views_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = View<'a>> + 'a {
         self.views().filter(move |v| v.name.eq_ignore_ascii_case(name.as_bytes()))
     }
 }
@@ -163,16 +163,16 @@ impl Headers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View<'a> {
     /// The field (of [`Headers::fields`]) the view is part of.
-    pub index: usize,
-    pub kind: ViewKind,
+    pub(crate) index: usize,
+    pub(crate) kind: ViewKind,
     /// The name, without surrounding white space.
-    pub name: &'a [u8],
+    pub(crate) name: &'a [u8],
     /// The value after the colon, folded, up to the next bare CR for a part.
-    pub value: &'a [u8],
+    pub(crate) value: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViewKind {
+pub(crate) enum ViewKind {
     /// The whole field, as RFC 5322 reads it.
     Whole,
     /// The part before the field's first bare CR: the same field to a reader that splits there.
@@ -183,7 +183,7 @@ pub enum ViewKind {
 
 impl ViewKind {
     /// Whether a reader sees one more field here (a head is the field itself, cut short).
-    pub fn is_field(self) -> bool {
+    pub(crate) fn is_field(self) -> bool {
         self != ViewKind::Head
     }
 }
@@ -321,7 +321,7 @@ pub fn find_header_end(data: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 /// Below this the message stays in memory.
-pub const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
+pub(crate) const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
 
 /// Every byte of the message, in order, for the next program.
 pub enum Spool {
@@ -336,7 +336,7 @@ impl Default for Spool {
 }
 
 impl Spool {
-    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<()> {
         match self {
             Spool::Memory(v) if v.len() + data.len() <= SPOOL_MEMORY_LIMIT => {
                 v.extend_from_slice(data);
@@ -358,19 +358,8 @@ impl Spool {
         }
     }
 
-    pub fn len(&self) -> u64 {
-        match self {
-            Spool::Memory(v) => v.len() as u64,
-            Spool::File { len, .. } => *len,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The spool file and its length, when the message is on disk.
-    pub fn file(&self) -> Option<(&File, u64)> {
+    pub(crate) fn file(&self) -> Option<(&File, u64)> {
         match self {
             Spool::File { file, len } => Some((file, *len)),
             Spool::Memory(_) => None,
@@ -378,7 +367,11 @@ impl Spool {
     }
 
     /// Calls `out` with the spooled bytes from offset `from` on, in order, in large pieces.
-    pub fn replay(&mut self, from: u64, mut out: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), ReplayError> {
+    pub(crate) fn replay(
+        &mut self,
+        from: u64,
+        mut out: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), ReplayError> {
         match self {
             Spool::Memory(v) => {
                 out(&v[usize::try_from(from).map_or(v.len(), |f| f.min(v.len()))..]).map_err(ReplayError::Write)
@@ -401,14 +394,14 @@ impl Spool {
 }
 
 #[derive(Debug)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     Read(io::Error),
     Write(io::Error),
 }
 
 /// An anonymous 0600 file in `$TMPDIR` (default /tmp): `O_TMPFILE` where the file system has
 /// it, else a random name that is unlinked at once.
-pub fn temp_file() -> io::Result<File> {
+pub(crate) fn temp_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
     let tmp = std::fs::OpenOptions::new().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(&dir);

@@ -30,7 +30,7 @@ use crate::task::{Context, Task};
 /// Where the message is: entering the queue (qmail-dkim, `dkim check`) or leaving it
 /// (qmail-dkim-remote, which only signs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Entry,
     Exit,
 }
@@ -38,7 +38,7 @@ pub enum Stage {
 /// What DKIM does with this message, decided as indimail's qmail-dkim decides it
 /// (qmail-dkim(8)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A relay client with `RELAYCLIENT_NODKIMVERIFY`, or a DomainKeys-only setup: DKIM does
     /// nothing.
     Pass,
@@ -50,7 +50,7 @@ pub enum Mode {
 
 /// What DomainKeys does with this message (it is opt-in: `None` unless `DKSIGN`/`DKVERIFY`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DkMode {
+pub(crate) enum DkMode {
     /// Sign with this key path template (`%` = signing domain).
     Sign { template: String },
     /// Verify; these letters refuse.
@@ -58,7 +58,7 @@ pub enum DkMode {
 }
 
 /// qmail-dk's default DomainKeys key.
-pub const DEFAULT_DK_KEY: &str = "/etc/domainkeys/%/default";
+pub(crate) const DEFAULT_DK_KEY: &str = "/etc/domainkeys/%/default";
 
 /// What runs for a message, decided from the settings alone, before the header block is read:
 /// the queue program is started at once, and which one it is (`DKQUEUE`) depends on this. The
@@ -66,28 +66,28 @@ pub const DEFAULT_DK_KEY: &str = "/etc/domainkeys/%/default";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// DKIM's mode, as the log line and `dkim check` name it.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// DKIM passes, but a queue-time check needs DKIM's results (DMARC reads them, a seal
     /// carries them): verify, refuse nothing.
-    pub verify_for_checks: bool,
-    pub domainkeys: Option<DkMode>,
+    pub(crate) verify_for_checks: bool,
+    pub(crate) domainkeys: Option<DkMode>,
     /// SPF, DMARC, ARC, the seal, DKIM2 verification.
-    pub checks: Checks,
+    pub(crate) checks: Checks,
     /// qmail-dkim-remote: `DKIM2SIGN`, the DKIM2 key path template.
-    pub dkim2_sign: Option<String>,
+    pub(crate) dkim2_sign: Option<String>,
     /// An `Authentication-Results` field is written, so the incoming fields that claim our
     /// verdicts go (`headers::forged`), decided before any task finishes, so that a signature
     /// or seal made in the same run covers the message as it is queued.
-    pub removes_forged: bool,
+    pub(crate) removes_forged: bool,
     /// `DKQUEUE` applies: DomainKeys is configured and DKIM does nothing.
-    pub dk_only: bool,
+    pub(crate) dk_only: bool,
     /// The options that change DKIM verdicts.
-    pub verify: verify::Options,
+    pub(crate) verify: verify::Options,
 }
 
 impl Plan {
     /// The plan for a run at `stage`: a pure function of the settings.
-    pub fn new(s: &Settings, stage: Stage) -> Plan {
+    pub(crate) fn new(s: &Settings, stage: Stage) -> Plan {
         let verify = verify_options(s);
         if stage == Stage::Exit {
             return Plan {
@@ -119,7 +119,7 @@ impl Plan {
     }
 
     /// The modes the `DKIMLOG` line names: DKIM's (sign, verify, pass) and DomainKeys' when on.
-    pub fn log_modes(&self) -> (&'static str, Option<&'static str>) {
+    pub(crate) fn log_modes(&self) -> (&'static str, Option<&'static str>) {
         let mode = match self.mode {
             Mode::Sign { .. } => "sign",
             Mode::Verify { .. } => "verify",
@@ -136,7 +136,7 @@ impl Plan {
 /// DKIM's mode: `DKIMSIGN` signs; a qmail-dk setup (`DKSIGN` or `DKVERIFY`, no `DKIMVERIFY`)
 /// passes; a relay client verifies with `DKIMVERIFY` (or passes with a bypass variable), else
 /// signs; anyone else is verified.
-pub fn dkim_mode(s: &Settings) -> Mode {
+pub(crate) fn dkim_mode(s: &Settings) -> Mode {
     let key = || s.dkimkey.clone().unwrap_or_else(|| DEFAULT_KEY.to_string());
     if let Some(t) = &s.dkimsign {
         return Mode::Sign { template: if t.is_empty() { key() } else { t.clone() } };
@@ -158,7 +158,7 @@ pub fn dkim_mode(s: &Settings) -> Mode {
 /// `DKSIGN` set: sign (empty: [`DEFAULT_DK_KEY`]); else `DKVERIFY` set: verify, unless the
 /// client is a relay client and `RELAYCLIENT_NODKVERIFY` (or `RELAYCLIENT_NODKIMVERIFY`) is
 /// set; else nothing (DomainKeys is opt-in).
-pub fn dk_mode(s: &Settings) -> Option<DkMode> {
+pub(crate) fn dk_mode(s: &Settings) -> Option<DkMode> {
     if let Some(t) = &s.dksign {
         let t = if t.is_empty() { DEFAULT_DK_KEY } else { t };
         return Some(DkMode::Sign { template: t.to_string() });
@@ -171,12 +171,12 @@ pub fn dk_mode(s: &Settings) -> Option<DkMode> {
 }
 
 /// Whether `DKQUEUE` applies: DomainKeys is configured and DKIM does nothing for this message.
-pub fn dk_only(s: &Settings, dkim: &Mode) -> bool {
+pub(crate) fn dk_only(s: &Settings, dkim: &Mode) -> bool {
     (s.dksign.is_some() || s.dkverify.is_some()) && *dkim == Mode::Pass
 }
 
 /// qmail-dkim-remote's key template: `DKIMSIGN`, else `DKIMKEY`, else `domainkeys/%/default`.
-pub fn remote_template(s: &Settings) -> String {
+pub(crate) fn remote_template(s: &Settings) -> String {
     s.dkimsign.clone().filter(|t| !t.is_empty()).or_else(|| s.dkimkey.clone()).unwrap_or_else(|| DEFAULT_KEY.into())
 }
 
@@ -187,7 +187,7 @@ pub fn remote_template(s: &Settings) -> String {
 /// The queue-time checks finish in the order their results appear in the one
 /// Authentication-Results field: SPF, DKIM, DKIM2, DomainKeys, DMARC (which reads SPF's and
 /// DKIM's results), ARC, then the ARC seal (which carries all of them).
-pub fn tasks(s: &Settings, plan: &Plan, headers: &Headers, now: u64) -> Result<Vec<Box<dyn Task>>> {
+pub(crate) fn tasks(s: &Settings, plan: &Plan, headers: &Headers, now: u64) -> Result<Vec<Box<dyn Task>>> {
     let checks = &plan.checks;
     let mut tasks: Vec<Box<dyn Task>> = Vec::new();
     if let Some(letters) = &checks.spf {
@@ -248,14 +248,14 @@ fn verify_task(s: &Settings, plan: &Plan, letters: &str, headers: &Headers, now:
 
 /// Which queue-time checks run, with their letters (empty: report only). docs/dmarc.md.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Checks {
-    pub spf: Option<String>,
-    pub dmarc: Option<String>,
-    pub arc: Option<String>,
+pub(crate) struct Checks {
+    pub(crate) spf: Option<String>,
+    pub(crate) dmarc: Option<String>,
+    pub(crate) arc: Option<String>,
     /// `ARCSIGN`: the key path template of the seal.
-    pub arc_sign: Option<String>,
+    pub(crate) arc_sign: Option<String>,
     /// `DKIM2VERIFY` (experimental, docs/dkim2.md).
-    pub dkim2: Option<String>,
+    pub(crate) dkim2: Option<String>,
 }
 
 impl Checks {
@@ -263,7 +263,7 @@ impl Checks {
     /// `AUTHINFO` set: our own users) is not checked: its address is not the sender domain's
     /// server, so SPF and DMARC would fail it. DMARC needs SPF, so it runs SPF (report only
     /// unless `SPFVERIFY` says more); a seal needs the chain's verdict, so it runs ARC.
-    pub fn new(s: &Settings) -> Checks {
+    pub(crate) fn new(s: &Settings) -> Checks {
         let get = |v: &Option<String>| if s.relay() { None } else { v.clone() };
         let (mut spf, dmarc, mut arc) = (get(&s.spfverify), get(&s.dmarcverify), get(&s.arcverify));
         if dmarc.is_some() && spf.is_none() {
@@ -276,7 +276,7 @@ impl Checks {
         Checks { spf, dmarc, arc, arc_sign, dkim2: get(&s.dkim2verify) }
     }
 
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.spf.is_some() || self.dmarc.is_some() || self.arc.is_some() || self.dkim2.is_some()
     }
 }
@@ -289,7 +289,7 @@ fn host_domain(s: &Settings) -> String {
 /// The sealing domain: `ARCDOMAIN`; else, for a relay client (our own user), the domain DKIM
 /// would sign for; else the host name in control/me. Never the message's for a client from
 /// outside: its fields would let any sender choose which hosted domain's key seals.
-pub fn seal_domain(s: &Settings, headers: &Headers) -> Result<String> {
+pub(crate) fn seal_domain(s: &Settings, headers: &Headers) -> Result<String> {
     if let Some(d) = &s.arcdomain {
         return Ok(d.clone());
     }
@@ -303,7 +303,7 @@ pub fn seal_domain(s: &Settings, headers: &Headers) -> Result<String> {
 
 /// The ARC sealer: `ARCSIGN` is a key path template as for DKIMSIGN (`%` = the sealing domain,
 /// [`seal_domain`]). `None` when a `%` template finds no key.
-pub fn arc_sealer(s: &Settings, template: &str, headers: &Headers, now: u64) -> Result<Option<ArcSealTask>> {
+pub(crate) fn arc_sealer(s: &Settings, template: &str, headers: &Headers, now: u64) -> Result<Option<ArcSealTask>> {
     let choice = KeyChoice::new(&s.control, template, &seal_domain(s, headers)?);
     let Some(KeyFile { path, pem, mode }) = choice.find_file()? else {
         eprintln!("qmail-dkim: {}: not sealed", choice.no_key());
@@ -317,7 +317,7 @@ pub fn arc_sealer(s: &Settings, template: &str, headers: &Headers, now: u64) -> 
 
 /// The DomainKeys signer; `None` when this message is not signed (no sender domain, or a `%`
 /// key path that found no key for the domain).
-pub fn dk_signer(s: &Settings, headers: &Headers, template: &str) -> Result<Option<DkSigner>> {
+pub(crate) fn dk_signer(s: &Settings, headers: &Headers, template: &str) -> Result<Option<DkSigner>> {
     use crate::domainkeys::{sign::parse_options, task};
     let options = parse_options(&s.dksignoptions).map_err(|e| Error::Config(format!("Invalid DKSIGNOPTIONS: {e}")))?;
     let Some(domain) = task::signing_domain(s.dkdomain.as_deref(), headers) else {
@@ -341,7 +341,7 @@ pub fn dk_signer(s: &Settings, headers: &Headers, template: &str) -> Result<Opti
 
 /// The DKIM2 signer of qmail-dkim-remote: `DKIM2SIGN` is a key path template as for DKIMSIGN
 /// (`%` = `domain`, the envelope sender's). `None` when a `%` template finds no key.
-pub fn dkim2_signer(
+pub(crate) fn dkim2_signer(
     control: &ControlDir,
     template: &str,
     domain: &str,
@@ -361,7 +361,7 @@ pub fn dkim2_signer(
 
 /// Calls `f` with the [`Context`] tasks finish with: the message, the envelope, `VERBOSE`, and the
 /// authserv-id and a resolver, made only when a task asks (qmail-dkim and qmail-dkim-remote).
-pub fn with_context<R>(
+pub(crate) fn with_context<R>(
     s: &Settings,
     headers: &Headers,
     queued: &Headers,
@@ -405,7 +405,7 @@ pub fn verify_options(s: &Settings) -> verify::Options {
 /// `DKIMPRACTICE` is set and holds the outcome's letter (either case; empty means
 /// [`DEFAULT_PRACTICE_LETTERS`]), and `SIGN_PRACTICE` is `adsp` (default), `ssp` or `local`
 /// (any other value turns it off).
-pub fn practice_rules(p: &PracticeVars, o: Outcome) -> Result<Option<PracticeRules>> {
+pub(crate) fn practice_rules(p: &PracticeVars, o: Outcome) -> Result<Option<PracticeRules>> {
     let Some(letters) = &p.letters else { return Ok(None) };
     let letters = if letters.is_empty() { DEFAULT_PRACTICE_LETTERS } else { letters };
     if !letters.to_ascii_uppercase().contains(o.letter()) {
@@ -424,7 +424,7 @@ pub fn practice_rules(p: &PracticeVars, o: Outcome) -> Result<Option<PracticeRul
 /// One key and the signatures to make with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignJob {
-    pub key: KeyChoice,
+    pub(crate) key: KeyChoice,
     /// One per algorithm; `selector` is filled in from the key file that is found.
     pub params: Vec<SignParams>,
 }
@@ -438,7 +438,13 @@ pub fn sign_jobs(s: &Settings, template: &str, headers: &Headers, now: u64) -> R
 }
 
 /// [`sign_jobs`] for a signing domain the caller chose (qmail-dkim-remote: the envelope sender's).
-pub fn sign_jobs_for(s: &Settings, template: &str, domain: &str, headers: &Headers, now: u64) -> Result<Vec<SignJob>> {
+pub(crate) fn sign_jobs_for(
+    s: &Settings,
+    template: &str,
+    domain: &str,
+    headers: &Headers,
+    now: u64,
+) -> Result<Vec<SignJob>> {
     let domain = domain.to_string();
     let mut vars = s.sign.clone();
     let mut template = template.to_string();
@@ -509,7 +515,7 @@ fn params_for(
 
 /// Finds and loads the key of a job; `None` when a `%` template found no key (that domain
 /// is not signed).
-pub fn load_signer(job: SignJob) -> Result<Option<Signer>> {
+pub(crate) fn load_signer(job: SignJob) -> Result<Option<Signer>> {
     let Some(KeyFile { path, pem, mode }) = job.key.find_file()? else {
         eprintln!("qmail-dkim: {}: not signed", job.key.no_key());
         return Ok(None);

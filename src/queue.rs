@@ -20,16 +20,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use crate::refusal::{report_refusal, CustomErrors};
+pub(crate) use crate::refusal::CustomErrors;
 
-pub const DEFAULT_QUEUE: &str = "/var/qmail/bin/qmail-queue";
+pub(crate) const DEFAULT_QUEUE: &str = "/var/qmail/bin/qmail-queue";
 
 /// The running queue program's pid, for the DEATH alarm handler (0: none).
-pub static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+pub(crate) static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// The next program's argv: our own arguments, else `DKIMQUEUE` (or `DKQUEUE` for a
 /// DomainKeys-only run), else `QUEUEPROG`, else qmail-queue. Values are split on whitespace.
-pub fn choose(args: &[OsString], q: &QueueSettings, dk_only: bool) -> Vec<OsString> {
+pub(crate) fn choose(args: &[OsString], q: &QueueSettings, dk_only: bool) -> Vec<OsString> {
     if !args.is_empty() {
         return args.to_vec();
     }
@@ -48,7 +48,7 @@ pub fn choose(args: &[OsString], q: &QueueSettings, dk_only: bool) -> Vec<OsStri
 /// Whether `program` (as `Command` finds it: a name without `/` through `PATH`) is this very
 /// executable (device and inode): a queue program that is qmail-dkim itself would start
 /// qmail-dkim again and again until fork fails.
-pub fn is_this_program(program: &OsStr) -> bool {
+pub(crate) fn is_this_program(program: &OsStr) -> bool {
     use std::os::unix::fs::MetadataExt;
     let id = |m: std::fs::Metadata| (m.dev(), m.ino());
     let Ok(me) = std::fs::metadata("/proc/self/exe").map(id) else { return false };
@@ -70,7 +70,7 @@ const HIDDEN: [&str; 2] = ["DKIMQUEUE", "DKQUEUE"];
 /// queue program then inherits the environment as it is, where `Command::env_remove` makes std
 /// copy and sort every variable for the child (74,000 instructions with 37 variables). Call it
 /// only while the process has one thread (qmail-dkim's start).
-pub fn hide_queue_variables() {
+pub(crate) fn hide_queue_variables() {
     for k in HIDDEN {
         if std::env::var_os(k).is_some() {
             std::env::remove_var(k);
@@ -86,7 +86,7 @@ pub fn hide_queue_variables() {
 /// program has taken everything in it, and the envelope's final NUL is written only after the
 /// whole message has been taken: a program that leaves part of the message unread never gets
 /// it, and so cannot queue a cut message.
-pub struct Queue {
+pub(crate) struct Queue {
     /// The program's pid, which is also its process group: a wrapper that does not `exec`
     /// is stopped and killed together with what it started.
     pid: Pid,
@@ -112,7 +112,7 @@ impl Queue {
     /// Starts the program in a process group of its own. It gets our environment less
     /// `DKIMQUEUE`/`DKQUEUE` (so a chained qmail-dkim does not loop), and our fd 2 (indimail's
     /// reply pipe when that was set aside: crate::refusal).
-    pub fn start(argv: &[OsString]) -> Result<Queue> {
+    pub(crate) fn start(argv: &[OsString]) -> Result<Queue> {
         let name = argv[0].to_string_lossy().into_owned();
         if is_this_program(&argv[0]) {
             return Err(Error::QueueIsSelf(name));
@@ -149,7 +149,7 @@ impl Queue {
     /// DEATH is taken over from the alarm here and holds only until the program has read the
     /// final NUL: after that it may have queued the message, and a 52 would make the client
     /// send it twice, so we wait for it (qmail-queue has its own alarm) and mirror its code.
-    pub fn feed_and_wait(
+    pub(crate) fn feed_and_wait(
         mut self,
         prefix: &[u8],
         headers: &Headers,
@@ -234,7 +234,7 @@ impl Queue {
 
     /// Closes both pipes without completing the envelope (qmail-queue then queues nothing) and
     /// reaps the program; returns `err`.
-    pub fn abandon<T>(mut self, err: Error) -> Result<T> {
+    pub(crate) fn abandon<T>(mut self, err: Error) -> Result<T> {
         self.msg.take();
         self.env.take();
         let _ = self.wait();
@@ -490,7 +490,7 @@ fn set_pipe_size(w: &PipeWriter) {
 }
 
 /// Asks for a 1 MiB pipe buffer on `fd` (fails harmlessly when `fd` is no pipe).
-pub fn grow_pipe(fd: impl AsFd) {
+pub(crate) fn grow_pipe(fd: impl AsFd) {
     let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
 

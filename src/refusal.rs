@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 /// notqmail's qmail-queue(8): "custom error string on descriptor 6".
-pub const NOTQMAIL_FD: i32 = 6;
+pub(crate) const NOTQMAIL_FD: i32 = 6;
 /// notqmail reads at most 255 bytes of the text, indimail 1023.
 const NOTQMAIL_MAX: usize = 255;
 const INDIMAIL_MAX: usize = 1023;
 
 /// How refusals are reported (`CUSTOM_ERRORS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CustomErrors {
+pub(crate) enum CustomErrors {
     /// Text on fd 2 (or `ERROR_FD`), exit 88.
     Indimail,
     /// Text on fd 6, exit 82.
@@ -33,7 +33,7 @@ pub enum CustomErrors {
 impl CustomErrors {
     /// The convention for this run; probes fd 6 (one fstat) only when `CUSTOM_ERRORS` does not
     /// name one.
-    pub fn from_settings(e: &ErrorSettings) -> CustomErrors {
+    pub(crate) fn from_settings(e: &ErrorSettings) -> CustomErrors {
         // Probed once, at start-up (crate::run): fd 6 may later be one of our own pipes.
         static FD6_IS_PIPE: OnceLock<bool> = OnceLock::new();
         CustomErrors::choose(e, || *FD6_IS_PIPE.get_or_init(|| is_pipe(NOTQMAIL_FD)))
@@ -43,7 +43,7 @@ impl CustomErrors {
     /// An unknown or empty `CUSTOM_ERRORS` counts as unset (`auto` names that on purpose).
     /// `ERROR_FD=-1` is indimail's "no error pipe": exit 88 without text would be answered
     /// `Zqq temporary problem`, so a permanent refusal would turn temporary; it means `none`.
-    pub fn choose(e: &ErrorSettings, fd6_is_pipe: impl FnOnce() -> bool) -> CustomErrors {
+    pub(crate) fn choose(e: &ErrorSettings, fd6_is_pipe: impl FnOnce() -> bool) -> CustomErrors {
         let error_fd = e.error_fd.as_deref().map(str::trim);
         let indimail = if error_fd == Some("-1") { CustomErrors::None } else { CustomErrors::Indimail };
         match e.custom_errors.as_deref().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
@@ -61,18 +61,10 @@ impl CustomErrors {
             CustomErrors::None
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CustomErrors::Indimail => "indimail",
-            CustomErrors::Notqmail => "notqmail",
-            CustomErrors::None => "none",
-        }
-    }
 }
 
 /// Whether `fd` is open and is a pipe (a FIFO).
-pub fn is_pipe(fd: i32) -> bool {
+pub(crate) fn is_pipe(fd: i32) -> bool {
     // SAFETY: fstat fills a stat buffer we own; a closed descriptor just fails with EBADF.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
@@ -93,7 +85,7 @@ static REPLY_PIPE: AtomicI32 = AtomicI32::new(-1);
 /// refusal ([`refuse`]) and for the queue program's fd 2 (its own refusals go there), and our
 /// fd 2 becomes /dev/null, so diagnostics, `VERBOSE` and the `DKIMLOG` line go nowhere.
 /// Called once, before anything is written.
-pub fn set_aside_reply_pipe(e: &ErrorSettings) {
+pub(crate) fn set_aside_reply_pipe(e: &ErrorSettings) {
     if CustomErrors::from_settings(e) != CustomErrors::Indimail || reply_fd(e) != 2 {
         return;
     }
@@ -118,7 +110,7 @@ pub fn set_aside_reply_pipe(e: &ErrorSettings) {
 
 /// The queue program's fd 2: indimail's reply pipe when [`set_aside_reply_pipe`] moved it,
 /// else `None` (it inherits ours).
-pub fn queue_stderr() -> Option<OwnedFd> {
+pub(crate) fn queue_stderr() -> Option<OwnedFd> {
     let fd = REPLY_PIPE.load(Ordering::SeqCst);
     if fd < 0 {
         return None;
@@ -129,25 +121,25 @@ pub fn queue_stderr() -> Option<OwnedFd> {
 
 /// What a refusal writes where, and the exit code: the pure part of [`refuse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Disposition {
-    pub code: i32,
+pub(crate) struct Disposition {
+    pub(crate) code: i32,
     /// The `D`/`Z` text for the caller and the descriptor it goes to (no newline: indimail and
     /// notqmail put it verbatim into the SMTP reply).
-    pub text: Option<(i32, String)>,
+    pub(crate) text: Option<(i32, String)>,
     /// The newline-terminated line for fd 2, when the text does not go there itself.
-    pub log: Option<String>,
+    pub(crate) log: Option<String>,
 }
 
 impl Disposition {
     /// fd 2 is the caller's reply channel (indimail's error pipe), not a log: anything else
     /// written there would end up in the SMTP reply.
-    pub fn replies_on_fd2(&self) -> bool {
+    pub(crate) fn replies_on_fd2(&self) -> bool {
         matches!(self.text, Some((2, _)))
     }
 }
 
 /// Where a refusal goes and its exit code; `text` is the reason without the D/Z letter.
-pub fn disposition(conv: CustomErrors, e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
+pub(crate) fn disposition(conv: CustomErrors, e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
     let letter = if permanent { 'D' } else { 'Z' };
     let clean = one_line(text);
     let (code, text) = match conv {
@@ -171,7 +163,7 @@ pub fn disposition(conv: CustomErrors, e: &ErrorSettings, permanent: bool, text:
 
 /// Reports a refusal in this run's convention: writes the text and the log line, returns the
 /// disposition (its `code` is the exit code).
-pub fn refuse(e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
+pub(crate) fn refuse(e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
     let p = disposition(CustomErrors::from_settings(e), e, permanent, text);
     if let Some((fd, t)) = &p.text {
         let moved = REPLY_PIPE.load(Ordering::SeqCst);
@@ -181,11 +173,6 @@ pub fn refuse(e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
         write_fd(2, l.as_bytes());
     }
     p
-}
-
-/// [`refuse`], returning only the exit code.
-pub fn report_refusal(e: &ErrorSettings, permanent: bool, text: &str) -> i32 {
-    refuse(e, permanent, text).code
 }
 
 /// The reply text on one line: CR and LF become spaces, other control characters `?`.

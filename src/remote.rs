@@ -25,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 
 /// Where the real qmail-remote is when `DKREMOTE` does not say.
-pub const DEFAULT_REMOTE: &str = "/var/qmail/bin/qmail-remote.orig";
+pub(crate) const DEFAULT_REMOTE: &str = "/var/qmail/bin/qmail-remote.orig";
 
 const USAGE: &str = "usage: qmail-dkim-remote host sender recipient ...
 
@@ -73,7 +73,7 @@ pub fn main() -> i32 {
 /// The message report qmail-remote writes for a temporary failure before any recipient
 /// report: `Z`, the text, a newline, NUL. qmail-rspawn reads it as "deferral" for every
 /// recipient, so qmail-send keeps the message and retries.
-pub fn temporary_report(text: &str) -> Vec<u8> {
+pub(crate) fn temporary_report(text: &str) -> Vec<u8> {
     // A NUL would end the report early; a newline would end qmail-send's log line.
     let text: String = text.chars().map(|c| if c == '\0' || c == '\n' { ' ' } else { c }).collect();
     format!("Zqmail-dkim-remote: {text} (#4.3.0)\n\0").into_bytes()
@@ -91,7 +91,7 @@ fn report_temporary(text: &str) {
 /// field's, for DMARC alignment, falling back to the sender's); a bounce (empty sender) takes
 /// control/bouncehost, then control/me. A sender without `@` gives an empty domain, which has
 /// no key ([`crate::config::KeyChoice`]): the message leaves unsigned.
-pub fn signing_domain(from_field: bool, s: &Settings, sender: &[u8], headers: &Headers) -> Result<String> {
+pub(crate) fn signing_domain(from_field: bool, s: &Settings, sender: &[u8], headers: &Headers) -> Result<String> {
     if from_field {
         if let Ok(d) = author_domain(headers) {
             return Ok(d);

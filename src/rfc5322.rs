@@ -7,7 +7,7 @@
 
 /// What a byte of a header value is part of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// Outside comments and quoted strings (a stray `)` too).
     Text,
     /// A comment, its parentheses included.
@@ -21,12 +21,12 @@ pub enum Part {
 /// One byte of the input and what it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lexeme {
-    pub byte: u8,
-    pub part: Part,
+    pub(crate) byte: u8,
+    pub(crate) part: Part,
     /// The `\` that starts a quoted-pair.
-    pub escape: bool,
+    pub(crate) escape: bool,
     /// The byte a `\` quotes (it has no special meaning).
-    pub escaped: bool,
+    pub(crate) escaped: bool,
 }
 
 /// Iterator over the bytes of a header value with their [`Part`]. After the last byte,
@@ -47,7 +47,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether everything read so far closed its comments and quotes, without a stray `)`.
-    pub fn balanced(&self) -> bool {
+    pub(crate) fn balanced(&self) -> bool {
         !self.stray && self.depth == 0 && !self.quoted
     }
 
@@ -105,19 +105,19 @@ pub fn remove_comments(v: &[u8]) -> (Vec<u8>, bool) {
 }
 
 /// A value readied for finding addresses in it.
-pub struct Masked {
+pub(crate) struct Masked {
     /// Comments removed (see [`remove_comments`]).
-    pub text: Vec<u8>,
+    pub(crate) text: Vec<u8>,
     /// The same, with quoted-pairs and `<>@,:;` inside quoted strings made `x`: a display name
     /// (`"a <b@c>" <d@e>`) cannot pass for the address.
-    pub masked: Vec<u8>,
-    pub balanced: bool,
+    pub(crate) masked: Vec<u8>,
+    pub(crate) balanced: bool,
     /// A quoted string was still open at the end.
-    pub open_quote: bool,
+    pub(crate) open_quote: bool,
 }
 
 /// [`Masked`] of `v`, in one pass.
-pub fn mask(v: &[u8]) -> Masked {
+pub(crate) fn mask(v: &[u8]) -> Masked {
     let mut s = Scanner::new(v);
     let (mut text, mut masked) = (Vec::with_capacity(v.len()), Vec::with_capacity(v.len()));
     for l in s.by_ref() {
@@ -133,7 +133,7 @@ pub fn mask(v: &[u8]) -> Masked {
 
 /// Folding whitespace (RFC 5322 §3.2.2), line ends included; a bare CR counts, as mail readers
 /// that split lines on it would see a line end there.
-pub fn is_wsp(c: u8) -> bool {
+pub(crate) fn is_wsp(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 

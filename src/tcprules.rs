@@ -31,12 +31,12 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: tcprules cannot parse it: {why}")]
 pub struct ParseError {
-    pub line: usize,
-    pub why: &'static str,
+    pub(crate) line: usize,
+    pub(crate) why: &'static str,
 }
 
 /// Parses the instructions after the colon: `allow` or `deny`, then `,VAR=dvalued` items.
-pub fn parse_instructions(s: &str) -> Result<(bool, Vars), &'static str> {
+pub(crate) fn parse_instructions(s: &str) -> Result<(bool, Vars), &'static str> {
     let (deny, mut rest) = if let Some(r) = s.strip_prefix("deny") {
         (true, r)
     } else if let Some(r) = s.strip_prefix("allow") {
@@ -93,11 +93,6 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, ParseError> {
 }
 
 impl Rule {
-    /// Does this rule's address (a range expanded as tcprules does) equal `key`?
-    pub fn has_key(&self, key: &str) -> bool {
-        self.matches(Key { head: key, tail: "" })
-    }
-
     fn matches(&self, key: Key<'_>) -> bool {
         let a = &self.address;
         if a.contains('=') || a.contains('@') {
@@ -124,7 +119,7 @@ impl Rule {
 /// One address tcpserver asks for: `head` then `tail`, compared in place, so that the suffixes
 /// of a host name of many labels are never copied (16,000 labels once took 254 MB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key<'a> {
+pub(crate) struct Key<'a> {
     head: &'a str,
     tail: &'a str,
 }
@@ -149,7 +144,7 @@ impl std::fmt::Display for Key<'_> {
 
 /// The addresses tcpserver tries for a connection, in its order; `info_at_ip` is `INFO@IP`
 /// when a remote info is known. Every key borrows from the arguments.
-pub fn lookup_keys<'a>(
+pub(crate) fn lookup_keys<'a>(
     ip: &'a str,
     host: Option<&'a str>,
     info_at_ip: Option<&'a str>,

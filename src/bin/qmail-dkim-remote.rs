@@ -1,4 +1,4 @@
 //! The qmail-remote wrapper that signs at queue exit: see qmail-dkim-remote(8).
 fn main() {
-    std::process::exit(qmail_dkim::remote::main());
+    std::process::exit(qmail_dkim::remote_main());
 }

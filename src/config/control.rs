@@ -6,20 +6,20 @@ use crate::glob::Glob;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub const DEFAULT_CONTROLDIR: &str = "/var/qmail/control";
+pub(crate) const DEFAULT_CONTROLDIR: &str = "/var/qmail/control";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlDir {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl ControlDir {
-    pub fn new(path: impl Into<PathBuf>) -> ControlDir {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> ControlDir {
         ControlDir { path: path.into() }
     }
 
     /// A path relative to the control directory (absolute paths are kept).
-    pub fn resolve(&self, p: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             p.to_path_buf()
@@ -29,17 +29,17 @@ impl ControlDir {
     }
 
     /// The meaningful lines of a control file; `Ok(None)` when it does not exist.
-    pub fn lines(&self, name: &str) -> Result<Option<Vec<String>>> {
+    pub(crate) fn lines(&self, name: &str) -> Result<Option<Vec<String>>> {
         read_lines(&self.resolve(name))
     }
 
     /// The first meaningful line of a control file (like qmail's control_readline).
-    pub fn first_line(&self, name: &str) -> Result<Option<String>> {
+    pub(crate) fn first_line(&self, name: &str) -> Result<Option<String>> {
         Ok(self.lines(name)?.and_then(|l| l.into_iter().next()))
     }
 }
 
-pub fn read_lines(path: &Path) -> Result<Option<Vec<String>>> {
+pub(crate) fn read_lines(path: &Path) -> Result<Option<Vec<String>>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(parse_lines(&bytes))),
         Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),

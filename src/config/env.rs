@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Env {
+pub(crate) struct Env {
     /// (name, value), sorted by name, one entry per name. Clones share it until one changes.
     vars: Arc<Vec<(String, String)>>,
 }
@@ -20,11 +20,11 @@ fn text(s: OsString) -> String {
 }
 
 impl Env {
-    pub fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         Env::sorted(std::env::vars_os().map(|(k, v)| (text(k), text(v))).collect())
     }
 
-    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Env {
+    pub(crate) fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Env {
         Env::sorted(pairs.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect())
     }
 
@@ -46,37 +46,37 @@ impl Env {
     }
 
     #[cfg(test)]
-    pub fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.find(k).ok().map(|i| self.vars[i].1.as_str())
     }
 
     /// Set means present, even if empty (`RELAYCLIENT=` is set), as in qmail.
     #[cfg(test)]
-    pub fn is_set(&self, k: &str) -> bool {
+    pub(crate) fn is_set(&self, k: &str) -> bool {
         self.find(k).is_ok()
     }
 
     /// Present and not empty.
     #[cfg(test)]
-    pub fn nonempty(&self, k: &str) -> Option<&str> {
+    pub(crate) fn nonempty(&self, k: &str) -> Option<&str> {
         self.get(k).filter(|v| !v.is_empty())
     }
 
-    pub fn set(&mut self, k: &str, v: &str) {
+    pub(crate) fn set(&mut self, k: &str, v: &str) {
         match self.find(k) {
             Ok(i) => Arc::make_mut(&mut self.vars)[i].1 = v.to_string(),
             Err(i) => Arc::make_mut(&mut self.vars).insert(i, (k.to_string(), v.to_string())),
         }
     }
 
-    pub fn unset(&mut self, k: &str) {
+    pub(crate) fn unset(&mut self, k: &str) {
         if let Ok(i) = self.find(k) {
             Arc::make_mut(&mut self.vars).remove(i);
         }
     }
 
     /// The variables, sorted by name (byte order).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }

@@ -15,22 +15,22 @@ use crate::message::{address_domain, author_domain, unfold, Headers};
 use std::path::{Path, PathBuf};
 
 /// qmail-dkim's default DKIM key path template, under the control directory.
-pub const DEFAULT_KEY: &str = "domainkeys/%/default";
+pub(crate) const DEFAULT_KEY: &str = "domainkeys/%/default";
 
 /// Where to look for a key: the candidates in order. When none exists, a template with `%`
 /// means "this domain has no key: queue unsigned", one without `%` is error 35. A signing
 /// domain that is not a DNS name ([`crate::domain::is_dns_name`]) has no key whatever the
 /// template: it must not become part of a path (`..`), nor a `d=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyChoice {
+pub(crate) struct KeyChoice {
     /// Empty when the domain is not a DNS name.
-    pub candidates: Vec<PathBuf>,
-    pub has_percent: bool,
-    pub domain: String,
+    pub(crate) candidates: Vec<PathBuf>,
+    pub(crate) has_percent: bool,
+    pub(crate) domain: String,
 }
 
 impl KeyChoice {
-    pub fn new(control: &ControlDir, template: &str, domain: &str) -> KeyChoice {
+    pub(crate) fn new(control: &ControlDir, template: &str, domain: &str) -> KeyChoice {
         let has_percent = template.contains('%');
         let mut candidates = Vec::new();
         if crate::domain::is_dns_name(domain) {
@@ -47,12 +47,12 @@ impl KeyChoice {
 
     /// The first candidate that exists, with its contents; `None` when the domain has no key
     /// (the message is queued unsigned: say so with [`KeyChoice::no_key`]).
-    pub fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
+    pub(crate) fn find(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
         Ok(self.find_file()?.map(|k| (k.path, k.pem)))
     }
 
     /// [`KeyChoice::find`] with the file's permission bits, from the same open.
-    pub fn find_file(&self) -> Result<Option<KeyFile>> {
+    pub(crate) fn find_file(&self) -> Result<Option<KeyFile>> {
         let mut mode = 0;
         let found = self.find_with(|p| {
             read_key(p).map(|(pem, m)| {
@@ -71,7 +71,7 @@ impl KeyChoice {
     }
 
     /// Why [`KeyChoice::find`] found no key, for the line on descriptor 2.
-    pub fn no_key(&self) -> String {
+    pub(crate) fn no_key(&self) -> String {
         match self.candidates.first() {
             Some(first) => format!("no private key for {} ({})", self.domain, first.display()),
             None => format!("signing domain {:?} is not a domain name, so it has no key", self.domain),
@@ -81,10 +81,10 @@ impl KeyChoice {
 
 /// A key file and its permission bits.
 #[derive(Debug)]
-pub struct KeyFile {
-    pub path: PathBuf,
-    pub pem: Vec<u8>,
-    pub mode: u32,
+pub(crate) struct KeyFile {
+    pub(crate) path: PathBuf,
+    pub(crate) pem: Vec<u8>,
+    pub(crate) mode: u32,
 }
 
 /// The contents and the permission bits of a file, from one open and one `fstat` (`File`'s own
@@ -101,7 +101,7 @@ fn read_key(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
 
 /// What a search through the key candidates found.
 #[derive(Debug)]
-pub enum KeyFound {
+pub(crate) enum KeyFound {
     /// The first candidate that exists, and its contents.
     Read(PathBuf, Vec<u8>),
     /// The first candidate that exists but could not be read.
@@ -113,7 +113,7 @@ pub enum KeyFound {
 impl KeyChoice {
     /// Tries the candidates in order with `read` (qmail-dkim: `std::fs::read`; `dkim check`: the
     /// same as another user): a missing file or directory means "next", any other error stops.
-    pub fn find_with(&self, mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>) -> KeyFound {
+    pub(crate) fn find_with(&self, mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>) -> KeyFound {
         for cand in &self.candidates {
             match read(cand) {
                 Ok(b) => return KeyFound::Read(cand.clone(), b),
@@ -128,11 +128,11 @@ impl KeyChoice {
 }
 
 /// The selector: the key file's basename.
-pub fn selector_of(path: &Path) -> String {
+pub(crate) fn selector_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-pub use crate::keyfile::SELECTOR_LINE;
+pub(crate) use crate::keyfile::SELECTOR_LINE;
 
 /// The selector of the key `pem` read from `path`: the value of a first line
 /// `DKIM-Selector: NAME` ([`crate::keyfile::selector`]), else the file's name ([`selector_of`]).
@@ -143,7 +143,7 @@ pub fn key_selector(path: &Path, pem: &[u8]) -> std::result::Result<String, Stri
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
 /// control/bouncehost, control/me. Fields as any reader sees them ([`Headers::views`]); From
 /// only when it names one domain ([`author_domain`]).
-pub fn signing_domain(headers: &Headers, settings: &Settings) -> Result<Option<String>> {
+pub(crate) fn signing_domain(headers: &Headers, settings: &Settings) -> Result<Option<String>> {
     for name in ["Return-Path", "Sender", "From", "X-Bounced-Address"] {
         let d = match name {
             "From" => author_domain(headers).ok(),
@@ -165,7 +165,7 @@ pub fn signing_domain(headers: &Headers, settings: &Settings) -> Result<Option<S
 
 /// The authserv-id: `AUTHSERV_ID`, else the first line of control/me, else the host name.
 /// Characters that cannot be in an unquoted RFC 8601 value are dropped.
-pub fn authserv_id(settings: &Settings) -> String {
+pub(crate) fn authserv_id(settings: &Settings) -> String {
     let raw =
         settings.authserv_id.clone().or_else(|| settings.me().ok().flatten()).or_else(hostname).unwrap_or_default();
     let id: String = raw.trim().chars().filter(|&c| crate::auth_results::is_token_char(c)).collect();

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// Which manual documents a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Manual {
+pub(crate) enum Manual {
     /// qmail-dkim(8).
     QmailDkim,
     /// qmail-dkim-remote(8).
@@ -32,7 +32,7 @@ pub enum Manual {
 }
 
 /// Every variable read here, with the manual whose ENVIRONMENT section names it.
-pub const VARIABLES: &[(&str, &[Manual])] = {
+pub(crate) const VARIABLES: &[(&str, &[Manual])] = {
     use Manual::{Dkim as D, QmailDkim as Q, Remote as R};
     &[
         ("ARCDOMAIN", &[Q]),
@@ -98,7 +98,7 @@ pub const VARIABLES: &[(&str, &[Manual])] = {
 /// The one variable not read here: the spool reads it itself (`message::temp_file`) when a
 /// message outgrows memory, as the directory of files that have no name (unset or empty:
 /// /tmp; a directory it cannot write in: exit 53, temporary).
-pub const SPOOL_VARIABLE: &str = "TMPDIR";
+pub(crate) const SPOOL_VARIABLE: &str = "TMPDIR";
 
 /// What the environment and the control files say. Built once per run ([`Settings::from_env`]).
 #[derive(Debug)]
@@ -107,103 +107,103 @@ pub struct Settings {
     /// means no control files.
     pub control: ControlDir,
     /// `RELAYCLIENT` set: our own user (tcpserver sets it for relay clients).
-    pub relayclient: bool,
+    pub(crate) relayclient: bool,
     /// `AUTHINFO` set: an authenticated client, also our own user.
-    pub authinfo: bool,
+    pub(crate) authinfo: bool,
     /// `RELAYCLIENT_NODKIMVERIFY` set: a relay client is not verified (DKIM, and DomainKeys).
-    pub relay_nodkimverify: bool,
+    pub(crate) relay_nodkimverify: bool,
     /// `RELAYCLIENT_NODKVERIFY` set: the same.
-    pub relay_nodkverify: bool,
+    pub(crate) relay_nodkverify: bool,
 
     /// `DKIMSIGN`: set: sign with this key path template (`%` = the signing domain); empty:
     /// `DKIMKEY`'s. qmail-dkim-remote: unset or empty means `DKIMKEY`'s. No key for a template
     /// with `%`: the message goes unsigned; without `%`: exit 35; a key that cannot be read or
     /// used: exit 55 (temporary).
-    pub dkimsign: Option<String>,
+    pub(crate) dkimsign: Option<String>,
     /// `DKIMKEY` (unset or empty: `domainkeys/%/default` under the control directory); a key
     /// path template as `DKIMSIGN`'s.
-    pub dkimkey: Option<String>,
+    pub(crate) dkimkey: Option<String>,
     /// `DKIMVERIFY`: the letters that refuse (qmail-dkim-letters(5)); set and empty: verify,
     /// refuse nothing. Unknown letters refuse nothing.
-    pub dkimverify: Option<String>,
+    pub(crate) dkimverify: Option<String>,
     /// The variables signing reads, which a `dkimkeys` entry may change for its domain.
-    pub sign: SignVars,
+    pub(crate) sign: SignVars,
     /// `NODKIMKEYS` set: control/dkimkeys is not read.
-    pub nodkimkeys: bool,
+    pub(crate) nodkimkeys: bool,
     /// `QREGEX` set: a dkimkeys pattern may be a regular expression (one that does not compile
     /// matches nothing).
-    pub qregex: bool,
+    pub(crate) qregex: bool,
     /// `BOUNCEDOMAIN` (unset or empty: none): the signing domain of a message without sender
     /// fields; `user@domain` gives `domain`; lowercased.
-    pub bouncedomain: Option<String>,
+    pub(crate) bouncedomain: Option<String>,
     /// `AUTHSERV_ID` (unset or empty: control/me, else the host name). Characters that cannot
     /// be in an RFC 8601 value are dropped; nothing left means `localhost`.
-    pub authserv_id: Option<String>,
+    pub(crate) authserv_id: Option<String>,
 
     /// `DKIM_ALLOW_SHA1`, `UNSIGNED_FROM`, `UNSIGNED_SUBJECT`, `HONOR_BODYLENGTHTAG`: each set
     /// or not; they change DKIM verdicts (qmail-dkim(8)).
-    pub allow_sha1: bool,
-    pub unsigned_from: bool,
-    pub unsigned_subject: bool,
-    pub honor_bodylength: bool,
+    pub(crate) allow_sha1: bool,
+    pub(crate) unsigned_from: bool,
+    pub(crate) unsigned_subject: bool,
+    pub(crate) honor_bodylength: bool,
     /// `DKIMPRACTICE`, `SIGN_PRACTICE`, `SIGNATUREDOMAINS`, `NOSIGNATUREDOMAINS`.
-    pub practice: PracticeVars,
+    pub(crate) practice: PracticeVars,
 
     /// `DKSIGN`: set: sign with DomainKeys with this key path template (empty:
     /// /etc/domainkeys/%/default).
-    pub dksign: Option<String>,
+    pub(crate) dksign: Option<String>,
     /// `DKVERIFY`: DomainKeys letters that refuse (set and empty: verify, refuse nothing).
-    pub dkverify: Option<String>,
+    pub(crate) dkverify: Option<String>,
     /// `DKSIGNOPTIONS` (unset: none). A bad option string: exit 55 (temporary) for every
     /// message DomainKeys would sign.
-    pub dksignoptions: String,
+    pub(crate) dksignoptions: String,
     /// `DKDOMAIN` (unset or empty: none), trimmed, without a final dot, lowercased.
-    pub dkdomain: Option<String>,
+    pub(crate) dkdomain: Option<String>,
     /// `DKEXCLUDEHEADERS`: `:`-separated names DomainKeys does not sign.
-    pub dkexcludeheaders: String,
+    pub(crate) dkexcludeheaders: String,
 
     /// `SPFVERIFY`, `DMARCVERIFY`, `ARCVERIFY`, `DKIM2VERIFY`: letters (set and empty: check,
     /// refuse nothing). A letter a check does not know refuses nothing.
-    pub spfverify: Option<String>,
-    pub dmarcverify: Option<String>,
-    pub arcverify: Option<String>,
-    pub dkim2verify: Option<String>,
+    pub(crate) spfverify: Option<String>,
+    pub(crate) dmarcverify: Option<String>,
+    pub(crate) arcverify: Option<String>,
+    pub(crate) dkim2verify: Option<String>,
     /// `ARCSIGN` (unset or empty: no seal): the seal's key path template, as `DKIMSIGN`'s
     /// (no key for a `%` template: not sealed).
-    pub arcsign: Option<String>,
+    pub(crate) arcsign: Option<String>,
     /// `ARCDOMAIN` (unset or empty: see `plan::seal_domain`), trimmed, no final dot, lowercased.
-    pub arcdomain: Option<String>,
+    pub(crate) arcdomain: Option<String>,
     /// `HELOHOST` (unset or empty: none), trimmed, without a final dot.
-    pub helohost: Option<String>,
+    pub(crate) helohost: Option<String>,
     /// `TCPREMOTEIP` as given (unset or empty: local injection); read by [`Settings::client_ip`].
-    pub tcpremoteip: Option<String>,
+    pub(crate) tcpremoteip: Option<String>,
     /// `DMARCREPORTS` (unset or empty: no spool): the DMARC report spool directory.
-    pub dmarcreports: Option<PathBuf>,
+    pub(crate) dmarcreports: Option<PathBuf>,
 
     /// `VERBOSE` set: a line on descriptor 2 per result.
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     /// `DKIMLOG` as given: the one log line per message unless unset, empty or `0`.
-    pub dkimlog: Option<String>,
+    pub(crate) dkimlog: Option<String>,
     /// `DEATH`: seconds the whole run may take (unset, empty or not a number: 86400; 0: no
     /// limit); then the queue program is killed, nothing is queued, exit 52.
-    pub death: u32,
+    pub(crate) death: u32,
     pub dns: DnsSettings,
-    pub queue: QueueSettings,
-    pub errors: ErrorSettings,
+    pub(crate) queue: QueueSettings,
+    pub(crate) errors: ErrorSettings,
 
     /// qmail-dkim-remote: `DKREMOTE` (unset or empty: /var/qmail/bin/qmail-remote.orig). One
     /// that cannot be run, or qmail-dkim-remote itself: a temporary failure report (`Z`).
-    pub dkremote: Option<String>,
+    pub(crate) dkremote: Option<String>,
     /// qmail-dkim-remote: `DKIMSIGN_DOMAIN=from` (any case): sign for the From field's domain.
     /// Any other value: the sender's.
-    pub sign_domain_from: bool,
+    pub(crate) sign_domain_from: bool,
     /// qmail-dkim-remote: `DKIM2SIGN` (unset or empty: no DKIM2 signature); a key path
     /// template as `DKIMSIGN`'s.
-    pub dkim2sign: Option<String>,
+    pub(crate) dkim2sign: Option<String>,
     /// `dkim dmarc report --send`: `QMAILINJECT` (unset or empty: /var/qmail/bin/qmail-inject).
     pub qmailinject: Option<String>,
     /// `dkim check`: `QMAILQUEUE` as qmail-smtpd would get it.
-    pub qmailqueue: Option<String>,
+    pub(crate) qmailqueue: Option<String>,
 
     files: Files,
 }
@@ -211,27 +211,27 @@ pub struct Settings {
 /// The variables signing reads. A control/dkimkeys entry's `VAR=value,VAR2=` changes these
 /// for its domain ([`SignVars::apply`]); it changes nothing else.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignVars {
+pub(crate) struct SignVars {
     /// `DKIMSIGNOPTIONS` (unset: none). A bad option string: exit 55 (temporary) for every
     /// message signed.
-    pub options: String,
+    pub(crate) options: String,
     /// `DKIMSIGNOPTIONSEXTRA`: the same for the extra signature.
-    pub options_extra: String,
+    pub(crate) options_extra: String,
     /// `DKIMSIGNEXTRA` (unset or empty: none): a second key path template.
-    pub extra: Option<String>,
+    pub(crate) extra: Option<String>,
     /// `DKIMIDENTITY` (unset: `-i` of the options; empty or `-`: no i=).
-    pub identity: Option<String>,
+    pub(crate) identity: Option<String>,
     /// `DKIMEXPIRE` (unset: `-x` of the options, else 7 days; empty or `-`: no x=). Not a
     /// number: exit 55 (temporary) for every message signed.
-    pub expire: Option<String>,
+    pub(crate) expire: Option<String>,
     /// `EXCLUDE_DKIMSIGN`: `:`-separated names not signed.
-    pub exclude: String,
+    pub(crate) exclude: String,
 }
 
 impl SignVars {
     /// A dkimkeys entry's change: `VAR=` unsets, `VAR=value` sets; names signing does not read
     /// change nothing.
-    pub fn apply(&mut self, c: &EnvChange) {
+    pub(crate) fn apply(&mut self, c: &EnvChange) {
         let (k, v) = match c {
             EnvChange::Set(k, v) => (k.as_str(), Some(v.as_str())),
             EnvChange::Unset(k) => (k.as_str(), None),
@@ -252,25 +252,25 @@ impl SignVars {
 /// The practice step (`DKIMPRACTICE`): a plain copy the DKIM verifier keeps until its outcome
 /// is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PracticeVars {
+pub(crate) struct PracticeVars {
     /// `DKIMPRACTICE`: unset: no practice step; empty: the default letters; else the
     /// outcome letters it runs for (either case).
-    pub letters: Option<String>,
+    pub(crate) letters: Option<String>,
     /// `SIGN_PRACTICE`, trimmed: unset, empty or `adsp`: ADSP; `ssp`; `local`; anything else
     /// turns the step off.
-    pub practice: Option<String>,
+    pub(crate) practice: Option<String>,
     /// `SIGNATUREDOMAINS` (unset: control/signaturedomains).
-    pub signing: Option<String>,
+    pub(crate) signing: Option<String>,
     /// `NOSIGNATUREDOMAINS` (unset: control/nosignaturedomains).
-    pub nonsigning: Option<String>,
+    pub(crate) nonsigning: Option<String>,
     /// Where the two control files are.
-    pub control: ControlDir,
+    pub(crate) control: ControlDir,
 }
 
 impl PracticeVars {
     /// The signing and non-signing domain lists: the variable (names separated by commas or
     /// white space), else the control file. Read when the step runs, once.
-    pub fn lists(&self) -> Result<(Vec<String>, Vec<String>)> {
+    pub(crate) fn lists(&self) -> Result<(Vec<String>, Vec<String>)> {
         let list = |v: &Option<String>, file: &str| -> Result<Vec<String>> {
             match v {
                 Some(v) => Ok(split_list(v)),
@@ -289,18 +289,18 @@ fn split_list(v: &str) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsSettings {
     /// `SELECTOR_DATA` set: the one TXT answer to every key question (tests; no DNS at all).
-    pub selector_data: Option<String>,
+    pub(crate) selector_data: Option<String>,
     /// `DNSCACHEIP` (unset or empty: /etc/resolv.conf): the servers, separated by spaces or
     /// commas, each an address with an optional port. `Some` of an empty list: it named no
     /// usable one (a warning, then /etc/resolv.conf).
-    pub servers: Option<Vec<SocketAddr>>,
+    pub(crate) servers: Option<Vec<SocketAddr>>,
     /// `DNSTIMEOUT`: seconds one query may take, fractions allowed (unset, not a positive
     /// number: 5 s; bounded to 10 ms .. 1 h).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Default time bound of one DNS query.
-pub const DEFAULT_DNS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for DnsSettings {
     fn default() -> DnsSettings {
@@ -310,26 +310,26 @@ impl Default for DnsSettings {
 
 /// The next program's choice (`queue::choose`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueSettings {
+pub(crate) struct QueueSettings {
     /// `DKIMQUEUE` (unset or empty: none), split on white space. A program that cannot be run:
     /// exit 120; qmail-dkim itself: exit 81. Hidden from the queue program it starts.
-    pub dkimqueue: Option<String>,
+    pub(crate) dkimqueue: Option<String>,
     /// `DKQUEUE`: the same, for a DomainKeys-only run.
-    pub dkqueue: Option<String>,
+    pub(crate) dkqueue: Option<String>,
     /// `QUEUEPROG`: the same, after both (unset or empty: /var/qmail/bin/qmail-queue).
-    pub queueprog: Option<String>,
+    pub(crate) queueprog: Option<String>,
 }
 
 /// How refusals reach the client (`refusal`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ErrorSettings {
+pub(crate) struct ErrorSettings {
     /// `CUSTOM_ERRORS` as given: `indimail`, `notqmail`, `none` or `netqmail` (any case);
     /// anything else counts as unset (the convention is then chosen from descriptor 6 and
     /// `ERROR_FD`).
-    pub custom_errors: Option<String>,
+    pub(crate) custom_errors: Option<String>,
     /// `ERROR_FD` as given: indimail's reply descriptor (not a number or negative: 2; `-1`:
     /// indimail's "no reply pipe", which means the `none` convention).
-    pub error_fd: Option<String>,
+    pub(crate) error_fd: Option<String>,
 }
 
 /// The control files, each read when first asked for and kept: a read error is kept as its
@@ -489,14 +489,14 @@ impl Settings {
     }
 
     /// A relay client (`RELAYCLIENT` or `AUTHINFO` set): our own user.
-    pub fn relay(&self) -> bool {
+    pub(crate) fn relay(&self) -> bool {
         self.relayclient || self.authinfo
     }
 
     /// `TCPREMOTEIP` as an address (an IPv4-mapped IPv6 address counts as IPv4). `None` for
     /// local injection, or a value that is no address (with a line on descriptor 2: SPF is
     /// then `none`).
-    pub fn client_ip(&self) -> Option<IpAddr> {
+    pub(crate) fn client_ip(&self) -> Option<IpAddr> {
         let v = self.tcpremoteip.as_deref()?.trim();
         let v = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
         match v.parse::<IpAddr>() {
@@ -510,12 +510,12 @@ impl Settings {
     }
 
     /// The first line of control/me (`None`: no such file or no line).
-    pub fn me(&self) -> Result<Option<String>> {
+    pub(crate) fn me(&self) -> Result<Option<String>> {
         self.first_line(&self.files.me, "me")
     }
 
     /// The first line of control/bouncehost.
-    pub fn bouncehost(&self) -> Result<Option<String>> {
+    pub(crate) fn bouncehost(&self) -> Result<Option<String>> {
         self.first_line(&self.files.bouncehost, "bouncehost")
     }
 
@@ -531,7 +531,7 @@ impl Settings {
 
     /// The entries of control/dkimkeys (`None`: no such file); a malformed entry, or a file
     /// that cannot be read: exit 55 (temporary) for every message signed.
-    pub fn dkimkeys(&self) -> Result<Option<&[DkimKeysEntry]>> {
+    pub(crate) fn dkimkeys(&self) -> Result<Option<&[DkimKeysEntry]>> {
         let path = self.control.resolve("dkimkeys");
         let read = || -> Result<Option<Vec<DkimKeysEntry>>> {
             match control::read_lines(&path)? {
@@ -557,7 +557,7 @@ fn reason(e: Error) -> String {
 /// The servers named by `DNSCACHEIP`: addresses separated by spaces or commas, each an IP
 /// address with an optional port (`127.0.0.1`, `127.0.0.1:5353`, `::1`, `[::1]:5353`).
 /// Entries that are neither are skipped.
-pub fn parse_dnscacheip(v: &str) -> Vec<SocketAddr> {
+pub(crate) fn parse_dnscacheip(v: &str) -> Vec<SocketAddr> {
     v.split(|c: char| c == ',' || c.is_ascii_whitespace())
         .filter(|s| !s.is_empty())
         .filter_map(|s| {

@@ -6,26 +6,26 @@
 use super::ReportError;
 
 /// The schema this program makes. A database of a later version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 /// The default database.
 pub const DEFAULT_URL: &str = "sqlite:/var/qmail/dmarc/reports.sqlite";
 
 /// A parameter or a column value: the schema has only these two types.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     Text(String),
     Int(i64),
 }
 
 impl Value {
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         match self {
             Value::Text(s) => s,
             Value::Int(_) => "",
         }
     }
-    pub fn int(&self) -> i64 {
+    pub(crate) fn int(&self) -> i64 {
         match self {
             Value::Int(n) => *n,
             Value::Text(_) => 0,
@@ -123,7 +123,7 @@ impl Db {
         self.commit()
     }
 
-    pub fn begin(&mut self) -> Result<(), ReportError> {
+    pub(crate) fn begin(&mut self) -> Result<(), ReportError> {
         match self {
             // IMMEDIATE: take the write lock now, so two importers queue instead of deadlocking.
             Db::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
@@ -132,7 +132,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn commit(&mut self) -> Result<(), ReportError> {
+    pub(crate) fn commit(&mut self) -> Result<(), ReportError> {
         match self {
             Db::Sqlite(c) => c.execute_batch("COMMIT")?,
             Db::Postgres(c) => c.batch_execute("COMMIT")?,
@@ -140,7 +140,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn rollback(&mut self) -> Result<(), ReportError> {
+    pub(crate) fn rollback(&mut self) -> Result<(), ReportError> {
         match self {
             Db::Sqlite(c) => c.execute_batch("ROLLBACK")?,
             Db::Postgres(c) => c.batch_execute("ROLLBACK")?,
@@ -149,7 +149,7 @@ impl Db {
     }
 
     /// Runs a statement; the number of rows it changed.
-    pub fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, ReportError> {
+    pub(crate) fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, ReportError> {
         match self {
             Db::Sqlite(c) => {
                 let n = c.execute(sql, rusqlite::params_from_iter(params.iter().map(sqlite_value)))?;
@@ -164,7 +164,7 @@ impl Db {
     }
 
     /// Runs a query whose columns are all TEXT or BIGINT.
-    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ReportError> {
+    pub(crate) fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ReportError> {
         match self {
             Db::Sqlite(c) => {
                 let mut st = c.prepare(sql)?;
@@ -204,7 +204,7 @@ impl Db {
     /// Makes this connection the one sender. SQLite: always (its writes are serialized and
     /// each report is claimed before it is sent). PostgreSQL: a session lock; `false` when
     /// another host holds it.
-    pub fn lock_sender(&mut self) -> Result<bool, ReportError> {
+    pub(crate) fn lock_sender(&mut self) -> Result<bool, ReportError> {
         match self {
             Db::Sqlite(_) => Ok(true),
             Db::Postgres(c) => Ok(c.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_SEND])?.get::<_, bool>(0)),
@@ -232,7 +232,7 @@ fn pg_params(params: &[Value]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
 }
 
 /// A URL for messages: without a password.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];

@@ -7,7 +7,7 @@
 //! crates (SQLite, the PostgreSQL client, the XML writer, gzip).
 
 pub mod db;
-pub mod send;
+pub(crate) mod send;
 pub mod xml;
 
 use crate::dmarc_spool::{Entry, Policy, Row};
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub struct ReportError(pub String);
 
 impl ReportError {
-    pub fn new(s: impl Into<String>) -> ReportError {
+    pub(crate) fn new(s: impl Into<String>) -> ReportError {
         ReportError(s.into())
     }
 }
@@ -42,9 +42,9 @@ impl From<std::io::Error> for ReportError {
 }
 
 /// Spool files counted in one transaction.
-pub const BATCH: usize = 500;
+pub(crate) const BATCH: usize = 500;
 /// How long the names of imported files are kept (to recognize a file whose removal failed).
-pub const KEEP_IMPORTED_DAYS: i64 = 14;
+pub(crate) const KEEP_IMPORTED_DAYS: i64 = 14;
 pub const DAY: u64 = 86_400;
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -93,7 +93,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// An RFC 5322 date of a time, in UTC.
-pub fn rfc5322_date(t: u64) -> String {
+pub(crate) fn rfc5322_date(t: u64) -> String {
     const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let days = t / DAY;
@@ -234,23 +234,23 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 
 /// One report's content: a policy domain's rows of a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayReport {
-    pub day: String,
+pub(crate) struct DayReport {
+    pub(crate) day: String,
     /// The day's first second; the report covers `begin..=begin+86399`.
-    pub begin: u64,
+    pub(crate) begin: u64,
     /// The policy as last seen that day.
-    pub policy: Policy,
-    pub rows: Vec<(Row, u64)>,
+    pub(crate) policy: Policy,
+    pub(crate) rows: Vec<(Row, u64)>,
 }
 
 impl DayReport {
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.begin + DAY - 1
     }
 }
 
 /// The reports of a day, one per policy domain, in domain order.
-pub fn day_reports(db: &mut Db, day: &str) -> Result<Vec<DayReport>, ReportError> {
+pub(crate) fn day_reports(db: &mut Db, day: &str) -> Result<Vec<DayReport>, ReportError> {
     let begin = parse_day(day).ok_or_else(|| ReportError::new(format!("{day}: not a day (YYYY-MM-DD)")))?;
     let rows = db.query(
         "SELECT policy_domain, row_key, policy, count, last_seen FROM dmarc_rows WHERE day = $1 \
@@ -294,7 +294,7 @@ pub enum Target<'a> {
 /// What `report` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reported {
-    pub reports: u64,
+    pub(crate) reports: u64,
     pub written: Vec<PathBuf>,
     /// `(destination, report id)` of every message sent.
     pub sent: Vec<(String, String)>,

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 /// The `mailto:` addresses of a `rua=` list, without `!size` and URI query; lowercase domain.
-pub fn mailto_addresses(rua: &[String]) -> Vec<String> {
+pub(crate) fn mailto_addresses(rua: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for u in rua {
         let u = u.split_once('!').map_or(u.as_str(), |(u, _)| u);
@@ -56,7 +56,7 @@ fn percent_decode(s: &str) -> String {
 /// domain or below it, or `<policy domain>._report._dmarc.<its domain>` publishes a
 /// `v=DMARC1` record (RFC 9990's external destination verification). `Err` when DNS failed
 /// temporarily (try again later).
-pub fn authorized(resolver: &dyn Resolver, policy_domain: &str, address: &str) -> Result<bool, String> {
+pub(crate) fn authorized(resolver: &dyn Resolver, policy_domain: &str, address: &str) -> Result<bool, String> {
     let domain = address.rsplit_once('@').map_or(address, |(_, d)| d);
     let pd = policy_domain.to_ascii_lowercase();
     if domain == pd || domain.strip_suffix(&pd).is_some_and(|p| p.ends_with('.')) {
@@ -70,7 +70,7 @@ pub fn authorized(resolver: &dyn Resolver, policy_domain: &str, address: &str) -
 }
 
 /// The report as a MIME message to `to` (LF line ends; qmail-inject takes them).
-pub fn message(r: &DayReport, who: &Reporter, to: &str, gz: &[u8], now: u64) -> Vec<u8> {
+pub(crate) fn message(r: &DayReport, who: &Reporter, to: &str, gz: &[u8], now: u64) -> Vec<u8> {
     use base64::Engine as _;
     let name = xml::file_name(r, who);
     let id = xml::report_id(r, who);
@@ -103,7 +103,7 @@ pub fn message(r: &DayReport, who: &Reporter, to: &str, gz: &[u8], now: u64) -> 
 
 /// Hands a message to `qmail-inject` (`program -f SENDER -a RECIPIENT`, the message on its
 /// input); `Err` unless it exits 0.
-pub fn inject(program: &str, sender: &str, to: &str, msg: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn inject(program: &str, sender: &str, to: &str, msg: &[u8]) -> Result<(), ReportError> {
     let mut child = Command::new(program)
         .args(["-f", sender, "-a", to])
         .stdin(Stdio::piped())

@@ -7,7 +7,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 use std::io::Write as _;
 
-pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:dmarc-2.0";
+pub(crate) const NAMESPACE: &str = "urn:ietf:params:xml:ns:dmarc-2.0";
 
 /// Who reports: `org_name`, `email`, and the receiver domain of file names and Subjects (the
 /// domain of `email`).
@@ -18,24 +18,24 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn domain(&self) -> &str {
+    pub(crate) fn domain(&self) -> &str {
         self.email.rsplit_once('@').map_or(self.email.as_str(), |(_, d)| d)
     }
 }
 
 /// The report id: the day and the policy domain at the reporter, unique for this reporter, the
 /// same in every run (so a file written twice has one name).
-pub fn report_id(r: &DayReport, who: &Reporter) -> String {
+pub(crate) fn report_id(r: &DayReport, who: &Reporter) -> String {
     format!("{}.{}@{}", r.day.replace('-', ""), r.policy.domain, who.domain())
 }
 
 /// RFC 9990's file name: `receiver!policy-domain!begin!end.xml.gz`.
-pub fn file_name(r: &DayReport, who: &Reporter) -> String {
+pub(crate) fn file_name(r: &DayReport, who: &Reporter) -> String {
     format!("{}!{}!{}!{}.xml.gz", who.domain(), r.policy.domain, r.begin, r.end())
 }
 
 /// RFC 9990's Subject.
-pub fn subject(r: &DayReport, who: &Reporter) -> String {
+pub(crate) fn subject(r: &DayReport, who: &Reporter) -> String {
     format!("Report Domain: {} Submitter: {} Report-ID: <{}>", r.policy.domain, who.domain(), report_id(r, who))
 }
 
@@ -46,7 +46,7 @@ fn el(w: &mut W, name: &str, text: &str) -> std::io::Result<()> {
 }
 
 /// The XML document.
-pub fn xml(r: &DayReport, who: &Reporter) -> Vec<u8> {
+pub(crate) fn xml(r: &DayReport, who: &Reporter) -> Vec<u8> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 1);
     // Writing into a Vec fails only when memory does, which aborts first.
     let _ = write(&mut w, r, who);
@@ -141,7 +141,7 @@ fn write(w: &mut W, r: &DayReport, who: &Reporter) -> std::io::Result<()> {
 }
 
 /// The report, gzip-compressed (with the file name in the gzip header).
-pub fn gzip(xml: &[u8], name: &str) -> Vec<u8> {
+pub(crate) fn gzip(xml: &[u8], name: &str) -> Vec<u8> {
     let inner = name.strip_suffix(".gz").unwrap_or(name);
     let mut e = flate2::GzBuilder::new().filename(inner.as_bytes()).write(Vec::new(), flate2::Compression::default());
     // Into a Vec: cannot fail but for memory.

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// What the servers said about the TXT records of a name.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lenient {
+pub(crate) enum Lenient {
     Records(Vec<Vec<u8>>),
     /// NXDOMAIN.
     NoName,
@@ -32,7 +32,7 @@ pub enum Lenient {
 }
 
 /// Asks `servers` in turn until one answers, before `until`.
-pub fn txt(servers: &[SocketAddr], name: &Name, until: Instant) -> Lenient {
+pub(crate) fn txt(servers: &[SocketAddr], name: &Name, until: Instant) -> Lenient {
     let mut last = String::from("no DNS server");
     for &server in servers {
         match ask(server, name, until) {
@@ -88,7 +88,7 @@ fn ask(server: SocketAddr, name: &Name, until: Instant) -> Result<Lenient, Strin
 }
 
 /// Reads an answer to question `id`; `None` when it is truncated.
-pub fn read_answer(answer: &[u8], id: u16) -> Result<Option<Lenient>, String> {
+pub(crate) fn read_answer(answer: &[u8], id: u16) -> Result<Option<Lenient>, String> {
     let bad = |e: DecodeError| format!("malformed answer: {e}");
     let mut d = BinDecoder::new(answer);
     let header = Header::read(&mut d).map_err(bad)?;

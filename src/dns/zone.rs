@@ -7,13 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// A zone in memory for unit tests of SPF, DMARC and ARC: records by name (case-insensitive),
 /// and a count of the questions asked, so tests can check lookup limits.
 #[derive(Default)]
-pub struct Zone {
+pub(crate) struct Zone {
     records: std::collections::HashMap<String, Vec<ZoneRecord>>,
-    pub asked: Cell<usize>,
+    pub(crate) asked: Cell<usize>,
 }
 
 #[derive(Debug, Clone)]
-pub enum ZoneRecord {
+pub(crate) enum ZoneRecord {
     Txt(String),
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
@@ -24,16 +24,16 @@ pub enum ZoneRecord {
 }
 
 impl Zone {
-    pub fn new() -> Zone {
+    pub(crate) fn new() -> Zone {
         Zone::default()
     }
 
-    pub fn add(&mut self, name: &str, r: ZoneRecord) -> &mut Zone {
+    pub(crate) fn add(&mut self, name: &str, r: ZoneRecord) -> &mut Zone {
         self.records.entry(name.trim_end_matches('.').to_ascii_lowercase()).or_default().push(r);
         self
     }
 
-    pub fn txt(&mut self, name: &str, text: &str) -> &mut Zone {
+    pub(crate) fn txt(&mut self, name: &str, text: &str) -> &mut Zone {
         self.add(name, ZoneRecord::Txt(text.to_string()))
     }
 

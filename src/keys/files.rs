@@ -18,11 +18,11 @@ pub struct Ownership {
 
 impl Ownership {
     /// A file anyone may read (state files, records).
-    pub const PUBLIC: Ownership = Ownership { mode: 0o644, gid: None };
+    pub(crate) const PUBLIC: Ownership = Ownership { mode: 0o644, gid: None };
 
     /// The group and the group read bit of an existing private key (what the administrator
     /// gave the keys qmail-dkim reads).
-    pub fn like(m: &fs::Metadata) -> Ownership {
+    pub(crate) fn like(m: &fs::Metadata) -> Ownership {
         Ownership { mode: if m.mode() & 0o040 != 0 { 0o640 } else { 0o600 }, gid: Some(m.gid()) }
     }
 }

@@ -9,31 +9,30 @@
 //! message, so it gets the old file or the new one, each with its own selector.
 
 pub mod files;
-pub mod rotation;
-pub mod state;
+pub(crate) mod rotation;
+pub(crate) mod state;
 
 use crate::dkim::key::KeyType;
 use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 
 pub use rotation::{advance, check_active, rotate, status, Settings};
-pub use state::{Key, State};
 
 /// A key whose record has answered this long signs (a daily cron job switches the day after):
 /// the zone's other servers and the caches that remember the name did not exist catch up.
-pub const PUBLISH_WAIT: u64 = 20 * 3600;
+pub(crate) const PUBLISH_WAIT: u64 = 20 * 3600;
 /// Kept after `control/queuelifetime`: mail delivered on its last day, verified again later.
-pub const RETIRE_MARGIN: u64 = 7 * 86400;
+pub(crate) const RETIRE_MARGIN: u64 = 7 * 86400;
 /// qmail's default `queuelifetime`.
-pub const DEFAULT_QUEUELIFETIME: u64 = 604_800;
+pub(crate) const DEFAULT_QUEUELIFETIME: u64 = 604_800;
 /// A revoked key's private key is deleted this long after the revocation.
-pub const REMOVE_AFTER: u64 = 30 * 86400;
+pub(crate) const REMOVE_AFTER: u64 = 30 * 86400;
 /// A record awaited longer than this is a problem for `status`.
-pub const LATE: u64 = 7 * 86400;
+pub(crate) const LATE: u64 = 7 * 86400;
 
 /// The file of the key directory that qmail-dkim reads for keys of this type
 /// (`DKIMSIGN=domainkeys/%/default`, `DKIMSIGNEXTRA=domainkeys/%/ed25519`).
-pub fn slot(kind: KeyType) -> &'static str {
+pub(crate) fn slot(kind: KeyType) -> &'static str {
     match kind {
         KeyType::Rsa => "default",
         KeyType::Ed25519 => "ed25519",
@@ -62,7 +61,7 @@ pub fn queuelifetime(control: &crate::config::ControlDir) -> Result<u64, String>
 }
 
 /// `2026-12-07T06:00:00Z`.
-pub fn format_time(t: u64) -> String {
+pub(crate) fn format_time(t: u64) -> String {
     i64::try_from(t)
         .ok()
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())

@@ -43,7 +43,7 @@ impl Settings {
 
 /// Why a run ended early.
 #[derive(Debug)]
-pub enum Halt {
+pub(crate) enum Halt {
     /// The test's stand-in for a kill, at a step boundary.
     Stopped,
     Failed(String),
@@ -57,7 +57,7 @@ impl From<String> for Halt {
 
 /// Called after each step that is on disk, with its name; `true` stops the run there as a kill
 /// would (tests).
-pub type Stop<'a> = &'a mut dyn FnMut(&str) -> bool;
+pub(crate) type Stop<'a> = &'a mut dyn FnMut(&str) -> bool;
 
 fn read_bounded(path: &Path) -> io::Result<Zeroizing<Vec<u8>>> {
     let f = fs::File::open(path)?;
@@ -186,7 +186,7 @@ pub fn advance(s: &Settings, only: Option<&str>, dns: &dyn TxtLookup, out: &mut 
 }
 
 /// [`advance`], calling `stop` after each step.
-pub fn advance_with(
+pub(crate) fn advance_with(
     s: &Settings,
     only: Option<&str>,
     dns: &dyn TxtLookup,

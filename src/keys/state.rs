@@ -8,13 +8,13 @@ use std::io::Read as _;
 use std::path::Path;
 
 /// The state file's name in a domain's key directory. qmail-dkim never reads it.
-pub const STATE_FILE: &str = "rotation.state";
+pub(crate) const STATE_FILE: &str = "rotation.state";
 /// A state file is never longer than this (a line is about 450 bytes for a 2048-bit key).
-pub const MAX_STATE_FILE: u64 = 1 << 20;
+pub(crate) const MAX_STATE_FILE: u64 = 1 << 20;
 
 /// Where a key is in its life, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
+pub(crate) enum State {
     /// Made; its record is not seen in the DNS yet.
     New,
     /// Its record answers and matches; it signs once it has done so for a while.
@@ -30,10 +30,10 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 6] =
+    pub(crate) const ALL: [State; 6] =
         [State::New, State::Published, State::Active, State::Retiring, State::Revoked, State::Removed];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::New => "new",
             State::Published => "published",
@@ -44,25 +44,25 @@ impl State {
         }
     }
 
-    pub fn from_name(s: &str) -> Option<State> {
+    pub(crate) fn from_name(s: &str) -> Option<State> {
         State::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
 /// One key of a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Key {
-    pub selector: String,
-    pub kind: KeyType,
-    pub state: State,
+pub(crate) struct Key {
+    pub(crate) selector: String,
+    pub(crate) kind: KeyType,
+    pub(crate) state: State,
     /// When it entered `state` (seconds since the epoch).
-    pub since: u64,
+    pub(crate) since: u64,
     /// The public key as the record's `p=` carries it.
-    pub p: String,
+    pub(crate) p: String,
 }
 
 /// Reads the state file of the key directory `dir`: no file, no keys.
-pub fn read(dir: &Path) -> Result<Vec<Key>, String> {
+pub(crate) fn read(dir: &Path) -> Result<Vec<Key>, String> {
     let path = dir.join(STATE_FILE);
     let f = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -78,7 +78,7 @@ pub fn read(dir: &Path) -> Result<Vec<Key>, String> {
 }
 
 /// The keys of a state file's text; `#` lines and blank lines are comments.
-pub fn parse(text: &str) -> Result<Vec<Key>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Key>, String> {
     let mut keys: Vec<Key> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -109,7 +109,7 @@ pub fn parse(text: &str) -> Result<Vec<Key>, String> {
 }
 
 /// The text of a state file.
-pub fn render(domain: &str, keys: &[Key]) -> String {
+pub(crate) fn render(domain: &str, keys: &[Key]) -> String {
     let mut out = format!(
         "# The keys of {domain}, kept by dkim keys (see dkim(8)): selector type state since p\n\
          # qmail-dkim does not read this file; dkim keys advance changes it.\n"
@@ -121,7 +121,7 @@ pub fn render(domain: &str, keys: &[Key]) -> String {
 }
 
 /// Writes the state file of `dir` at once (a temporary file renamed over it).
-pub fn write(dir: &Path, domain: &str, keys: &[Key]) -> Result<(), String> {
+pub(crate) fn write(dir: &Path, domain: &str, keys: &[Key]) -> Result<(), String> {
     let path = dir.join(STATE_FILE);
     super::files::install(&path, render(domain, keys).as_bytes(), super::files::Ownership::PUBLIC, true)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
