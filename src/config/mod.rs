@@ -5,7 +5,7 @@
 
 pub mod control;
 mod env;
-pub mod settings;
+pub(crate) mod settings;
 
 pub use control::ControlDir;
 pub use settings::Settings;
