@@ -6,7 +6,7 @@
 //! `domainkeys::task`); this module only says how `run` talks to them, so it imports nothing
 //! above `message` and `dns`.
 
-use crate::auth_results::MethodResult;
+use crate::auth_results::{MethodOutput, MethodResult};
 use crate::dns::{Resolver, TxtLookup};
 use crate::envelope::Envelope;
 pub use crate::error::Refusal;
@@ -41,9 +41,9 @@ pub struct Context<'a> {
     pub dns: &'a dyn Fn() -> Box<dyn TxtLookup>,
     /// A resolver for SPF, DMARC and ARC questions (always DNS, never `SELECTOR_DATA`).
     pub resolver: &'a dyn Fn() -> Box<dyn Resolver>,
-    /// The method results of the tasks that finished before this one, in task order: DMARC
-    /// reads SPF's and DKIM's, an ARC seal carries all of them.
-    pub earlier: &'a [MethodResult],
+    /// The typed results of the tasks that finished before this one, in task order: DMARC
+    /// reads SPF's, DKIM's and DKIM2's, an ARC seal ARC's, and carries all of them in its AAR.
+    pub earlier: &'a [MethodOutput],
 }
 
 /// What one task adds to the message, and whether it refuses it.
@@ -51,9 +51,17 @@ pub struct Context<'a> {
 pub struct TaskResult {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
     pub prepend: Vec<u8>,
-    /// Method results for the one `Authentication-Results` field run() puts on top.
-    pub auth: Vec<MethodResult>,
+    /// What the task found, typed: for later tasks, the log, and the one
+    /// `Authentication-Results` field run() renders from them at the end.
+    pub outputs: Vec<MethodOutput>,
     pub refuse: Option<Refusal>,
+}
+
+impl TaskResult {
+    /// What its outputs add to Authentication-Results.
+    pub fn method_results(&self) -> Vec<MethodResult> {
+        crate::auth_results::render(&self.outputs)
+    }
 }
 
 /// How a method's letter in a `...VERIFY=letters` setting refuses: the uppercase letter given,

@@ -12,7 +12,7 @@ use fuzz_support::{setting, Zone};
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::dmarc::record;
 use qmail_dkim::dmarc::walk::{self, MAX_QUERIES};
-use qmail_dkim::dmarc::{evaluate, Evidence, Verdict, MAX_IDENTIFIER_WALKS};
+use qmail_dkim::dmarc::{evaluate, Evidence, DmarcResult, MAX_IDENTIFIER_WALKS};
 use qmail_dkim::message::{address_domains, unfold};
 
 fn words(lines: &[&[u8]], word: &str) -> Vec<String> {
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
         let asked = zone.asked.get() - before;
         let bound = 2 + (MAX_IDENTIFIER_WALKS + 1) * MAX_QUERIES;
         assert!(asked <= bound, "{asked} questions for {d:?}");
-        if out.result == Verdict::Pass {
+        if out.result == DmarcResult::Pass {
             assert!(out.aligned.is_some() && out.policy.is_some(), "{out:?}");
         }
     }

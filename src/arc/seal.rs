@@ -8,7 +8,7 @@
 //!   `h=` the default DKIM list (crate::dkim::sign::default_header_list: never ARC fields, so
 //!   neither ARC-Seal, which RFC 8617 §4.1.2 forbids, nor the new AAR, as dkimpy's sealer does)
 //!   and the DKIM-Signature fields present (§4.1.2: SHOULD).
-//! - AS: `cv=` from the `arc=` result of the verify task (which runs before): `none` without a
+//! - AS: `cv=` from the typed result of the verify task (which runs before): `none` without a
 //!   chain, `pass`, or `fail`; over the sets 1..N+1, or, for `cv=fail`, over the new set only
 //!   (§5.1.2).
 //!
@@ -19,7 +19,7 @@
 
 use super::verify::{in_range, sets_data};
 use super::{collect, Chain, Set, MAX_INSTANCES};
-use crate::auth_results;
+use crate::auth_results::{self, ArcResult, MethodOutput};
 use crate::dkim::canon::{self, BodyHasher};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::sign::{default_header_list, fold_base64, push_list, push_tag};
@@ -65,8 +65,8 @@ impl ArcSealTask {
         }
     }
 
-    /// The next set, or why none is added. `arc` is the verify task's `arc=` word.
-    fn plan(chain: Chain, arc: Option<&str>) -> std::result::Result<Plan, String> {
+    /// The next set, or why none is added. `arc` is the verify task's result.
+    fn plan(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<Plan, String> {
         match chain {
             Chain::None => Ok(Plan { instance: 1, cv: "none", prior: Vec::new() }),
             Chain::Sets(sets) => {
@@ -75,9 +75,11 @@ impl ArcSealTask {
                     return Err(format!("the chain has {n} sets, the most RFC 8617 allows"));
                 }
                 match arc {
-                    Some("pass") => Ok(Plan { instance: n + 1, cv: "pass", prior: sets }),
-                    Some("fail") => Ok(Plan { instance: n + 1, cv: "fail", prior: Vec::new() }),
-                    Some(other) => Err(format!("arc={other}: the chain can be neither vouched for nor ended")),
+                    Some(ArcResult::Pass) => Ok(Plan { instance: n + 1, cv: "pass", prior: sets }),
+                    Some(ArcResult::Fail) => Ok(Plan { instance: n + 1, cv: "fail", prior: Vec::new() }),
+                    Some(other) => {
+                        Err(format!("arc={}: the chain can be neither vouched for nor ended", other.as_str()))
+                    }
                     None => Err("no ARC verdict to seal".into()),
                 }
             }
@@ -99,7 +101,7 @@ impl ArcSealTask {
         let (bh, _) = hasher.finish();
         let b64 = &base64::engine::general_purpose::STANDARD;
 
-        let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), ctx.earlier);
+        let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), &auth_results::render(ctx.earlier));
 
         // The AMS covers the message as it is queued (ctx.queued: without the fields run.rs
         // removes as forged; a Subject hiding a forged status after a bare CR would otherwise
@@ -187,7 +189,10 @@ impl Task for ArcSealTask {
     }
 
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
-        let arc = ctx.earlier.iter().rev().find(|m| m.method() == "arc").map(|m| m.result());
+        let arc = ctx.earlier.iter().rev().find_map(|o| match o {
+            MethodOutput::Arc(a) => Some(a.result),
+            _ => None,
+        });
         let mut task = *self;
         let chain = std::mem::replace(&mut task.chain, Chain::None);
         let plan = match ArcSealTask::plan(chain, arc) {

@@ -40,6 +40,7 @@ use super::key::KeyType;
 use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
+use crate::auth_results::DkimResult;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
@@ -242,16 +243,23 @@ impl Outcome {
 
     /// The RFC 8601 `dkim=` result word.
     pub fn ar_result(self) -> &'static str {
+        self.result().as_str()
+    }
+
+    /// The RFC 8601 result, typed.
+    pub fn result(self) -> DkimResult {
         use Outcome::*;
         match self {
-            Success | PartialSuccess | ThirdParty => "pass",
-            NoSignatures => "none",
-            Neutral | SuccessButExtra | UnsignedFrom => "policy",
-            FinishedBody => "neutral",
-            Fail | SignatureBad | SignatureBadButTesting | BodyHashMismatch | NoValidSignatures => "fail",
-            DnsTempFailure => "temperror",
+            Success | PartialSuccess | ThirdParty => DkimResult::Pass,
+            NoSignatures => DkimResult::None,
+            Neutral | SuccessButExtra | UnsignedFrom => DkimResult::Policy,
+            FinishedBody => DkimResult::Neutral,
+            Fail | SignatureBad | SignatureBadButTesting | BodyHashMismatch | NoValidSignatures => DkimResult::Fail,
+            DnsTempFailure => DkimResult::TempError,
             BadSyntax | SignatureExpired | SelectorInvalid | GranularityMismatch | KeyRevoked | DomainNameTooLong
-            | DnsPermFailure | PublicKeyInvalid | AlgorithmMismatch | Incompatible | BadIdentity => "permerror",
+            | DnsPermFailure | PublicKeyInvalid | AlgorithmMismatch | Incompatible | BadIdentity => {
+                DkimResult::PermError
+            }
         }
     }
 

@@ -41,27 +41,7 @@ use walk::{AtName, Walker};
 /// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
 pub const MAX_IDENTIFIER_WALKS: usize = 10;
 
-/// The `dmarc=` result (RFC 9989 §9.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    None,
-    TempError,
-    PermError,
-}
-
-impl Verdict {
-    pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::None => "none",
-            Verdict::TempError => "temperror",
-            Verdict::PermError => "permerror",
-        }
-    }
-}
+pub use crate::auth_results::{DmarcOutput, DmarcResult};
 
 /// An authenticated identifier (§3.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +104,11 @@ pub struct Evidence<'a> {
     pub spf_domain: Option<&'a str>,
 }
 
-/// The outcome of [`evaluate`]: everything a report needs (RFC 9990 `policy_published`,
+/// What [`evaluate`] found: everything a report needs (RFC 9990 `policy_published`,
 /// `policy_evaluated`) as plain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DmarcOutput {
-    pub result: Verdict,
+pub struct Evaluation {
+    pub result: DmarcResult,
     /// The From domain, lowercased.
     pub domain: String,
     /// The record applied and where it was found.
@@ -147,9 +127,9 @@ pub struct DmarcOutput {
     pub detail: String,
 }
 
-impl DmarcOutput {
-    pub fn new(result: Verdict, domain: String, detail: String) -> DmarcOutput {
-        DmarcOutput {
+impl Evaluation {
+    pub fn new(result: DmarcResult, domain: String, detail: String) -> Evaluation {
+        Evaluation {
             result,
             domain,
             policy: None,
@@ -165,12 +145,12 @@ impl DmarcOutput {
 
 /// Evaluates DMARC for `from_domain` (§5.3): finds the policy record, checks the alignment
 /// of the passing identifiers and decides the result.
-pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -> DmarcOutput {
+pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -> Evaluation {
     let domain = from_domain.strip_suffix('.').unwrap_or(from_domain).to_ascii_lowercase();
     if !crate::domain::is_dns_name(&domain) {
-        return DmarcOutput::new(Verdict::PermError, domain, "the From domain is not a DNS name".into());
+        return Evaluation::new(DmarcResult::PermError, domain, "the From domain is not a DNS name".into());
     }
-    let mut out = DmarcOutput::new(Verdict::None, domain.clone(), String::new());
+    let mut out = Evaluation::new(DmarcResult::None, domain.clone(), String::new());
     let walker = Walker::new(resolver);
 
     // Policy discovery: the From domain's own record, else the walk's.
@@ -217,7 +197,7 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
     let rec = match found {
         AtName::Record(r) => r,
         AtName::Invalid(e) => {
-            out.result = Verdict::PermError;
+            out.result = DmarcResult::PermError;
             out.detail = format!("{e} at _dmarc.{at}");
             return out;
         }
@@ -260,20 +240,20 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
 
     // DKIM's d= first (listed first): the identifier that survives forwarding.
     if let Some(a) = out.alignment.iter().find(|a| a.passed && a.aligned == Some(true)) {
-        out.result = Verdict::Pass;
+        out.result = DmarcResult::Pass;
         out.aligned = Some(a.identifier.clone());
     } else if let Some(a) = out.alignment.iter().find(|a| a.aligned != Some(false)) {
-        out.result = Verdict::TempError;
+        out.result = DmarcResult::TempError;
         out.detail = if a.passed {
             format!("the alignment of {} is not known: a DNS lookup failed", a.identifier.domain())
         } else {
             "an aligned DKIM or SPF check failed temporarily".into()
         };
     } else if let Err(e) = requested {
-        out.result = Verdict::TempError;
+        out.result = DmarcResult::TempError;
         out.detail = format!("whether {domain} exists is not known: {e}");
     } else {
-        out.result = Verdict::Fail;
+        out.result = DmarcResult::Fail;
     }
     out
 }
@@ -330,8 +310,8 @@ impl Org<'_, '_> {
     }
 }
 
-fn temperror(mut out: DmarcOutput, e: String) -> DmarcOutput {
-    out.result = Verdict::TempError;
+fn temperror(mut out: Evaluation, e: String) -> Evaluation {
+    out.result = DmarcResult::TempError;
     out.detail = e;
     out
 }

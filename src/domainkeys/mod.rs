@@ -6,6 +6,8 @@
 //! `DomainKey-Status:` values are qmail-dk's
 //! (qmail-dkim-letters(5)).
 
+use crate::auth_results::DkimResult;
+
 pub mod canon;
 pub mod sign;
 pub mod task;
@@ -167,16 +169,21 @@ impl Status {
         }
     }
 
-    /// The RFC 8601 result word for the `domainkeys` method.
+    /// The RFC 8601 result word of the `domainkeys` method.
     pub fn ar_result(self) -> &'static str {
+        self.result().as_str()
+    }
+
+    /// The RFC 8601 result, typed.
+    pub fn result(self) -> DkimResult {
         match self {
-            Status::Ok => "pass",
-            Status::BadSig => "fail",
-            Status::NoSig => "none",
-            Status::Granularity => "policy",
-            Status::Syntax | Status::Args => "neutral",
-            Status::CantVerify | Status::NoResource | Status::Internal => "temperror",
-            Status::NoKey | Status::BadKey | Status::Revoked | Status::Duplicate => "permerror",
+            Status::Ok => DkimResult::Pass,
+            Status::BadSig => DkimResult::Fail,
+            Status::NoSig => DkimResult::None,
+            Status::Granularity => DkimResult::Policy,
+            Status::Syntax | Status::Args => DkimResult::Neutral,
+            Status::CantVerify | Status::NoResource | Status::Internal => DkimResult::TempError,
+            Status::NoKey | Status::BadKey | Status::Revoked | Status::Duplicate => DkimResult::PermError,
         }
     }
 }

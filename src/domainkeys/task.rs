@@ -5,7 +5,7 @@ use super::canon::DkHasher;
 use super::sign::{make_field, parse_options, plan_fields, sign_digest};
 use super::verify::{self, message_sender, Outcome, Plan};
 use super::{is_same_or_subdomain, Canon, Status};
-use crate::auth_results::MethodResult;
+use crate::auth_results::{DomainKeysOutput, MethodOutput};
 use crate::config::{key_selector, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Refusal, Result};
@@ -185,16 +185,8 @@ impl Task for DkVerifier {
         if ctx.verbose {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
-        crate::log::note(crate::log::Note::Sig {
-            method: crate::log::Method::Dk,
-            d: outcome.domain.clone(),
-            s: outcome.selector.clone(),
-            a: None,
-            result: outcome.status.ar_result(),
-            letter: Some(outcome.status.letter()),
-        });
         let prepend = status_field(&outcome).into_bytes();
-        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], refuse })
+        Ok(TaskResult { prepend, outputs: vec![MethodOutput::DomainKeys(output(&outcome))], refuse })
     }
 }
 
@@ -240,16 +232,16 @@ fn log_line(o: &Outcome) -> String {
     l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The `domainkeys` method of our `Authentication-Results` (RFC 8601 §2.7.1).
-pub fn auth_result(o: &Outcome) -> MethodResult {
-    let mut m = MethodResult::new("domainkeys", o.status.ar_result());
-    if let Some(c) = o.comment() {
-        m = m.comment(&c);
-    }
-    let m = m.prop("header.d", o.domain.as_deref());
-    match &o.sender {
-        Some((kind, mb)) => m.prop(kind.property(), Some(&mb.address())),
-        None => m,
+/// The typed result, as the `domainkeys` method of Authentication-Results shows it (RFC 8601
+/// §2.7.1).
+pub fn output(o: &Outcome) -> DomainKeysOutput {
+    DomainKeysOutput {
+        result: o.status.result(),
+        letter: o.status.letter(),
+        comment: o.comment(),
+        domain: o.domain.clone(),
+        selector: o.selector.clone(),
+        sender: o.sender.as_ref().map(|(field, mb)| (*field, mb.address())),
     }
 }
 
@@ -336,14 +328,14 @@ mod tests {
     fn ar_and_forgeries() {
         let o = outcome(Status::NoSig);
         assert_eq!(
-            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            crate::auth_results::field("mx.example", &[output(&o).method_result()]),
             b"Authentication-Results: mx.example; domainkeys=none header.from=a@b.c\n"
         );
         // d= comes from the message: one that is no domain is left out, it cannot add a method.
         let mut o = outcome(Status::BadSig);
         o.domain = Some("paypal.com,dkim=pass".into());
         assert_eq!(
-            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            crate::auth_results::field("mx.example", &[output(&o).method_result()]),
             b"Authentication-Results: mx.example; domainkeys=fail header.from=a@b.c\n"
         );
         let h = Headers::parse(

@@ -27,22 +27,7 @@ pub const MAX_SIGNATURES: usize = 8;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
-/// Which header gave the sending address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderField {
-    From,
-    Sender,
-}
-
-impl SenderField {
-    /// The Authentication-Results property (RFC 8601 §2.7.1 for `domainkeys`).
-    pub fn property(self) -> &'static str {
-        match self {
-            SenderField::From => "header.from",
-            SenderField::Sender => "header.sender",
-        }
-    }
-}
+pub use crate::auth_results::SenderField;
 
 /// The result of one verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
