@@ -1,6 +1,6 @@
 //! What a task is: one piece of work on a message (DKIM signing or verifying, DomainKeys signing
 //! or verifying). `run` plans the tasks from the header block, feeds every task the body as it
-//! streams, then finishes each with a [`Context`] and collects their [`TaskResult`]s.
+//! streams, then finishes each with a [`Context`] and collects their [`Finished`]s.
 //!
 //! The tasks live with their method (`dkim::sign_task`, `dkim::verify_task`,
 //! `domainkeys::task`); this module only says how `run` talks to them, so it imports nothing
@@ -19,7 +19,7 @@ pub trait Task: Send {
     /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
     fn body(&mut self, data: &[u8]);
     /// After the body and the envelope: what to add and what to refuse.
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult>;
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished>;
 }
 
 /// What a task sees when it finishes: the message, and the settings every task shares, as plain
@@ -48,7 +48,7 @@ pub struct Context<'a> {
 
 /// What one task adds to the message, and whether it refuses it.
 #[derive(Debug, Default)]
-pub struct TaskResult {
+pub struct Finished {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
     pub prepend: Vec<u8>,
     /// What the task found, typed: for later tasks, the log, and the one
@@ -57,7 +57,7 @@ pub struct TaskResult {
     pub refuse: Option<Refusal>,
 }
 
-impl TaskResult {
+impl Finished {
     /// What its outputs add to Authentication-Results.
     pub fn method_results(&self) -> Vec<MethodResult> {
         crate::auth_results::render(&self.outputs)

@@ -26,7 +26,7 @@ use crate::dkim::sign::{default_header_list, fold_base64, push_list, push_tag};
 use crate::dkim::{Algorithm, Canon, HashAlg};
 use crate::error::{Error, Result};
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
 /// The `ARCSIGN` task: one key, the chain as it arrived, the body hash of the new AMS.
@@ -188,7 +188,7 @@ impl Task for ArcSealTask {
         self.hasher.update(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let arc = ctx.earlier.iter().rev().find_map(|o| match o {
             MethodOutput::Arc(a) => Some(a.result),
             _ => None,
@@ -201,7 +201,7 @@ impl Task for ArcSealTask {
                 if ctx.verbose {
                     eprintln!("qmail-dkim: ARC not sealed: {why}");
                 }
-                return Ok(TaskResult::default());
+                return Ok(Finished::default());
             }
         };
         let (d, s) = (task.domain.clone(), task.selector.clone());
@@ -210,6 +210,6 @@ impl Task for ArcSealTask {
         if ctx.verbose {
             eprintln!("qmail-dkim: ARC sealed i={} cv={} d={d} s={s}", plan.instance, plan.cv);
         }
-        Ok(TaskResult { prepend, ..Default::default() })
+        Ok(Finished { prepend, ..Default::default() })
     }
 }

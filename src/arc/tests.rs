@@ -6,7 +6,7 @@ use crate::dkim::key::{fixture, SigningKey};
 use crate::dns::{Resolver, TxtLookup, Zone, ZoneRecord};
 use crate::envelope::Envelope;
 use crate::message::find_header_end;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
 const MSG: &[u8] = b"From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: hello\nDate: Sun, 29 Nov 2026 21:00:00 +0000\nMessage-ID: <1@example.com>\n\nHello Bob,\n\nthis is the body.\n";
@@ -43,7 +43,7 @@ fn verify(msg: &[u8]) -> ArcOutput {
 }
 
 /// Finishes a task as run() does, with the test zone and `earlier` as the run's results.
-fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodOutput]) -> TaskResult {
+fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodOutput]) -> Finished {
     let env = Envelope { raw: Vec::new(), sender: Vec::new(), recipients: Vec::new() };
     let id = || "mx.example.org".to_string();
     let dns = || -> Box<dyn TxtLookup> { Box::new(zone()) };

@@ -21,7 +21,7 @@ use crate::dkim::{Algorithm, Canon, Canonicalization};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::error::Result;
 use crate::message::Headers;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 use base64::Engine;
 
 pub use crate::auth_results::{ArcOutput, ArcResult};
@@ -292,7 +292,7 @@ impl Task for ArcVerifyTask {
         self.verifier.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let ArcVerifyTask { letters, verifier } = *self;
         // Always DNS: SELECTOR_DATA stands in for DKIM key records only.
         let lookup = (ctx.resolver)();
@@ -302,7 +302,7 @@ impl Task for ArcVerifyTask {
             eprintln!("qmail-dkim: ARC {} sets: {} {why}", v.instances, v.result.as_str());
         }
         let refuse = refusal(&v, &letters);
-        Ok(TaskResult { outputs: vec![MethodOutput::Arc(v)], refuse, ..Default::default() })
+        Ok(Finished { outputs: vec![MethodOutput::Arc(v)], refuse, ..Default::default() })
     }
 }
 

@@ -296,7 +296,7 @@ impl Default for Options {
 
 /// The result of one signature, with what Authentication-Results shows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigResult {
+pub struct Verification {
     pub outcome: Outcome,
     pub domain: Option<String>,
     pub selector: Option<String>,
@@ -312,7 +312,7 @@ pub struct SigResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// One per evaluated signature, top first.
-    pub results: Vec<SigResult>,
+    pub results: Vec<Verification>,
     /// DKIM-Signature fields beyond the limit, not evaluated.
     pub ignored: usize,
 }
@@ -345,7 +345,7 @@ struct Parsed {
 
 struct Sig {
     index: usize,
-    shown: SigResult,
+    shown: Verification,
     state: Result<Parsed, (Outcome, String)>,
 }
 
@@ -416,7 +416,7 @@ impl Verifier {
                 Err((o, d)) => (*o, d.clone()),
                 Ok(p) => check(headers, s.index, p, &bodies[p.hasher], &opts, keys(&p.domain), &mut cache),
             };
-            results.push(SigResult { outcome, detail, ..s.shown });
+            results.push(Verification { outcome, detail, ..s.shown });
         }
         Report { results, ignored }
     }
@@ -465,8 +465,8 @@ fn parse_signature(
     value: &[u8],
     opts: &Options,
     now: u64,
-) -> (SigResult, Result<Parsed, (Outcome, String)>) {
-    let mut shown = SigResult {
+) -> (Verification, Result<Parsed, (Outcome, String)>) {
+    let mut shown = Verification {
         outcome: Outcome::BadSyntax,
         domain: None,
         selector: None,

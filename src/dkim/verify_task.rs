@@ -17,11 +17,11 @@
 //! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
 
 use super::policy::{self, PracticePlan};
-use super::verify::{Options, Outcome, SigResult, Verifier};
+use super::verify::{Options, Outcome, Verification, Verifier};
 use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::error::Result;
 use crate::message::{author_domain, Headers};
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
 /// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
@@ -47,7 +47,7 @@ impl Task for VerifyTask {
         self.verifier.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let VerifyTask { letters, verifier, practice } = *self;
         let lookup = (ctx.dns)();
         // The keys of signatures in line with the From domain have time of their own: other
@@ -114,7 +114,7 @@ impl Task for VerifyTask {
             result: outcome.result(),
             letter: outcome.letter(),
         };
-        Ok(TaskResult { prepend, outputs: vec![output], refuse })
+        Ok(Finished { prepend, outputs: vec![output], refuse })
     }
 }
 
@@ -141,7 +141,7 @@ pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
 }
 
 /// The typed result of each signature, as the `dkim=` parts of Authentication-Results show it.
-pub fn dkim_outputs(results: &[SigResult]) -> Vec<DkimOutput> {
+pub fn dkim_outputs(results: &[Verification]) -> Vec<DkimOutput> {
     results
         .iter()
         .map(|r| DkimOutput {
@@ -162,8 +162,8 @@ mod tests {
     use super::*;
     use crate::auth_results::DkimResult;
 
-    fn sr(o: Outcome) -> SigResult {
-        SigResult {
+    fn sr(o: Outcome) -> Verification {
+        Verification {
             outcome: o,
             domain: Some("example.com".into()),
             selector: Some("sel".into()),
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn ar() {
-        let f = |r: &[SigResult]| {
+        let f = |r: &[Verification]| {
             let o = MethodOutput::Dkim { signatures: dkim_outputs(r), result: DkimResult::None, letter: 'S' };
             String::from_utf8(crate::auth_results::field("mx.example.org", &crate::auth_results::render(&[o]))).unwrap()
         };

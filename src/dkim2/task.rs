@@ -13,7 +13,7 @@ use crate::dkim::key::SigningKey;
 use crate::dkim::{Canon, HashAlg};
 use crate::error::Result;
 use crate::message::Headers;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// The body is kept in memory only when a recipe must recreate an older one, up to this size;
 /// beyond, the chain is a PERMERROR (it cannot be verified here).
@@ -101,7 +101,7 @@ impl Task for Dkim2VerifyTask {
         self.body.update(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let Dkim2VerifyTask { letters, body } = *self;
         let report = if !body.present {
             Dkim2Output { result: Dkim2Result::None, reason: "no DKIM2 signature".into(), chain: Vec::new() }
@@ -129,7 +129,7 @@ impl Task for Dkim2VerifyTask {
             eprintln!("qmail-dkim: DKIM2 {} signatures: {} {why}", report.chain.len(), report.result.as_str());
         }
         let refuse = refusal(&report, &letters);
-        Ok(TaskResult { outputs: vec![MethodOutput::Dkim2(report)], refuse, ..Default::default() })
+        Ok(Finished { outputs: vec![MethodOutput::Dkim2(report)], refuse, ..Default::default() })
     }
 }
 
@@ -155,17 +155,17 @@ impl Task for Dkim2SignTask {
 
     /// Our fields, or none (with the reason on descriptor 2): a message DKIM2 cannot continue
     /// still leaves, as it would without DKIM2.
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let t = *self;
         let (from, rcpt) = paths(ctx);
         let hop =
             Hop { key: &t.key, domain: &t.domain, selector: &t.selector, mail_from: &from, rcpt_to: &rcpt, now: t.now };
         let dns = (ctx.dns)();
         match sign(ctx.headers, &BodyState::hashes(t.body.sha256, t.body.sha512), &hop, &*dns) {
-            Ok(prepend) => Ok(TaskResult { prepend, ..Default::default() }),
+            Ok(prepend) => Ok(Finished { prepend, ..Default::default() }),
             Err(why) => {
                 eprintln!("qmail-dkim: DKIM2: not signed: {why}");
-                Ok(TaskResult::default())
+                Ok(Finished::default())
             }
         }
     }

@@ -24,7 +24,7 @@ use super::{evaluate, DmarcOutput, DmarcResult, Evaluation, Evidence};
 use crate::auth_results::{Dkim2Result, DkimResult, MethodOutput, SpfResult};
 use crate::error::Result;
 use crate::message::author_domain;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// What `plan` hands the task.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,7 @@ impl DmarcTask {
 impl Task for DmarcTask {
     fn body(&mut self, _data: &[u8]) {}
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let out = match author_domain(ctx.headers) {
             Ok(domain) => {
                 let (dkim_pass, dkim_temperror) = dkim_domains(ctx.earlier);
@@ -80,7 +80,7 @@ impl Task for DmarcTask {
             super::report_entry::spool(dir, self.client_ip, &out, ctx, refuse.as_ref());
         }
         let output = MethodOutput::Dmarc(output(&out, refuse.is_some()));
-        Ok(TaskResult { outputs: vec![output], refuse, ..TaskResult::default() })
+        Ok(Finished { outputs: vec![output], refuse, ..Finished::default() })
     }
 }
 

@@ -5,7 +5,7 @@ use crate::auth_results::{render, DkimOutput, DkimResult, MethodOutput, MethodRe
 use crate::dns::{Zone, ZoneRecord};
 use crate::envelope::Envelope;
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 /// A zone of TXT records; `@TEMPFAIL` fails every question for its name, `@A` makes the name
 /// exist without a TXT record.
@@ -409,7 +409,7 @@ fn shown(o: &MethodOutput) -> MethodResult {
     render(std::slice::from_ref(o)).remove(0)
 }
 
-fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> TaskResult {
+fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> Finished {
     let records: Vec<(String, String)> = records.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let make = move || -> Box<dyn crate::dns::Resolver> {
         let r: Vec<(&str, &str)> = records.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -434,7 +434,7 @@ fn task(letters: &str) -> DmarcTask {
 }
 
 /// The `dmarc=` part of the `Authentication-Results` field, unfolded.
-fn ar(r: &TaskResult) -> String {
+fn ar(r: &Finished) -> String {
     let f = String::from_utf8(crate::auth_results::field("mx", &r.method_results())).unwrap().replace("\n\t", " ");
     f.strip_prefix("Authentication-Results: mx; ").and_then(|f| f.strip_suffix('\n')).unwrap().to_string()
 }

@@ -5,7 +5,7 @@
 use super::eval::{check_host, SpfOutput, SpfResult, SpfScope};
 use crate::auth_results::MethodOutput;
 use crate::error::Result;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 use std::net::IpAddr;
 
 /// What the plan knows before the message: plain data from the environment and control files.
@@ -79,7 +79,7 @@ fn identity(sender: &[u8], helo: Option<&str>) -> std::result::Result<Identity, 
 impl Task for SpfTask {
     fn body(&mut self, _data: &[u8]) {}
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let s = self.settings;
         let helo = s.helo.as_deref();
         let id = identity(&ctx.envelope.sender, helo);
@@ -104,7 +104,7 @@ impl Task for SpfTask {
             let permanent = letter_refuses(&s.letters, l)? && output.result != SpfResult::TempError;
             Some(refusal(&output, permanent))
         });
-        Ok(TaskResult { outputs: vec![MethodOutput::Spf(output)], refuse, ..TaskResult::default() })
+        Ok(Finished { outputs: vec![MethodOutput::Spf(output)], refuse, ..Finished::default() })
     }
 }
 

@@ -493,7 +493,7 @@ fn task_zone() -> Zone {
     z
 }
 
-fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>) -> crate::task::TaskResult {
+fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>) -> crate::task::Finished {
     let headers = Headers::parse(b"Subject: x\n\n".to_vec());
     let envelope =
         Envelope { raw: Vec::new(), sender: sender.as_bytes().to_vec(), recipients: vec![b"r@x.example".to_vec()] };

@@ -10,7 +10,7 @@ use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dns::{Hickory, Resolver, Servers, TxtLookup};
 use qmail_dkim::envelope::Envelope;
 use qmail_dkim::message::{find_header_end, Headers};
-use qmail_dkim::task::{Context, Task, TaskResult};
+use qmail_dkim::task::{Context, Finished, Task};
 use std::time::Duration;
 
 const MSG: &str = "Authentication-Results: lists.example.net; spf=pass smtp.mailfrom=alice@example.com\n\
@@ -54,7 +54,7 @@ fn hickory(dns: &Dns) -> Hickory {
 }
 
 /// Finishes a task as run() does, with our authserv-id and `earlier` as the run's results.
-fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodOutput]) -> TaskResult {
+fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodOutput]) -> Finished {
     let env = Envelope { raw: Vec::new(), sender: b"alice@example.com".to_vec(), recipients: Vec::new() };
     let id = || "mx.example.org".to_string();
     let lookup = || -> Box<dyn TxtLookup> { Box::new(hickory(dns)) };
