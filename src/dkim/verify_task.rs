@@ -110,7 +110,7 @@ impl Task for VerifyTask {
         }
         let refuse = policy::decide(outcome, &letters);
         let output = MethodOutput::Dkim {
-            signatures: dkim_outputs(&report.results),
+            signatures: dkim_outputs(report.results),
             result: outcome.result(),
             letter: outcome.letter(),
         };
@@ -141,18 +141,18 @@ pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
 }
 
 /// The typed result of each signature, as the `dkim=` parts of Authentication-Results show it.
-pub fn dkim_outputs(results: &[Verification]) -> Vec<DkimOutput> {
+pub fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
     results
-        .iter()
+        .into_iter()
         .map(|r| DkimOutput {
             result: r.outcome.result(),
             letter: r.outcome.letter(),
             reason: (!r.outcome.is_pass()).then(|| r.outcome.status_text()),
-            domain: r.domain.clone(),
-            identity: r.identity.clone(),
-            selector: r.selector.clone(),
-            algorithm: r.algorithm.clone(),
-            b_prefix: r.b_prefix.clone(),
+            domain: r.domain,
+            identity: r.identity,
+            selector: r.selector,
+            algorithm: r.algorithm,
+            b_prefix: r.b_prefix,
         })
         .collect()
 }
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn ar() {
         let f = |r: &[Verification]| {
-            let o = MethodOutput::Dkim { signatures: dkim_outputs(r), result: DkimResult::None, letter: 'S' };
+            let o = MethodOutput::Dkim { signatures: dkim_outputs(r.to_vec()), result: DkimResult::None, letter: 'S' };
             String::from_utf8(crate::auth_results::field("mx.example.org", &crate::auth_results::render(&[o]))).unwrap()
         };
         assert_eq!(f(&[]), "Authentication-Results: mx.example.org; dkim=none\n");

@@ -41,6 +41,7 @@ use walk::{AtName, Walker};
 /// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
 pub const MAX_IDENTIFIER_WALKS: usize = 10;
 
+use crate::auth_results::SpfResult;
 pub use crate::auth_results::{DmarcOutput, DmarcResult};
 
 /// An authenticated identifier (§3.2.1).
@@ -92,16 +93,22 @@ pub struct IdentifierAlignment {
 }
 
 /// What the earlier methods found, as DMARC needs it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     /// `d=` of every DKIM signature that passed.
     pub dkim_pass: &'a [String],
     /// `d=` of every DKIM signature whose check failed temporarily.
     pub dkim_temperror: &'a [String],
-    /// The `spf=` result word (`none` when SPF did not run).
-    pub spf_result: &'a str,
+    /// SPF's result (`none` when SPF did not run).
+    pub spf_result: SpfResult,
     /// The domain SPF checked.
     pub spf_domain: Option<&'a str>,
+}
+
+impl Default for Evidence<'_> {
+    fn default() -> Self {
+        Evidence { dkim_pass: &[], dkim_temperror: &[], spf_result: SpfResult::None, spf_domain: None }
+    }
 }
 
 /// What [`evaluate`] found: everything a report needs (RFC 9990 `policy_published`,
@@ -223,8 +230,8 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
     // Alignment of every identifier that passed or failed temporarily.
     let mut ids: Vec<(Identifier, bool)> = Vec::new();
     ids.extend(ev.dkim_pass.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), true)));
-    if let Some(s) = ev.spf_domain.filter(|_| matches!(ev.spf_result, "pass" | "temperror")) {
-        ids.push((Identifier::Spf(s.to_ascii_lowercase()), ev.spf_result == "pass"));
+    if let Some(s) = ev.spf_domain.filter(|_| matches!(ev.spf_result, SpfResult::Pass | SpfResult::TempError)) {
+        ids.push((Identifier::Spf(s.to_ascii_lowercase()), ev.spf_result == SpfResult::Pass));
     }
     ids.extend(ev.dkim_temperror.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), false)));
     let mut org = Org { walker: &walker, domain: &domain, known: author_walk, walks: 0 };

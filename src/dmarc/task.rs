@@ -59,7 +59,7 @@ impl Task for DmarcTask {
                 let ev = Evidence {
                     dkim_pass: &dkim_pass,
                     dkim_temperror: &dkim_temperror,
-                    spf_result: spf_result.as_str(),
+                    spf_result,
                     spf_domain: spf_domain.as_deref(),
                 };
                 let resolver = crate::dns::unchosen((ctx.resolver)());

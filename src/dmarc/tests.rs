@@ -25,10 +25,26 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// SPF's result of an RFC 8601 word.
+fn spf_word(w: &str) -> SpfResult {
+    [
+        SpfResult::None,
+        SpfResult::Neutral,
+        SpfResult::Pass,
+        SpfResult::Fail,
+        SpfResult::SoftFail,
+        SpfResult::TempError,
+        SpfResult::PermError,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == w)
+    .expect("an spf= word")
+}
+
 /// Evaluates with DKIM passes `dkim`, SPF `spf` (word, domain).
 fn eval(z: &Zone, from: &str, dkim: &[&str], spf: (&str, Option<&str>)) -> Evaluation {
     let pass = s(dkim);
-    let ev = Evidence { dkim_pass: &pass, dkim_temperror: &[], spf_result: spf.0, spf_domain: spf.1 };
+    let ev = Evidence { dkim_pass: &pass, dkim_temperror: &[], spf_result: spf_word(spf.0), spf_domain: spf.1 };
     evaluate(z, from, &ev)
 }
 
@@ -297,23 +313,31 @@ fn failure_above_the_own_record_leaves_only_relaxed_alignment_unknown() {
 fn aligned_temporary_failure_without_a_pass_is_temperror() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let temp = s(&["example.com"]);
-    let ev =
-        Evidence { dkim_temperror: &temp, spf_result: "fail", spf_domain: Some("example.com"), ..Evidence::default() };
+    let ev = Evidence {
+        dkim_temperror: &temp,
+        spf_result: SpfResult::Fail,
+        spf_domain: Some("example.com"),
+        ..Evidence::default()
+    };
     assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::TempError);
-    let ev = Evidence { spf_result: "temperror", spf_domain: Some("example.com"), ..Evidence::default() };
+    let ev = Evidence { spf_result: SpfResult::TempError, spf_domain: Some("example.com"), ..Evidence::default() };
     assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::TempError);
     // Unaligned temporary failures do not matter; an aligned pass wins over them.
     let other = s(&["example.net"]);
     let ev = Evidence {
         dkim_temperror: &other,
-        spf_result: "temperror",
+        spf_result: SpfResult::TempError,
         spf_domain: Some("example.org"),
         ..Evidence::default()
     };
     assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::Fail);
     let pass = s(&["example.com"]);
-    let ev =
-        Evidence { dkim_pass: &pass, dkim_temperror: &temp, spf_result: "temperror", spf_domain: Some("example.com") };
+    let ev = Evidence {
+        dkim_pass: &pass,
+        dkim_temperror: &temp,
+        spf_result: SpfResult::TempError,
+        spf_domain: Some("example.com"),
+    };
     assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::Pass);
 }
 
@@ -352,7 +376,7 @@ fn dmarc_tree_walk_is_linear() {
         for _ in 0..200 {
             let z = zone(&[("_dmarc.b.c", REJECT)]);
             let ids = s(&[from, "mail.b.c"]);
-            let ev = Evidence { dkim_pass: &ids, spf_result: "none", ..Evidence::default() };
+            let ev = Evidence { dkim_pass: &ids, spf_result: SpfResult::None, ..Evidence::default() };
             std::hint::black_box(evaluate(&z, from, &ev));
             assert!(z.asked.get() <= 2 * walk::MAX_QUERIES);
         }
