@@ -244,6 +244,49 @@ mod tests {
         );
     }
 
+    /// The notes of the verifying tasks come from their typed results: each DKIM signature and
+    /// the message's result; a check's identity only as Authentication-Results shows it.
+    #[test]
+    fn typed_results_make_the_notes() {
+        use crate::auth_results::*;
+        let _ = take();
+        let sig = DkimOutput {
+            result: DkimResult::Pass,
+            letter: 'A',
+            reason: None,
+            domain: Some("example.com".into()),
+            identity: None,
+            selector: Some("sel".into()),
+            algorithm: Some("rsa-sha256".into()),
+            b_prefix: None,
+        };
+        let spf = |identity: &str| SpfOutput {
+            result: SpfResult::Fail,
+            domain: "example.com".into(),
+            reason: String::new(),
+            explanation: None,
+            scope: SpfScope::MailFrom,
+            identity: Some(identity.into()),
+        };
+        let dkim2 = |result| Dkim2Output { result, reason: String::new(), chain: vec![(1, "a.example".into())] };
+        for o in [
+            MethodOutput::Spf(spf("a@example.com")),
+            MethodOutput::Spf(spf("j\u{f6}e@example.com")),
+            MethodOutput::Dkim { signatures: vec![sig], result: DkimResult::Pass, letter: 'A' },
+            MethodOutput::Dkim2(dkim2(Dkim2Result::Pass)),
+            MethodOutput::Dkim2(dkim2(Dkim2Result::Fail)),
+            MethodOutput::Arc(ArcOutput { result: ArcResult::None, reason: String::new(), instances: 0 }),
+        ] {
+            note_output(&o);
+        }
+        assert_eq!(
+            line("verify", None, &take(), 0, &End::Done),
+            "qmail-dkim: mode=verify spf.id=a@example.com spf.result=fail spf.result=fail dkim1.d=example.com \
+             dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass dkim1.letter=A dkim.result=pass dkim.letter=A \
+             dkim2.id=a.example dkim2.result=pass dkim2.result=fail arc.result=none exit=0\n"
+        );
+    }
+
     #[test]
     fn verified_message() {
         let notes = [
