@@ -334,6 +334,9 @@ pub struct DmarcOutput {
     pub applied: Option<&'static str>,
     /// The message is refused (`dis=reject`), else queued (`dis=none`).
     pub refused: bool,
+    /// A DKIM signature, an SPF identity that passed in line with the From domain.
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
     /// Why, when no record decided.
     pub reason: String,
 }

@@ -148,6 +148,14 @@ impl Evaluation {
             detail,
         }
     }
+
+    /// Whether a DKIM signature (`dkim`), else the SPF identity, passed in line with the From
+    /// domain.
+    pub fn aligned_pass(&self, dkim: bool) -> bool {
+        self.alignment
+            .iter()
+            .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)
+    }
 }
 
 /// Evaluates DMARC for `from_domain` (§5.3): finds the policy record, checks the alignment

@@ -10,7 +10,7 @@
 //! on each other's reports.
 
 use super::record::{Alignment, Policy as Requested};
-use super::{DmarcResult, Evaluation, Identifier};
+use super::{DmarcResult, Evaluation};
 use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::dmarc_spool::{self, DkimAuth, Entry, Policy, Row};
 use crate::message::{unfold, Headers};
@@ -57,11 +57,6 @@ pub fn entry(client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse
         }
     }
     let spf = envelope_from.clone().zip(spf_word).map(|(d, r)| (d, r.to_string()));
-    let aligned_pass = |dkim: bool| {
-        out.alignment
-            .iter()
-            .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)
-    };
     let requested = out.requested.unwrap_or(published.p);
     let applied = out.applied.unwrap_or(requested);
     let disposition = if refuse.is_some() {
@@ -101,8 +96,8 @@ pub fn entry(client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse
             envelope_from,
             dkim,
             spf,
-            dkim_aligned: aligned_pass(true),
-            spf_aligned: aligned_pass(false),
+            dkim_aligned: out.aligned_pass(true),
+            spf_aligned: out.aligned_pass(false),
             disposition: disposition.into(),
             reasons,
         },

@@ -187,6 +187,8 @@ fn output(out: &Evaluation, refused: bool) -> DmarcOutput {
         testing: out.policy.as_ref().is_some_and(|p| p.record.t),
         applied: out.applied.map(Policy::name),
         refused,
+        dkim_aligned: out.aligned_pass(true),
+        spf_aligned: out.aligned_pass(false),
         reason: out.detail.clone(),
     }
 }
