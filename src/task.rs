@@ -1,10 +1,11 @@
-//! What a task is: one piece of work on a message (DKIM signing or verifying, DomainKeys signing
-//! or verifying). `run` plans the tasks from the header block, feeds every task the body as it
-//! streams, then finishes each with a [`Context`] and collects their [`Finished`]s.
+//! What a task is: one piece of work on a message (signing, verifying or sealing by one method).
+//! `run` plans the tasks from the header block, feeds every task the body as it streams, then
+//! finishes each, in order, with a [`Context`] that holds the typed results of the tasks before
+//! it, and collects what each [`Finished`] with.
 //!
 //! The tasks live with their method (`dkim::sign_task`, `dkim::verify_task`,
-//! `domainkeys::task`); this module only says how `run` talks to them, so it imports nothing
-//! above `message` and `dns`.
+//! `domainkeys::task`, `spf::task`, ...); this module only says how `run` talks to them, so it
+//! imports nothing above `message` and `dns`.
 
 use crate::auth_results::{MethodOutput, MethodResult};
 use crate::dns::{Resolver, TxtLookup};
@@ -46,7 +47,7 @@ pub struct Context<'a> {
     pub earlier: &'a [MethodOutput],
 }
 
-/// What one task adds to the message, and whether it refuses it.
+/// What one task adds to the message, what it found, and whether it refuses the message.
 #[derive(Debug, Default)]
 pub struct Finished {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
