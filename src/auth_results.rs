@@ -314,7 +314,7 @@ pub struct SpfOutput {
 
 impl SpfOutput {
     /// The output for the identity `identity` of scope `scope`.
-    pub fn of(mut self, scope: SpfScope, identity: Option<String>) -> SpfOutput {
+    pub fn with_identity(mut self, scope: SpfScope, identity: Option<String>) -> SpfOutput {
         self.scope = scope;
         self.identity = identity;
         self

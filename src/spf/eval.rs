@@ -32,7 +32,7 @@ impl From<Qualifier> for SpfResult {
 /// RFC 7208 §4: `ip` is the client address, `domain` the domain checked, `sender` the
 /// identity as `local@domain` (`postmaster@helo` for the HELO identity), `helo` the HELO name
 /// (`h`) and `host_domain` our name (`r`, explanations only). Which identity that was is the
-/// caller's to say ([`SpfOutput::of`]).
+/// caller's to say ([`SpfOutput::with_identity`]).
 pub fn check_host(
     resolver: &dyn Resolver,
     ip: IpAddr,

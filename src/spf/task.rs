@@ -84,8 +84,10 @@ impl Task for SpfTask {
         let helo = s.helo.as_deref();
         let id = identity(&ctx.envelope.sender, helo);
         let output = match (s.client_ip, id) {
-            (None, _) => none("no client address (local injection)").of(SpfScope::MailFrom, sender_text(ctx)),
-            (Some(_), Err(why)) => none(why).of(SpfScope::MailFrom, sender_text(ctx)),
+            (None, _) => {
+                none("no client address (local injection)").with_identity(SpfScope::MailFrom, sender_text(ctx))
+            }
+            (Some(_), Err(why)) => none(why).with_identity(SpfScope::MailFrom, sender_text(ctx)),
             (Some(ip), Ok(id)) => {
                 // In line with the From domain, DMARC needs this check: it has time of its own.
                 let resolver = match crate::message::author_domain(ctx.headers) {
@@ -93,7 +95,7 @@ impl Task for SpfTask {
                     _ => (ctx.resolver)(),
                 };
                 check_host(&*resolver, ip, &id.domain, &id.sender, helo.unwrap_or(""), &s.host_domain)
-                    .of(id.scope, Some(id.value))
+                    .with_identity(id.scope, Some(id.value))
             }
         };
         if ctx.verbose {
