@@ -49,7 +49,7 @@ use base64::Engine;
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
 pub const MAX_SIGNATURES: usize = 8;
 
-/// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
+/// The outcome of a signature or of a message: libdkim's statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Outcome {
@@ -294,7 +294,7 @@ impl Default for Options {
     }
 }
 
-/// The result of one signature, with what Authentication-Results shows about it.
+/// One signature checked: its outcome, and the tags Authentication-Results shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub outcome: Outcome,
