@@ -321,6 +321,32 @@ impl SpfOutput {
     }
 }
 
+/// A DMARC policy (`p=`, `sp=`, `np=`; RFC 9989 §4.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+impl DmarcPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            DmarcPolicy::None => "none",
+            DmarcPolicy::Quarantine => "quarantine",
+            DmarcPolicy::Reject => "reject",
+        }
+    }
+
+    /// The policy `t=y` applies instead (§4.7 `t`): one step weaker.
+    pub fn weaker(self) -> DmarcPolicy {
+        match self {
+            DmarcPolicy::Reject => DmarcPolicy::Quarantine,
+            DmarcPolicy::Quarantine | DmarcPolicy::None => DmarcPolicy::None,
+        }
+    }
+}
+
 /// The DMARC evaluation of a message (RFC 9989), as Authentication-Results and the log show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmarcOutput {
@@ -328,10 +354,10 @@ pub struct DmarcOutput {
     /// The From domain, lowercased; empty when there is none.
     pub domain: String,
     /// What the record asks for the From domain (`p=`, `sp=` or `np=`), its `t=y`.
-    pub requested: Option<&'static str>,
+    pub requested: Option<DmarcPolicy>,
     pub testing: bool,
     /// The policy that applies (one step weaker under `t=y`).
-    pub applied: Option<&'static str>,
+    pub applied: Option<DmarcPolicy>,
     /// The message is refused (`dis=reject`), else queued (`dis=none`).
     pub refused: bool,
     /// A DKIM signature, an SPF identity that passed in line with the From domain.
@@ -450,14 +476,15 @@ impl DmarcOutput {
         let mut m = MethodResult::new("dmarc", self.result.as_str());
         if let Some(requested) = self.requested {
             let t = if self.testing { " t=y" } else { "" };
-            m = m.comment(&format!("p={requested}{t} dis={}", if self.refused { "reject" } else { "none" }));
+            let dis = if self.refused { "reject" } else { "none" };
+            m = m.comment(&format!("p={}{t} dis={dis}", requested.name()));
         }
         if !self.reason.is_empty() {
             m = m.reason(&self.reason);
         }
         let decided = matches!(self.result, DmarcResult::Pass | DmarcResult::Fail);
         m.prop("header.from", (!self.domain.is_empty()).then_some(self.domain.as_str()))
-            .prop("policy.dmarc", self.applied.filter(|_| decided))
+            .prop("policy.dmarc", self.applied.filter(|_| decided).map(DmarcPolicy::name))
     }
 }
 

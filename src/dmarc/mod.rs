@@ -34,7 +34,7 @@ pub mod task;
 pub mod walk;
 
 use crate::dns::Resolver;
-use record::{Alignment, Policy, Record};
+use record::{Alignment, DmarcPolicy, Record};
 use walk::{AtName, Walker};
 
 /// Identifiers whose Organizational Domain a message may make us walk for (DKIM allows 8
@@ -123,9 +123,9 @@ pub struct Evaluation {
     /// The From domain's Organizational Domain, when its walk was made and finished.
     pub org_domain: Option<String>,
     /// What the record asks for the From domain (`p=`, `sp=` or `np=`); `None` when unknown.
-    pub requested: Option<Policy>,
+    pub requested: Option<DmarcPolicy>,
     /// The policy that applies: `requested`, one step weaker under `t=y`.
-    pub applied: Option<Policy>,
+    pub applied: Option<DmarcPolicy>,
     /// The identifier that passed aligned.
     pub aligned: Option<Identifier>,
     /// Each identifier looked at.

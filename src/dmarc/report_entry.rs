@@ -9,7 +9,7 @@
 //! report (its Subject starts `Report Domain:`) writes nothing, so two reporters never report
 //! on each other's reports.
 
-use super::record::{Alignment, Policy as Requested};
+use super::record::{Alignment, DmarcPolicy as Requested};
 use super::{DmarcResult, Evaluation};
 use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::dmarc_spool::{self, DkimAuth, Entry, Policy, Row};

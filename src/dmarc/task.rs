@@ -19,7 +19,7 @@
 //! `dis=none` when the message is queued; `policy.dmarc` is the policy that applies (one step
 //! weaker under `t=y`), on `pass` and `fail`. Without a deciding record a `reason=` says why.
 
-use super::record::Policy;
+use super::record::DmarcPolicy;
 use super::{evaluate, DmarcOutput, DmarcResult, Evaluation, Evidence};
 use crate::auth_results::{Dkim2Result, DkimResult, MethodOutput, SpfResult};
 use crate::error::Result;
@@ -152,9 +152,9 @@ fn refusal(out: &Evaluation, letters: &str) -> Option<Refusal> {
         DmarcResult::Fail => {
             let applied = out.applied?;
             let letter = match applied {
-                Policy::Reject => 'R',
-                Policy::Quarantine => 'Q',
-                Policy::None => 'N',
+                DmarcPolicy::Reject => 'R',
+                DmarcPolicy::Quarantine => 'Q',
+                DmarcPolicy::None => 'N',
             };
             let permanent = letter_refuses(letters, letter)?;
             Some(make(permanent, format!("DMARC policy of {domain} is {} and the message failed", applied.name())))
@@ -183,9 +183,9 @@ fn output(out: &Evaluation, refused: bool) -> DmarcOutput {
     DmarcOutput {
         result: out.result,
         domain: out.domain.clone(),
-        requested: shown.map(Policy::name),
+        requested: shown,
         testing: out.policy.as_ref().is_some_and(|p| p.record.t),
-        applied: out.applied.map(Policy::name),
+        applied: out.applied,
         refused,
         dkim_aligned: out.aligned_pass(true),
         spf_aligned: out.aligned_pass(false),

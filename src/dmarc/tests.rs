@@ -1,4 +1,4 @@
-use super::record::Policy;
+use super::record::DmarcPolicy;
 use super::task::{DmarcSettings, DmarcTask};
 use super::*;
 use crate::auth_results::{render, DkimOutput, DkimResult, MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
@@ -60,7 +60,7 @@ fn co_uk_parent_aligned_sibling_not() {
     assert_eq!((o.result, o.aligned), (DmarcResult::Pass, Some(Identifier::Dkim("example.co.uk".into()))));
     assert_eq!(o.org_domain.as_deref(), Some("example.co.uk"));
     let o = eval(&z, "example.co.uk", &["other.co.uk"], ("pass", Some("other.co.uk")));
-    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(Policy::Reject)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)));
     let o = eval(&z, "example.co.uk", &["co.uk"], ("none", None));
     assert_eq!(o.result, DmarcResult::Fail);
     let z = zone(&[("_dmarc.example.co.uk", "v=DMARC1; p=reject; adkim=s")]);
@@ -115,7 +115,7 @@ fn pass_by_aligned_dkim() {
     let o = eval(&z, "example.com", &["other.org", "mail.example.com"], ("fail", Some("example.com")));
     assert_eq!(o.result, DmarcResult::Pass);
     assert_eq!(o.aligned, Some(Identifier::Dkim("mail.example.com".into())));
-    assert_eq!((o.requested, o.applied), (Some(Policy::Reject), Some(Policy::Reject)));
+    assert_eq!((o.requested, o.applied), (Some(DmarcPolicy::Reject), Some(DmarcPolicy::Reject)));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn pass_by_aligned_spf() {
 fn fail_when_no_passing_identifier_is_aligned() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let o = eval(&z, "example.com", &["example.net"], ("pass", Some("example.org")));
-    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(Policy::Reject)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)));
     // An aligned SPF domain that did not pass does not count.
     let o = eval(&z, "example.com", &[], ("softfail", Some("example.com")));
     assert_eq!(o.result, DmarcResult::Fail);
@@ -158,23 +158,23 @@ fn subdomain_gets_sp_or_np_of_the_organizational_record() {
     let np = "v=DMARC1; p=reject; sp=quarantine; np=none";
     let z = zone(&[("_dmarc.example.com", np), ("sub.example.com", "@A")]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(Policy::Quarantine)));
+    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(DmarcPolicy::Quarantine)));
     let p = o.policy.unwrap();
     assert_eq!((p.domain.as_str(), p.discovery), ("example.com", Discovery::OrganizationalDomain));
     // _dmarc.sub, _dmarc.example.com, _dmarc.com, and the existence question.
     assert_eq!(z.asked.get(), 4);
     let o = eval(&z, "nx.example.com", &[], ("none", None));
-    assert_eq!(o.requested, Some(Policy::None));
+    assert_eq!(o.requested, Some(DmarcPolicy::None));
     // An empty non-terminal exists.
     let z = zone(&[("_dmarc.example.com", np), ("a.ent.example.com", "@A")]);
-    assert_eq!(eval(&z, "ent.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    assert_eq!(eval(&z, "ent.example.com", &[], ("none", None)).requested, Some(DmarcPolicy::Quarantine));
     // np= absent: sp=, and no existence question.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; sp=quarantine")]);
-    assert_eq!(eval(&z, "nx.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    assert_eq!(eval(&z, "nx.example.com", &[], ("none", None)).requested, Some(DmarcPolicy::Quarantine));
     assert_eq!(z.asked.get(), 3);
     // Without sp= and np= the subdomain gets p=.
     let z = zone(&[("_dmarc.example.com", REJECT)]);
-    assert_eq!(eval(&z, "a.b.example.com", &[], ("none", None)).applied, Some(Policy::Reject));
+    assert_eq!(eval(&z, "a.b.example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject));
     // The subdomain's own record applies its p=, and nothing above is asked.
     let z = zone(&[
         ("_dmarc.example.com", "v=DMARC1; p=reject; sp=reject"),
@@ -183,7 +183,7 @@ fn subdomain_gets_sp_or_np_of_the_organizational_record() {
     let o = eval(&z, "sub.example.com", &[], ("none", None));
     assert_eq!(
         (o.requested, o.policy.map(|p| p.discovery), z.asked.get()),
-        (Some(Policy::None), Some(Discovery::AuthorDomain), 1)
+        (Some(DmarcPolicy::None), Some(Discovery::AuthorDomain), 1)
     );
 }
 
@@ -201,10 +201,10 @@ fn existence_unknown_is_temperror_for_a_failing_message() {
 #[test]
 fn testing_applies_one_step_weaker() {
     for (rec, requested, applied) in [
-        ("v=DMARC1; p=reject; t=y", Policy::Reject, Policy::Quarantine),
-        ("v=DMARC1; p=quarantine; t=y", Policy::Quarantine, Policy::None),
-        ("v=DMARC1; p=none; t=y", Policy::None, Policy::None),
-        ("v=DMARC1; p=reject; t=n", Policy::Reject, Policy::Reject),
+        ("v=DMARC1; p=reject; t=y", DmarcPolicy::Reject, DmarcPolicy::Quarantine),
+        ("v=DMARC1; p=quarantine; t=y", DmarcPolicy::Quarantine, DmarcPolicy::None),
+        ("v=DMARC1; p=none; t=y", DmarcPolicy::None, DmarcPolicy::None),
+        ("v=DMARC1; p=reject; t=n", DmarcPolicy::Reject, DmarcPolicy::Reject),
     ] {
         let z = zone(&[("_dmarc.example.com", rec)]);
         let o = eval(&z, "example.com", &[], ("none", None));
@@ -216,7 +216,7 @@ fn testing_applies_one_step_weaker() {
 #[test]
 fn pct_is_ignored() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject));
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject));
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn several_records_are_discarded_and_the_walk_goes_on() {
         ("sub.example.com", "@A"),
     ]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(Policy::Quarantine)));
+    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(DmarcPolicy::Quarantine)));
     assert_eq!(o.policy.map(|p| p.domain), Some("example.com".into()));
     // Several at the only name: no DMARC.
     let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.example.com", "v=DMARC1; p=none")]);
@@ -258,7 +258,7 @@ fn record_without_valid_p_is_none_unless_rua_makes_it_p_none() {
     // The record is still the one found: the parent is not asked for a policy instead.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=rejectt; rua=mailto:d@example.com")]);
     let o = eval(&z, "example.com", &[], ("none", None));
-    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(Policy::None)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::None)));
 }
 
 /// §4.8: an invalid value is ignored for its default, not an error of the whole record.
@@ -266,8 +266,8 @@ fn record_without_valid_p_is_none_unless_rua_makes_it_p_none() {
 fn invalid_tag_values_take_their_defaults() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=x; aspf=; pct=x; ri=day; fo=9; t=maybe")]);
     let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
-    assert_eq!((o.result, o.requested), (DmarcResult::Pass, Some(Policy::Reject)), "adkim= relaxed by default");
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject), "t=n by default");
+    assert_eq!((o.result, o.requested), (DmarcResult::Pass, Some(DmarcPolicy::Reject)), "adkim= relaxed by default");
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject), "t=n by default");
 }
 
 #[test]
@@ -303,7 +303,7 @@ fn failure_above_the_own_record_leaves_only_relaxed_alignment_unknown() {
     let o = eval(&z, "example.com", &["example.com"], ("none", None));
     assert_eq!(o.result, DmarcResult::Pass);
     let o = eval(&z, "example.com", &["example.net"], ("none", None));
-    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(Policy::Reject)), "another TLD never aligns");
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)), "another TLD never aligns");
     let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
     assert_eq!(o.result, DmarcResult::TempError);
     assert_eq!(o.alignment[0].aligned, None);
