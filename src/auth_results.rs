@@ -674,6 +674,60 @@ mod tests {
         assert_eq!(f("header.s", "a b"), "Authentication-Results: mx; domainkeys=fail header.s=\"a b\"\n");
     }
 
+    /// The typed results render in task order, one `dkim=` per signature and `dkim=none`
+    /// without one; a DKIM2 chain names its first signer only on a pass.
+    #[test]
+    fn typed_results_render_in_task_order() {
+        let spf = SpfOutput {
+            result: SpfResult::SoftFail,
+            domain: "example.org".into(),
+            reason: "why".into(),
+            explanation: None,
+            scope: SpfScope::Helo,
+            identity: Some("mx.example.org".into()),
+        };
+        let dkim = |signatures| MethodOutput::Dkim { signatures, result: DkimResult::None, letter: 'S' };
+        let sig = DkimOutput {
+            result: DkimResult::TempError,
+            letter: 'P',
+            reason: Some("key unavailable"),
+            domain: Some("example.com".into()),
+            identity: None,
+            selector: None,
+            algorithm: None,
+            b_prefix: None,
+        };
+        let chain = |result| Dkim2Output { result, reason: String::new(), chain: vec![(1, "a.example".into())] };
+        let dmarc = DmarcOutput {
+            result: DmarcResult::Fail,
+            domain: "example.com".into(),
+            requested: Some(DmarcPolicy::Reject),
+            testing: true,
+            applied: Some(DmarcPolicy::Quarantine),
+            refused: false,
+            dkim_aligned: false,
+            spf_aligned: false,
+            reason: String::new(),
+        };
+        let outputs = [
+            MethodOutput::Spf(spf),
+            dkim(Vec::new()),
+            dkim(vec![sig]),
+            MethodOutput::Dkim2(chain(Dkim2Result::Pass)),
+            MethodOutput::Dkim2(chain(Dkim2Result::Fail)),
+            MethodOutput::Dmarc(dmarc),
+            MethodOutput::Arc(ArcOutput { result: ArcResult::Fail, reason: "broken".into(), instances: 2 }),
+        ];
+        assert_eq!(
+            s(field("mx", &render(&outputs))),
+            "Authentication-Results: mx;\n\tspf=softfail (why) smtp.helo=mx.example.org;\n\tdkim=none;\n\t\
+             dkim=temperror reason=\"key unavailable\" header.d=example.com;\n\t\
+             dkim2=pass header.d=a.example header.i=1;\n\tdkim2=fail;\n\t\
+             dmarc=fail (p=reject t=y dis=none) header.from=example.com\n\tpolicy.dmarc=quarantine;\n\t\
+             arc=fail reason=broken\n"
+        );
+    }
+
     #[test]
     fn values() {
         assert_eq!(value("example.com", true).unwrap(), "example.com");
