@@ -1,8 +1,9 @@
 //! The lenient DER reader DKIM and DomainKeys key records need, which no crate offers: a `p=`
 //! value is a SubjectPublicKeyInfo or a bare RSAPublicKey, non-minimal lengths and trailing bytes
 //! are taken (as other verifiers take them) and reported. Private keys, and the SubjectPublicKeyInfo
-//! we publish, go through the RustCrypto `pkcs1`/`pkcs8`/`spki` crates (src/keygen.rs,
-//! src/dkim/key.rs). The writing side here is for tests, which build malformed DER on purpose.
+//! we publish, go through the RustCrypto `pkcs1`/`pkcs8`/`spki` crates (src/keyfile.rs,
+//! src/dkim/key.rs). The writing side here is for tests, which build malformed DER on purpose
+//! (non-minimal lengths, bytes after an element, deep nesting), which those crates refuse to write.
 //!
 //! Lengths of up to 4 bytes are read (no key we handle comes near 4 GiB); non-minimal lengths
 //! are accepted, the indefinite form (0x80) and multi-byte tags are not. What to make of bytes
@@ -15,10 +16,10 @@ pub const TAG_NULL: u8 = 0x05;
 pub const TAG_OID: u8 = 0x06;
 pub const TAG_SEQUENCE: u8 = 0x30;
 
-/// DER content (no tag, no length) of the rsaEncryption OID 1.2.840.113549.1.1.1.
-pub const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-/// DER content of the id-Ed25519 OID 1.3.101.112.
-pub const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+/// DER content (no tag, no length) of the rsaEncryption OID, as the `pkcs1` crate names it.
+pub const OID_RSA_ENCRYPTION: &[u8] = rsa::pkcs1::ALGORITHM_OID.as_bytes();
+/// DER content of the id-Ed25519 OID (RFC 8410).
+pub const OID_ED25519: &[u8] = const_oid::db::rfc8410::ID_ED_25519.as_bytes();
 
 /// Why DER did not parse, as a short phrase ("truncated DER", or what a caller expected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@
 //! * [`dkim_record`], [`domainkeys_key_record`], [`domainkeys_policy_record`]: TXT record values.
 //! * [`bind_txt`], [`tinydns_txt`]: those values as a BIND zone file line or a tinydns-data line.
 //!
-//! The key parser is self-contained (the small DER reader of [`crate::der`]) so that
-//! `dknewkey -p` works on any key size, even one the signer would refuse, and can say why.
+//! Keys are read by [`crate::keyfile`], the signer's reader, which judges no key size: so
+//! `dknewkey -p` works on any size, even one the signer would refuse, and can say why.
 
 use std::fmt::Write as _;
 
@@ -24,25 +24,17 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 
-use rsa::pkcs1::{RsaPrivateKeyRef, RsaPublicKeyRef};
+use rsa::pkcs1::RsaPrivateKeyRef;
 use rsa::pkcs8::der::{self, Decode as _};
-use rsa::pkcs8::PrivateKeyInfoRef;
 
-use crate::der::{bit_length, OID_ED25519, OID_RSA_ENCRYPTION};
 #[cfg(test)]
 use crate::der::{tlv as der_tlv, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+use crate::keyfile::{self, Armour, KeyFileError, PrivateKey};
 
 use crate::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS, MAX_NEW_RSA_BITS, MIN_RSA_BITS};
 
 /// The TTL of the tinydns-data lines we write.
 pub const DEFAULT_TINYDNS_TTL: u32 = 86400;
-
-/// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
-pub const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-
-/// DER content of the id-RSASSA-PSS OID 1.2.840.113549.1.1.10 (refused: DKIM uses PKCS#1 v1.5).
-const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
 
 /// Errors of key generation and key inspection. The messages are meant to follow `dknewkey: `.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -145,20 +137,28 @@ pub fn generate_rsa_pem(bits: usize) -> Result<Zeroizing<String>, KeygenError> {
     key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeygenError::Rsa(e.to_string()))
 }
 
-/// Generates an Ed25519 key: the DER is [`ED25519_PKCS8_V1_PREFIX`] followed by a 32-byte random
-/// seed, written as PEM exactly as `openssl genpkey -algorithm ed25519` writes it.
+/// Generates an Ed25519 key, written as PEM exactly as `openssl genpkey -algorithm ed25519`
+/// writes it (PKCS#8 v1, RFC 8410: 16 bytes of structure, then a 32-byte random seed).
 pub fn generate_ed25519_pem() -> Result<Zeroizing<String>, KeygenError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     SystemRandom::new().fill(&mut seed[..]).map_err(|_| KeygenError::Random)?;
-    Ok(ed25519_pem_from_seed(&seed))
+    ed25519_pem_from_seed(&seed)
 }
 
-/// The PKCS#8 v1 PEM of the Ed25519 key with this seed.
-pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Zeroizing<String> {
-    let mut der = Zeroizing::new(Vec::with_capacity(48));
-    der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
-    der.extend_from_slice(seed);
-    pem_encode("PRIVATE KEY", &der)
+/// The PKCS#8 v1 PEM of the Ed25519 key with this seed, encoded by the `pkcs8` crate.
+pub fn ed25519_pem_from_seed(seed: &[u8; 32]) -> Result<Zeroizing<String>, KeygenError> {
+    use rsa::pkcs8::der::asn1::OctetStringRef;
+    use rsa::pkcs8::der::Encode as _;
+    let encode = |e: der::Error| KeygenError::Rsa(format!("encoding the Ed25519 key: {e}"));
+    let curve_private_key = Zeroizing::new(OctetStringRef::new(seed).map_err(encode)?.to_der().map_err(encode)?);
+    let der = rsa::pkcs8::PrivateKeyInfoRef {
+        algorithm: rsa::pkcs8::AlgorithmIdentifierRef { oid: const_oid::db::rfc8410::ID_ED_25519, parameters: None },
+        private_key: OctetStringRef::new(&curve_private_key).map_err(encode)?,
+        public_key: None,
+    }
+    .to_der()
+    .map_err(encode)?;
+    Ok(pem_encode("PRIVATE KEY", &Zeroizing::new(der)))
 }
 
 /// Generates a key of the given kind (`bits` is used for RSA only) and returns its PEM together
@@ -207,149 +207,35 @@ pub fn public_record_key(pem: &[u8]) -> Result<(KeyType, String), KeygenError> {
 
 /// Like [`public_record_key`], and also gives the key size.
 pub fn public_key_info(pem: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let (label, der) = if pem.first() == Some(&0x30) {
-        (PemLabel::Unknown, Zeroizing::new(pem.to_vec()))
-    } else {
-        pem_decode_private(pem)?
-    };
-    match label {
-        PemLabel::RsaPkcs1 => rsa_info_from_pkcs1(&der),
-        PemLabel::Pkcs8 => info_from_pkcs8(&der),
-        PemLabel::Unknown => info_from_pkcs8(&der).or_else(|e8| rsa_info_from_pkcs1(&der).map_err(|_| e8)),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PemLabel {
-    RsaPkcs1,
-    Pkcs8,
-    Unknown,
-}
-
-/// Finds the first private-key PEM block and decodes its base64.
-fn pem_decode_private(pem: &[u8]) -> Result<(PemLabel, Zeroizing<Vec<u8>>), KeygenError> {
-    let text = std::str::from_utf8(pem).map_err(|_| KeygenError::NotPem("the file is not text".into()))?;
-    let mut lines = text.lines();
-    let mut seen_other: Option<String> = None;
-    while let Some(line) = lines.next() {
-        let line = line.trim();
-        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
-            continue;
-        };
-        let kind = match label {
-            "PRIVATE KEY" => PemLabel::Pkcs8,
-            "RSA PRIVATE KEY" => PemLabel::RsaPkcs1,
-            "ENCRYPTED PRIVATE KEY" => return Err(KeygenError::Encrypted),
-            other => {
-                if other.ends_with("PRIVATE KEY") {
-                    return Err(KeygenError::Unsupported(other.trim_end_matches(" PRIVATE KEY").to_string()));
-                }
-                seen_other.get_or_insert_with(|| other.to_string());
-                continue;
-            }
-        };
-        let end = format!("-----END {label}-----");
-        let mut b64 = Zeroizing::new(String::new());
-        let mut closed = false;
-        for body in lines.by_ref() {
-            let body = body.trim();
-            if body == end {
-                closed = true;
-                break;
-            }
-            if body.contains(':') {
-                // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED", "DEK-Info: ...")
-                if body.starts_with("Proc-Type:") && body.contains("ENCRYPTED") {
-                    return Err(KeygenError::Encrypted);
-                }
-                continue;
-            }
-            b64.push_str(body);
+    match keyfile::read(pem, Armour::PemOrDer)? {
+        PrivateKey::Rsa { pkcs1, bits } => {
+            let key = RsaPrivateKeyRef::from_der(&pkcs1).map_err(|e| KeygenError::Malformed(format!("RSA: {e}")))?;
+            let spki = crate::dkim::key::rsa_spki(key.modulus, key.public_exponent)
+                .map_err(|e| KeygenError::Rsa(format!("encoding the public key: {e}")))?;
+            Ok(PublicKeyInfo { kind: KeyType::Rsa, bits, p: B64.encode(spki) })
         }
-        if !closed {
-            return Err(KeygenError::NotPem(format!("no \"{end}\" line")));
-        }
-        let der =
-            B64.decode(b64.as_bytes()).map_err(|_| KeygenError::NotPem("bad base64 inside the PEM block".into()))?;
-        return Ok((kind, Zeroizing::new(der)));
-    }
-    Err(KeygenError::NotPem(match seen_other {
-        Some(l) => format!("found a \"{l}\" block, no private key"),
-        None => "no \"-----BEGIN PRIVATE KEY-----\" line".into(),
-    }))
-}
-
-/// A DER error inside a key, as a phrase after "malformed private key: ".
-fn malformed(what: &str, e: der::Error) -> KeygenError {
-    match e.kind() {
-        der::ErrorKind::Incomplete { .. } => KeygenError::Malformed("truncated DER".into()),
-        der::ErrorKind::TrailingData { .. } => KeygenError::Malformed(format!("{what}: data after the key")),
-        kind => KeygenError::Malformed(format!("{what}: {kind}")),
-    }
-}
-
-/// PKCS#8 (RFC 5208 PrivateKeyInfo / RFC 5958 OneAsymmetricKey) with RSA or Ed25519 inside.
-fn info_from_pkcs8(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let pki = PrivateKeyInfoRef::from_der(der_bytes).map_err(|e| malformed("PKCS#8", e))?;
-    let private = pki.private_key.as_bytes();
-    match pki.algorithm.oid.as_bytes() {
-        OID_RSA_ENCRYPTION => {
-            if pki.algorithm.parameters.is_some_and(|p| !p.is_null()) {
-                return Err(KeygenError::Malformed("PKCS#8: rsaEncryption parameters are not NULL".into()));
-            }
-            rsa_info_from_pkcs1(private)
-        }
-        OID_ED25519 => {
-            if pki.algorithm.parameters.is_some() {
-                return Err(KeygenError::Malformed("PKCS#8: Ed25519 has parameters".into()));
-            }
-            let seed = <&der::asn1::OctetStringRef>::from_der(private).map_err(|e| malformed("Ed25519", e))?.as_bytes();
-            if seed.len() != 32 {
-                return Err(KeygenError::Malformed("Ed25519: the private key is not 32 bytes".into()));
-            }
-            let pair = match pki.public_key {
-                None => Ed25519KeyPair::from_seed_unchecked(seed)
+        PrivateKey::Ed25519 { seed, public } => {
+            let pair = match public {
+                None => Ed25519KeyPair::from_seed_unchecked(&seed[..])
                     .map_err(|_| KeygenError::Malformed("Ed25519: ring refused the key".into())),
-                Some(bits) => {
-                    let Some(key) = bits.as_bytes().filter(|k| k.len() == 32) else {
-                        return Err(KeygenError::Malformed("Ed25519: bad public key in PKCS#8 v2".into()));
-                    };
-                    Ed25519KeyPair::from_seed_and_public_key(seed, key).map_err(|_| {
-                        KeygenError::Malformed(
-                            "Ed25519: the public key in the file does not match the private key".into(),
-                        )
-                    })
-                }
+                Some(key) => Ed25519KeyPair::from_seed_and_public_key(&seed[..], &key).map_err(|_| {
+                    KeygenError::Malformed("Ed25519: the public key in the file does not match the private key".into())
+                }),
             }?;
             Ok(PublicKeyInfo { kind: KeyType::Ed25519, bits: 256, p: B64.encode(pair.public_key().as_ref()) })
         }
-        OID_RSA_PSS => Err(KeygenError::Unsupported("RSA-PSS".into())),
-        [0x2b, 0x65, 0x6e] => Err(KeygenError::Unsupported("X25519".into())),
-        [0x2b, 0x65, 0x71] => Err(KeygenError::Unsupported("Ed448".into())),
-        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01] => Err(KeygenError::Unsupported("EC".into())),
-        [0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01] => Err(KeygenError::Unsupported("DSA".into())),
-        _ => Err(KeygenError::Unsupported("unknown algorithm".into())),
     }
 }
 
-/// PKCS#1 RSAPrivateKey: take n and e and build the SubjectPublicKeyInfo. Any size: the `pkcs1`
-/// crate reads the structure without judging the key.
-fn rsa_info_from_pkcs1(der_bytes: &[u8]) -> Result<PublicKeyInfo, KeygenError> {
-    let key = match RsaPrivateKeyRef::from_der(der_bytes) {
-        Ok(k) => k,
-        Err(_) if RsaPublicKeyRef::from_der(der_bytes).is_ok() => {
-            return Err(KeygenError::Malformed("RSA: no private exponent (is this a public key?)".into()))
+impl From<KeyFileError> for KeygenError {
+    fn from(e: KeyFileError) -> Self {
+        match e {
+            KeyFileError::NotPem(why) => KeygenError::NotPem(why.to_string()),
+            KeyFileError::Encrypted { .. } => KeygenError::Encrypted,
+            KeyFileError::Unsupported(t) => KeygenError::Unsupported(t),
+            KeyFileError::Malformed { why, .. } => KeygenError::Malformed(why),
         }
-        Err(e) => return Err(malformed("RSA", e)),
-    };
-    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
-    let bits = bit_length(n);
-    if bits == 0 || bit_length(e) < 2 || e.last().is_some_and(|&b| b & 1 == 0) {
-        return Err(KeygenError::Malformed("RSA: impossible modulus or exponent".into()));
     }
-    let spki = crate::dkim::key::rsa_spki(key.modulus, key.public_exponent)
-        .map_err(|e| KeygenError::Rsa(format!("encoding the public key: {e}")))?;
-    Ok(PublicKeyInfo { kind: KeyType::Rsa, bits, p: B64.encode(spki) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -713,6 +599,14 @@ mod tests {
         KEY.get_or_init(|| generate_rsa_pem(1024).unwrap().to_string())
     }
 
+    /// The PKCS#1 DER of an RSA key file.
+    fn test_pkcs1_der(file: &[u8]) -> Vec<u8> {
+        match keyfile::read(file, Armour::Pem).unwrap() {
+            PrivateKey::Rsa { pkcs1, .. } => pkcs1.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// The same key as PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, `openssl genrsa -traditional`).
     fn test_rsa_pkcs1_pem() -> String {
         use rsa::pkcs1::EncodeRsaPrivateKey as _;
@@ -750,6 +644,10 @@ mod tests {
         assert_eq!(&der[..4], &[0x30, 0x81, 0x9f, 0x30]);
     }
 
+    /// DER of a PKCS#8 v1 Ed25519 private key up to the 32-byte seed (RFC 8410 §7, as OpenSSL writes it).
+    const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
     #[test]
     fn ed25519_generation_is_openssl_form() {
         let (pem, info) = generate(KeyType::Ed25519, 0).unwrap();
@@ -775,7 +673,7 @@ mod tests {
     fn rfc8463_test_key() {
         // RFC 8463 Appendix A.2: the seed of brisbane._domainkey.football.example.com and its p=.
         let seed = B64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
-        let pem = ed25519_pem_from_seed(&seed.try_into().unwrap());
+        let pem = ed25519_pem_from_seed(&seed.try_into().unwrap()).unwrap();
         let (kind, p) = public_record_key(pem.as_bytes()).unwrap();
         assert_eq!(kind, KeyType::Ed25519);
         assert_eq!(p, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
@@ -817,9 +715,9 @@ mod tests {
         assert_eq!(info.bits, 1024);
         assert!(info.p.starts_with("MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ"));
         // The same key wrapped in PKCS#8.
-        let (_, pkcs1) = pem_decode_private(pkcs1_pem.as_bytes()).unwrap();
+        let pkcs1 = test_pkcs1_der(pkcs1_pem.as_bytes());
         let mut body = vec![0x02, 0x01, 0x00];
-        let mut alg = der_tlv(TAG_OID, OID_RSA_ENCRYPTION);
+        let mut alg = der_tlv(TAG_OID, crate::der::OID_RSA_ENCRYPTION);
         alg.extend_from_slice(&der_tlv(TAG_NULL, &[]));
         body.extend_from_slice(&der_tlv(TAG_SEQUENCE, &alg));
         body.extend_from_slice(&der_tlv(TAG_OCTET_STRING, &pkcs1));
@@ -869,7 +767,7 @@ mod tests {
     #[test]
     fn malformed_key_words() {
         use crate::dkim::key::fixture;
-        let (_, pkcs1) = pem_decode_private(&fixture("rsa-1024-pkcs1.pem")).unwrap();
+        let pkcs1 = test_pkcs1_der(&fixture("rsa-1024-pkcs1.pem"));
         let public = B64
             .decode(
                 String::from_utf8(fixture("rsa-2048-public.pem"))

@@ -9,7 +9,7 @@ use std::path::Path;
 /// looks at everything, and is left out.
 const LAYERS: &[&[&str]] = &[
     &["access", "der", "domain", "getopt", "glob", "linear", "rfc5322", "tcprules"],
-    &["auth_results", "error", "dmarc_spool"],
+    &["auth_results", "error", "dmarc_spool", "keyfile"],
     &["envelope", "log", "message"],
     &["config", "headers"],
     &["dns", "refusal"],

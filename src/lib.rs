@@ -18,7 +18,7 @@
 //! dns, refusal
 //! config, headers
 //! message, envelope, log
-//! error, dmarc_spool               errors; the DMARC report spool's record format
+//! error, dmarc_spool, keyfile      errors; the DMARC report spool's record format; a key file
 //! access, auth_results, der, domain, getopt, glob, rfc5322, tcprules
 //! ```
 //!
@@ -46,6 +46,7 @@ pub mod error;
 pub mod getopt;
 pub mod glob;
 pub mod headers;
+pub mod keyfile;
 pub mod keygen;
 pub mod keys;
 #[cfg(test)]

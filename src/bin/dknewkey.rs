@@ -26,8 +26,8 @@ use qmail_dkim::keygen::{self, DkimRecordOptions, PublicKeyInfo};
 
 /// The group of qmaild, the user qmail-smtpd runs as on a stock qmail.
 const SMTP_GROUP: &str = "nofiles";
-/// A private key file is never longer than this.
-const MAX_KEY_FILE: u64 = 1 << 20;
+/// One byte more than a key file may have, so the reader sees a longer file as too long.
+const MAX_KEY_FILE: u64 = qmail_dkim::keyfile::MAX_KEY_FILE as u64 + 1;
 
 #[derive(Parser, Debug)]
 #[command(

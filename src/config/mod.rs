@@ -165,30 +165,12 @@ pub fn selector_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// The first line of a key file that names its selector (PEM allows text before the key).
-/// `dkim keys` writes it into the file it switches, so that one file read gives the key and its
-/// selector together: a rename over the file changes both at once (docs/key-rotation.md).
-pub const SELECTOR_LINE: &str = "DKIM-Selector:";
+pub use crate::keyfile::SELECTOR_LINE;
 
 /// The selector of the key `pem` read from `path`: the value of a first line
-/// `DKIM-Selector: NAME`, else the file's name ([`selector_of`]). A first line that names no
-/// valid selector is an error (the key is unusable), never a silent fallback to the name.
+/// `DKIM-Selector: NAME` ([`crate::keyfile::selector`]), else the file's name ([`selector_of`]).
 pub fn key_selector(path: &Path, pem: &[u8]) -> std::result::Result<String, String> {
-    let first = pem.split(|&b| b == b'\n').next().unwrap_or_default();
-    let Some(value) = first.get(..SELECTOR_LINE.len()).filter(|p| p.eq_ignore_ascii_case(SELECTOR_LINE.as_bytes()))
-    else {
-        return Ok(selector_of(path));
-    };
-    let value = &first[value.len()..];
-    let value = String::from_utf8_lossy(value).trim().to_string();
-    if crate::domain::is_label_list(&value) && crate::domain::fits_dns(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "its first line {SELECTOR_LINE} {:?} names no valid selector",
-            value.chars().take(64).collect::<String>()
-        ))
-    }
+    Ok(crate::keyfile::selector(pem)?.unwrap_or_else(|| selector_of(path)))
 }
 
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,

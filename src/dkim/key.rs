@@ -4,7 +4,6 @@
 //! (RUSTSEC-2023-0071, see docs/security.md).
 
 use super::Algorithm;
-use base64::Engine;
 use ring::signature::KeyPair;
 use rsa::pkcs1::{RsaPublicKeyRef, UintRef};
 use rsa::pkcs8::der;
@@ -26,46 +25,33 @@ pub const DOMAINKEYS_MIN_VERIFY_BITS: usize = 512;
 /// DomainKeys verification: the largest key accepted.
 pub const DOMAINKEYS_MAX_VERIFY_BITS: usize = 2048;
 
-const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 const SHA256_PREFIX: &[u8] =
     &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
-/// The type of a key, as the `k=` tag of a DKIM key record names it. The one key-type enum:
-/// the signer, `dknewkey` and the record writers share it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    /// RSA (`k=rsa`).
-    Rsa,
-    /// Ed25519 (`k=ed25519`, RFC 8463).
-    Ed25519,
-}
+pub use crate::keyfile::KeyType;
+use crate::keyfile::{Armour, KeyFileError, NotPem, PrivateKey};
 
-impl KeyType {
-    /// The value of the DKIM key record's `k=` tag.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyType::Rsa => "rsa",
-            KeyType::Ed25519 => "ed25519",
+/// The signer's words for why a key file gives no key: short, one line, no key material.
+fn signer_words(e: KeyFileError) -> String {
+    match e {
+        KeyFileError::NotPem(NotPem::NotText) => "not a PEM file (not text)".into(),
+        KeyFileError::NotPem(NotPem::NoBegin) => "not a PEM file (no PEM header line)".into(),
+        KeyFileError::NotPem(NotPem::Other(l)) if l == "PUBLIC KEY" || l == "RSA PUBLIC KEY" => {
+            "this is a public key, not a private key".into()
         }
-    }
-
-    /// Parses `rsa` or `ed25519` (case-insensitive).
-    pub fn from_name(name: &str) -> Option<KeyType> {
-        if name.eq_ignore_ascii_case("rsa") {
-            Some(KeyType::Rsa)
-        } else if name.eq_ignore_ascii_case("ed25519") {
-            Some(KeyType::Ed25519)
-        } else {
-            None
+        KeyFileError::NotPem(NotPem::Other(l)) => format!("unsupported PEM type {l:?}"),
+        KeyFileError::NotPem(NotPem::TooLarge) => format!("not a key file ({})", NotPem::TooLarge),
+        KeyFileError::NotPem(other) => format!("corrupt PEM ({other})"),
+        KeyFileError::Encrypted { legacy: false } => "encrypted private keys are not supported".into(),
+        // OpenSSL's `Proc-Type: 4,ENCRYPTED` PKCS#1: the words the signer always had for it.
+        KeyFileError::Encrypted { legacy: true } | KeyFileError::Malformed { kind: Some(KeyType::Rsa), .. } => {
+            "corrupt RSA key".into()
         }
-    }
-}
-
-impl std::fmt::Display for KeyType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        KeyFileError::Unsupported(t) if t == "EC" => "EC keys cannot sign DKIM (use RSA or Ed25519)".into(),
+        KeyFileError::Unsupported(t) => format!("unsupported key type {t} (neither RSA nor Ed25519)"),
+        KeyFileError::Malformed { kind: Some(KeyType::Ed25519), why } => format!("corrupt Ed25519 key ({why})"),
+        KeyFileError::Malformed { kind: None, why } => format!("corrupt private key ({why})"),
     }
 }
 
@@ -83,82 +69,37 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// A decoded PEM block: its label and DER bytes.
-pub fn pem_decode(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let text = std::str::from_utf8(pem).map_err(|_| "not a PEM file (not text)".to_string())?;
-    let mut label = None;
-    let mut b64 = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(l) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
-            if label.is_none() {
-                label = Some(l.to_string());
-            }
-            continue;
-        }
-        if line.starts_with("-----END ") {
-            if label.is_some() {
-                break;
-            }
-            continue;
-        }
-        if label.is_some() && !line.contains(':') {
-            b64.push_str(line);
-        }
-    }
-    let label = label.ok_or("not a PEM file (no PEM header line)")?;
-    let der =
-        base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| "corrupt PEM (bad base64)")?;
-    if der.is_empty() {
-        return Err("corrupt PEM (empty)".into());
-    }
-    Ok((label, der))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 impl SigningKey {
-    /// Loads a key. `need_sha1` makes RSA keys load through the `rsa` crate, which can sign SHA-1.
+    /// Loads a key from a key file (PEM only: [`crate::keyfile::read`]). `need_sha1` makes RSA
+    /// keys load through the `rsa` crate, which can sign SHA-1.
     pub fn from_pem(pem: &[u8], need_sha1: bool) -> Result<SigningKey, String> {
-        let (label, der) = pem_decode(pem)?;
-        match label.as_str() {
-            "RSA PRIVATE KEY" => Self::rsa(&der, false, need_sha1),
-            "PRIVATE KEY" => {
-                let head = &der[..der.len().min(32)];
-                if find(head, OID_ED25519) {
-                    ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-                        .map(|k| SigningKey::Ed25519(Box::new(k)))
-                        .map_err(|e| format!("corrupt Ed25519 key: {e}"))
-                } else if find(head, OID_RSA) {
-                    Self::rsa(&der, true, need_sha1)
-                } else {
-                    Err("unsupported key type (neither RSA nor Ed25519)".into())
-                }
+        let key = crate::keyfile::read(pem, Armour::Pem).map_err(signer_words)?;
+        Self::from_key(&key, need_sha1)
+    }
+
+    /// A key the reader accepted, checked for signing: ring's checks, the RSA size limits.
+    pub fn from_key(key: &PrivateKey, need_sha1: bool) -> Result<SigningKey, String> {
+        match key {
+            PrivateKey::Rsa { pkcs1, .. } => Self::rsa(pkcs1, need_sha1),
+            PrivateKey::Ed25519 { seed, public } => {
+                let pair = match public {
+                    Some(p) => ring::signature::Ed25519KeyPair::from_seed_and_public_key(&seed[..], p),
+                    None => ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed[..]),
+                };
+                pair.map(|k| SigningKey::Ed25519(Box::new(k))).map_err(|e| format!("corrupt Ed25519 key: {e}"))
             }
-            "ENCRYPTED PRIVATE KEY" => Err("encrypted private keys are not supported".into()),
-            "EC PRIVATE KEY" => Err("EC keys cannot sign DKIM (use RSA or Ed25519)".into()),
-            "PUBLIC KEY" | "RSA PUBLIC KEY" => Err("this is a public key, not a private key".into()),
-            // At most 40 characters of the label: the diagnostic stays one short line whatever
-            // the file holds (found by fuzz/private_key).
-            other => Err(format!("unsupported PEM type {:?}", other.chars().take(40).collect::<String>())),
         }
     }
 
-    fn rsa(der: &[u8], pkcs8: bool, need_sha1: bool) -> Result<SigningKey, String> {
+    fn rsa(pkcs1: &[u8], need_sha1: bool) -> Result<SigningKey, String> {
         if !need_sha1 {
-            let ring_key = if pkcs8 { ring::rsa::KeyPair::from_pkcs8(der) } else { ring::rsa::KeyPair::from_der(der) };
-            if let Ok(k) = ring_key {
+            if let Ok(k) = ring::rsa::KeyPair::from_der(pkcs1) {
                 return Ok(SigningKey::Ring(Box::new(k)));
             }
         }
         use rsa::pkcs1::DecodeRsaPrivateKey;
-        use rsa::pkcs8::DecodePrivateKey;
         use rsa::traits::PublicKeyParts;
-        let k =
-            if pkcs8 { rsa::PrivateKey::from_pkcs8_der(der).ok() } else { rsa::PrivateKey::from_pkcs1_der(der).ok() };
-        let k = k.ok_or("corrupt RSA key")?;
+        let k = rsa::PrivateKey::from_pkcs1_der(pkcs1).map_err(|_| "corrupt RSA key")?;
         let bits = k.n().bit_width() as usize;
         if bits < MIN_RSA_BITS {
             return Err(format!("RSA key of {bits} bits is too short (at least {MIN_RSA_BITS})"));
@@ -276,6 +217,7 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     /// RFC 8463 Appendix A: the Ed25519 test key (seed), as OpenSSL's PKCS#8 v1 PEM.
     pub const RFC8463_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
@@ -296,6 +238,58 @@ mod tests {
         assert!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", false).is_err());
         assert!(SigningKey::from_pem(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", false)
             .is_err());
+    }
+
+    /// An Ed25519 PKCS#8 v2 (RFC 5958, the public key inside) signs with its key; one whose
+    /// public key is another's is refused.
+    #[test]
+    fn ed25519_pkcs8_v2_signs_and_a_wrong_public_key_is_refused() {
+        use rsa::pkcs8::der::{asn1::BitStringRef, asn1::OctetStringRef, Encode as _};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let seed = b64.decode("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+        let mut public = b64.decode("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").unwrap();
+        let inner = OctetStringRef::new(&seed).unwrap().to_der().unwrap();
+        let v2 = |public: &[u8]| {
+            let der = rsa::pkcs8::PrivateKeyInfoRef {
+                algorithm: rsa::pkcs8::AlgorithmIdentifierRef {
+                    oid: const_oid::db::rfc8410::ID_ED_25519,
+                    parameters: None,
+                },
+                private_key: OctetStringRef::new(&inner).unwrap(),
+                public_key: Some(BitStringRef::from_bytes(public).unwrap()),
+            }
+            .to_der()
+            .unwrap();
+            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64.encode(der))
+        };
+        let k = SigningKey::from_pem(v2(&public).as_bytes(), false).unwrap();
+        assert_eq!(k.public_key_dns(), public);
+        assert!(k.sign(Algorithm::Ed25519Sha256, b"data").is_ok());
+        public[31] ^= 1;
+        let e = SigningKey::from_pem(v2(&public).as_bytes(), false).unwrap_err();
+        assert!(e.starts_with("corrupt Ed25519 key"), "{e}");
+    }
+
+    /// The signer's words for the reader's refusals that no fixture shows.
+    #[test]
+    fn signer_words_for_other_refusals() {
+        let words = |file: &[u8]| SigningKey::from_pem(file, false).unwrap_err();
+        assert_eq!(
+            words(&vec![b'A'; crate::keyfile::MAX_KEY_FILE + 1]),
+            "not a key file (the file is longer than 1048576 bytes)"
+        );
+        assert_eq!(words(b"hello"), "not a PEM file (no PEM header line)");
+        assert_eq!(
+            words(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n"),
+            "corrupt PEM (no \"-----END PRIVATE KEY-----\" line)"
+        );
+        assert_eq!(
+            words(b"-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n"),
+            "unsupported key type DSA (neither RSA nor Ed25519)"
+        );
+        // An Ed25519 PKCS#8 cut short still names its algorithm.
+        let short = b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMc\n-----END PRIVATE KEY-----\n";
+        assert_eq!(words(short), "corrupt Ed25519 key (truncated DER)");
     }
 
     /// fuzz/private_key: an unknown PEM label was copied whole into the diagnostic.
@@ -366,14 +360,11 @@ mod tests {
     #[test]
     fn spki_from_pkcs1_agrees_with_the_test_der_writer() {
         for name in ["rsa-1024-pkcs1.pem", "rsa-4096-pkcs8.pem", "rsa-8200.pem"] {
-            let (_, der_bytes) = pem_decode(&fixture(name)).unwrap();
+            let Ok(PrivateKey::Rsa { pkcs1: der_bytes, .. }) = crate::keyfile::read(&fixture(name), Armour::Pem) else {
+                panic!("{name}")
+            };
             use rsa::pkcs8::der::Decode as _;
-            let k = rsa::pkcs1::RsaPrivateKeyRef::from_der(&der_bytes)
-                .or_else(|_| {
-                    let pki = rsa::pkcs8::PrivateKeyInfoRef::from_der(&der_bytes).unwrap();
-                    rsa::pkcs1::RsaPrivateKeyRef::from_der(pki.private_key.as_bytes())
-                })
-                .unwrap();
+            let k = rsa::pkcs1::RsaPrivateKeyRef::from_der(&der_bytes).unwrap();
             let mut pkcs1 = crate::der::unsigned_integer(k.modulus.as_bytes());
             pkcs1.extend_from_slice(&crate::der::unsigned_integer(k.public_exponent.as_bytes()));
             let pkcs1 = crate::der::tlv(crate::der::TAG_SEQUENCE, &pkcs1);

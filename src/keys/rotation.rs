@@ -16,8 +16,8 @@ use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
-/// A private key file is never longer than this.
-const MAX_KEY_FILE: u64 = 1 << 20;
+/// One byte more than a key file may have, so the reader sees a longer file as too long.
+const MAX_KEY_FILE: u64 = crate::keyfile::MAX_KEY_FILE as u64 + 1;
 /// The key types, in the order they are reported.
 const KINDS: [KeyType; 2] = [KeyType::Rsa, KeyType::Ed25519];
 
@@ -337,7 +337,7 @@ fn switch(
     let meta = fs::metadata(&src).map_err(|e| format!("{}: {e}", src.display()))?;
     let mut content = Zeroizing::new(format!("{SELECTOR_LINE} {}\n", k.selector).into_bytes());
     // A key file that names a selector itself (copied by hand) keeps only the line made here.
-    let body = if has_selector_line(&pem) {
+    let body = if crate::keyfile::has_selector_line(&pem) {
         pem.iter().position(|&b| b == b'\n').map_or(&pem[..0], |n| &pem[n + 1..])
     } else {
         &pem[..]
@@ -367,10 +367,6 @@ fn switch(
     keys[i].state = State::Active;
     keys[i].since = s.now;
     save(dir, domain, keys, stop, "switched")
-}
-
-fn has_selector_line(pem: &[u8]) -> bool {
-    pem.get(..SELECTOR_LINE.len()).is_some_and(|p| p.eq_ignore_ascii_case(SELECTOR_LINE.as_bytes()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -320,6 +320,38 @@ fn private_key_pem_is_linear() {
     }
 }
 
+/// The key file reader's line loop on every shape it passes over: blocks of other labels, text
+/// before the block, header and blank lines inside it, base64 lines. (`keyfile::read` refuses
+/// files over 1 MiB before this loop, so the loop itself is measured.)
+#[test]
+fn key_file_reader_is_linear() {
+    for (what, head, unit) in [
+        ("many blocks of another label", "", "-----BEGIN CERTIFICATE-----\n"),
+        ("many text lines before the block", "", "# a comment line, not base64\r\n"),
+        ("many header lines", "-----BEGIN RSA PRIVATE KEY-----\n", "Comment: x\n"),
+        ("many blank lines", "-----BEGIN PRIVATE KEY-----\n", " \r\n"),
+        (
+            "many base64 lines",
+            "-----BEGIN PRIVATE KEY-----\n",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCqopryjgyrtrHp\n",
+        ),
+    ] {
+        assert_linear(
+            &format!("keyfile::pem_block, {what}"),
+            1024,
+            |n| {
+                let mut pem = head.to_string();
+                pem.push_str(&unit.repeat(n.div_ceil(unit.len())));
+                pem.push_str("-----END PRIVATE KEY-----\n");
+                pem
+            },
+            |pem| {
+                black_box(crate::keyfile::pem_block(pem).is_ok());
+            },
+        );
+    }
+}
+
 // --- DKIM body canonicalization ------------------------------------------------------------------
 
 #[test]
