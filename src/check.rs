@@ -4,12 +4,14 @@
 //! key and verifying it through the DNS with the verifier. What lies outside qmail-dkim is
 //! checked too: whether the user qmail-smtpd runs as can read the key, and `QMAILQUEUE`.
 
-use crate::config::{self, Env, KeyFound, Mode};
+use crate::config::settings::ErrorSettings;
+use crate::config::{self, KeyFound, Settings};
 use crate::dkim::canon::BodyHasher;
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::{sign, verify, HashAlg};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::{find_header_end, Headers};
+use crate::plan::{Mode, Plan, Stage};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -135,8 +137,8 @@ impl Report {
 
 /// What to check.
 pub struct Request<'a> {
-    /// The environment qmail-dkim would get (the run script's, plus the rule's variables).
-    pub env: &'a Env,
+    /// What qmail-dkim would read (the run script's environment, plus the rule's variables).
+    pub settings: &'a Settings,
     /// The envelope sender / From address of a message.
     pub from: Option<&'a str>,
     /// The user qmail-dkim runs as; `None`: whoever runs the check.
@@ -146,8 +148,8 @@ pub struct Request<'a> {
 
 /// Checks everything qmail-dkim depends on for this request, in the order it uses them.
 pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
-    let env = req.env;
-    match env.get("QMAILQUEUE") {
+    let s = req.settings;
+    match &s.qmailqueue {
         None => {
             out.problem("QMAILQUEUE is not set: qmail-smtpd hands the message to qmail-queue and qmail-dkim never runs")
         }
@@ -158,11 +160,12 @@ pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
             }
         }
     }
-    let mode = config::dkim_mode(env);
-    match &mode {
-        Mode::Pass => out.say(format!("mode: pass (DKIM neither signs nor verifies: {})", why_pass(env))),
+    // The plan qmail-dkim would make.
+    let plan = Plan::new(s, Stage::Entry);
+    match &plan.mode {
+        Mode::Pass => out.say(format!("mode: pass (DKIM neither signs nor verifies: {})", why_pass(s))),
         Mode::Verify { letters } => {
-            out.say(format!("mode: verify ({})", why_verify(env)));
+            out.say(format!("mode: verify ({})", why_verify(s)));
             if letters.is_empty() {
                 out.say("refuses: nothing (DKIMVERIFY is empty or unset: results are only recorded)");
             } else {
@@ -177,19 +180,18 @@ pub fn check(req: &Request<'_>, dns: &dyn TxtLookup, out: &mut Report) {
             }
         }
         Mode::Sign { template } => {
-            out.say(format!("mode: sign ({}), key template {template}", why_sign(env)));
+            out.say(format!("mode: sign ({}), key template {template}", why_sign(s)));
             check_signing(req, template, dns, out);
         }
     }
-    check_queue_time(req, out);
-    let dk_only = crate::domainkeys::task::dk_only(env, &mode);
-    let queue = crate::queue::choose(&[], env, dk_only);
+    check_queue_time(req, &plan, out);
+    let queue = crate::queue::choose(&[], &s.queue, plan.dk_only);
     let prog = PathBuf::from(&queue[0]);
     out.say(format!("queue program: {}", prog.display()));
     if let Some(why) = not_runnable(&prog) {
         out.problem(format!("the queue program {}: {why}", prog.display()));
     }
-    out.say(format!("refusals: {}", error_convention(env)));
+    out.say(format!("refusals: {}", error_convention(&s.errors)));
 }
 
 /// A check's letters and what each refuses.
@@ -197,33 +199,37 @@ type Letters = &'static [(char, &'static str)];
 
 /// SPF, DMARC and ARC: what runs, what each letter refuses, and whether the seal's key is there
 /// (docs/dmarc.md).
-fn check_queue_time(req: &Request<'_>, out: &mut Report) {
-    let env = req.env;
-    let checks = crate::plan::Checks::from_env(env);
-    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
-    let lists: [(&str, &str, &Option<String>, Letters); 3] = [
+fn check_queue_time(req: &Request<'_>, plan: &Plan, out: &mut Report) {
+    let s = req.settings;
+    let checks = &plan.checks;
+    let relay = s.relay();
+    // (variable, its value, method, the letters that run, what each letter refuses)
+    type Check<'a> = (&'a str, &'a Option<String>, &'a str, &'a Option<String>, Letters);
+    let lists: [Check<'_>; 3] = [
         (
             "SPFVERIFY",
+            &s.spfverify,
             "spf",
             &checks.spf,
             &[('F', "fail"), ('S', "softfail"), ('N', "neutral"), ('T', "temperror"), ('P', "permerror")],
         ),
         (
             "DMARCVERIFY",
+            &s.dmarcverify,
             "dmarc",
             &checks.dmarc,
             &[('R', "p=reject"), ('Q', "p=quarantine"), ('N', "p=none"), ('T', "temperror"), ('P', "permerror")],
         ),
-        ("ARCVERIFY", "arc", &checks.arc, &[('F', "fail"), ('T', "temperror")]),
+        ("ARCVERIFY", &s.arcverify, "arc", &checks.arc, &[('F', "fail"), ('T', "temperror")]),
     ];
-    for (var, method, letters, known) in lists {
+    for (var, value, method, letters, known) in lists {
         let Some(letters) = letters else {
-            if relay && env.is_set(var) {
+            if relay && value.is_some() {
                 out.say(format!("{method}: not checked ({var} is ignored for a relay client)"));
             }
             continue;
         };
-        let why = match (env.get(var), method) {
+        let why = match (value, method) {
             (Some(_), _) => "",
             (None, "spf") => " (DMARCVERIFY needs it)",
             (None, _) => " (ARCSIGN needs it)",
@@ -244,21 +250,20 @@ fn check_queue_time(req: &Request<'_>, out: &mut Report) {
         }
         out.say(format!("{method}: checked, refuses ({var}={letters}): {}", named.join(", ")));
     }
-    if checks.spf.is_some() && env.nonempty("TCPREMOTEIP").is_none() {
+    if checks.spf.is_some() && s.tcpremoteip.is_none() {
         out.say("spf: TCPREMOTEIP is not set here (tcpserver sets it): local injection gets spf=none");
     }
     if let Some(template) = &checks.arc_sign {
-        let control = config::control_dir(env);
         // As qmail-dkim decides it for a message from --from (qmail-dkim's own function).
         let from = req.from.map_or_else(Vec::new, |f| format!("From: {f}\n").into_bytes());
-        let domain = match crate::plan::seal_domain(env, &control, &Headers::parse(from)) {
+        let domain = match crate::plan::seal_domain(s, &Headers::parse(from)) {
             Ok(d) => d,
             Err(e) => {
                 out.problem(format!("ARCSIGN: no sealing domain ({e}): set ARCDOMAIN"));
                 return;
             }
         };
-        let choice = config::KeyChoice::new(&control, template, &domain);
+        let choice = config::KeyChoice::new(&s.control, template, &domain);
         match choice.find_with(|p| {
             if let Some(w) = req.user {
                 may_read(p, w)?;
@@ -276,27 +281,26 @@ fn check_queue_time(req: &Request<'_>, out: &mut Report) {
     }
 }
 
-fn why_sign(env: &Env) -> String {
-    if env.is_set("DKIMSIGN") {
+fn why_sign(s: &Settings) -> String {
+    if s.dkimsign.is_some() {
         "DKIMSIGN is set".into()
-    } else if env.is_set("RELAYCLIENT") {
+    } else if s.relayclient {
         "RELAYCLIENT is set and DKIMVERIFY is not".into()
     } else {
         "AUTHINFO is set and DKIMVERIFY is not".into()
     }
 }
 
-fn why_verify(env: &Env) -> String {
-    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
-    match (relay, env.is_set("DKIMVERIFY")) {
+fn why_verify(s: &Settings) -> String {
+    match (s.relay(), s.dkimverify.is_some()) {
         (false, _) => "neither DKIMSIGN nor RELAYCLIENT nor AUTHINFO is set".into(),
         (true, true) => "DKIMVERIFY is set, DKIMSIGN is not; a relay client is verified too".into(),
         (true, false) => "DKIMSIGN is not set".into(),
     }
 }
 
-fn why_pass(env: &Env) -> String {
-    if env.is_set("DKSIGN") || env.is_set("DKVERIFY") {
+fn why_pass(s: &Settings) -> String {
+    if s.dksign.is_some() || s.dkverify.is_some() {
         "a DomainKeys-only setup (DKSIGN or DKVERIFY without a DKIM variable)".into()
     } else {
         "a relay client with RELAYCLIENT_NODKIMVERIFY".into()
@@ -315,22 +319,22 @@ fn not_runnable(p: &Path) -> Option<String> {
 
 /// The custom-error convention, chosen as [`crate::refusal`] says (a permanent refusal stays
 /// permanent on every qmail).
-fn error_convention(env: &Env) -> String {
-    let known = env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase());
+fn error_convention(e: &ErrorSettings) -> String {
+    let known = e.custom_errors.as_deref().map(|v| v.trim().to_ascii_lowercase());
     if let (Some(v), true) =
-        (env.get("CUSTOM_ERRORS"), matches!(known.as_deref(), Some("indimail" | "notqmail" | "none" | "netqmail")))
+        (&e.custom_errors, matches!(known.as_deref(), Some("indimail" | "notqmail" | "none" | "netqmail")))
     {
         // Our own descriptor 6 says nothing about qmail-smtpd's: an explicit value decides alone.
-        let what = match crate::queue::CustomErrors::choose(env, || false) {
+        let what = match crate::queue::CustomErrors::choose(e, || false) {
             crate::queue::CustomErrors::Notqmail => "notqmail's: exit 82, the text on descriptor 6",
             crate::queue::CustomErrors::Indimail => "indimail's: exit 88, the text on ERROR_FD (default 2)",
             crate::queue::CustomErrors::None => "none: exit 31 (permanent) or 71 (temporary)",
         };
         return format!("CUSTOM_ERRORS={v}, {what}");
     }
-    let otherwise = if env.get("ERROR_FD").map(str::trim) == Some("-1") {
+    let otherwise = if e.error_fd.as_deref().map(str::trim) == Some("-1") {
         "else none (exit 31 or 71) since ERROR_FD=-1 is indimail's \"no reply pipe\""
-    } else if env.is_set("ERROR_FD") {
+    } else if e.error_fd.is_some() {
         "else indimail's (exit 88, text on ERROR_FD) since ERROR_FD is set"
     } else {
         "else none (exit 31 or 71, understood by every qmail)"
@@ -341,13 +345,12 @@ fn error_convention(env: &Env) -> String {
 }
 
 fn check_signing(req: &Request<'_>, template: &str, dns: &dyn TxtLookup, out: &mut Report) {
-    let env = req.env;
-    let control = config::control_dir(env);
+    let s = req.settings;
     // Without --from the domain comes from BOUNCEDOMAIN or the control files, as for a
     // message without sender fields; the probe message then comes from its postmaster.
     let from = match req.from {
         Some(f) => f.to_string(),
-        None => match config::signing_domain(&Headers::parse(Vec::new()), env, &control) {
+        None => match config::signing_domain(&Headers::parse(Vec::new()), s) {
             Ok(Some(d)) => format!("postmaster@{d}"),
             _ => String::new(),
         },
@@ -356,7 +359,7 @@ fn check_signing(req: &Request<'_>, template: &str, dns: &dyn TxtLookup, out: &m
         if from.is_empty() { PROBE.as_bytes().to_vec() } else { format!("From: {from}\n{PROBE}").into_bytes() };
     let Some((end, body)) = find_header_end(&probe_msg, 0) else { return };
     let headers = Headers::parse(probe_msg[..end].to_vec());
-    let jobs = match crate::plan::sign_jobs(env, &control, template, &headers, req.now) {
+    let jobs = match crate::plan::sign_jobs(s, template, &headers, req.now) {
         Ok(j) => j,
         Err(e) => {
             out.problem(format!("qmail-dkim refuses every message from this client: {e}"));
@@ -463,7 +466,7 @@ fn probe(
         }
     };
     signed.extend_from_slice(msg);
-    let report = verify::verify_message(&signed, dns, &crate::plan::verify_options(&Env::default()), now);
+    let report = verify::verify_message(&signed, dns, &verify::Options::default(), now);
     let Some(r) = report.results.first() else { return };
     if r.outcome.is_pass() {
         out.say(format!("record {name}: a receiver verifies the signature ({})", r.outcome.name()));

@@ -117,13 +117,14 @@ pub fn valid_name(name: &str) -> bool {
 
 mod lenient;
 
-use crate::config::Env;
+pub use crate::config::settings::parse_dnscacheip;
+use crate::config::settings::DnsSettings;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Default time bound of one query (`DNSTIMEOUT` seconds overrides it).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_TIMEOUT: Duration = crate::config::settings::DEFAULT_DNS_TIMEOUT;
 /// The questions of one message that the sender may choose (every question but the
 /// [`unchosen`] ones) may wait at most this many query time bounds in all; after that each
 /// further one is a temporary failure at once, so a dead server cannot hold a delivery for
@@ -168,45 +169,21 @@ impl<T: Resolver + ?Sized> Resolver for std::rc::Rc<T> {
 }
 
 /// The lookups of one message: `SELECTOR_DATA` when it is set (no DNS at all), else DNS.
-pub fn from_env(env: &Env) -> Box<dyn TxtLookup> {
-    if let Some(d) = env.get("SELECTOR_DATA") {
+pub fn from_settings(s: &DnsSettings) -> Box<dyn TxtLookup> {
+    if let Some(d) = &s.selector_data {
         return Box::new(Fixed(d.as_bytes().to_vec()));
     }
-    Box::new(Hickory::from_env(env))
+    Box::new(Hickory::from_settings(s))
 }
 
 /// The key lookups of one message beside `shared`, the message's one resolver:
 /// `SELECTOR_DATA` when it is set, else the shared resolver itself (one time budget for
 /// everything), made only now.
-pub fn keys_or_shared(env: &Env, shared: impl FnOnce() -> std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
-    match env.get("SELECTOR_DATA") {
+pub fn keys_or_shared(s: &DnsSettings, shared: impl FnOnce() -> std::rc::Rc<Hickory>) -> Box<dyn TxtLookup> {
+    match &s.selector_data {
         Some(d) => Box::new(Fixed(d.as_bytes().to_vec())),
         None => Box::new(shared()),
     }
-}
-
-/// The servers named by `DNSCACHEIP`: addresses separated by spaces or commas, each an IP
-/// address with an optional port (`127.0.0.1`, `127.0.0.1:5353`, `::1`, `[::1]:5353`).
-/// Entries that are neither are skipped.
-pub fn parse_dnscacheip(v: &str) -> Vec<SocketAddr> {
-    v.split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| {
-            s.parse::<SocketAddr>().ok().or_else(|| {
-                let bare = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
-                bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
-            })
-        })
-        .collect()
-}
-
-/// `DNSTIMEOUT`: whole seconds (fractions allowed, e.g. `0.5`); default 5 s; at least 10 ms.
-pub fn timeout_from_env(env: &Env) -> Duration {
-    env.nonempty("DNSTIMEOUT")
-        .and_then(|t| t.trim().parse::<f64>().ok())
-        .filter(|t| t.is_finite() && *t > 0.0)
-        .map(|t| Duration::from_secs_f64(t.clamp(0.01, 3600.0)))
-        .unwrap_or(DEFAULT_TIMEOUT)
 }
 
 /// Where the servers come from.
@@ -246,16 +223,17 @@ type QueryResult = std::result::Result<Vec<hickory_resolver::proto::rr::RData>, 
 const USED_UP: &str = "DNS time budget for this message used up";
 
 impl Hickory {
-    pub fn from_env(env: &Env) -> Hickory {
-        let servers = match env.nonempty("DNSCACHEIP").map(parse_dnscacheip) {
-            Some(l) if !l.is_empty() => Servers::Listed(l),
+    /// The resolver `DNSCACHEIP` and `DNSTIMEOUT` name.
+    pub fn from_settings(s: &DnsSettings) -> Hickory {
+        let servers = match &s.servers {
+            Some(l) if !l.is_empty() => Servers::Listed(l.clone()),
             Some(_) => {
                 eprintln!("qmail-dkim: warning: DNSCACHEIP names no usable address; using /etc/resolv.conf");
                 Servers::System
             }
             None => Servers::System,
         };
-        Hickory::new(servers, timeout_from_env(env))
+        Hickory::new(servers, s.timeout)
     }
 
     pub fn new(servers: Servers, timeout: Duration) -> Hickory {
@@ -675,18 +653,19 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        let e = |v: &str| Env::from_pairs(&[("DNSTIMEOUT", v)]);
-        assert_eq!(timeout_from_env(&Env::default()), DEFAULT_TIMEOUT);
-        assert_eq!(timeout_from_env(&e("2")), Duration::from_secs(2));
-        assert_eq!(timeout_from_env(&e("0.5")), Duration::from_millis(500));
-        assert_eq!(timeout_from_env(&e("x")), DEFAULT_TIMEOUT);
-        assert_eq!(timeout_from_env(&e("-1")), DEFAULT_TIMEOUT);
+        let e = |v: &str| crate::config::Settings::from_pairs(&[("DNSTIMEOUT", v)]).dns.timeout;
+        assert_eq!(DnsSettings::default().timeout, DEFAULT_TIMEOUT);
+        assert_eq!(e("2"), Duration::from_secs(2));
+        assert_eq!(e("0.5"), Duration::from_millis(500));
+        assert_eq!(e("x"), DEFAULT_TIMEOUT);
+        assert_eq!(e("-1"), DEFAULT_TIMEOUT);
     }
 
     #[test]
     fn selector_data_wins() {
-        let env = Env::from_pairs(&[("SELECTOR_DATA", "v=DKIM1; p="), ("DNSCACHEIP", "127.0.0.1:1")]);
-        let l = from_env(&env);
+        let env =
+            crate::config::Settings::from_pairs(&[("SELECTOR_DATA", "v=DKIM1; p="), ("DNSCACHEIP", "127.0.0.1:1")]);
+        let l = from_settings(&env.dns);
         assert_eq!(l.txt("a._domainkey.b.org"), TxtAnswer::Records(vec![b"v=DKIM1; p=".to_vec()]));
         assert_eq!(l.txt(&format!("{}.org", "a".repeat(260))), TxtAnswer::BadName);
     }

@@ -8,7 +8,7 @@
 //! remote                           qmail-dkim-remote: sign at queue exit, exec qmail-remote
 //! keys                             `dkim keys`: key rotation (docs/key-rotation.md)
 //! run, check                       sequence the I/O of one message; `dkim check`
-//! plan                             environment + control files -> tasks with plain options
+//! plan                             settings -> the one Plan -> tasks with plain options
 //! queue                            start, feed and wait for the next program
 //! arc, dkim2, dmarc, spf           RFC 8617, DKIM2 (draft), 9989, 7208 at queue time, with tasks
 //! domainkeys                       RFC 4870, with its tasks
@@ -16,13 +16,14 @@
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
 //! task                             Task, Context, Finished, Refusal
 //! dns, refusal
-//! config, headers
+//! config, headers                  settings (the one reading of the environment), control files
 //! message, envelope, log
 //! error, dmarc_spool, keyfile      errors; the DMARC report spool's record format; a key file
 //! access, auth_results, der, domain, getopt, glob, rfc5322, tcprules
 //! ```
 //!
 //! `config` and `dkim` do not import each other: `plan` hands the methods plain data.
+//! Nothing below `config::settings` reads the environment.
 
 #![cfg_attr(test, allow(clippy::cast_possible_truncation, reason = "test inputs are small and made here"))]
 

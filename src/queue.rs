@@ -1,7 +1,7 @@
 //! Handing the message on: run the next program with the message on its fd 0 and the envelope
 //! on its fd 1 (two pipes), wait for it, and mirror its exit code. Refusals: crate::refusal.
 
-use crate::config::Env;
+use crate::config::settings::QueueSettings;
 use crate::error::{Error, Result};
 use crate::message::{Field, Headers, ReplayError, Spool};
 use nix::errno::Errno;
@@ -29,14 +29,13 @@ pub static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI3
 
 /// The next program's argv: our own arguments, else `DKIMQUEUE` (or `DKQUEUE` for a
 /// DomainKeys-only run), else `QUEUEPROG`, else qmail-queue. Values are split on whitespace.
-pub fn choose(args: &[OsString], env: &Env, dk_only: bool) -> Vec<OsString> {
+pub fn choose(args: &[OsString], q: &QueueSettings, dk_only: bool) -> Vec<OsString> {
     if !args.is_empty() {
         return args.to_vec();
     }
-    let v = env
-        .nonempty("DKIMQUEUE")
-        .or_else(|| if dk_only { env.nonempty("DKQUEUE") } else { None })
-        .or_else(|| env.nonempty("QUEUEPROG"))
+    let v = (q.dkimqueue.as_deref())
+        .or(if dk_only { q.dkqueue.as_deref() } else { None })
+        .or(q.queueprog.as_deref())
         .unwrap_or(DEFAULT_QUEUE);
     let words: Vec<OsString> = v.split_ascii_whitespace().map(OsString::from).collect();
     if words.is_empty() {
@@ -67,7 +66,7 @@ pub fn is_this_program(program: &OsStr) -> bool {
 /// The variables the queue program must not get (a chained qmail-dkim would loop).
 const HIDDEN: [&str; 2] = ["DKIMQUEUE", "DKQUEUE"];
 
-/// Takes [`HIDDEN`] out of our own environment, once the run has its snapshot (`Env`): the
+/// Takes [`HIDDEN`] out of our own environment, once the run has read its settings: the
 /// queue program then inherits the environment as it is, where `Command::env_remove` makes std
 /// copy and sort every variable for the child (74,000 instructions with 37 variables). Call it
 /// only while the process has one thread (qmail-dkim's start).
@@ -501,13 +500,14 @@ mod tests {
 
     #[test]
     fn queue_choice() {
-        let e = Env::from_pairs(&[("DKIMQUEUE", "/q/a x"), ("QUEUEPROG", "/q/b")]);
+        let env = |p: &[(&str, &str)]| crate::config::Settings::from_pairs(p).queue;
+        let e = env(&[("DKIMQUEUE", "/q/a x"), ("QUEUEPROG", "/q/b")]);
         assert_eq!(choose(&[], &e, false), vec![OsString::from("/q/a"), "x".into()]);
         assert_eq!(choose(&["/f".into()], &e, false), vec![OsString::from("/f")]);
-        let e = Env::from_pairs(&[("QUEUEPROG", "/q/b"), ("DKQUEUE", "/q/dk")]);
+        let e = env(&[("QUEUEPROG", "/q/b"), ("DKQUEUE", "/q/dk")]);
         assert_eq!(choose(&[], &e, false), vec![OsString::from("/q/b")]);
         assert_eq!(choose(&[], &e, true), vec![OsString::from("/q/dk")]);
-        assert_eq!(choose(&[], &Env::default(), false), vec![OsString::from(DEFAULT_QUEUE)]);
+        assert_eq!(choose(&[], &QueueSettings::default(), false), vec![OsString::from(DEFAULT_QUEUE)]);
     }
 
     #[test]

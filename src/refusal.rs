@@ -6,7 +6,7 @@
 //! plain exit codes. Whenever the reason does not itself go to fd 2, one line naming the
 //! refusal goes there, because fd 2 is the log of qmail-smtpd under tcpserver.
 
-use crate::config::Env;
+use crate::config::settings::ErrorSettings;
 use crate::error::{Error, Refusal};
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -33,20 +33,20 @@ pub enum CustomErrors {
 impl CustomErrors {
     /// The convention for this run; probes fd 6 (one fstat) only when `CUSTOM_ERRORS` does not
     /// name one.
-    pub fn from_env(env: &Env) -> CustomErrors {
+    pub fn from_settings(e: &ErrorSettings) -> CustomErrors {
         // Probed once, at start-up (crate::run): fd 6 may later be one of our own pipes.
         static FD6_IS_PIPE: OnceLock<bool> = OnceLock::new();
-        CustomErrors::choose(env, || *FD6_IS_PIPE.get_or_init(|| is_pipe(NOTQMAIL_FD)))
+        CustomErrors::choose(e, || *FD6_IS_PIPE.get_or_init(|| is_pipe(NOTQMAIL_FD)))
     }
 
-    /// [`CustomErrors::from_env`] with the fd 6 probe given, so the choice can be tested.
+    /// [`CustomErrors::from_settings`] with the fd 6 probe given, so the choice can be tested.
     /// An unknown or empty `CUSTOM_ERRORS` counts as unset (`auto` names that on purpose).
     /// `ERROR_FD=-1` is indimail's "no error pipe": exit 88 without text would be answered
     /// `Zqq temporary problem`, so a permanent refusal would turn temporary; it means `none`.
-    pub fn choose(env: &Env, fd6_is_pipe: impl FnOnce() -> bool) -> CustomErrors {
-        let error_fd = env.get("ERROR_FD").map(str::trim);
+    pub fn choose(e: &ErrorSettings, fd6_is_pipe: impl FnOnce() -> bool) -> CustomErrors {
+        let error_fd = e.error_fd.as_deref().map(str::trim);
         let indimail = if error_fd == Some("-1") { CustomErrors::None } else { CustomErrors::Indimail };
-        match env.get("CUSTOM_ERRORS").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        match e.custom_errors.as_deref().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             Some("indimail") => return indimail,
             Some("notqmail") => return CustomErrors::Notqmail,
             Some("none") | Some("netqmail") => return CustomErrors::None,
@@ -81,8 +81,8 @@ pub fn is_pipe(fd: i32) -> bool {
 }
 
 /// The descriptor indimail's qmail-smtpd reads the text from: `ERROR_FD`, else 2.
-fn reply_fd(env: &Env) -> i32 {
-    env.get("ERROR_FD").and_then(|n| n.trim().parse::<i32>().ok()).filter(|&n| n >= 0).unwrap_or(2)
+fn reply_fd(e: &ErrorSettings) -> i32 {
+    e.error_fd.as_deref().and_then(|n| n.trim().parse::<i32>().ok()).filter(|&n| n >= 0).unwrap_or(2)
 }
 
 /// indimail's reply pipe, moved off fd 2 by [`set_aside_reply_pipe`] (-1: not moved).
@@ -93,8 +93,8 @@ static REPLY_PIPE: AtomicI32 = AtomicI32::new(-1);
 /// refusal ([`refuse`]) and for the queue program's fd 2 (its own refusals go there), and our
 /// fd 2 becomes /dev/null, so diagnostics, `VERBOSE` and the `DKIMLOG` line go nowhere.
 /// Called once, before anything is written.
-pub fn set_aside_reply_pipe(env: &Env) {
-    if CustomErrors::from_env(env) != CustomErrors::Indimail || reply_fd(env) != 2 {
+pub fn set_aside_reply_pipe(e: &ErrorSettings) {
+    if CustomErrors::from_settings(e) != CustomErrors::Indimail || reply_fd(e) != 2 {
         return;
     }
     // SAFETY: descriptor calls on numbers; failures leave fd 2 as it was.
@@ -129,7 +129,7 @@ pub fn queue_stderr() -> Option<OwnedFd> {
 
 /// What a refusal writes where, and the exit code: the pure part of [`refuse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Disposition {
     pub code: i32,
     /// The `D`/`Z` text for the caller and the descriptor it goes to (no newline: indimail and
     /// notqmail put it verbatim into the SMTP reply).
@@ -138,7 +138,7 @@ pub struct Plan {
     pub log: Option<String>,
 }
 
-impl Plan {
+impl Disposition {
     /// fd 2 is the caller's reply channel (indimail's error pipe), not a log: anything else
     /// written there would end up in the SMTP reply.
     pub fn replies_on_fd2(&self) -> bool {
@@ -146,15 +146,15 @@ impl Plan {
     }
 }
 
-/// Plans a refusal; `text` is the reason without the D/Z letter.
-pub fn plan(conv: CustomErrors, env: &Env, permanent: bool, text: &str) -> Plan {
+/// Where a refusal goes and its exit code; `text` is the reason without the D/Z letter.
+pub fn disposition(conv: CustomErrors, e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
     let letter = if permanent { 'D' } else { 'Z' };
     let clean = one_line(text);
     let (code, text) = match conv {
-        CustomErrors::Indimail if env.get("ERROR_FD").map(str::trim) == Some("-1") => {
-            return plan(CustomErrors::None, env, permanent, text);
+        CustomErrors::Indimail if e.error_fd.as_deref().map(str::trim) == Some("-1") => {
+            return disposition(CustomErrors::None, e, permanent, text);
         }
-        CustomErrors::Indimail => (88, Some((reply_fd(env), cut(format!("{letter}{clean}"), INDIMAIL_MAX)))),
+        CustomErrors::Indimail => (88, Some((reply_fd(e), cut(format!("{letter}{clean}"), INDIMAIL_MAX)))),
         CustomErrors::Notqmail => (82, Some((NOTQMAIL_FD, cut(format!("{letter}{clean}"), NOTQMAIL_MAX)))),
         CustomErrors::None => (Error::Refused(Refusal { permanent, text: String::new() }).exit_code(), None),
     };
@@ -166,13 +166,13 @@ pub fn plan(conv: CustomErrors, env: &Env, permanent: bool, text: &str) -> Plan 
             Some(format!("qmail-dkim: refused {kind} (exit {code}): {reason}\n"))
         }
     };
-    Plan { code, text, log }
+    Disposition { code, text, log }
 }
 
 /// Reports a refusal in this run's convention: writes the text and the log line, returns the
-/// plan (its `code` is the exit code).
-pub fn refuse(env: &Env, permanent: bool, text: &str) -> Plan {
-    let p = plan(CustomErrors::from_env(env), env, permanent, text);
+/// disposition (its `code` is the exit code).
+pub fn refuse(e: &ErrorSettings, permanent: bool, text: &str) -> Disposition {
+    let p = disposition(CustomErrors::from_settings(e), e, permanent, text);
     if let Some((fd, t)) = &p.text {
         let moved = REPLY_PIPE.load(Ordering::SeqCst);
         write_fd(if *fd == 2 && moved >= 0 { moved } else { *fd }, t.as_bytes());
@@ -184,8 +184,8 @@ pub fn refuse(env: &Env, permanent: bool, text: &str) -> Plan {
 }
 
 /// [`refuse`], returning only the exit code.
-pub fn report_refusal(env: &Env, permanent: bool, text: &str) -> i32 {
-    refuse(env, permanent, text).code
+pub fn report_refusal(e: &ErrorSettings, permanent: bool, text: &str) -> i32 {
+    refuse(e, permanent, text).code
 }
 
 /// The reply text on one line: CR and LF become spaces, other control characters `?`.
@@ -230,8 +230,8 @@ fn write_fd(fd: i32, data: &[u8]) {
 mod tests {
     use super::*;
 
-    fn env(p: &[(&str, &str)]) -> Env {
-        Env::from_pairs(p)
+    fn env(p: &[(&str, &str)]) -> ErrorSettings {
+        crate::config::Settings::from_pairs(p).errors
     }
 
     #[test]
@@ -267,27 +267,27 @@ mod tests {
     #[test]
     fn where_text_and_log_go() {
         let t = "qmail-dkim: no signatures (#5.7.5)";
-        let p = plan(CustomErrors::None, &env(&[]), true, t);
+        let p = disposition(CustomErrors::None, &env(&[]), true, t);
         assert_eq!(
             p,
-            Plan {
+            Disposition {
                 code: 31,
                 text: None,
                 log: Some("qmail-dkim: refused permanently (exit 31): no signatures (#5.7.5)\n".into())
             }
         );
-        assert_eq!(plan(CustomErrors::None, &env(&[]), false, t).code, 71);
-        let p = plan(CustomErrors::Notqmail, &env(&[]), false, t);
+        assert_eq!(disposition(CustomErrors::None, &env(&[]), false, t).code, 71);
+        let p = disposition(CustomErrors::Notqmail, &env(&[]), false, t);
         assert_eq!((p.code, p.text), (82, Some((6, format!("Z{t}")))));
         assert_eq!(p.log.as_deref(), Some("qmail-dkim: refused temporarily (exit 82): no signatures (#5.7.5)\n"));
         // indimail on fd 2: the text is the whole of what fd 2 gets, without a newline.
-        let p = plan(CustomErrors::Indimail, &env(&[]), true, t);
+        let p = disposition(CustomErrors::Indimail, &env(&[]), true, t);
         assert_eq!((p.code, &p.text, &p.log), (88, &Some((2, format!("D{t}"))), &None));
         assert!(p.replies_on_fd2());
-        let p = plan(CustomErrors::Indimail, &env(&[("ERROR_FD", "5")]), true, t);
+        let p = disposition(CustomErrors::Indimail, &env(&[("ERROR_FD", "5")]), true, t);
         assert_eq!((p.text, p.log.is_some()), (Some((5, format!("D{t}"))), true));
         // indimail's "no error pipe" is the none convention: 31 stays permanent.
-        let p = plan(CustomErrors::Indimail, &env(&[("ERROR_FD", "-1")]), true, t);
+        let p = disposition(CustomErrors::Indimail, &env(&[("ERROR_FD", "-1")]), true, t);
         assert_eq!((p.code, p.text, p.log.is_some()), (31, None, true));
         for e in [env(&[("ERROR_FD", "-1")]), env(&[("ERROR_FD", " -1 "), ("CUSTOM_ERRORS", "indimail")])] {
             assert_eq!(CustomErrors::choose(&e, || false), CustomErrors::None);
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn text_is_one_line_and_cut_on_a_character() {
-        let p = plan(CustomErrors::Notqmail, &env(&[]), true, &format!("a\r\nb\0{}", "é".repeat(300)));
+        let p = disposition(CustomErrors::Notqmail, &env(&[]), true, &format!("a\r\nb\0{}", "é".repeat(300)));
         let (_, t) = p.text.unwrap();
         assert!(t.starts_with("Da  b?é"));
         assert!(t.len() <= 255 && t.len() >= 254);

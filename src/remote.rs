@@ -4,7 +4,7 @@
 //! signed message on fd 0, so the result protocol and the exit status are qmail-remote's own.
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
-use crate::config::{self, control_dir, ControlDir, Env};
+use crate::config::Settings;
 use crate::dkim::sign_task::Signer;
 use crate::dkim::tags::TagList;
 use crate::dkim::verify::{Options as VerifyOptions, Verifier};
@@ -12,7 +12,7 @@ use crate::dns::{TxtAnswer, TxtLookup};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::{author_domain, Headers};
-use crate::plan;
+use crate::plan::{self, Mode, Plan, Stage};
 use crate::run::{self, Head};
 use crate::task::{Context, Finished, Task};
 use std::convert::Infallible;
@@ -58,8 +58,9 @@ pub fn main() -> i32 {
         report_temporary("usage: qmail-dkim-remote host sender recipient ...");
         return 0;
     }
-    let env = Env::from_process();
-    let text = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, &args))) {
+    let settings = Settings::from_process();
+    let plan = Plan::new(&settings, Stage::Exit);
+    let text = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&settings, &plan, &args))) {
         Ok(Ok(never)) => match never {},
         Ok(Err(e)) => e.to_string(),
         Err(_) => "internal error (panic)".to_string(),
@@ -86,34 +87,28 @@ fn report_temporary(text: &str) {
     let _ = out.write_all(&temporary_report(text));
 }
 
-/// The signing domain: the envelope sender's (`DKIMSIGN_DOMAIN=from`: the From: field's, for
-/// DMARC alignment, falling back to the sender's); a bounce (empty sender) takes
+/// The signing domain: the envelope sender's (`from_field`, `DKIMSIGN_DOMAIN=from`: the From:
+/// field's, for DMARC alignment, falling back to the sender's); a bounce (empty sender) takes
 /// control/bouncehost, then control/me. A sender without `@` gives an empty domain, which has
-/// no key ([`config::KeyChoice`]): the message leaves unsigned.
-pub fn signing_domain(env: &Env, control: &ControlDir, sender: &[u8], headers: &Headers) -> Result<String> {
-    if env.get("DKIMSIGN_DOMAIN").is_some_and(|v| v.eq_ignore_ascii_case("from")) {
+/// no key ([`crate::config::KeyChoice`]): the message leaves unsigned.
+pub fn signing_domain(from_field: bool, s: &Settings, sender: &[u8], headers: &Headers) -> Result<String> {
+    if from_field {
         if let Ok(d) = author_domain(headers) {
             return Ok(d);
         }
     }
     if sender.is_empty() {
-        for f in ["bouncehost", "me"] {
-            if let Some(d) = control.first_line(f)? {
-                return Ok(d.trim_end_matches('.').to_ascii_lowercase());
-            }
-        }
-        return Err(Error::NoDomain);
+        let file = match s.bouncehost()? {
+            Some(d) => Some(d),
+            None => s.me()?,
+        };
+        return file.map(|d| d.trim_end_matches('.').to_ascii_lowercase()).ok_or(Error::NoDomain);
     }
     let domain = match memchr::memrchr(b'@', sender) {
         Some(at) => &sender[at + 1..],
         None => &[][..],
     };
     Ok(String::from_utf8_lossy(domain).trim_end_matches('.').to_ascii_lowercase())
-}
-
-/// The key template: `DKIMSIGN`, else `DKIMKEY`, else `domainkeys/%/default`.
-pub fn template(env: &Env) -> String {
-    env.nonempty("DKIMSIGN").or_else(|| env.nonempty("DKIMKEY")).unwrap_or(config::DEFAULT_KEY).to_string()
 }
 
 /// Whether the message carries a DKIM-Signature with our `d=` and `s=`: only then is it worth
@@ -194,16 +189,15 @@ fn fd0() -> ManuallyDrop<File> {
     ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
 }
 
-fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
-    let real = env.nonempty("DKREMOTE").unwrap_or(DEFAULT_REMOTE).to_string();
-    let control = control_dir(env);
+fn run(settings: &Settings, plan: &Plan, args: &[OsString]) -> Result<Infallible> {
+    let real = settings.dkremote.as_deref().unwrap_or(DEFAULT_REMOTE).to_string();
     let mut stdin = fd0();
     // qmail-rspawn gives the queue file itself: when nothing is signed it is handed on as it is.
     let start = (&*stdin).stream_position().ok();
     let Head { bytes: head, block_end, body_start, eof, buf } = run::read_head(&mut stdin)?;
     let headers = Headers::parse(head[..block_end].to_vec());
     let sender = args[2].as_bytes();
-    let domain = signing_domain(env, &control, sender, &headers)?;
+    let domain = signing_domain(settings.sign_domain_from, settings, sender, &headers)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
     let mut tasks: Vec<Box<dyn Task>> = Vec::new();
@@ -212,7 +206,11 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
     if matches!(headers.block.iter().find(|&&b| b != b'\r'), Some(b' ' | b'\t')) {
         eprintln!("qmail-dkim-remote: the first header line starts with white space: not signed");
     } else {
-        for job in plan::sign_jobs_for(env, &control, &template(env), &domain, &headers, now)? {
+        let template = match &plan.mode {
+            Mode::Sign { template } => template.as_str(),
+            _ => return Err(Error::Internal("qmail-dkim-remote's plan does not sign".into())),
+        };
+        for job in plan::sign_jobs_for(settings, template, &domain, &headers, now)? {
             let d = job.key.domain.clone();
             let Some(s) = plan::load_signer(job)? else { continue };
             match s.selector().map(str::to_string) {
@@ -223,9 +221,10 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
             }
         }
         // DKIM2 binds d= to the envelope sender (mf=), whatever DKIMSIGN_DOMAIN says.
-        if let Some(t) = env.nonempty("DKIM2SIGN") {
-            let d2 = signing_domain(&Env::default(), &control, sender, &headers)?;
-            tasks.extend(plan::dkim2_signer(&control, t, &d2, &headers, now)?.map(|s| Box::new(s) as Box<dyn Task>));
+        if let Some(t) = &plan.dkim2_sign {
+            let d2 = signing_domain(false, settings, sender, &headers)?;
+            let signer = plan::dkim2_signer(&settings.control, t, &d2, &headers, now)?;
+            tasks.extend(signer.map(|s| Box::new(s) as Box<dyn Task>));
         }
     }
     if tasks.is_empty() {
@@ -241,7 +240,7 @@ fn run(env: &Env, args: &[OsString]) -> Result<Infallible> {
         sender: sender.to_vec(),
         recipients: args[3..].iter().map(|a| a.as_bytes().to_vec()).collect(),
     };
-    let prefix = plan::with_context(env, &control, &headers, &headers, &envelope, now, |ctx| -> Result<Vec<u8>> {
+    let prefix = plan::with_context(settings, &headers, &headers, &envelope, now, |ctx| -> Result<Vec<u8>> {
         let mut prefix = Vec::new();
         for t in tasks {
             prefix.extend_from_slice(&t.finish(ctx)?.prepend);
@@ -295,28 +294,34 @@ mod tests {
     #[test]
     fn domain_choice() {
         let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
+        // Fresh settings for each question: they read a control file once.
+        let c = || Settings::from_pairs(&[("CONTROLDIR", dir.path().to_str().unwrap())]);
         let h = Headers::parse(b"From: a@From.org\n".to_vec());
-        let e = Env::default();
-        assert_eq!(signing_domain(&e, &c, b"x@Sender.ORG.", &h).unwrap(), "sender.org");
-        assert_eq!(signing_domain(&e, &c, b"nobody", &h).unwrap(), "");
-        let from = Env::from_pairs(&[("DKIMSIGN_DOMAIN", "from")]);
-        assert_eq!(signing_domain(&from, &c, b"x@sender.org", &h).unwrap(), "from.org");
+        let e = false;
+        assert_eq!(signing_domain(e, &c(), b"x@Sender.ORG.", &h).unwrap(), "sender.org");
+        assert_eq!(signing_domain(e, &c(), b"nobody", &h).unwrap(), "");
+        let from = Settings::from_pairs(&[("DKIMSIGN_DOMAIN", "from")]).sign_domain_from;
+        assert_eq!(signing_domain(from, &c(), b"x@sender.org", &h).unwrap(), "from.org");
         let none = Headers::parse(b"Subject: s\n".to_vec());
-        assert_eq!(signing_domain(&from, &c, b"x@sender.org", &none).unwrap(), "sender.org");
-        assert!(matches!(signing_domain(&e, &c, b"", &h), Err(Error::NoDomain)));
+        assert_eq!(signing_domain(from, &c(), b"x@sender.org", &none).unwrap(), "sender.org");
+        assert!(matches!(signing_domain(e, &c(), b"", &h), Err(Error::NoDomain)));
         std::fs::write(dir.path().join("me"), "me.org\n").unwrap();
-        assert_eq!(signing_domain(&e, &c, b"", &h).unwrap(), "me.org");
+        assert_eq!(signing_domain(e, &c(), b"", &h).unwrap(), "me.org");
         std::fs::write(dir.path().join("bouncehost"), "bh.org\n").unwrap();
-        assert_eq!(signing_domain(&e, &c, b"", &h).unwrap(), "bh.org");
+        assert_eq!(signing_domain(e, &c(), b"", &h).unwrap(), "bh.org");
     }
 
     #[test]
     fn template_choice() {
-        assert_eq!(template(&Env::default()), "domainkeys/%/default");
-        assert_eq!(template(&Env::from_pairs(&[("DKIMKEY", "k/%")])), "k/%");
-        assert_eq!(template(&Env::from_pairs(&[("DKIMSIGN", "/s/%"), ("DKIMKEY", "k/%")])), "/s/%");
-        assert_eq!(template(&Env::from_pairs(&[("DKIMSIGN", ""), ("DKIMKEY", "k/%")])), "k/%");
+        // The plan at queue exit signs with this template.
+        let template = |p: &[(&str, &str)]| match Plan::new(&Settings::from_pairs(p), Stage::Exit).mode {
+            Mode::Sign { template } => template,
+            m => panic!("{m:?}"),
+        };
+        assert_eq!(template(&[]), "domainkeys/%/default");
+        assert_eq!(template(&[("DKIMKEY", "k/%")]), "k/%");
+        assert_eq!(template(&[("DKIMSIGN", "/s/%"), ("DKIMKEY", "k/%")]), "/s/%");
+        assert_eq!(template(&[("DKIMSIGN", ""), ("DKIMKEY", "k/%")]), "k/%");
     }
 
     #[test]

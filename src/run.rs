@@ -1,10 +1,12 @@
-//! The one place that sequences I/O: environment -> mode -> read the header block from fd 0 ->
-//! plan -> stream the body into the spool and the hashers -> read fd 1 -> sign -> queue -> exit.
+//! The one place that sequences I/O: settings -> plan -> start the queue program -> read the
+//! header block from fd 0 -> tasks -> stream the body into the spool and the hashers -> read
+//! fd 1 -> sign -> queue -> exit.
 
-use crate::config::{authserv_id, control_dir, dkim_mode, Env, Mode};
+use crate::config::{authserv_id, Settings};
 use crate::envelope;
 use crate::error::{Error, Refusal, Result};
 use crate::message::{count_fields, find_header_end, Headers, Spool, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
+use crate::plan::{Plan, Stage};
 use crate::queue::{self, Queue};
 use crate::task::{stricter, Task};
 use crate::{log, plan, refusal};
@@ -20,15 +22,17 @@ const READ_SIZE: usize = 256 * 1024;
 /// Entry point of the qmail-dkim binary: returns the exit code.
 pub fn main() -> i32 {
     std::panic::set_hook(Box::new(on_panic));
-    let env = Env::from_process();
-    refusal::set_aside_reply_pipe(&env);
+    // The one reading of the environment, and the one plan made from it.
+    let settings = Settings::from_process();
+    let plan = Plan::new(&settings, Stage::Entry);
+    refusal::set_aside_reply_pipe(&settings.errors);
     queue::hide_queue_variables();
-    install_death_alarm(&env);
+    install_death_alarm(settings.death);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (code, end) = match run(&env, &args) {
+    let (code, end) = match run(&settings, &plan, &args) {
         Ok(code) => (code, log::End::Done),
         Err(Error::Refused(Refusal { permanent, text })) => {
-            let r = refusal::refuse(&env, permanent, &text);
+            let r = refusal::refuse(&settings.errors, permanent, &text);
             if r.replies_on_fd2() {
                 // fd 2 is indimail's reply pipe: a log line there would join the SMTP reply.
                 return r.code;
@@ -40,7 +44,7 @@ pub fn main() -> i32 {
             (e.exit_code(), log::End::Failed(e.to_string()))
         }
     };
-    log_end(&env, code, &end);
+    log_end(&settings, &plan, code, &end);
     code
 }
 
@@ -51,23 +55,16 @@ pub fn main() -> i32 {
 fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
     let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
     eprintln!("qmail-dkim: internal error (panic{at}); message not queued");
-    log_end(&Env::from_process(), 81, &log::End::Failed("internal error (panic)".into()));
+    let settings = Settings::from_process();
+    log_end(&settings, &Plan::new(&settings, Stage::Entry), 81, &log::End::Failed("internal error (panic)".into()));
     // SAFETY: _exit ends the process at once; nothing of ours needs to run after a bug.
     unsafe { libc::_exit(81) }
 }
 
 /// The `DKIMLOG` line of a run that ends with `code`.
-fn log_end(env: &Env, code: i32, end: &log::End) {
-    if log::enabled(env.get("DKIMLOG")) {
-        let mode = match dkim_mode(env) {
-            Mode::Sign { .. } => "sign",
-            Mode::Verify { .. } => "verify",
-            Mode::Pass => "pass",
-        };
-        let dk = crate::domainkeys::task::dk_mode(env).map(|m| match m {
-            crate::domainkeys::task::DkMode::Sign { .. } => "sign",
-            crate::domainkeys::task::DkMode::Verify { .. } => "verify",
-        });
+fn log_end(settings: &Settings, plan: &Plan, code: i32, end: &log::End) {
+    if log::enabled(settings.dkimlog.as_deref()) {
+        let (mode, dk) = plan.log_modes();
         eprint!("{}", log::line(mode, dk, &log::take(), code, end));
     }
 }
@@ -88,8 +85,8 @@ extern "C" fn on_alarm(_: libc::c_int) {
     unsafe { libc::_exit(52) }
 }
 
-fn install_death_alarm(env: &Env) {
-    let secs = env.nonempty("DEATH").and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(86_400);
+/// `DEATH` seconds (0: none).
+fn install_death_alarm(secs: u32) {
     if secs == 0 {
         return;
     }
@@ -122,14 +119,12 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
-    let mode = dkim_mode(env);
-    let dk_only = crate::domainkeys::task::dk_only(env, &mode);
+pub fn run(settings: &Settings, plan: &Plan, args: &[OsString]) -> Result<i32> {
     // Start the queue program at once: its start-up runs beside our reading and hashing on the
     // other core. It queues nothing until the envelope's final NUL, so if we refuse we close its
     // pipes, reap it and exit with our own code. A program that cannot be started is reported
     // after the input has been read, as the caller expects.
-    let queue = Queue::start(&queue::choose(args, env, dk_only));
+    let queue = Queue::start(&queue::choose(args, &settings.queue, plan.dk_only));
     let mut queue = match queue {
         Ok(q) => Some(q),
         Err(e) => {
@@ -137,7 +132,7 @@ pub fn run(env: &Env, args: &[OsString]) -> Result<i32> {
             return Err(e);
         }
     };
-    match prepare(env, &mode) {
+    match prepare(settings, plan) {
         Ok(Prepared { prefix, remove, headers, mut spool, envelope }) => match queue.take() {
             Some(q) => q.feed_and_wait(&prefix, &headers, &remove, &mut spool, &envelope.raw),
             None => Err(Error::Internal("queue program vanished".into())),
@@ -170,8 +165,7 @@ struct Prepared {
     envelope: envelope::Envelope,
 }
 
-fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
-    let control = control_dir(env);
+fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared> {
     let mut stdin = stdin_file()?;
 
     // 1. The header block.
@@ -179,8 +173,8 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     let headers = Headers::parse(head[..block_end].to_vec());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
-    // 2. Decide what to do; load keys.
-    let mut tasks = plan::tasks(env, &control, mode, &headers, now)?;
+    // 2. The plan's tasks; keys are loaded here.
+    let mut tasks = plan::tasks(settings, plan, &headers, now)?;
 
     // 3. The body: spool every byte, hash the body.
     let spool = spool_all(&mut stdin, Head { bytes: head, block_end, body_start, eof, buf }, &mut tasks)?;
@@ -188,25 +182,23 @@ fn prepare(env: &Env, mode: &Mode) -> Result<Prepared> {
     // 4. The envelope, then each task's result. Fields that forge our verdicts go whenever we
     // write one (decided here, once, for every method); signatures made now cover what is queued.
     let envelope = envelope::read(&mut envelope_file()?)?;
-    // Read once: control/me and the host name.
+    // Made once: from control/me or the host name.
     let id = std::cell::OnceCell::new();
-    let authserv = || id.get_or_init(|| authserv_id(env, &control)).as_str();
-    let forged =
-        if plan::removes_forged(env, mode) { crate::headers::forged(&headers, authserv()) } else { Vec::new() };
+    let authserv = || id.get_or_init(|| authserv_id(settings)).as_str();
+    let forged = if plan.removes_forged { crate::headers::forged(&headers, authserv()) } else { Vec::new() };
     let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
     let queued_ref = queued.as_ref().unwrap_or(&headers);
-    let (mut prefix, outputs, refusal) =
-        plan::with_context(env, &control, &headers, queued_ref, &envelope, now, |ctx| {
-            let (mut prefix, mut outputs, mut refusal) = (Vec::new(), Vec::new(), None);
-            for t in tasks {
-                let r = t.finish(&crate::task::Context { earlier: &outputs, ..*ctx })?;
-                r.outputs.iter().for_each(log::note_output);
-                prefix.extend_from_slice(&r.prepend);
-                outputs.extend(r.outputs);
-                refusal = stricter(refusal, r.refuse);
-            }
-            Ok::<_, Error>((prefix, outputs, refusal))
-        })?;
+    let (mut prefix, outputs, refusal) = plan::with_context(settings, &headers, queued_ref, &envelope, now, |ctx| {
+        let (mut prefix, mut outputs, mut refusal) = (Vec::new(), Vec::new(), None);
+        for t in tasks {
+            let r = t.finish(&crate::task::Context { earlier: &outputs, ..*ctx })?;
+            r.outputs.iter().for_each(log::note_output);
+            prefix.extend_from_slice(&r.prepend);
+            outputs.extend(r.outputs);
+            refusal = stricter(refusal, r.refuse);
+        }
+        Ok::<_, Error>((prefix, outputs, refusal))
+    })?;
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }

@@ -20,9 +20,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = verify::message_sender(&headers);
     let dns = Fixed(record);
-    let mut outcome = match verify::plan(&headers) {
-        verify::Plan::Done(o) => o,
-        verify::Plan::Hash(mut p) => {
+    let mut outcome = match verify::start(&headers) {
+        verify::Start::Done(o) => o,
+        verify::Start::Hash(mut p) => {
             p.hasher.body(&msg[start..]);
             verify::finish(*p, &dns)
         }

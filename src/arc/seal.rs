@@ -41,14 +41,14 @@ pub struct ArcSealTask {
 }
 
 /// What to add: instance, cv=, and the sets the seal covers besides the new one.
-struct Plan {
+struct NextSet {
     instance: u32,
     cv: &'static str,
     prior: Vec<Set>,
 }
 
 impl ArcSealTask {
-    /// Plans the seal of a message whose header block is `headers` (before its body).
+    /// Prepares the seal of a message whose header block is `headers` (before its body).
     pub fn new(headers: &Headers, key: SigningKey, domain: String, selector: String, now: u64) -> ArcSealTask {
         let alg = match key.key_type() {
             KeyType::Ed25519 => Algorithm::Ed25519Sha256,
@@ -66,17 +66,17 @@ impl ArcSealTask {
     }
 
     /// The next set, or why none is added. `arc` is the verify task's result.
-    fn plan(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<Plan, String> {
+    fn next_set(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<NextSet, String> {
         match chain {
-            Chain::None => Ok(Plan { instance: 1, cv: "none", prior: Vec::new() }),
+            Chain::None => Ok(NextSet { instance: 1, cv: "none", prior: Vec::new() }),
             Chain::Sets(sets) => {
                 let n = sets.last().map_or(0, |s| s.instance);
                 if n >= MAX_INSTANCES {
                     return Err(format!("the chain has {n} sets, the most RFC 8617 allows"));
                 }
                 match arc {
-                    Some(ArcResult::Pass) => Ok(Plan { instance: n + 1, cv: "pass", prior: sets }),
-                    Some(ArcResult::Fail) => Ok(Plan { instance: n + 1, cv: "fail", prior: Vec::new() }),
+                    Some(ArcResult::Pass) => Ok(NextSet { instance: n + 1, cv: "pass", prior: sets }),
+                    Some(ArcResult::Fail) => Ok(NextSet { instance: n + 1, cv: "fail", prior: Vec::new() }),
                     Some(other) => {
                         Err(format!("arc={}: the chain can be neither vouched for nor ended", other.as_str()))
                     }
@@ -84,20 +84,20 @@ impl ArcSealTask {
                 }
             }
             Chain::Broken(b) => match b.next {
-                Some(instance) => Ok(Plan { instance, cv: "fail", prior: Vec::new() }),
+                Some(instance) => Ok(NextSet { instance, cv: "fail", prior: Vec::new() }),
                 None => Err(format!("the chain cannot be continued: {}", b.why)),
             },
         }
     }
 
     /// The three fields, ARC-Seal on top, LF-ended.
-    fn seal(self, ctx: &Context<'_>, plan: &Plan) -> std::result::Result<Vec<u8>, String> {
+    fn seal(self, ctx: &Context<'_>, next: &NextSet) -> std::result::Result<Vec<u8>, String> {
         let ArcSealTask { key, alg, domain, selector, now, hasher, .. } = self;
         let headers = ctx.headers;
-        if !in_range(headers, &plan.prior) {
-            return Err("the header block changed since the task was planned".into());
+        if !in_range(headers, &next.prior) {
+            return Err("the header block changed since the task was made".into());
         }
-        let i = plan.instance;
+        let i = next.instance;
         let (bh, _) = hasher.finish();
         let b64 = &base64::engine::general_purpose::STANDARD;
 
@@ -136,14 +136,14 @@ impl ArcSealTask {
             format!("i={i}"),
             format!("a={}", alg.as_str()),
             format!("t={now}"),
-            format!("cv={}", plan.cv),
+            format!("cv={}", next.cv),
             format!("d={domain}"),
             format!("s={selector}"),
         ] {
             push_tag(&mut seal, &mut col, &t);
         }
-        let mut data = Vec::with_capacity(4096 * (plan.prior.len() + 1));
-        sets_data(headers, &plan.prior, &mut data);
+        let mut data = Vec::with_capacity(4096 * (next.prior.len() + 1));
+        sets_data(headers, &next.prior, &mut data);
         for new in [&aar, ams.as_bytes()] {
             let h = Headers::parse(new.to_vec());
             for f in &h.fields {
@@ -195,7 +195,7 @@ impl Task for ArcSealTask {
         });
         let mut task = *self;
         let chain = std::mem::replace(&mut task.chain, Chain::None);
-        let plan = match ArcSealTask::plan(chain, arc) {
+        let next = match ArcSealTask::next_set(chain, arc) {
             Ok(p) => p,
             Err(why) => {
                 if ctx.verbose {
@@ -206,9 +206,9 @@ impl Task for ArcSealTask {
         };
         let (d, s) = (task.domain.clone(), task.selector.clone());
         let prepend =
-            task.seal(ctx, &plan).map_err(|e| Error::Internal(format!("ARC sealing for d={d} s={s}: {e}")))?;
+            task.seal(ctx, &next).map_err(|e| Error::Internal(format!("ARC sealing for d={d} s={s}: {e}")))?;
         if ctx.verbose {
-            eprintln!("qmail-dkim: ARC sealed i={} cv={} d={d} s={s}", plan.instance, plan.cv);
+            eprintln!("qmail-dkim: ARC sealed i={} cv={} d={d} s={s}", next.instance, next.cv);
         }
         Ok(Finished { prepend, ..Default::default() })
     }

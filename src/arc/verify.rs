@@ -52,7 +52,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Collects the chain and plans the body hash of its newest AMS (before the body is read).
+    /// Collects the chain and prepares the body hash of its newest AMS (before the body is read).
     /// The AMS expiry is checked against the system clock; see [`Verifier::at`].
     pub fn new(headers: &Headers) -> Verifier {
         let chain = collect(headers);
@@ -279,7 +279,7 @@ pub struct ArcVerifyTask {
 }
 
 impl ArcVerifyTask {
-    /// Plans the validation of a message whose header block is `headers` (before its body).
+    /// Prepares the validation of a message whose header block is `headers` (before its body).
     /// `now` is for the newest AMS's `x=` (an expired AMS fails, as dkimpy fails the chain);
     /// seals carry no expiry (RFC 8617 defines no `x=` on the AS).
     pub fn new(headers: &Headers, letters: String, now: u64) -> ArcVerifyTask {

@@ -3,7 +3,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use qmail_dkim::check::{self, Who};
-use qmail_dkim::config::{self, ControlDir, Env};
+use qmail_dkim::config::{self, Settings};
 use qmail_dkim::dkim::canon::BodyHasher;
 use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dkim::sign;
@@ -239,13 +239,14 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
             opts.push(format!("{flag} {v}"));
         }
     }
-    let mut env = Env::from_pairs(&[("DKIMSIGNOPTIONS", opts.join(" ")), ("NODKIMKEYS", String::new())]);
+    let mut pairs =
+        vec![("DKIMSIGNOPTIONS", opts.join(" ")), ("NODKIMKEYS", String::new()), ("CONTROLDIR", "/nonexistent".into())];
     if let Some(d) = &a.domain {
-        env.set("BOUNCEDOMAIN", d);
+        pairs.push(("BOUNCEDOMAIN", d.clone()));
     }
-    let control = ControlDir::new("/nonexistent");
+    let settings = Settings::from_pairs(&pairs);
     let template = a.key.display().to_string();
-    let jobs = qmail_dkim::plan::sign_jobs(&env, &control, &template, &headers, now()).map_err(|e| e.to_string())?;
+    let jobs = qmail_dkim::plan::sign_jobs(&settings, &template, &headers, now()).map_err(|e| e.to_string())?;
     let pem = std::fs::read(&a.key).map_err(|e| format!("cannot read {}: {e}", a.key.display()))?;
     let mut out = Vec::new();
     for job in jobs {
@@ -279,22 +280,20 @@ fn sign_cmd(a: SignArgs) -> Result<u8, String> {
 }
 
 fn lookup(d: &DnsArgs) -> Box<dyn dns::TxtLookup> {
-    let mut env = Env::from_process();
+    let mut set = Vec::new();
     if let Some(s) = &d.selector_data {
-        env.set("SELECTOR_DATA", s);
-    } else {
-        env.unset("SELECTOR_DATA");
+        set.push(("SELECTOR_DATA", s.as_str()));
     }
     if let Some(a) = &d.dns {
-        env.set("DNSCACHEIP", a);
+        set.push(("DNSCACHEIP", a.as_str()));
     }
-    dns::from_env(&env)
+    dns::from_settings(&Settings::from_process_with(&set, &["SELECTOR_DATA"]).dns)
 }
 
 fn verify_cmd(a: VerifyArgs) -> Result<u8, String> {
     let msg = read_input(&a.file)?;
-    let env = Env::from_process();
-    let report = verify::verify_message(&msg, &*lookup(&a.dns), &qmail_dkim::plan::verify_options(&env), now());
+    let settings = Settings::from_process();
+    let report = verify::verify_message(&msg, &*lookup(&a.dns), &qmail_dkim::plan::verify_options(&settings), now());
     for r in &report.results {
         println!(
             "d={} s={} a={} {} {}{}",
@@ -327,17 +326,15 @@ fn testkey_cmd(a: TestkeyArgs) -> Result<u8, String> {
 
 fn check_cmd(a: CheckArgs) -> Result<u8, String> {
     let mut out = check::Report::default();
-    let mut env = Env::from_process();
-    let vars = match (&a.rules, &a.ip) {
+    let mut vars = match (&a.rules, &a.ip) {
         (Some(file), Some(ip)) => rule_vars(file, ip, a.host.as_deref(), &mut out)?,
         _ => env_vars(a.env.as_deref().unwrap_or(""))?,
     };
-    for (k, v) in &vars {
-        env.set(k, v);
-    }
     if let Some(d) = &a.dns {
-        env.set("DNSCACHEIP", d);
+        vars.push(("DNSCACHEIP".into(), d.clone()));
     }
+    // What qmail-dkim would read: the environment here, with the rule's variables.
+    let settings = Settings::from_process_with(&vars, &[]);
     let who = match a.user.as_deref().map(Who::lookup).transpose() {
         Ok(w) => w,
         Err(e) => {
@@ -345,10 +342,10 @@ fn check_cmd(a: CheckArgs) -> Result<u8, String> {
             None
         }
     };
-    let req = check::Request { env: &env, from: a.from.as_deref(), user: who.as_ref(), now: now() };
-    let lookup = dns::from_env(&env);
+    let req = check::Request { settings: &settings, from: a.from.as_deref(), user: who.as_ref(), now: now() };
+    let lookup = dns::from_settings(&settings.dns);
     check::check(&req, &*lookup, &mut out);
-    keys::check(&env, &*lookup, &mut out);
+    keys::check(&settings, &*lookup, &mut out);
     for l in &out.lines {
         println!("{l}");
     }
@@ -440,12 +437,10 @@ fn dmarc_report_cmd(a: ReportArgs) -> Result<u8, String> {
     }
     let who = Reporter { org: a.org.clone(), email: a.from.clone() };
     let mut db = Db::open(&a.db).map_err(|e| e.to_string())?;
-    let mut env = Env::from_process();
-    if let Some(d) = &a.dns {
-        env.set("DNSCACHEIP", d);
-    }
-    let resolver = dns::Hickory::from_env(&env);
-    let inject = env.nonempty("QMAILINJECT").unwrap_or("/var/qmail/bin/qmail-inject").to_string();
+    let set: Vec<(&str, &str)> = a.dns.iter().map(|d| ("DNSCACHEIP", d.as_str())).collect();
+    let settings = Settings::from_process_with(&set, &[]);
+    let resolver = dns::Hickory::from_settings(&settings.dns);
+    let inject = settings.qmailinject.clone().unwrap_or_else(|| "/var/qmail/bin/qmail-inject".to_string());
     let target = match &a.out {
         Some(dir) => Target::Out(dir),
         None => Target::Send { inject: &inject, resolver: &resolver },

@@ -1,4 +1,4 @@
-//! An immutable snapshot of the environment, so that every decision is a pure function of it.
+//! An immutable snapshot of the environment, read by `config::settings` alone.
 //!
 //! Read once per run, as a sorted list that shares its storage between clones: qmail starts one
 //! qmail-dkim per message, and a map of owned copies of every variable (tcpserver and qmail-smtpd
@@ -45,16 +45,19 @@ impl Env {
         self.vars.binary_search_by(|(name, _)| name.as_str().cmp(k))
     }
 
+    #[cfg(test)]
     pub fn get(&self, k: &str) -> Option<&str> {
         self.find(k).ok().map(|i| self.vars[i].1.as_str())
     }
 
     /// Set means present, even if empty (`RELAYCLIENT=` is set), as in qmail.
+    #[cfg(test)]
     pub fn is_set(&self, k: &str) -> bool {
         self.find(k).is_ok()
     }
 
     /// Present and not empty.
+    #[cfg(test)]
     pub fn nonempty(&self, k: &str) -> Option<&str> {
         self.get(k).filter(|v| !v.is_empty())
     }
@@ -72,6 +75,7 @@ impl Env {
         }
     }
 
+    /// The variables, sorted by name (byte order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -1,54 +1,21 @@
-//! Everything the environment and the control files decide, as plain data. Nothing here writes,
-//! and only control files are read, so tests build an `Env` and a temporary control directory and
-//! assert on the result.
+//! What the environment and the control files say, as plain data: the one reading of both
+//! ([`settings`]), key candidates, a key file's selector, the signing domain, the authserv-id.
+//! Nothing here writes, and only control files are read, so tests build [`Settings`] from pairs
+//! and a temporary control directory and assert on the result.
 
 pub mod control;
-pub mod env;
+mod env;
+pub mod settings;
 
 pub use control::ControlDir;
-pub use env::Env;
+pub use settings::Settings;
 
 use crate::error::{Error, Result};
 use crate::message::{address_domain, author_domain, unfold, Headers};
 use std::path::{Path, PathBuf};
 
-/// What to do with DKIM for this message, decided as indimail's qmail-dkim decides it
-/// (qmail-dkim(8)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// A relay client with `RELAYCLIENT_NODKIMVERIFY`: hand the message on untouched.
-    Pass,
-    /// Sign with this key path template (`%` = signing domain).
-    Sign { template: String },
-    /// Verify; the letters decide refusals (empty: refuse nothing).
-    Verify { letters: String },
-}
-
+/// qmail-dkim's default DKIM key path template, under the control directory.
 pub const DEFAULT_KEY: &str = "domainkeys/%/default";
-
-pub fn control_dir(env: &Env) -> ControlDir {
-    ControlDir::new(env.nonempty("CONTROLDIR").unwrap_or(control::DEFAULT_CONTROLDIR))
-}
-
-pub fn dkim_mode(env: &Env) -> Mode {
-    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
-    if let Some(t) = env.get("DKIMSIGN") {
-        let t = if t.is_empty() { env.nonempty("DKIMKEY").unwrap_or(DEFAULT_KEY) } else { t };
-        return Mode::Sign { template: t.to_string() };
-    }
-    // A qmail-dk setup (DKSIGN or DKVERIFY, no DKIM variable) gets DomainKeys only, as it did
-    // from qmail-dk: no DKIM default key, no DKIM-Status on every message.
-    if !env.is_set("DKIMVERIFY") && (env.is_set("DKSIGN") || env.is_set("DKVERIFY")) {
-        return Mode::Pass;
-    }
-    let bypass = env.is_set("RELAYCLIENT_NODKIMVERIFY") || env.is_set("RELAYCLIENT_NODKVERIFY");
-    match env.get("DKIMVERIFY") {
-        Some(_) if relay && bypass => Mode::Pass,
-        Some(l) => Mode::Verify { letters: l.to_string() },
-        None if relay => Mode::Sign { template: env.nonempty("DKIMKEY").unwrap_or(DEFAULT_KEY).to_string() },
-        None => Mode::Verify { letters: String::new() },
-    }
-}
 
 /// Where to look for a key: the candidates in order. When none exists, a template with `%`
 /// means "this domain has no key: queue unsigned", one without `%` is error 35. A signing
@@ -176,7 +143,7 @@ pub fn key_selector(path: &Path, pem: &[u8]) -> std::result::Result<String, Stri
 /// The signing domain (d=): Return-Path, Sender, From, X-Bounced-Address, then BOUNCEDOMAIN,
 /// control/bouncehost, control/me. Fields as any reader sees them ([`Headers::views`]); From
 /// only when it names one domain ([`author_domain`]).
-pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Result<Option<String>> {
+pub fn signing_domain(headers: &Headers, settings: &Settings) -> Result<Option<String>> {
     for name in ["Return-Path", "Sender", "From", "X-Bounced-Address"] {
         let d = match name {
             "From" => author_domain(headers).ok(),
@@ -186,29 +153,21 @@ pub fn signing_domain(headers: &Headers, env: &Env, control: &ControlDir) -> Res
             return Ok(Some(d));
         }
     }
-    if let Some(b) = env.nonempty("BOUNCEDOMAIN") {
-        let d = b.rsplit_once('@').map_or(b, |(_, d)| d).trim().trim_end_matches('.');
-        if !d.is_empty() {
-            return Ok(Some(d.to_ascii_lowercase()));
-        }
+    if let Some(d) = &settings.bouncedomain {
+        return Ok(Some(d.clone()));
     }
-    for f in ["bouncehost", "me"] {
-        if let Some(d) = control.first_line(f)? {
-            return Ok(Some(d.trim_end_matches('.').to_ascii_lowercase()));
-        }
-    }
-    Ok(None)
+    let file = match settings.bouncehost()? {
+        Some(d) => Some(d),
+        None => settings.me()?,
+    };
+    Ok(file.map(|d| d.trim_end_matches('.').to_ascii_lowercase()))
 }
 
 /// The authserv-id: `AUTHSERV_ID`, else the first line of control/me, else the host name.
 /// Characters that cannot be in an unquoted RFC 8601 value are dropped.
-pub fn authserv_id(env: &Env, control: &ControlDir) -> String {
-    let raw = env
-        .nonempty("AUTHSERV_ID")
-        .map(str::to_string)
-        .or_else(|| control.first_line("me").ok().flatten())
-        .or_else(hostname)
-        .unwrap_or_default();
+pub fn authserv_id(settings: &Settings) -> String {
+    let raw =
+        settings.authserv_id.clone().or_else(|| settings.me().ok().flatten()).or_else(hostname).unwrap_or_default();
     let id: String = raw.trim().chars().filter(|&c| crate::auth_results::is_token_char(c)).collect();
     if id.is_empty() {
         "localhost".into()
@@ -232,8 +191,11 @@ fn hostname() -> Option<String> {
 mod tests {
     use super::*;
 
-    fn env(p: &[(&str, &str)]) -> Env {
-        Env::from_pairs(p)
+    /// Settings with `p` and the control directory `dir`.
+    fn settings(dir: &Path, p: &[(&str, &str)]) -> Settings {
+        let mut pairs = vec![("CONTROLDIR", dir.to_str().unwrap())];
+        pairs.extend_from_slice(p);
+        Settings::from_pairs(&pairs)
     }
 
     /// A key file that names its selector on its first line signs with that selector; a file
@@ -253,26 +215,6 @@ mod tests {
         for bad in ["DKIM-Selector: \n", "DKIM-Selector: a/../b\n", "DKIM-Selector: a b\n"] {
             let e = key_selector(p, &[bad.as_bytes(), pem].concat()).unwrap_err();
             assert!(e.contains("names no valid selector"), "{e}");
-        }
-    }
-
-    #[test]
-    fn mode_choice() {
-        assert_eq!(dkim_mode(&env(&[])), Mode::Verify { letters: String::new() });
-        assert_eq!(dkim_mode(&env(&[("RELAYCLIENT", "")])), Mode::Sign { template: DEFAULT_KEY.into() });
-        assert_eq!(dkim_mode(&env(&[("AUTHINFO", ""), ("DKIMKEY", "k/%")])), Mode::Sign { template: "k/%".into() });
-        assert_eq!(dkim_mode(&env(&[("DKIMSIGN", "/k"), ("DKIMVERIFY", "FG")])), Mode::Sign { template: "/k".into() });
-        assert_eq!(
-            dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", "")])),
-            Mode::Verify { letters: "FG".into() }
-        );
-        // DomainKeys-only setups (qmail-dk's variables): DKIM does nothing.
-        assert_eq!(dkim_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", "")])), Mode::Pass);
-        assert_eq!(dkim_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Mode::Pass);
-        assert_eq!(dkim_mode(&env(&[("DKVERIFY", ""), ("DKIMVERIFY", "")])), Mode::Verify { letters: String::new() });
-        for v in ["RELAYCLIENT_NODKIMVERIFY", "RELAYCLIENT_NODKVERIFY"] {
-            assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), ("RELAYCLIENT", ""), (v, "")])), Mode::Pass);
-            assert_eq!(dkim_mode(&env(&[("DKIMVERIFY", "FG"), (v, "")])), Mode::Verify { letters: "FG".into() });
         }
     }
 
@@ -341,27 +283,27 @@ mod tests {
     #[test]
     fn domain_order() {
         let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
+        let env = |p: &[(&str, &str)]| settings(dir.path(), p);
         let h = Headers::parse(b"From: a@from.org\nSender: b@sender.org\n".to_vec());
-        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("sender.org"));
+        assert_eq!(signing_domain(&h, &env(&[])).unwrap().as_deref(), Some("sender.org"));
         let h = Headers::parse(b"Subject: x\n".to_vec());
-        assert_eq!(signing_domain(&h, &env(&[("BOUNCEDOMAIN", "x@b.org")]), &c).unwrap().as_deref(), Some("b.org"));
-        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap(), None);
+        assert_eq!(signing_domain(&h, &env(&[("BOUNCEDOMAIN", "x@b.org")])).unwrap().as_deref(), Some("b.org"));
+        assert_eq!(signing_domain(&h, &env(&[])).unwrap(), None);
         std::fs::write(dir.path().join("me"), "me.org\n").unwrap();
-        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("me.org"));
+        assert_eq!(signing_domain(&h, &env(&[])).unwrap().as_deref(), Some("me.org"));
         std::fs::write(dir.path().join("bouncehost"), "bh.org\n").unwrap();
-        assert_eq!(signing_domain(&h, &env(&[]), &c).unwrap().as_deref(), Some("bh.org"));
+        assert_eq!(signing_domain(&h, &env(&[])).unwrap().as_deref(), Some("bh.org"));
     }
 
     #[test]
     fn authserv() {
         let dir = tempfile::tempdir().unwrap();
-        let c = ControlDir::new(dir.path());
-        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "mx.a.org")]), &c), "mx.a.org");
+        let env = |p: &[(&str, &str)]| settings(dir.path(), p);
+        assert_eq!(authserv_id(&env(&[("AUTHSERV_ID", "mx.a.org")])), "mx.a.org");
         std::fs::write(dir.path().join("me"), "me.example.org\n").unwrap();
-        assert_eq!(authserv_id(&Env::default(), &c), "me.example.org");
-        assert_eq!(authserv_id(&Env::from_pairs(&[("AUTHSERV_ID", "x y;z")]), &c), "xyz");
+        assert_eq!(authserv_id(&env(&[])), "me.example.org");
+        assert_eq!(authserv_id(&env(&[("AUTHSERV_ID", "x y;z")])), "xyz");
         let dir2 = tempfile::tempdir().unwrap();
-        assert!(!authserv_id(&Env::default(), &ControlDir::new(dir2.path())).is_empty());
+        assert!(!authserv_id(&settings(dir2.path(), &[])).is_empty());
     }
 }

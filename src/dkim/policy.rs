@@ -38,9 +38,9 @@ pub enum Practice {
     Local,
 }
 
-/// The practice step's settings; `None` when the step is off for this outcome.
+/// The practice step's rules: which practice, and the two domain lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PracticePlan {
+pub struct PracticeRules {
     pub practice: Practice,
     /// Entries of signaturedomains (file or `SIGNATUREDOMAINS`).
     pub signing: Vec<String>,
@@ -83,16 +83,16 @@ pub struct Practiced {
 }
 
 /// Runs the practice step for the author domain (From:). Without a domain nothing changes.
-pub fn apply_practice(plan: &PracticePlan, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> Practiced {
+pub fn apply_practice(rules: &PracticeRules, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> Practiced {
     let unchanged = Practiced { outcome: o, old: None, header: None };
     let Some(domain) = domain.filter(|d| !d.is_empty()) else { return unchanged };
-    if list_matches(&plan.signing, domain) {
+    if list_matches(&rules.signing, domain) {
         return unchanged;
     }
-    let (new, header) = if list_matches(&plan.nonsigning, domain) {
+    let (new, header) = if list_matches(&rules.nonsigning, domain) {
         (Outcome::Neutral, None)
     } else {
-        match plan.practice {
+        match rules.practice {
             Practice::Local => return unchanged,
             Practice::Adsp => {
                 let (value, discard) = policy_record(dns, &format!("_adsp._domainkey.{domain}"), &["discardable"]);
@@ -163,8 +163,8 @@ mod tests {
         }
     }
 
-    fn plan(p: Practice, signing: &[&str], nonsigning: &[&str]) -> PracticePlan {
-        PracticePlan {
+    fn rules(p: Practice, signing: &[&str], nonsigning: &[&str]) -> PracticeRules {
+        PracticeRules {
             practice: p,
             signing: signing.iter().map(|s| s.to_string()).collect(),
             nonsigning: nonsigning.iter().map(|s| s.to_string()).collect(),
@@ -219,7 +219,7 @@ mod tests {
         let adsp =
             Map(vec![("_adsp._domainkey.bank.com.evil.org", TxtAnswer::Records(vec![b"dkim=unknown".to_vec()]))]);
         let r = apply_practice(
-            &plan(Practice::Adsp, &["bank.com"], &[]),
+            &rules(Practice::Adsp, &["bank.com"], &[]),
             Outcome::SignatureBad,
             Some("bank.com.evil.org"),
             &adsp,
@@ -233,48 +233,48 @@ mod tests {
         use Outcome::*;
         let none = Map(vec![]);
         // signaturedomains keeps the failure, even over a wildcard nosignaturedomains.
-        let r = apply_practice(&plan(Practice::Adsp, &["a.org"], &["*"]), NoSignatures, Some("a.org"), &none);
+        let r = apply_practice(&rules(Practice::Adsp, &["a.org"], &["*"]), NoSignatures, Some("a.org"), &none);
         assert_eq!(r, Practiced { outcome: NoSignatures, old: None, header: None });
         // nosignaturedomains: neutral, no record consulted.
-        let r = apply_practice(&plan(Practice::Adsp, &[], &["*"]), SignatureBad, Some("a.org"), &none);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &["*"]), SignatureBad, Some("a.org"), &none);
         assert_eq!(r, Practiced { outcome: Neutral, old: Some(SignatureBad), header: None });
         // ADSP discardable → G; no record → D, "unknown;".
         let adsp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=discardable".to_vec()]))]);
-        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("a.org"), &adsp);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &[]), NoSignatures, Some("a.org"), &adsp);
         assert_eq!(
             r,
             Practiced { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) }
         );
-        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), NoSignatures, Some("b.org"), &adsp);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &[]), NoSignatures, Some("b.org"), &adsp);
         assert_eq!(
             r,
             Practiced { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) }
         );
         let all = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=all".to_vec()]))]);
-        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &all);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &all);
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "all;")));
         assert_eq!(r.outcome, Neutral);
         let temp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::TempFail("x".into()))]);
-        let r = apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &temp);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &temp);
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "temporary failure;")));
         // SSP: all and strict → G.
         for (rec, want, hv) in
             [("dkim=strict", Fail, "strict;"), ("dkim=all", Fail, "all;"), ("dkim=unknown", Neutral, "unknown;")]
         {
             let ssp = Map(vec![("_ssp._domainkey.a.org", TxtAnswer::Records(vec![rec.as_bytes().to_vec()]))]);
-            let r = apply_practice(&plan(Practice::Ssp, &[], &[]), NoSignatures, Some("a.org"), &ssp);
+            let r = apply_practice(&rules(Practice::Ssp, &[], &[]), NoSignatures, Some("a.org"), &ssp);
             assert_eq!((r.outcome, r.header), (want, Some(("X-DKIM-SSP", hv))));
         }
         // local: only the lists.
-        let r = apply_practice(&plan(Practice::Local, &[], &[]), SignatureBad, Some("a.org"), &adsp);
+        let r = apply_practice(&rules(Practice::Local, &[], &[]), SignatureBad, Some("a.org"), &adsp);
         assert_eq!(r, Practiced { outcome: SignatureBad, old: None, header: None });
         // No From domain: nothing.
-        let r = apply_practice(&plan(Practice::Adsp, &[], &["*"]), SignatureBad, None, &adsp);
+        let r = apply_practice(&rules(Practice::Adsp, &[], &["*"]), SignatureBad, None, &adsp);
         assert_eq!(r.outcome, SignatureBad);
         // A name too long to ask: out of scope.
         let long = format!("{}.org", "a".repeat(250));
         let r =
-            apply_practice(&plan(Practice::Adsp, &[], &[]), SignatureBad, Some(&long), &Fixed(b"dkim=all".to_vec()));
+            apply_practice(&rules(Practice::Adsp, &[], &[]), SignatureBad, Some(&long), &Fixed(b"dkim=all".to_vec()));
         assert_eq!(r.header, Some(("X-DKIM-ADSP", "out of scope;")));
     }
 }

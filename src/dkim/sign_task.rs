@@ -1,6 +1,6 @@
 //! The DKIM signing task: one key, the signatures to make with it, and the body hashers they
 //! share. [`Signer`] needs only plain data (a key, [`SignParams`], the header block and the
-//! body), so any program can sign with it; qmail-dkim plans it in `crate::plan`.
+//! body), so any program can sign with it; qmail-dkim makes it in `crate::plan`.
 
 use super::canon::BodyHasher;
 use super::key::{KeyType, SigningKey};

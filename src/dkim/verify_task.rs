@@ -16,7 +16,7 @@
 //!   of b=>`, one result per signature, `dkim=none` without signatures;
 //! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
 
-use super::policy::{self, PracticePlan};
+use super::policy::{self, PracticeRules};
 use super::verify::{Options, Outcome, Verification, Verifier};
 use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::error::Result;
@@ -26,7 +26,7 @@ use crate::task::{Context, Finished, Task};
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
 /// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
 /// the control files are read only then.
-pub type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticePlan>> + Send>;
+pub type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticeRules>> + Send>;
 
 pub struct VerifyTask {
     letters: String,
@@ -35,7 +35,7 @@ pub struct VerifyTask {
 }
 
 impl VerifyTask {
-    /// Plans the verification of a message whose header block is `headers` (before its body);
+    /// Prepares the verification of a message whose header block is `headers` (before its body);
     /// `letters` are the `DKIMVERIFY` letters that refuse.
     pub fn new(letters: &str, options: &Options, headers: &Headers, now: u64, practice: PracticeSource) -> VerifyTask {
         VerifyTask { letters: letters.to_string(), verifier: Verifier::new(headers, options, now), practice }
@@ -86,9 +86,9 @@ impl Task for VerifyTask {
         let mut outcome = overall;
         let mut old = None;
         let mut practice_hdr = None;
-        if let Some(plan) = practice(overall)? {
+        if let Some(rules) = practice(overall)? {
             let author = author_domain(ctx.headers).ok();
-            let p = policy::apply_practice(&plan, overall, author.as_deref(), &*lookup);
+            let p = policy::apply_practice(&rules, overall, author.as_deref(), &*lookup);
             outcome = p.outcome;
             old = p.old;
             practice_hdr = p.header;

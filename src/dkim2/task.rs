@@ -90,7 +90,7 @@ pub struct Dkim2VerifyTask {
 }
 
 impl Dkim2VerifyTask {
-    /// Plans the check of a message whose header block is `headers` (before its body).
+    /// Prepares the check of a message whose header block is `headers` (before its body).
     pub fn new(headers: &Headers, letters: String) -> Dkim2VerifyTask {
         Dkim2VerifyTask { letters, body: BodyState::new(headers, false) }
     }

@@ -67,7 +67,7 @@ pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
 /// The fields to sign, top to bottom, and the h= list (when one is written).
 /// `exclude` (`DKEXCLUDEHEADERS`): names left out (case-insensitive); an exclusion or `-h`/`-r`
 /// makes an h= list so that verifiers hash the same fields.
-pub fn plan_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (Vec<usize>, Option<Vec<String>>) {
+pub fn signed_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (Vec<usize>, Option<Vec<String>>) {
     let exclude: Vec<String> =
         exclude.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
     if !o.with_h && exclude.is_empty() {
@@ -158,17 +158,17 @@ mod tests {
     #[test]
     fn fields_to_sign() {
         let h = Headers::parse(b"Received: a\nReceived: b\nFrom: x@y.z\nTo: t@u.v\nX-Spam: 1\nSubject: s\n".to_vec());
-        let (f, hl) = plan_fields(&h, &SignOptions::default(), &[]);
+        let (f, hl) = signed_fields(&h, &SignOptions::default(), &[]);
         assert_eq!((f, hl), (vec![0, 1, 2, 3, 4, 5], None));
         let o = SignOptions { with_h: true, ..Default::default() };
-        let (f, hl) = plan_fields(&h, &o, &[]);
+        let (f, hl) = signed_fields(&h, &o, &[]);
         assert_eq!(f, vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(hl.unwrap(), vec!["Received", "Received", "From", "To", "X-Spam", "Subject"]);
-        let (f, hl) = plan_fields(&h, &SignOptions::default(), &["x-spam".into(), "TO".into()]);
+        let (f, hl) = signed_fields(&h, &SignOptions::default(), &["x-spam".into(), "TO".into()]);
         assert_eq!(f, vec![0, 1, 2, 5]);
         assert_eq!(hl.unwrap(), vec!["Received", "Received", "From", "Subject"]);
         let o = SignOptions { with_h: true, rdupe: true, ..Default::default() };
-        let (f, hl) = plan_fields(&h, &o, &[]);
+        let (f, hl) = signed_fields(&h, &o, &[]);
         assert_eq!(f, vec![2, 3, 4, 5]);
         assert_eq!(hl.unwrap(), vec!["From", "To", "X-Spam", "Subject"]);
     }

@@ -1,61 +1,16 @@
-//! The DomainKeys tasks run() drives: when DomainKeys is on (`DKSIGN` / `DKVERIFY`: opt-in,
-//! where qmail-dk signed by default), signing and verifying as [`crate::task::Task`]s.
+//! The DomainKeys tasks run() drives: signing and verifying as [`crate::task::Task`]s.
+//! Whether they run, and with what, is decided in `crate::plan` (DomainKeys is opt-in:
+//! `DKSIGN` / `DKVERIFY`, where qmail-dk signed by default).
 
 use super::canon::DkHasher;
-use super::sign::{make_field, parse_options, plan_fields, sign_digest};
-use super::verify::{self, message_sender, Plan, Verification};
+use super::sign::{make_field, sign_digest, signed_fields};
+use super::verify::{self, message_sender, Start, Verification};
 use super::{is_same_or_subdomain, Canon, Outcome};
 use crate::auth_results::{DomainKeysOutput, MethodOutput};
-use crate::config::{key_selector, ControlDir, Env, KeyChoice, Mode};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Refusal, Result};
 use crate::message::Headers;
 use crate::task::{Context, Finished, Task};
-
-/// qmail-dk's default key.
-pub const DEFAULT_KEY: &str = "/etc/domainkeys/%/default";
-
-/// What DomainKeys does for this message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DkMode {
-    /// Sign with this key path template (`%` = signing domain).
-    Sign { template: String },
-    /// Verify; these letters refuse.
-    Verify { letters: String },
-}
-
-/// `DKSIGN` set: sign (empty: [`DEFAULT_KEY`]); else `DKVERIFY` set: verify, unless the client
-/// is a relay client and `RELAYCLIENT_NODKVERIFY` (or `RELAYCLIENT_NODKIMVERIFY`) is set; else
-/// nothing (DomainKeys is opt-in).
-pub fn dk_mode(env: &Env) -> Option<DkMode> {
-    if let Some(t) = env.get("DKSIGN") {
-        let t = if t.is_empty() { DEFAULT_KEY } else { t };
-        return Some(DkMode::Sign { template: t.to_string() });
-    }
-    let letters = env.get("DKVERIFY")?;
-    let relay = env.is_set("RELAYCLIENT") || env.is_set("AUTHINFO");
-    if relay && (env.is_set("RELAYCLIENT_NODKVERIFY") || env.is_set("RELAYCLIENT_NODKIMVERIFY")) {
-        return None;
-    }
-    Some(DkMode::Verify { letters: letters.to_string() })
-}
-
-/// Whether `DKQUEUE` applies: DomainKeys is configured and DKIM does nothing for this message.
-pub fn dk_only(env: &Env, dkim: &Mode) -> bool {
-    (env.is_set("DKSIGN") || env.is_set("DKVERIFY")) && *dkim == Mode::Pass
-}
-
-/// The DomainKeys tasks for a message (none, one signer, or one verifier).
-pub fn plan(env: &Env, control: &ControlDir, headers: &Headers) -> Result<Vec<Box<dyn Task>>> {
-    Ok(match dk_mode(env) {
-        None => Vec::new(),
-        Some(DkMode::Sign { template }) => match plan_sign(env, control, headers, &template)? {
-            Some(s) => vec![Box::new(s) as Box<dyn Task>],
-            None => Vec::new(),
-        },
-        Some(DkMode::Verify { letters }) => vec![Box::new(DkVerifier::new(headers, letters)) as Box<dyn Task>],
-    })
-}
 
 // ---------------------------------------------------------------------------
 // Signing
@@ -70,11 +25,11 @@ pub struct DkSigner {
     h: Option<Vec<String>>,
 }
 
-/// The signing domain: `DKDOMAIN` when the sender's domain is it or below it, else the domain
-/// of `Sender:`, else of `From:`.
-pub fn signing_domain(env: &Env, headers: &Headers) -> Option<String> {
+/// The signing domain: `dkdomain` (`DKDOMAIN`) when the sender's domain is it or below it,
+/// else the domain of `Sender:`, else of `From:`.
+pub fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<String> {
     let sender = message_sender(headers).map(|(_, m)| m.domain);
-    match (env.nonempty("DKDOMAIN").map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()), sender) {
+    match (dkdomain.map(str::to_string), sender) {
         (Some(d), Some(s)) if is_same_or_subdomain(&s, &d) => Some(d),
         (Some(d), Some(s)) => {
             eprintln!(
@@ -87,41 +42,35 @@ pub fn signing_domain(env: &Env, headers: &Headers) -> Option<String> {
     }
 }
 
-/// Plans the signature; `None` when this message is not signed (no sender domain, or a `%`
-/// key path that found no key for the domain).
-pub fn plan_sign(env: &Env, control: &ControlDir, headers: &Headers, template: &str) -> Result<Option<DkSigner>> {
-    let options = parse_options(env.get("DKSIGNOPTIONS").unwrap_or(""))
-        .map_err(|e| Error::Config(format!("Invalid DKSIGNOPTIONS: {e}")))?;
-    let Some(domain) = signing_domain(env, headers) else {
-        eprintln!("qmail-dkim: DomainKeys: no Sender:/From: address to sign for: not signed");
-        return Ok(None);
-    };
-    let choice = KeyChoice::new(control, template, &domain);
-    let Some((path, pem)) = choice.find()? else {
-        eprintln!("qmail-dkim: DomainKeys: {}: not signed", choice.no_key());
-        return Ok(None);
-    };
-    let key = SigningKey::from_pem(&pem, true).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?;
+/// Why a key cannot sign DomainKeys signatures, if it cannot: RSA of at least 1024 bits.
+pub fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
     if !matches!(key, SigningKey::Rsa(_)) {
-        return Err(Error::KeyInvalid { path, reason: "DomainKeys needs an RSA key".into() });
+        return Err("DomainKeys needs an RSA key".into());
     }
     if key.bits() < super::sign::MIN_SIGN_BITS {
-        return Err(Error::KeyInvalid {
-            path,
-            reason: format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()),
-        });
+        return Err(format!("{}-bit RSA key: DomainKeys signing needs at least 1024", key.bits()));
     }
-    let selector = match options.selector.clone() {
-        Some(s) => s,
-        None => key_selector(&path, &pem).map_err(|reason| Error::KeyInvalid { path: path.clone(), reason })?,
-    };
-    let exclude: Vec<String> = env.get("DKEXCLUDEHEADERS").unwrap_or("").split(':').map(str::to_string).collect();
-    let (fields, h) = plan_fields(headers, &options, &exclude);
-    let mut hasher = DkHasher::new(options.canon);
-    for &i in &fields {
-        hasher.header(headers.raw(&headers.fields[i]));
+    Ok(())
+}
+
+impl DkSigner {
+    /// A signer with `key` (checked by [`check_key`]) for `domain`, the signed fields of
+    /// `headers` hashed now; `exclude` names fields not signed (`DKEXCLUDEHEADERS`).
+    pub fn new(
+        key: SigningKey,
+        options: &super::sign::SignOptions,
+        selector: String,
+        domain: String,
+        headers: &Headers,
+        exclude: &[String],
+    ) -> DkSigner {
+        let (fields, h) = signed_fields(headers, options, exclude);
+        let mut hasher = DkHasher::new(options.canon);
+        for &i in &fields {
+            hasher.header(headers.raw(&headers.fields[i]));
+        }
+        DkSigner { key, hasher, canon: options.canon, selector, domain, h }
     }
-    Ok(Some(DkSigner { key, hasher, canon: options.canon, selector, domain, h }))
 }
 
 impl Task for DkSigner {
@@ -154,28 +103,28 @@ impl Task for DkSigner {
 
 pub struct DkVerifier {
     letters: String,
-    plan: Plan,
+    start: Start,
 }
 
 impl DkVerifier {
     pub fn new(headers: &Headers, letters: String) -> DkVerifier {
-        DkVerifier { letters, plan: verify::plan(headers) }
+        DkVerifier { letters, start: verify::start(headers) }
     }
 }
 
 impl Task for DkVerifier {
     fn body(&mut self, data: &[u8]) {
-        if let Plan::Hash(p) = &mut self.plan {
+        if let Start::Hash(p) = &mut self.start {
             p.hasher.body(data);
         }
     }
 
     fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
-        let DkVerifier { letters, plan } = *self;
+        let DkVerifier { letters, start } = *self;
         let dns = (ctx.dns)();
-        let mut outcome = match plan {
-            Plan::Done(o) => o,
-            Plan::Hash(p) => verify::finish(*p, &*dns),
+        let mut outcome = match start {
+            Start::Done(o) => o,
+            Start::Hash(p) => verify::finish(*p, &*dns),
         };
         let refuse = decide(&letters, &outcome);
         // The policy is only reported, in the headers of a message that is queued.
@@ -249,46 +198,13 @@ pub fn output(o: &Verification) -> DomainKeysOutput {
 mod tests {
     use super::*;
 
-    fn env(p: &[(&str, &str)]) -> Env {
-        Env::from_pairs(p)
-    }
-
-    #[test]
-    fn mode() {
-        assert_eq!(dk_mode(&env(&[])), None);
-        assert_eq!(dk_mode(&env(&[("DKSIGN", "")])), Some(DkMode::Sign { template: DEFAULT_KEY.into() }));
-        assert_eq!(
-            dk_mode(&env(&[("DKSIGN", "/k/%/sel"), ("DKVERIFY", "B")])),
-            Some(DkMode::Sign { template: "/k/%/sel".into() })
-        );
-        assert_eq!(dk_mode(&env(&[("DKVERIFY", "DEGIJKfh")])), Some(DkMode::Verify { letters: "DEGIJKfh".into() }));
-        assert_eq!(dk_mode(&env(&[("DKVERIFY", "")])), Some(DkMode::Verify { letters: String::new() }));
-        for bypass in ["RELAYCLIENT_NODKVERIFY", "RELAYCLIENT_NODKIMVERIFY"] {
-            assert_eq!(dk_mode(&env(&[("DKVERIFY", "B"), ("RELAYCLIENT", ""), (bypass, "")])), None);
-            assert_eq!(dk_mode(&env(&[("DKVERIFY", "B"), ("AUTHINFO", "x"), (bypass, "")])), None);
-            assert!(dk_mode(&env(&[("DKVERIFY", "B"), (bypass, "")])).is_some());
-        }
-        // The relay client that must not be verified may still be signed for.
-        assert!(matches!(
-            dk_mode(&env(&[("DKSIGN", ""), ("RELAYCLIENT", ""), ("RELAYCLIENT_NODKVERIFY", "")])),
-            Some(DkMode::Sign { .. })
-        ));
-    }
-
-    #[test]
-    fn only_dk() {
-        assert!(dk_only(&env(&[("DKVERIFY", "")]), &Mode::Pass));
-        assert!(!dk_only(&env(&[]), &Mode::Pass));
-        assert!(!dk_only(&env(&[("DKSIGN", "")]), &Mode::Verify { letters: String::new() }));
-    }
-
     fn outcome(s: Outcome) -> Verification {
-        match verify::plan(&Headers::parse(b"From: a@b.c\n".to_vec())) {
-            Plan::Done(mut o) => {
+        match verify::start(&Headers::parse(b"From: a@b.c\n".to_vec())) {
+            Start::Done(mut o) => {
                 o.outcome = s;
                 o
             }
-            Plan::Hash(_) => unreachable!(),
+            Start::Hash(_) => unreachable!(),
         }
     }
 
@@ -347,29 +263,10 @@ mod tests {
     #[test]
     fn domain_to_sign_as() {
         let h = Headers::parse(b"From: a@mail.example.com\nSender: b@lists.example.org\n".to_vec());
-        assert_eq!(signing_domain(&env(&[]), &h).as_deref(), Some("lists.example.org"));
-        assert_eq!(signing_domain(&env(&[("DKDOMAIN", "example.org")]), &h).as_deref(), Some("example.org"));
-        assert_eq!(signing_domain(&env(&[("DKDOMAIN", "other.net")]), &h).as_deref(), Some("lists.example.org"));
+        assert_eq!(signing_domain(None, &h).as_deref(), Some("lists.example.org"));
+        assert_eq!(signing_domain(Some("example.org"), &h).as_deref(), Some("example.org"));
+        assert_eq!(signing_domain(Some("other.net"), &h).as_deref(), Some("lists.example.org"));
         let h = Headers::parse(b"Subject: x\n".to_vec());
-        assert_eq!(signing_domain(&env(&[]), &h), None);
-    }
-
-    /// DKSIGN's `%` became `..` for `From: x@...`: such a domain has no key, and the message
-    /// is not signed, whether or not the path has a `%`.
-    #[test]
-    fn dot_dot_sender_domain_is_not_signed() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("default");
-        std::fs::write(&key, "a key that must not be read").unwrap();
-        let c = ControlDir::new(dir.path().join("keys"));
-        for from in [&b"From: x@..\n"[..], b"From: x@...\n", b"Sender: x@a..b\n"] {
-            let h = Headers::parse(from.to_vec());
-            for template in ["%/default", "/no/such/key"] {
-                assert!(matches!(plan_sign(&env(&[]), &c, &h, template), Ok(None)), "{template}");
-            }
-        }
-        let h = Headers::parse(b"Subject: no sender\n".to_vec());
-        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a..b")]), &c, &h, "/no/such/key"), Ok(None)));
-        assert!(matches!(plan_sign(&env(&[("DKDOMAIN", "a.b")]), &c, &h, "/no/such/key"), Err(Error::KeyMissing(_))));
+        assert_eq!(signing_domain(None, &h), None);
     }
 }

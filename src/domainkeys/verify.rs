@@ -1,7 +1,7 @@
 //! Verifying a DomainKey-Signature (the topmost one, as libdomainkeys does).
 //!
 //! Before the body: find and parse the signature, check the sender, pick the signed fields and
-//! hash them ([`plan`]). After the body: fetch the key, check it and the signature ([`finish`]).
+//! hash them ([`start`]). After the body: fetch the key, check it and the signature ([`finish`]).
 //! The status alone decides a refusal, as in qmail-dk (libdomainkeys' `dk_eom` gives BADSIG or
 //! NOSIG whatever `o=` says); the sending domain's policy record `_domainkey.<sender domain>`
 //! is only read to be reported ([`lookup_policy`]).
@@ -109,7 +109,7 @@ pub struct Pending {
     signature: Vec<u8>,
 }
 
-pub enum Plan {
+pub enum Start {
     /// Decided from the headers alone.
     Done(Verification),
     /// The signed fields are hashed; feed the body, then call [`finish`].
@@ -125,7 +125,7 @@ pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
 }
 
 /// Everything that can be decided before the body.
-pub fn plan(headers: &Headers) -> Plan {
+pub fn start(headers: &Headers) -> Start {
     let sigs: Vec<usize> = (headers.fields.iter().enumerate())
         .filter(|(_, f)| headers.name(f).eq_ignore_ascii_case(b"DomainKey-Signature"))
         .map(|(i, _)| i)
@@ -134,15 +134,15 @@ pub fn plan(headers: &Headers) -> Plan {
     let Some(&top) = sigs.first() else {
         let mut o = Verification::new(Outcome::NoSig, "no DomainKey-Signature");
         o.sender = message_sender(headers);
-        return Plan::Done(o);
+        return Start::Done(o);
     };
     match prepare(headers, top, &sigs) {
-        Ok(p) => Plan::Hash(Box::new(p)),
+        Ok(p) => Start::Hash(Box::new(p)),
         Err(mut o) => {
             if o.sender.is_none() {
                 o.sender = message_sender(headers);
             }
-            Plan::Done(*o)
+            Start::Done(*o)
         }
     }
 }
@@ -429,9 +429,9 @@ mod tests {
     }
 
     fn done(headers: &Headers) -> Verification {
-        match plan(headers) {
-            Plan::Done(o) => o,
-            Plan::Hash(_) => panic!("expected an early outcome"),
+        match start(headers) {
+            Start::Done(o) => o,
+            Start::Hash(_) => panic!("expected an early outcome"),
         }
     }
 
@@ -477,7 +477,7 @@ mod tests {
             Outcome::NoResource
         );
         // A parent domain may sign; Sender: wins over From:.
-        assert!(matches!(plan(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Plan::Hash(_)));
+        assert!(matches!(start(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Start::Hash(_)));
         let o = done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nSender: l@list.org\n"));
         assert_eq!((o.outcome, o.sender.map(|s| s.0)), (Outcome::Syntax, Some(SenderField::Sender)));
     }
@@ -500,29 +500,29 @@ mod tests {
             5_000,
             |n| {
                 let headers = many_signatures(n, n);
-                move || assert!(matches!(plan(&headers), Plan::Hash(_)))
+                move || assert!(matches!(start(&headers), Start::Hash(_)))
             },
             |work| work(),
         );
         // Only the first MAX_SIGNATURES are examined: a second b.c signature further down is not seen.
         assert_eq!(done(&many_signatures(20, MAX_SIGNATURES - 1)).outcome, Outcome::Duplicate);
-        assert!(matches!(plan(&many_signatures(20, MAX_SIGNATURES)), Plan::Hash(_)));
+        assert!(matches!(start(&many_signatures(20, MAX_SIGNATURES)), Start::Hash(_)));
     }
 
     #[test]
     fn huge_domainkeys_h_list_is_bounded() {
         let names = |n: usize| vec!["from"; n].join(":");
         let msg = |h: &str| format!("DomainKey-Signature: d=b.c; s=s; b=AAAA; h={h}\nFrom: a@b.c\n");
-        assert!(matches!(plan(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES)))), Plan::Hash(_)));
+        assert!(matches!(start(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES)))), Start::Hash(_)));
         let o = done(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES + 1))));
         assert_eq!((o.outcome, o.detail.as_str()), (Outcome::NoResource, "h= lists more than 200000 names"));
         assert_eq!(done(&h(&msg(&":".repeat(4 << 20)))).outcome, Outcome::NoResource);
     }
 
     fn pending(headers: &Headers) -> Pending {
-        match plan(headers) {
-            Plan::Hash(p) => *p,
-            Plan::Done(o) => panic!("early outcome {o:?}"),
+        match start(headers) {
+            Start::Hash(p) => *p,
+            Start::Done(o) => panic!("early outcome {o:?}"),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use qmail_dkim::check::Report;
-use qmail_dkim::config::{self, Env};
+use qmail_dkim::config::Settings;
 use qmail_dkim::dkim::key::{KeyType, DEFAULT_NEW_RSA_BITS};
 use qmail_dkim::keygen::{RecordForms, DEFAULT_TINYDNS_TTL};
 use qmail_dkim::{dns, keys};
@@ -89,23 +89,21 @@ fn group_id(name: &str) -> Result<u32, String> {
 }
 
 pub fn run(a: KeysArgs, now: u64) -> Result<u8, String> {
-    let mut env = Env::from_process();
-    if let Some(d) = &a.dns {
-        env.set("DNSCACHEIP", d);
-    }
-    let control = config::control_dir(&env);
+    let set: Vec<(&str, &str)> = a.dns.iter().map(|d| ("DNSCACHEIP", d.as_str())).collect();
+    let settings = Settings::from_process_with(&set, &[]);
+    let control = &settings.control;
     let now = match &a.now {
         Some(t) => keys::parse_time(t).map_err(|e| format!("--now: {e}"))?,
         None => now,
     };
     let mut s = keys::Settings {
-        dir: keys::key_dir(&control, a.dir.as_deref()),
+        dir: keys::key_dir(control, a.dir.as_deref()),
         now,
-        queuelifetime: keys::queuelifetime(&control)?,
+        queuelifetime: keys::queuelifetime(control)?,
         forms: RecordForms::default(),
     };
     // The resolver qmail-dkim uses for keys (SELECTOR_DATA does not apply: it is no DNS).
-    let dns = || dns::Hickory::from_env(&env);
+    let dns = || dns::Hickory::from_settings(&settings.dns);
     let mut out = Report::default();
     match a.cmd {
         KeysCmd::Status { domain } => keys::status(&s, domain.as_deref(), &dns(), &mut out)?,
@@ -133,6 +131,6 @@ fn record_forms(f: &Forms) -> RecordForms {
 }
 
 /// For `dkim check`: the active keys of the domains `dkim keys` rotates.
-pub fn check(env: &Env, dns: &dyn dns::TxtLookup, out: &mut Report) {
-    keys::check_active(&keys::key_dir(&config::control_dir(env), None), dns, out);
+pub fn check(settings: &Settings, dns: &dyn dns::TxtLookup, out: &mut Report) {
+    keys::check_active(&keys::key_dir(&settings.control, None), dns, out);
 }
