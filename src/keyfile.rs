@@ -538,4 +538,36 @@ mod tests {
         let Err(KeyFileError::NotPem(NotPem::Other(l))) = read(long.as_bytes(), Armour::Pem) else { panic!() };
         assert_eq!(l.len(), NAME_CHARS);
     }
+
+    /// The key file reader's line loop on every shape it passes over: blocks of other labels, text
+    /// before the block, header and blank lines inside it, base64 lines. (`keyfile::read` refuses
+    /// files over 1 MiB before this loop, so the loop itself is measured.)
+    #[test]
+    fn key_file_reader_is_linear() {
+        for (what, head, unit) in [
+            ("many blocks of another label", "", "-----BEGIN CERTIFICATE-----\n"),
+            ("many text lines before the block", "", "# a comment line, not base64\r\n"),
+            ("many header lines", "-----BEGIN RSA PRIVATE KEY-----\n", "Comment: x\n"),
+            ("many blank lines", "-----BEGIN PRIVATE KEY-----\n", " \r\n"),
+            (
+                "many base64 lines",
+                "-----BEGIN PRIVATE KEY-----\n",
+                "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCqopryjgyrtrHp\n",
+            ),
+        ] {
+            crate::linear::assert_linear(
+                &format!("keyfile::pem_block, {what}"),
+                1024,
+                |n| {
+                    let mut pem = head.to_string();
+                    pem.push_str(&unit.repeat(n.div_ceil(unit.len())));
+                    pem.push_str("-----END PRIVATE KEY-----\n");
+                    pem
+                },
+                |pem| {
+                    std::hint::black_box(pem_block(pem).is_ok());
+                },
+            );
+        }
+    }
 }

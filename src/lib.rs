@@ -1,7 +1,7 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom; a module imports only from the layers below its own (checked by the
-//! unit test in `layers.rs`; docs/architecture.md says what each module holds):
+//! test in `tests/e2e/layers.rs`; docs/architecture.md says what each module holds):
 //!
 //! ```text
 //! dmarc_reports                    `dkim dmarc import` and `report`: database, RFC 9990 XML, sending
@@ -50,14 +50,13 @@ pub mod headers;
 pub mod keyfile;
 pub mod keygen;
 pub mod keys;
-#[cfg(test)]
-mod layers;
+/// The linear-time harness (and its counting allocator) for the unit tests that need a
+/// module's private functions; the integration tests share the file.
 #[cfg(test)]
 #[allow(unsafe_code)]
+#[path = "../tests/support/linear.rs"]
 mod linear;
 pub mod log;
-#[cfg(test)]
-mod manual_letters;
 pub mod message;
 pub mod plan;
 #[allow(unsafe_code)]

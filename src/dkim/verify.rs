@@ -860,17 +860,5 @@ fn ed25519_key(der_bytes: &[u8]) -> Result<Vec<u8>, String> {
     Err(format!("p= is {} bytes, not a 32-byte Ed25519 key", der_bytes.len()))
 }
 
-/// One TLV: (tag, content, rest). For the tests.
-#[cfg(test)]
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    crate::der::read(input).ok().map(|(t, rest)| (t.tag, t.value, rest))
-}
-
-/// The algorithm OID and key bits of a SubjectPublicKeyInfo. For the tests.
-#[cfg(test)]
-fn spki(der_bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    crate::der::spki(der_bytes).map(|s| (s.algorithm, s.key))
-}
-
 #[cfg(test)]
 mod tests;

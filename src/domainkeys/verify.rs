@@ -607,4 +607,46 @@ mod tests {
         o.key_testing = true;
         assert_eq!(o.comment(), None);
     }
+
+    /// A DomainKeys `p=` of SubjectPublicKeyInfos nested inside each other, as deep as the record
+    /// allows: read without recursion (it once recursed once per level, so a deep enough nesting,
+    /// which `SELECTOR_DATA` does not bound, overflowed the stack).
+    #[test]
+    fn domainkeys_key_in_nested_spki_does_not_recurse() {
+        use crate::der::TAG_SEQUENCE;
+        use crate::der::{tlv, unsigned_integer, write_len, OID_RSA_ENCRYPTION, TAG_BIT_STRING, TAG_NULL, TAG_OID};
+        let mut pkcs1 = unsigned_integer(&[0xc5; 128]);
+        pkcs1.extend(unsigned_integer(&[1, 0, 1]));
+        let pkcs1 = tlv(TAG_SEQUENCE, &pkcs1);
+        let mut alg = tlv(TAG_OID, OID_RSA_ENCRYPTION);
+        alg.extend(tlv(TAG_NULL, &[]));
+        let alg = tlv(TAG_SEQUENCE, &alg);
+        // What der::spki_from_pkcs1 makes, `depth` times around the key, built in linear time: the
+        // heads of the layers from the inside out, then written outermost first.
+        let nest = |depth: usize| {
+            let mut heads: Vec<Vec<u8>> = Vec::with_capacity(depth);
+            let mut inner = pkcs1.len();
+            for _ in 0..depth {
+                let mut bits = vec![TAG_BIT_STRING];
+                write_len(inner + 1, &mut bits);
+                bits.push(0);
+                let body = alg.len() + bits.len() + inner;
+                let mut head = vec![TAG_SEQUENCE];
+                write_len(body, &mut head);
+                head.extend(&alg);
+                head.extend(bits);
+                inner += head.len();
+                heads.push(head);
+            }
+            let mut out: Vec<u8> = heads.into_iter().rev().flatten().collect();
+            out.extend(&pkcs1);
+            out
+        };
+        assert_eq!(nest(1), crate::der::spki_from_pkcs1(&pkcs1));
+        assert!(rsa_components(&nest(1)).is_some(), "a key in a SubjectPublicKeyInfo");
+        assert!(rsa_components(&nest(2)).is_some(), "and in one more, as some publishers wrote it");
+        assert!(rsa_components(&nest(3)).is_none(), "deeper is no key");
+        // About 3 MB; with one stack frame per level this overflowed a test thread's stack.
+        assert!(rsa_components(&nest(100_000)).is_none());
+    }
 }

@@ -286,37 +286,4 @@ mod tests {
             assert!(p(bad).is_err(), "{bad}");
         }
     }
-
-    #[test]
-    fn records_of_many_terms_parse_in_linear_time() {
-        crate::linear::assert_linear(
-            "SPF record of many terms",
-            1024,
-            |n| {
-                let mut v = b"v=spf1".to_vec();
-                v.extend(crate::linear::repeat(
-                    b" ip4:192.0.2.0/24 a:%{l1r-}.x.example//64 x=y ~include:a.b.example -ip6:2001:db8::/32",
-                    n,
-                ));
-                v
-            },
-            |b| {
-                std::hint::black_box(parse(b).unwrap());
-            },
-        );
-        crate::linear::assert_linear(
-            "SPF record of one long term, and the selection among many TXT records",
-            1024,
-            |n| {
-                let mut v = b"v=spf1 a:".to_vec();
-                v.extend(crate::linear::repeat(b"ab//-/", n));
-                v.extend(b".example.com/24//64");
-                vec![v, crate::linear::repeat(b"v=spf10 ", n)]
-            },
-            |recs| {
-                std::hint::black_box(select(recs));
-                std::hint::black_box(parse(&recs[0]).is_ok());
-            },
-        );
-    }
 }

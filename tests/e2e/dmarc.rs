@@ -38,6 +38,8 @@ fn records() -> Vec<(&'static str, &'static str)> {
         ("_dmarc.c.d.e.f.g.h.i.j.deep.example", "v=DMARC1; p=none"),
         ("_dmarc.np.example", "v=DMARC1; p=none; np=reject"),
         ("real.np.example", "@A:192.0.2.5"),
+        // An empty non-terminal: no records of its own, a name below it.
+        ("host.ent.np.example", "@A:192.0.2.7"),
         ("_dmarc.testing.example", "v=DMARC1; p=reject; t=y"),
         ("_dmarc.pct.example", "v=DMARC1; p=reject; pct=0"),
         ("_dmarc.unknown.example", "v=DMARC1; p=reject; future=1; rf=afrf; ri=3600; x=y"),
@@ -115,9 +117,11 @@ fn cases() -> Vec<Case> {
         case("mail.dept.corp.example", Some("x.dept.corp.example"), None, ("pass", Some("quarantine"))),
         // Deeper than the walk's bound: the record at ten labels is jumped over.
         case("a.b.c.d.e.f.g.h.i.j.deep.example", None, None, ("fail", Some("reject"))),
-        // np=: a subdomain that does not exist (NXDOMAIN), and one that does.
+        // np=: a subdomain that does not exist (NXDOMAIN), one that does, and one that exists
+        // as an empty non-terminal (NODATA: only a name below it has records).
         case("ghost.np.example", None, None, ("fail", Some("reject"))),
         case("real.np.example", None, None, ("fail", Some("none"))),
+        case("ent.np.example", None, None, ("fail", Some("none"))),
         // t=y with p=reject: quarantine.
         case("testing.example", None, None, ("fail", Some("quarantine"))),
         // pct=0 is ignored now, and so are unknown and historic tags.

@@ -36,8 +36,10 @@ and lines starting with `#` are ignored. Special values of `text`:
                    the target when it is in the zone (chains followed, at most
                    8 links; a loop ends the chain)
 
-A name not in the zone gets NXDOMAIN; a question of another type for a known
-name gets NOERROR with no answer. Answers over UDP larger than 512 bytes (or
+A name not in the zone gets NXDOMAIN, unless a name below it is in the zone (an
+empty non-terminal, such as _domainkey.example.com below sel._domainkey.example.com):
+that one exists, and gets NOERROR with no answer (NODATA), as does a question of
+another type for a known name. Answers over UDP larger than 512 bytes (or
 the EDNS payload size the client advertised, if larger) are sent truncated
 (TC=1, no records), as a real server does, so clients fall back to TCP.
 
@@ -129,6 +131,15 @@ def load_zone(path):
         name = name.strip().rstrip(b".").lower()
         zone.setdefault(name, []).append(text)
     return zone
+
+
+def is_empty_non_terminal(zone, key):
+    """Whether a name without records of its own has a name below it (RFC 8020: it exists, so
+    a server answers NOERROR with no records, not NXDOMAIN). A name whose only line is
+    @NXDOMAIN does not exist, and makes nothing above it exist."""
+    below = b"." + key if key else b""
+    return any(name.endswith(below) and name != key and texts != [b"@NXDOMAIN"]
+               for name, texts in zone.items())
 
 
 def txt_rdata(text):
@@ -264,6 +275,8 @@ def answer(pkt, proto, zone_path):
     zone = load_zone(zone_path)
     texts = zone.get(q.key())
     if texts is None:
+        if is_empty_non_terminal(zone, q.key()):
+            return build_response(q, 0, []), "NODATA", q
         return build_response(q, 3, []), "NXDOMAIN", q
     if q.qtype != TYPE_CNAME and any(t.startswith(b"@CNAME:") for t in texts):
         return cname_chain(q, zone, texts)

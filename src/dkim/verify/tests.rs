@@ -4,6 +4,16 @@ use crate::dkim::sign::{self, SignParams};
 use crate::dns::{Fixed, TxtAnswer, TxtLookup};
 use std::sync::OnceLock;
 
+/// One TLV: (tag, content, rest).
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    crate::der::read(input).ok().map(|(t, rest)| (t.tag, t.value, rest))
+}
+
+/// The algorithm OID and key bits of a SubjectPublicKeyInfo.
+fn spki(der_bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    crate::der::spki(der_bytes).map(|s| (s.algorithm, s.key))
+}
+
 /// RFC 8463 Appendix A: the Ed25519 test key, as OpenSSL's PKCS#8 PEM.
 const ED_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
 const ED_PUB: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";

@@ -1,6 +1,4 @@
 use super::*;
-use crate::linear::{assert_linear, repeat};
-use std::hint::black_box;
 
 const SIG: &str = "i=1; m=1; t=1740000000; d=Example.COM; mf=PHNlbmRlckBleGFtcGxlLmNvbT4=; \
                    rt=PGFAYi5jPg==,PGRAZS5mPg==; s=sel:ed25519-sha256:QUJD|sel2:rsa-sha256:REVG, sel3:x-new:R0g=; n=a:b;c";
@@ -77,34 +75,4 @@ fn lists_inside_a_value_are_capped() {
     let h: Vec<String> = (0..=MAX_HASHES).map(|k| format!("x{k}:QQ==:QQ==")).collect();
     let h = h.join("|");
     assert_eq!(Instance::parse(format!("m=1; h={h}").as_bytes()), Err(ParseError::TooMany(MAX_HASHES, "h")));
-}
-
-#[test]
-fn dkim2_signature_parser_is_linear() {
-    // One long value per tag kind: a huge base64 signature, nonce-like unknown tags, folding.
-    assert_linear(
-        "DKIM2-Signature, long s= signature and folded base64",
-        4096,
-        |n| {
-            let sig = repeat(b"QUJD\r\n\t", n);
-            [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; rt=PGFAYj4=; s=sel:rsa-sha256:".as_slice(), &sig].concat()
-        },
-        |v| drop(black_box(Signature::parse(v))),
-    );
-    assert_linear(
-        "DKIM2-Signature, rt= of many recipients (refused at the cap, then linear)",
-        4096,
-        |n| [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; s=s:a:QQ==; rt=".as_slice(), &repeat(b"PGFAYj4=,", n)].concat(),
-        |v| drop(black_box(Signature::parse(v))),
-    );
-}
-
-#[test]
-fn message_instance_parser_is_linear() {
-    assert_linear(
-        "Message-Instance, long hashes",
-        4096,
-        |n| [b"m=1; h=sha256:".as_slice(), &repeat(b"QUJD", n), b":", &repeat(b"REVG", n)].concat(),
-        |v| drop(black_box(Instance::parse(v))),
-    );
 }

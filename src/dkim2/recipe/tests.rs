@@ -1,6 +1,4 @@
 use super::*;
-use crate::linear::{assert_linear, repeat};
-use std::hint::black_box;
 
 #[test]
 fn reads_header_and_body_recipes() {
@@ -72,69 +70,4 @@ fn applies_a_header_recipe() {
         body: BodyRecipe::Unchanged,
     };
     assert_eq!(String::from_utf8(r.apply_headers(&fields)).unwrap(), "from: a@b\r\nsubject: new\r\nsubject: old\r\n");
-}
-
-#[test]
-fn recipe_reader_is_linear() {
-    assert_linear(
-        "recipe JSON, many body steps",
-        2048,
-        |n| {
-            [
-                br#"{"b":["#.as_slice(),
-                &repeat(br#"{"c":[1,4294967295]},{"d":["abc\u00e9"]},{"u":["QUJD"]},"#, n),
-                br#"{"c":[1,1]}]}"#,
-            ]
-            .concat()
-        },
-        |v| drop(black_box(Recipe::from_json(v))),
-    );
-    assert_linear(
-        "recipe JSON, ignored values nested to the cap",
-        2048,
-        |n| {
-            let unit = format!("{}1{},", "[".repeat(MAX_DEPTH - 2), "]".repeat(MAX_DEPTH - 2));
-            [br#"{"x":["#.as_slice(), &repeat(unit.as_bytes(), n), b"0]}"].concat()
-        },
-        |v| drop(black_box(Recipe::from_json(v))),
-    );
-    assert_linear(
-        "recipe JSON, many header names",
-        2048,
-        |n| {
-            let names: String = (0..n / 12).map(|k| format!("\"h{k}\":[],")).collect();
-            format!("{{\"h\":{{{names}\"z\":[]}}}}").into_bytes()
-        },
-        |v| drop(black_box(Recipe::from_json(v))),
-    );
-}
-
-#[test]
-fn applying_recipes_is_linear() {
-    // Many copy steps over a body of many lines: each line is copied at most once.
-    assert_linear(
-        "apply_body, a copy step per line and overlapping ranges",
-        4096,
-        |n| {
-            let body = repeat(b"line\r\n", n);
-            let lines = n / 6;
-            let steps: Vec<Step> =
-                (1..=lines as u32).flat_map(|k| [Step::Copy(k, k), Step::Copy(1, u32::MAX)]).collect();
-            (body, steps)
-        },
-        |(b, s)| drop(black_box(apply_body(b, s))),
-    );
-    assert_linear(
-        "apply_headers, many fields of one name",
-        4096,
-        |n| crate::message::Headers::parse(repeat(b"Subject: x\r\n", n)),
-        |h| {
-            let fields: Vec<Field> = h.fields.iter().map(|f| (h.name(f), h.value(f))).collect();
-            let r = Recipe {
-                headers: vec![("subject".into(), vec![Step::Copy(1, u32::MAX)])],
-                body: BodyRecipe::Unchanged,
-            };
-            black_box(r.apply_headers(&fields));
-        },
-    );
 }

@@ -1,8 +1,8 @@
 //! The letter tables of man/qmail-dkim-letters.5 against the code's outcome tables, so that the
 //! manual cannot drift from what qmail-dkim writes and how it refuses.
 
-use crate::dkim::verify::Outcome;
-use crate::domainkeys::{self, ALL_OUTCOMES};
+use qmail_dkim::dkim::verify::Outcome;
+use qmail_dkim::domainkeys::{self, ALL_OUTCOMES};
 
 const PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/man/qmail-dkim-letters.5"));
 

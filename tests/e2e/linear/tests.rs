@@ -3,7 +3,7 @@
 //! Authentication-Results) are not repeated here.
 
 use super::{assert_linear, repeat};
-use crate::message::{address_domain, address_domains, count_fields, find_header_end, unfold, Headers};
+use qmail_dkim::message::{address_domain, address_domains, count_fields, find_header_end, unfold, Headers};
 use std::hint::black_box;
 
 // --- the check itself ----------------------------------------------------------------------------
@@ -146,7 +146,7 @@ fn field_views_and_author_domain_are_linear() {
             },
             |h| {
                 black_box(h.views().count());
-                let _ = black_box(crate::message::author_domain(h));
+                let _ = black_box(qmail_dkim::message::author_domain(h));
             },
         );
     }
@@ -169,7 +169,7 @@ fn authentication_results_removal_is_linear() {
                 Headers::parse(b)
             },
             |h| {
-                black_box(crate::headers::forged(h, "mx.example.org"));
+                black_box(qmail_dkim::headers::forged(h, "mx.example.org"));
             },
         );
     }
@@ -189,7 +189,7 @@ fn property_value_check_is_linear() {
             },
             |v| {
                 for p in ["header.d", "header.i", "header.from", "smtp.mailfrom", "header.s"] {
-                    black_box(crate::auth_results::fits(p, v));
+                    black_box(qmail_dkim::auth_results::fits(p, v));
                 }
             },
         );
@@ -210,7 +210,7 @@ fn envelope_of_many_recipients_is_linear() {
             e
         },
         |e| {
-            assert!(crate::envelope::read(&e[..]).is_ok());
+            assert!(qmail_dkim::envelope::read(&e[..]).is_ok());
         },
     );
 }
@@ -229,7 +229,7 @@ fn envelope_fed_byte_by_byte_is_linear() {
             e
         },
         |e| {
-            let mut p = crate::envelope::Parser::default();
+            let mut p = qmail_dkim::envelope::Parser::default();
             for b in e.chunks(1) {
                 p.feed(b).unwrap();
             }
@@ -244,7 +244,7 @@ fn envelope_fed_byte_by_byte_is_linear() {
 /// decoder must skip) and, decoded, a DER SEQUENCE of junk.
 #[test]
 fn key_record_p_is_linear() {
-    use crate::dkim::verify::{verify_message, Options, Outcome};
+    use qmail_dkim::dkim::verify::{verify_message, Options, Outcome};
     let msg = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; h=from;\n bh=AAAA; b=AAAA\nFrom: a@example.com\n\nbody\n";
     for spaced in [false, true] {
         assert_linear(
@@ -256,7 +256,7 @@ fn key_record_p_is_linear() {
                 der.extend(repeat(&[0x02, 0x01, 0x01], n));
                 let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
                 let p: String = if spaced { b64.chars().flat_map(|c| [c, ' ']).collect() } else { b64 };
-                crate::dns::Fixed(format!("v=DKIM1; k=rsa; p={p}").into_bytes())
+                qmail_dkim::dns::Fixed(format!("v=DKIM1; k=rsa; p={p}").into_bytes())
             },
             |dns| {
                 let r = verify_message(msg, dns, &Options::default(), 0);
@@ -280,16 +280,16 @@ fn der_of_many_elements_is_linear() {
             der
         },
         |der| {
-            let (seq, _) = crate::der::read(der).unwrap();
-            let mut r = crate::der::Reader::new(seq.value);
+            let (seq, _) = qmail_dkim::der::read(der).unwrap();
+            let mut r = qmail_dkim::der::Reader::new(seq.value);
             let mut k = 0;
             while !r.is_empty() {
                 r.next_tlv().unwrap();
                 k += 1;
             }
             black_box(k);
-            black_box(crate::der::public_key(der));
-            black_box(crate::der::bit_length(seq.value));
+            black_box(qmail_dkim::der::public_key(der));
+            black_box(qmail_dkim::der::bit_length(seq.value));
         },
     );
 }
@@ -298,7 +298,7 @@ fn der_of_many_elements_is_linear() {
 
 #[test]
 fn private_key_pem_is_linear() {
-    use crate::dkim::key::SigningKey;
+    use qmail_dkim::dkim::key::SigningKey;
     for (what, unit) in [
         ("many base64 lines", &b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"[..]),
         ("many BEGIN lines", b"-----BEGIN PRIVATE KEY-----\n"),
@@ -320,44 +320,12 @@ fn private_key_pem_is_linear() {
     }
 }
 
-/// The key file reader's line loop on every shape it passes over: blocks of other labels, text
-/// before the block, header and blank lines inside it, base64 lines. (`keyfile::read` refuses
-/// files over 1 MiB before this loop, so the loop itself is measured.)
-#[test]
-fn key_file_reader_is_linear() {
-    for (what, head, unit) in [
-        ("many blocks of another label", "", "-----BEGIN CERTIFICATE-----\n"),
-        ("many text lines before the block", "", "# a comment line, not base64\r\n"),
-        ("many header lines", "-----BEGIN RSA PRIVATE KEY-----\n", "Comment: x\n"),
-        ("many blank lines", "-----BEGIN PRIVATE KEY-----\n", " \r\n"),
-        (
-            "many base64 lines",
-            "-----BEGIN PRIVATE KEY-----\n",
-            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCqopryjgyrtrHp\n",
-        ),
-    ] {
-        assert_linear(
-            &format!("keyfile::pem_block, {what}"),
-            1024,
-            |n| {
-                let mut pem = head.to_string();
-                pem.push_str(&unit.repeat(n.div_ceil(unit.len())));
-                pem.push_str("-----END PRIVATE KEY-----\n");
-                pem
-            },
-            |pem| {
-                black_box(crate::keyfile::pem_block(pem).is_ok());
-            },
-        );
-    }
-}
-
 // --- DKIM body canonicalization ------------------------------------------------------------------
 
 #[test]
 fn dkim_body_canonicalization_is_linear() {
-    use crate::dkim::canon::BodyHasher;
-    use crate::dkim::{Canon, HashAlg};
+    use qmail_dkim::dkim::canon::BodyHasher;
+    use qmail_dkim::dkim::{Canon, HashAlg};
     let shapes: [(&str, &[u8]); 6] = [
         ("long runs of whitespace", b"                              \t\t\t\t\t\t"),
         ("many blank lines", b"\n"),
@@ -388,7 +356,7 @@ fn dkim_body_canonicalization_is_linear() {
 
 #[test]
 fn dkim_header_canonicalization_is_linear() {
-    use crate::dkim::canon::{relaxed_header, simple_header};
+    use qmail_dkim::dkim::canon::{relaxed_header, simple_header};
     assert_linear(
         "relaxed_header / simple_header, whitespace and folds",
         4096,
@@ -406,8 +374,8 @@ fn dkim_header_canonicalization_is_linear() {
 
 #[test]
 fn domainkeys_canonicalization_is_linear() {
-    use crate::domainkeys::canon::DkHasher;
-    use crate::domainkeys::Canon;
+    use qmail_dkim::domainkeys::canon::DkHasher;
+    use qmail_dkim::domainkeys::Canon;
     for (what, unit) in [
         ("long runs of whitespace", &b"                          \t\t\t\r"[..]),
         ("many blank lines", b"\n"),
@@ -438,7 +406,7 @@ fn domainkeys_canonicalization_is_linear() {
 
 #[test]
 fn control_file_is_linear() {
-    use crate::config::control::{parse_dkimkeys, parse_lines};
+    use qmail_dkim::config::control::{parse_dkimkeys, parse_lines};
     for (what, unit) in [
         ("many entries", &b"example.com:/var/qmail/control/domainkeys/%/default:A=1\\,2,B=\r\n"[..]),
         ("many comments and blank lines", b"# x\n\n \r\n"),
@@ -462,7 +430,7 @@ fn control_file_is_linear() {
 
 #[test]
 fn envstr_is_linear() {
-    use crate::config::control::parse_envstr;
+    use qmail_dkim::config::control::parse_envstr;
     for unit in ["A=1,", "\\,", ",", "A=\\,\\,\\,\\,"] {
         assert_linear(
             &format!("parse_envstr, {unit:?} repeated"),
@@ -477,7 +445,7 @@ fn envstr_is_linear() {
 
 #[test]
 fn dkimsignoptions_is_linear() {
-    use crate::dkim::options::parse;
+    use qmail_dkim::dkim::options::parse;
     for unit in ["-l ", "-lqth", "-z 2 -c r ", "-i joe@example.com ", "-x3600 "] {
         assert_linear(
             &format!("DKIMSIGNOPTIONS, {unit:?} repeated"),
@@ -490,49 +458,6 @@ fn dkimsignoptions_is_linear() {
     }
 }
 
-/// A DomainKeys `p=` of SubjectPublicKeyInfos nested inside each other, as deep as the record
-/// allows: read without recursion (it once recursed once per level, so a deep enough nesting,
-/// which `SELECTOR_DATA` does not bound, overflowed the stack).
-#[test]
-fn domainkeys_key_in_nested_spki_does_not_recurse() {
-    use crate::der::TAG_SEQUENCE;
-    use crate::der::{tlv, unsigned_integer, write_len, OID_RSA_ENCRYPTION, TAG_BIT_STRING, TAG_NULL, TAG_OID};
-    use crate::domainkeys::verify::rsa_components;
-    let mut pkcs1 = unsigned_integer(&[0xc5; 128]);
-    pkcs1.extend(unsigned_integer(&[1, 0, 1]));
-    let pkcs1 = tlv(TAG_SEQUENCE, &pkcs1);
-    let mut alg = tlv(TAG_OID, OID_RSA_ENCRYPTION);
-    alg.extend(tlv(TAG_NULL, &[]));
-    let alg = tlv(TAG_SEQUENCE, &alg);
-    // What der::spki_from_pkcs1 makes, `depth` times around the key, built in linear time: the
-    // heads of the layers from the inside out, then written outermost first.
-    let nest = |depth: usize| {
-        let mut heads: Vec<Vec<u8>> = Vec::with_capacity(depth);
-        let mut inner = pkcs1.len();
-        for _ in 0..depth {
-            let mut bits = vec![TAG_BIT_STRING];
-            write_len(inner + 1, &mut bits);
-            bits.push(0);
-            let body = alg.len() + bits.len() + inner;
-            let mut head = vec![TAG_SEQUENCE];
-            write_len(body, &mut head);
-            head.extend(&alg);
-            head.extend(bits);
-            inner += head.len();
-            heads.push(head);
-        }
-        let mut out: Vec<u8> = heads.into_iter().rev().flatten().collect();
-        out.extend(&pkcs1);
-        out
-    };
-    assert_eq!(nest(1), crate::der::spki_from_pkcs1(&pkcs1));
-    assert!(rsa_components(&nest(1)).is_some(), "a key in a SubjectPublicKeyInfo");
-    assert!(rsa_components(&nest(2)).is_some(), "and in one more, as some publishers wrote it");
-    assert!(rsa_components(&nest(3)).is_none(), "deeper is no key");
-    // About 3 MB; with one stack frame per level this overflowed a test thread's stack.
-    assert!(rsa_components(&nest(100_000)).is_none());
-}
-
 // --- tcprules lookups ----------------------------------------------------------------------------
 
 /// `dkim check --host` or `--ip` of many labels: tcpserver's keys (the host's suffixes, the
@@ -540,7 +465,7 @@ fn domainkeys_key_in_nested_spki_does_not_recurse() {
 /// (labels x length).
 #[test]
 fn tcprules_lookup_of_many_labels_is_linear() {
-    use crate::tcprules::{find, parse};
+    use qmail_dkim::tcprules::{find, parse};
     let rules = parse("=.nomatch.example:allow\n10.0.0.1-5:allow\n=x.example:allow\n1.2.:allow\n").unwrap();
     assert_linear(
         "tcprules lookup of a host and an address of many labels",
@@ -549,6 +474,266 @@ fn tcprules_lookup_of_many_labels_is_linear() {
         |(host, ip)| {
             assert!(find(&rules, "192.0.2.1", Some(host), None).is_none());
             assert!(find(&rules, ip, None, None).is_none());
+        },
+    );
+}
+
+// --- comments and quoted strings, forged Authentication-Results, globs ---------------------------
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Deep nesting, long runs of quoted-pairs and unbalanced input: the scanner reads every byte
+/// once at 1x and 16x, and the callers grow with the input. The scanner keeps no stack, so
+/// memory is constant.
+#[test]
+fn nested_and_unbalanced_input_is_linear() {
+    use qmail_dkim::rfc5322::{first_word, remove_comments, Scanner};
+    for unit in [&b"("[..], b")", b"(\\", b"\"", b"\\(", b"((\"))"] {
+        for n in [1_000usize, 16_000] {
+            let v = unit.repeat(n);
+            let mut s = Scanner::new(&v);
+            assert_eq!(s.by_ref().count(), v.len());
+            assert_eq!(s.pos(), v.len());
+        }
+        assert_linear(
+            &format!("rfc5322 first_word + remove_comments, {:?} repeated", lossy(unit)),
+            1_000,
+            |n| unit.repeat(n),
+            |v| {
+                black_box(first_word(v));
+                black_box(remove_comments(v));
+            },
+        );
+    }
+}
+
+/// Deep nesting, unclosed comments and many bare CRs: the removal decision grows with the
+/// input at 1x and 16x.
+#[test]
+fn forgery_scan_of_nested_or_unbalanced_input_is_linear() {
+    let shapes: [(&[u8], &[u8]); 4] = [
+        (b"Authentication-Results: ", b"("),
+        (b"Authentication-Results: ", b"(\\"),
+        (b"Authentication-Results: \"", b"\\\""),
+        (b"Subject: x", b"\rAuthentication-Results: (("),
+    ];
+    for (head, unit) in shapes {
+        assert_linear(
+            &format!("headers::forged, {:?} then {:?} repeated", lossy(head), lossy(unit)),
+            2_000,
+            |n| {
+                let mut block = head.to_vec();
+                block.extend(unit.repeat(n));
+                block.extend_from_slice(b" mx; dkim=pass\n");
+                Headers::parse(block)
+            },
+            |h| {
+                black_box(qmail_dkim::headers::forged(h, "mx"));
+            },
+        );
+    }
+}
+
+/// Pattern and subject shapes that make backtracking matchers exponential or quadratic: grown
+/// 16-fold, the matcher's time and allocation grow at most as the check allows.
+#[test]
+fn g_glob_with_many_stars_is_linear() {
+    use qmail_dkim::glob::Glob;
+    /// A name and the (pattern, subject) of size n.
+    type Shape = (&'static str, fn(usize) -> (String, String));
+    let shapes: [Shape; 7] = [
+        ("stars then b (the g= attack)", |n| ("*".repeat(n) + "b", "a".repeat(n))),
+        ("stars then b, matching", |n| ("*".repeat(n) + "b", "a".repeat(n) + "b")),
+        ("*a*a*a…*b", |n| ("*a".repeat(n) + "*b", "a".repeat(n - 1) + "b")),
+        ("long segment, no match", |n| (format!("*{}b*", "a".repeat(n)), "a".repeat(4 * n))),
+        ("almost-periodic segments", |n| ("*aab".repeat(n) + "*", "aaa".repeat(n) + &"aab".repeat(n - 1))),
+        ("long head and tail", |n| (format!("{}*{}", "a".repeat(n), "a".repeat(n)), "a".repeat(3 * n))),
+        ("short ? segments", |n| ("*?a?".repeat(n) + "*c", "xa".repeat(n) + "c")),
+    ];
+    for (name, make) in shapes {
+        // Which of the shapes match.
+        let matching = name.ends_with("matching") || name == "long head and tail";
+        assert_linear(&format!("glob, {name}"), 64, make, |(p, s)| {
+            assert_eq!(Glob::star_and_question(p).matches(s), matching, "{name}");
+        });
+    }
+}
+
+// --- DKIM2, DMARC and SPF records ----------------------------------------------------------------
+
+#[test]
+fn dkim2_signature_parser_is_linear() {
+    use qmail_dkim::dkim2::parse::Signature;
+    // One long value per tag kind: a huge base64 signature, nonce-like unknown tags, folding.
+    assert_linear(
+        "DKIM2-Signature, long s= signature and folded base64",
+        4096,
+        |n| {
+            let sig = repeat(b"QUJD\r\n\t", n);
+            [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; rt=PGFAYj4=; s=sel:rsa-sha256:".as_slice(), &sig].concat()
+        },
+        |v| drop(black_box(Signature::parse(v))),
+    );
+    assert_linear(
+        "DKIM2-Signature, rt= of many recipients (refused at the cap, then linear)",
+        4096,
+        |n| [b"i=1; m=1; t=5; d=ex.com; mf=PD4=; s=s:a:QQ==; rt=".as_slice(), &repeat(b"PGFAYj4=,", n)].concat(),
+        |v| drop(black_box(Signature::parse(v))),
+    );
+}
+
+#[test]
+fn message_instance_parser_is_linear() {
+    use qmail_dkim::dkim2::parse::Instance;
+    assert_linear(
+        "Message-Instance, long hashes",
+        4096,
+        |n| [b"m=1; h=sha256:".as_slice(), &repeat(b"QUJD", n), b":", &repeat(b"REVG", n)].concat(),
+        |v| drop(black_box(Instance::parse(v))),
+    );
+}
+
+#[test]
+fn recipe_reader_is_linear() {
+    use qmail_dkim::dkim2::recipe::{Recipe, MAX_DEPTH};
+    assert_linear(
+        "recipe JSON, many body steps",
+        2048,
+        |n| {
+            [
+                br#"{"b":["#.as_slice(),
+                &repeat(br#"{"c":[1,4294967295]},{"d":["abc\u00e9"]},{"u":["QUJD"]},"#, n),
+                br#"{"c":[1,1]}]}"#,
+            ]
+            .concat()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+    assert_linear(
+        "recipe JSON, ignored values nested to the cap",
+        2048,
+        |n| {
+            let unit = format!("{}1{},", "[".repeat(MAX_DEPTH - 2), "]".repeat(MAX_DEPTH - 2));
+            [br#"{"x":["#.as_slice(), &repeat(unit.as_bytes(), n), b"0]}"].concat()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+    assert_linear(
+        "recipe JSON, many header names",
+        2048,
+        |n| {
+            let names: String = (0..n / 12).map(|k| format!("\"h{k}\":[],")).collect();
+            format!("{{\"h\":{{{names}\"z\":[]}}}}").into_bytes()
+        },
+        |v| drop(black_box(Recipe::from_json(v))),
+    );
+}
+
+#[test]
+fn applying_recipes_is_linear() {
+    use qmail_dkim::dkim2::hash::Field;
+    use qmail_dkim::dkim2::recipe::{apply_body, BodyRecipe, Recipe, Step};
+    // Many copy steps over a body of many lines: each line is copied at most once.
+    assert_linear(
+        "apply_body, a copy step per line and overlapping ranges",
+        4096,
+        |n| {
+            let body = repeat(b"line\r\n", n);
+            let lines = n / 6;
+            let steps: Vec<Step> =
+                (1..=lines as u32).flat_map(|k| [Step::Copy(k, k), Step::Copy(1, u32::MAX)]).collect();
+            (body, steps)
+        },
+        |(b, s)| drop(black_box(apply_body(b, s))),
+    );
+    assert_linear(
+        "apply_headers, many fields of one name",
+        4096,
+        |n| qmail_dkim::message::Headers::parse(repeat(b"Subject: x\r\n", n)),
+        |h| {
+            let fields: Vec<Field> = h.fields.iter().map(|f| (h.name(f), h.value(f))).collect();
+            let r = Recipe {
+                headers: vec![("subject".into(), vec![Step::Copy(1, u32::MAX)])],
+                body: BodyRecipe::Unchanged,
+            };
+            black_box(r.apply_headers(&fields));
+        },
+    );
+}
+
+#[test]
+fn state_hashes_are_linear() {
+    use qmail_dkim::dkim::HashAlg;
+    use qmail_dkim::dkim2::hash::{header_digest, signed_self, Field};
+    let make = |n: usize| {
+        let block = repeat(b"Subject: a  b\r\n\tc\r\nX-Skip: y\r\n", n);
+        qmail_dkim::message::Headers::parse(block)
+    };
+    assert_linear("dkim2 header hash", 4_000, make, |h| {
+        let f: Vec<Field> = h.fields.iter().map(|f| (h.name(f), h.value(f))).collect();
+        header_digest(&f, HashAlg::Sha256);
+    });
+    assert_linear(
+        "dkim2 signed_self",
+        4_000,
+        |n| repeat(b"s=a:b:QUJD,c:d:RUZH|e:f:SUpL; ", n),
+        |v| {
+            let mut out = Vec::new();
+            signed_self(v, &mut out);
+        },
+    );
+}
+
+/// Every item is looked at once: long records of many tags or long URI lists are linear.
+#[test]
+fn dmarc_record_with_long_rua_and_fo_lists_is_linear() {
+    use qmail_dkim::dmarc::record::parse;
+    for unit in [&b"mailto:a@example.com!10m,"[..], b"x,", b"0:", b"!", b"x=y;", b";"] {
+        assert_linear(
+            &format!("DMARC record, {:?} repeated", String::from_utf8_lossy(unit)),
+            1024,
+            |n| {
+                let list = repeat(unit, n);
+                let tag = if unit.starts_with(b"0") { "fo" } else { "rua" };
+                [format!("v=DMARC1; {tag}=").as_bytes(), &list, b"; p=none"].concat()
+            },
+            |v| drop(std::hint::black_box(parse(v))),
+        );
+    }
+}
+
+#[test]
+fn records_of_many_terms_parse_in_linear_time() {
+    use qmail_dkim::spf::record::{parse, select};
+    assert_linear(
+        "SPF record of many terms",
+        1024,
+        |n| {
+            let mut v = b"v=spf1".to_vec();
+            v.extend(repeat(
+                b" ip4:192.0.2.0/24 a:%{l1r-}.x.example//64 x=y ~include:a.b.example -ip6:2001:db8::/32",
+                n,
+            ));
+            v
+        },
+        |b| {
+            std::hint::black_box(parse(b).unwrap());
+        },
+    );
+    assert_linear(
+        "SPF record of one long term, and the selection among many TXT records",
+        1024,
+        |n| {
+            let mut v = b"v=spf1 a:".to_vec();
+            v.extend(repeat(b"ab//-/", n));
+            v.extend(b".example.com/24//64");
+            vec![v, repeat(b"v=spf10 ", n)]
+        },
+        |recs| {
+            std::hint::black_box(select(recs));
+            std::hint::black_box(parse(&recs[0]).is_ok());
         },
     );
 }

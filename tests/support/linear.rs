@@ -5,8 +5,11 @@
 //! preempted where a short one is not; the minimum of several interleaved runs). Quadratic work
 //! would show about 256x.
 //!
-//! Tests only (`#[cfg(test)]` in lib.rs). Run them with `cargo test --lib linear -- --nocapture`
-//! to see the measured ratios.
+//! One file for two test binaries: the integration tests (`tests/e2e/linear`, the parsers
+//! reached through public functions) and the library's unit tests (the checks beside a module
+//! that need its private functions). Each installs the counting allocator for its own process
+//! only; the count is per thread, as the tests run on threads of their own. See the ratios with
+//! `cargo test --test e2e linear -- --nocapture`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -129,5 +132,3 @@ pub fn assert_linear<T>(what: &str, n0: usize, make: impl Fn(usize) -> T, run: i
 pub fn repeat(unit: &[u8], n: usize) -> Vec<u8> {
     unit.repeat(n.div_ceil(unit.len().max(1)).max(1))
 }
-
-mod tests;
