@@ -1,13 +1,20 @@
-//! The one builder of the `Authentication-Results:` field we add (RFC 8601), for every method:
-//! `dkim`, `domainkeys`, and whatever comes later (`spf`, `dmarc`, `arc` have the same shape: a
-//! result word, an optional reason or comment, `ptype.property=value` pairs).
+//! The results of the authentication methods, typed, and the one builder of the
+//! `Authentication-Results:` field we add (RFC 8601).
 //!
-//! One field per message: the tasks hand over their [`MethodResult`]s and run() writes them,
-//! in task order, into a single field with one authserv-id. Values come from the message, so
-//! each is written as RFC 8601 `pvalue` allows: bare when it is an RFC 2045 token or a
-//! `[local-part]@domain`, else as a quoted-string; a value that cannot be written in ASCII
-//! without changing it (control or non-ASCII characters, longer than [`MAX_VALUE`]) is
-//! dropped with its property, so nothing from the message can add a method or a property.
+//! Each method's task hands on a [`MethodOutput`]: the typed facts of its evaluation
+//! ([`DkimOutput`], [`DomainKeysOutput`], [`SpfOutput`], [`DmarcOutput`], [`ArcOutput`],
+//! [`Dkim2Output`]), each with its RFC 8601 result word ([`DkimResult`], [`SpfResult`],
+//! [`DmarcResult`], [`ArcResult`], [`Dkim2Result`]). Later tasks read these facts (DMARC reads
+//! SPF's, DKIM's and DKIM2's; the ARC seal reads ARC's), and so does the log. They live here,
+//! below every method, because the methods do not know each other.
+//!
+//! One field per message: run() renders the outputs ([`render`]), in task order, into a single
+//! field with one authserv-id ([`field`]); the ARC seal renders the same into its AAR. Values
+//! come from the message, so each is written as RFC 8601 `pvalue` allows: bare when it is an
+//! RFC 2045 token or a `[local-part]@domain`, else as a quoted-string; a value that cannot be
+//! written in ASCII without changing it (control or non-ASCII characters, longer than
+//! [`MAX_VALUE`]) is dropped with its property, so nothing from the message can add a method or
+//! a property.
 
 /// Longest property value written (a domain name is at most 253).
 pub const MAX_VALUE: usize = 255;
@@ -131,6 +138,393 @@ fn folded(head: String, methods: &[MethodResult]) -> Vec<u8> {
     }
     out.push('\n');
     out.into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The typed results
+
+/// An RFC 8601 result word: one enum per method, each with the words its method defines.
+macro_rules! result_words {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $w:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $v),+
+        }
+
+        impl $name {
+            /// The RFC 8601 word.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $w),+
+                }
+            }
+        }
+    };
+}
+
+result_words! {
+    /// `dkim=` and `domainkeys=` (RFC 8601 §2.7.1, the same words for both).
+    DkimResult {
+        None => "none",
+        Pass => "pass",
+        Fail => "fail",
+        Policy => "policy",
+        Neutral => "neutral",
+        TempError => "temperror",
+        PermError => "permerror",
+    }
+}
+
+result_words! {
+    /// `spf=` (RFC 7208 §2.6, RFC 8601 §2.7.2).
+    SpfResult {
+        None => "none",
+        Neutral => "neutral",
+        Pass => "pass",
+        Fail => "fail",
+        SoftFail => "softfail",
+        TempError => "temperror",
+        PermError => "permerror",
+    }
+}
+
+result_words! {
+    /// `dmarc=` (RFC 9989 §9.2).
+    DmarcResult {
+        Pass => "pass",
+        Fail => "fail",
+        None => "none",
+        TempError => "temperror",
+        PermError => "permerror",
+    }
+}
+
+result_words! {
+    /// `arc=` (RFC 8617 §4.4: none, pass, fail; and `temperror`, which RFC 8601 defines for
+    /// every method: a key that could not be fetched for now).
+    ArcResult {
+        None => "none",
+        Pass => "pass",
+        Fail => "fail",
+        TempError => "temperror",
+    }
+}
+
+result_words! {
+    /// `dkim2=` (draft-gondwana-dkim2-authres).
+    Dkim2Result {
+        Pass => "pass",
+        Fail => "fail",
+        PermError => "permerror",
+        TempError => "temperror",
+        /// No DKIM2-Signature and no Message-Instance.
+        None => "none",
+    }
+}
+
+/// One DKIM signature checked (RFC 6376): its result and the tags Authentication-Results shows
+/// (RFC 8601 §2.7.1, RFC 6008), as found in the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimOutput {
+    pub result: DkimResult,
+    /// Its status letter (qmail-dkim-letters(5)).
+    pub letter: char,
+    /// The status text, shown as `reason=` when the signature is not a plain success.
+    pub reason: Option<&'static str>,
+    /// `d=`, the signing domain.
+    pub domain: Option<String>,
+    /// `i=`, the AUID (`@d` when absent).
+    pub identity: Option<String>,
+    /// `s=`.
+    pub selector: Option<String>,
+    /// `a=`.
+    pub algorithm: Option<String>,
+    /// The first 8 characters of `b=` (RFC 6008).
+    pub b_prefix: Option<String>,
+}
+
+/// Which header gave a DomainKeys sending address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderField {
+    From,
+    Sender,
+}
+
+impl SenderField {
+    /// The Authentication-Results property (RFC 8601 §2.7.1 for `domainkeys`).
+    pub fn property(self) -> &'static str {
+        match self {
+            SenderField::From => "header.from",
+            SenderField::Sender => "header.sender",
+        }
+    }
+}
+
+/// The DomainKeys signature checked (RFC 4870).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainKeysOutput {
+    pub result: DkimResult,
+    /// Its status letter (`DKVERIFY`).
+    pub letter: char,
+    /// What the key's and the domain's flags say, in fixed words.
+    pub comment: Option<String>,
+    /// `d=` and `s=`, when a signature was parsed.
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    /// The sending address and the header it came from.
+    pub sender: Option<(SenderField, String)>,
+}
+
+/// Which identity SPF checked (RFC 7208 §2.3, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpfScope {
+    /// The envelope sender (`smtp.mailfrom`).
+    #[default]
+    MailFrom,
+    /// The HELO name, for the null sender (`smtp.helo`).
+    Helo,
+}
+
+impl SpfScope {
+    /// The Authentication-Results property of the identity.
+    pub fn property(self) -> &'static str {
+        match self {
+            SpfScope::MailFrom => "smtp.mailfrom",
+            SpfScope::Helo => "smtp.helo",
+        }
+    }
+}
+
+/// What check_host() found, and for which identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpfOutput {
+    pub result: SpfResult,
+    /// The domain checked (the identity's domain).
+    pub domain: String,
+    /// Why, in words, e.g. `192.0.2.1 is allowed by example.com`.
+    pub reason: String,
+    /// The expanded `exp=` text of a `fail` (§6.2), when the domain gives one.
+    pub explanation: Option<String>,
+    /// The identity checked: set by the caller, which knows which one it asked about.
+    pub scope: SpfScope,
+    /// The envelope sender or the HELO name, as it arrived.
+    pub identity: Option<String>,
+}
+
+impl SpfOutput {
+    /// The output for the identity `identity` of scope `scope`.
+    pub fn with_identity(mut self, scope: SpfScope, identity: Option<String>) -> SpfOutput {
+        self.scope = scope;
+        self.identity = identity;
+        self
+    }
+}
+
+/// A DMARC policy (`p=`, `sp=`, `np=`; RFC 9989 §4.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+impl DmarcPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            DmarcPolicy::None => "none",
+            DmarcPolicy::Quarantine => "quarantine",
+            DmarcPolicy::Reject => "reject",
+        }
+    }
+
+    /// The policy `t=y` applies instead (§4.7 `t`): one step weaker.
+    pub fn weaker(self) -> DmarcPolicy {
+        match self {
+            DmarcPolicy::Reject => DmarcPolicy::Quarantine,
+            DmarcPolicy::Quarantine | DmarcPolicy::None => DmarcPolicy::None,
+        }
+    }
+}
+
+/// The DMARC evaluation of a message (RFC 9989), as Authentication-Results and the log show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcOutput {
+    pub result: DmarcResult,
+    /// The From domain, lowercased; empty when there is none.
+    pub domain: String,
+    /// What the record asks for the From domain (`p=`, `sp=` or `np=`), its `t=y`.
+    pub requested: Option<DmarcPolicy>,
+    pub testing: bool,
+    /// The policy that applies (one step weaker under `t=y`).
+    pub applied: Option<DmarcPolicy>,
+    /// The message is refused (`dis=reject`), else queued (`dis=none`).
+    pub refused: bool,
+    /// A DKIM signature, an SPF identity that passed in line with the From domain.
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    /// Why, when no record decided.
+    pub reason: String,
+}
+
+/// The ARC chain's result (RFC 8617 §5.2), why (empty for none and pass), and N, the newest
+/// instance (0 without a chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArcOutput {
+    pub result: ArcResult,
+    pub reason: String,
+    pub instances: u32,
+}
+
+/// The DKIM2 chain's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dkim2Output {
+    pub result: Dkim2Result,
+    /// Why, for the log and Authentication-Results; empty on a pass.
+    pub reason: String,
+    /// `(i, d)` of every signature, oldest first, when the chain could be read.
+    pub chain: Vec<(u32, String)>,
+}
+
+/// What one task found, for the tasks after it and the end of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodOutput {
+    /// The DKIM signatures of a message, top first, and the message's result after the practice
+    /// step with its status letter.
+    Dkim {
+        signatures: Vec<DkimOutput>,
+        result: DkimResult,
+        letter: char,
+    },
+    DomainKeys(DomainKeysOutput),
+    Spf(SpfOutput),
+    Dmarc(DmarcOutput),
+    Arc(ArcOutput),
+    Dkim2(Dkim2Output),
+}
+
+impl MethodOutput {
+    /// Appends its part of Authentication-Results: one method result, or one per DKIM
+    /// signature (`dkim=none` without signatures).
+    pub fn render_into(&self, out: &mut Vec<MethodResult>) {
+        match self {
+            MethodOutput::Dkim { signatures, .. } if signatures.is_empty() => {
+                out.push(MethodResult::new("dkim", DkimResult::None.as_str()));
+            }
+            MethodOutput::Dkim { signatures, .. } => out.extend(signatures.iter().map(DkimOutput::method_result)),
+            MethodOutput::DomainKeys(o) => out.push(o.method_result()),
+            MethodOutput::Spf(o) => out.push(o.method_result()),
+            MethodOutput::Dmarc(o) => out.push(o.method_result()),
+            MethodOutput::Arc(o) => out.push(o.method_result()),
+            MethodOutput::Dkim2(o) => out.push(o.method_result()),
+        }
+    }
+}
+
+/// The method results of `outputs`, in order.
+pub fn render(outputs: &[MethodOutput]) -> Vec<MethodResult> {
+    let mut out = Vec::with_capacity(outputs.len() + 2);
+    for o in outputs {
+        o.render_into(&mut out);
+    }
+    out
+}
+
+impl DkimOutput {
+    /// `dkim=<result> [reason="…"] header.d=… header.i=… header.s=… header.a=… header.b=…`.
+    pub fn method_result(&self) -> MethodResult {
+        let mut m = MethodResult::new("dkim", self.result.as_str());
+        if let Some(r) = self.reason {
+            m = m.reason(r);
+        }
+        m.prop("header.d", self.domain.as_deref())
+            .prop("header.i", self.identity.as_deref())
+            .prop("header.s", self.selector.as_deref())
+            .prop("header.a", self.algorithm.as_deref())
+            .prop("header.b", self.b_prefix.as_deref())
+    }
+}
+
+impl DomainKeysOutput {
+    /// `domainkeys=<result> [(comment)] header.d=… header.from=…|header.sender=…`.
+    pub fn method_result(&self) -> MethodResult {
+        let mut m = MethodResult::new("domainkeys", self.result.as_str());
+        if let Some(c) = &self.comment {
+            m = m.comment(c);
+        }
+        let m = m.prop("header.d", self.domain.as_deref());
+        match &self.sender {
+            Some((field, address)) => m.prop(field.property(), Some(address)),
+            None => m,
+        }
+    }
+}
+
+impl SpfOutput {
+    /// `spf=<result> (reason) smtp.mailfrom=…|smtp.helo=…`.
+    pub fn method_result(&self) -> MethodResult {
+        MethodResult::new("spf", self.result.as_str())
+            .comment(&self.reason)
+            .prop(self.scope.property(), self.identity.as_deref())
+    }
+}
+
+impl DmarcOutput {
+    /// `dmarc=<result> (p=<policy>[ t=y] dis=<none|reject>) [reason="…"] header.from=…
+    /// policy.dmarc=<policy>`; `policy.dmarc` on `pass` and `fail` only.
+    pub fn method_result(&self) -> MethodResult {
+        let mut m = MethodResult::new("dmarc", self.result.as_str());
+        if let Some(requested) = self.requested {
+            let t = if self.testing { " t=y" } else { "" };
+            let dis = if self.refused { "reject" } else { "none" };
+            m = m.comment(&format!("p={}{t} dis={dis}", requested.name()));
+        }
+        if !self.reason.is_empty() {
+            m = m.reason(&self.reason);
+        }
+        let decided = matches!(self.result, DmarcResult::Pass | DmarcResult::Fail);
+        m.prop("header.from", (!self.domain.is_empty()).then_some(self.domain.as_str()))
+            .prop("policy.dmarc", self.applied.filter(|_| decided).map(DmarcPolicy::name))
+    }
+}
+
+impl ArcOutput {
+    /// `arc=<result>`, with the reason when it is not a pass.
+    pub fn method_result(&self) -> MethodResult {
+        let m = MethodResult::new("arc", self.result.as_str());
+        if self.reason.is_empty() {
+            m
+        } else {
+            m.reason(&self.reason)
+        }
+    }
+}
+
+impl Dkim2Output {
+    /// `dkim2=`, with the first signer (`header.d`, `header.i`) on a pass, else the reason
+    /// (draft-gondwana-dkim2-authres).
+    pub fn method_result(&self) -> MethodResult {
+        let m = MethodResult::new("dkim2", self.result.as_str());
+        match (self.result, self.chain.first()) {
+            (Dkim2Result::Pass, Some((i, d))) => m.prop("header.d", Some(d)).prop("header.i", Some(&i.to_string())),
+            _ if self.reason.is_empty() => m,
+            _ => m.reason(&self.reason),
+        }
+    }
+
+    /// The first signer's domain on a pass.
+    pub fn signer(&self) -> Option<&str> {
+        match (self.result, self.chain.first()) {
+            (Dkim2Result::Pass, Some((_, d))) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Whether Authentication-Results shows `v` as property `name` ([`fits`], and writable):
+/// the log names an identity only when the field does.
+pub fn shows(name: &str, v: &str) -> bool {
+    fits(name, v) && value(v, true).is_some()
 }
 
 /// RFC 2045 token characters.
@@ -278,6 +672,60 @@ mod tests {
         }
         // Other properties are any value, quoted when need be.
         assert_eq!(f("header.s", "a b"), "Authentication-Results: mx; domainkeys=fail header.s=\"a b\"\n");
+    }
+
+    /// The typed results render in task order, one `dkim=` per signature and `dkim=none`
+    /// without one; a DKIM2 chain names its first signer only on a pass.
+    #[test]
+    fn typed_results_render_in_task_order() {
+        let spf = SpfOutput {
+            result: SpfResult::SoftFail,
+            domain: "example.org".into(),
+            reason: "why".into(),
+            explanation: None,
+            scope: SpfScope::Helo,
+            identity: Some("mx.example.org".into()),
+        };
+        let dkim = |signatures| MethodOutput::Dkim { signatures, result: DkimResult::None, letter: 'S' };
+        let sig = DkimOutput {
+            result: DkimResult::TempError,
+            letter: 'P',
+            reason: Some("key unavailable"),
+            domain: Some("example.com".into()),
+            identity: None,
+            selector: None,
+            algorithm: None,
+            b_prefix: None,
+        };
+        let chain = |result| Dkim2Output { result, reason: String::new(), chain: vec![(1, "a.example".into())] };
+        let dmarc = DmarcOutput {
+            result: DmarcResult::Fail,
+            domain: "example.com".into(),
+            requested: Some(DmarcPolicy::Reject),
+            testing: true,
+            applied: Some(DmarcPolicy::Quarantine),
+            refused: false,
+            dkim_aligned: false,
+            spf_aligned: false,
+            reason: String::new(),
+        };
+        let outputs = [
+            MethodOutput::Spf(spf),
+            dkim(Vec::new()),
+            dkim(vec![sig]),
+            MethodOutput::Dkim2(chain(Dkim2Result::Pass)),
+            MethodOutput::Dkim2(chain(Dkim2Result::Fail)),
+            MethodOutput::Dmarc(dmarc),
+            MethodOutput::Arc(ArcOutput { result: ArcResult::Fail, reason: "broken".into(), instances: 2 }),
+        ];
+        assert_eq!(
+            s(field("mx", &render(&outputs))),
+            "Authentication-Results: mx;\n\tspf=softfail (why) smtp.helo=mx.example.org;\n\tdkim=none;\n\t\
+             dkim=temperror reason=\"key unavailable\" header.d=example.com;\n\t\
+             dkim2=pass header.d=a.example header.i=1;\n\tdkim2=fail;\n\t\
+             dmarc=fail (p=reject t=y dis=none) header.from=example.com\n\tpolicy.dmarc=quarantine;\n\t\
+             arc=fail reason=broken\n"
+        );
     }
 
     #[test]

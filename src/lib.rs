@@ -14,7 +14,7 @@
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
-//! task                             Task, Context, TaskResult, Refusal
+//! task                             Task, Context, Finished, Refusal
 //! dns, refusal
 //! config, headers                  settings (the one reading of the environment), control files
 //! message, envelope, log

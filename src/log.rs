@@ -3,11 +3,13 @@
 //! `qmail-dkim: mode=verify dkim1.d=example.com dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass
 //! dkim1.letter=A dkim.result=pass dkim.letter=A exit=0` (one line).
 //!
-//! The tasks [`note`] what they did as they finish; `run::main` writes the line at the end.
+//! What the verifying tasks found is noted from their typed results ([`note_output`]), what
+//! the signers made by themselves ([`note`]); `run::main` writes the line at the end.
 //! d= and s= come from the message, so every value is written bare only when it is made of
 //! harmless characters, else quoted with `"`, `\`, `=` and every byte outside printable ASCII
 //! escaped: no value can end the line or look like another `key=` pair.
 
+use crate::auth_results::{shows, MethodOutput};
 use crate::error::Refusal;
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -77,6 +79,47 @@ pub fn note(n: Note) {
             v.push(n);
         }
     });
+}
+
+/// Records what a verifying task found: each signature, the message's DKIM result, and the
+/// identity a queue-time check names in Authentication-Results.
+pub fn note_output(o: &MethodOutput) {
+    let shown = |name: &str, v: Option<&str>| v.filter(|v| shows(name, v)).map(str::to_string);
+    match o {
+        MethodOutput::Dkim { signatures, result, letter } => {
+            for s in signatures {
+                note(Note::Sig {
+                    method: Method::Dkim,
+                    d: s.domain.clone(),
+                    s: s.selector.clone(),
+                    a: s.algorithm.clone(),
+                    result: s.result.as_str(),
+                    letter: Some(s.letter),
+                });
+            }
+            note(Note::Result { method: Method::Dkim, result: result.as_str(), letter: *letter });
+        }
+        MethodOutput::DomainKeys(d) => note(Note::Sig {
+            method: Method::Dk,
+            d: d.domain.clone(),
+            s: d.selector.clone(),
+            a: None,
+            result: d.result.as_str(),
+            letter: Some(d.letter),
+        }),
+        MethodOutput::Spf(s) => note(Note::Check {
+            method: "spf",
+            result: s.result.as_str(),
+            id: shown(s.scope.property(), s.identity.as_deref()),
+        }),
+        MethodOutput::Dmarc(d) => {
+            note(Note::Check { method: "dmarc", result: d.result.as_str(), id: shown("header.from", Some(&d.domain)) })
+        }
+        MethodOutput::Dkim2(d) => {
+            note(Note::Check { method: "dkim2", result: d.result.as_str(), id: shown("header.d", d.signer()) })
+        }
+        MethodOutput::Arc(a) => note(Note::Check { method: "arc", result: a.result.as_str(), id: None }),
+    }
 }
 
 /// Takes the notes recorded so far on this thread.
@@ -198,6 +241,49 @@ mod tests {
             line("verify", None, &notes, 31, &End::Done),
             "qmail-dkim: mode=verify spf.id=a@example.com spf.result=fail dmarc.id=\"exa\\x3dmple.com\" \
              dmarc.result=fail arc.result=none exit=31\n"
+        );
+    }
+
+    /// The notes of the verifying tasks come from their typed results: each DKIM signature and
+    /// the message's result; a check's identity only as Authentication-Results shows it.
+    #[test]
+    fn typed_results_make_the_notes() {
+        use crate::auth_results::*;
+        let _ = take();
+        let sig = DkimOutput {
+            result: DkimResult::Pass,
+            letter: 'A',
+            reason: None,
+            domain: Some("example.com".into()),
+            identity: None,
+            selector: Some("sel".into()),
+            algorithm: Some("rsa-sha256".into()),
+            b_prefix: None,
+        };
+        let spf = |identity: &str| SpfOutput {
+            result: SpfResult::Fail,
+            domain: "example.com".into(),
+            reason: String::new(),
+            explanation: None,
+            scope: SpfScope::MailFrom,
+            identity: Some(identity.into()),
+        };
+        let dkim2 = |result| Dkim2Output { result, reason: String::new(), chain: vec![(1, "a.example".into())] };
+        for o in [
+            MethodOutput::Spf(spf("a@example.com")),
+            MethodOutput::Spf(spf("j\u{f6}e@example.com")),
+            MethodOutput::Dkim { signatures: vec![sig], result: DkimResult::Pass, letter: 'A' },
+            MethodOutput::Dkim2(dkim2(Dkim2Result::Pass)),
+            MethodOutput::Dkim2(dkim2(Dkim2Result::Fail)),
+            MethodOutput::Arc(ArcOutput { result: ArcResult::None, reason: String::new(), instances: 0 }),
+        ] {
+            note_output(&o);
+        }
+        assert_eq!(
+            line("verify", None, &take(), 0, &End::Done),
+            "qmail-dkim: mode=verify spf.id=a@example.com spf.result=fail spf.result=fail dkim1.d=example.com \
+             dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass dkim1.letter=A dkim.result=pass dkim.letter=A \
+             dkim2.id=a.example dkim2.result=pass dkim2.result=fail arc.result=none exit=0\n"
         );
     }
 

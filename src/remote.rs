@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::message::{author_domain, Headers};
 use crate::plan::{self, Mode, Plan, Stage};
 use crate::run::{self, Head};
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
@@ -163,7 +163,7 @@ impl Task for SignUnlessOurs {
         self.verifier.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let SignUnlessOurs { signer, verifier, own } = *self;
         let report = verifier.finish(ctx.headers, &own);
         let ours = report.results.iter().find(|r| {
@@ -178,7 +178,7 @@ impl Task for SignUnlessOurs {
                 "qmail-dkim-remote: already signed for d={}: not signed again",
                 r.domain.as_deref().unwrap_or_default()
             );
-            return Ok(TaskResult::default());
+            return Ok(Finished::default());
         }
         Box::new(signer).finish(ctx)
     }

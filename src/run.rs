@@ -188,25 +188,25 @@ fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared> {
     let forged = if plan.removes_forged { crate::headers::forged(&headers, authserv()) } else { Vec::new() };
     let queued = if forged.is_empty() { None } else { Some(headers.without(&forged)) };
     let queued_ref = queued.as_ref().unwrap_or(&headers);
-    let (mut prefix, auth, refusal) = plan::with_context(settings, &headers, queued_ref, &envelope, now, |ctx| {
-        let (mut prefix, mut auth, mut refusal) = (Vec::new(), Vec::new(), None);
+    let (mut prefix, outputs, refusal) = plan::with_context(settings, &headers, queued_ref, &envelope, now, |ctx| {
+        let (mut prefix, mut outputs, mut refusal) = (Vec::new(), Vec::new(), None);
         for t in tasks {
-            let r = t.finish(&crate::task::Context { earlier: &auth, ..*ctx })?;
-            note_checks(&r.auth);
+            let r = t.finish(&crate::task::Context { earlier: &outputs, ..*ctx })?;
+            r.outputs.iter().for_each(log::note_output);
             prefix.extend_from_slice(&r.prepend);
-            auth.extend(r.auth);
+            outputs.extend(r.outputs);
             refusal = stricter(refusal, r.refuse);
         }
-        Ok::<_, Error>((prefix, auth, refusal))
+        Ok::<_, Error>((prefix, outputs, refusal))
     })?;
     if let Some(r) = refusal {
         return Err(Error::Refused(r));
     }
     let remove = forged;
     // One Authentication-Results for every method (task order: spf, dkim, dkim2, domainkeys,
-    // dmarc, arc), on top.
-    if !auth.is_empty() {
-        let mut field = crate::auth_results::field(authserv(), &auth);
+    // dmarc, arc), on top, rendered once from the typed results.
+    if !outputs.is_empty() {
+        let mut field = crate::auth_results::field(authserv(), &crate::auth_results::render(&outputs));
         field.extend_from_slice(&prefix);
         prefix = field;
     }
@@ -215,20 +215,6 @@ fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared> {
         return Err(leading_continuation());
     }
     Ok(Prepared { prefix, remove, headers, spool, envelope })
-}
-
-/// The queue-time checks' results for the `DKIMLOG` line (DKIM and DomainKeys note their own).
-fn note_checks(results: &[crate::auth_results::MethodResult]) {
-    for m in results {
-        let id = match m.method() {
-            "spf" => m.property("smtp.mailfrom").or_else(|| m.property("smtp.helo")),
-            "dmarc" => m.property("header.from"),
-            "dkim2" => m.property("header.d"),
-            "arc" => None,
-            _ => continue,
-        };
-        log::note(log::Note::Check { method: m.method(), result: m.result(), id: id.map(str::to_string) });
-    }
 }
 
 /// The start of the message: the header block and the body bytes read with it.

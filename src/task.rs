@@ -1,12 +1,13 @@
-//! What a task is: one piece of work on a message (DKIM signing or verifying, DomainKeys signing
-//! or verifying). `run` plans the tasks from the header block, feeds every task the body as it
-//! streams, then finishes each with a [`Context`] and collects their [`TaskResult`]s.
+//! What a task is: one piece of work on a message (signing, verifying or sealing by one method).
+//! `run` plans the tasks from the header block, feeds every task the body as it streams, then
+//! finishes each, in order, with a [`Context`] that holds the typed results of the tasks before
+//! it, and collects what each [`Finished`] with.
 //!
 //! The tasks live with their method (`dkim::sign_task`, `dkim::verify_task`,
-//! `domainkeys::task`); this module only says how `run` talks to them, so it imports nothing
-//! above `message` and `dns`.
+//! `domainkeys::task`, `spf::task`, ...); this module only says how `run` talks to them, so it
+//! imports nothing above `message` and `dns`.
 
-use crate::auth_results::MethodResult;
+use crate::auth_results::{MethodOutput, MethodResult};
 use crate::dns::{Resolver, TxtLookup};
 use crate::envelope::Envelope;
 pub use crate::error::Refusal;
@@ -19,7 +20,7 @@ pub trait Task: Send {
     /// Body bytes, in order, in arbitrary pieces (everything after the header block's blank line).
     fn body(&mut self, data: &[u8]);
     /// After the body and the envelope: what to add and what to refuse.
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult>;
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished>;
 }
 
 /// What a task sees when it finishes: the message, and the settings every task shares, as plain
@@ -41,19 +42,27 @@ pub struct Context<'a> {
     pub dns: &'a dyn Fn() -> Box<dyn TxtLookup>,
     /// A resolver for SPF, DMARC and ARC questions (always DNS, never `SELECTOR_DATA`).
     pub resolver: &'a dyn Fn() -> Box<dyn Resolver>,
-    /// The method results of the tasks that finished before this one, in task order: DMARC
-    /// reads SPF's and DKIM's, an ARC seal carries all of them.
-    pub earlier: &'a [MethodResult],
+    /// The typed results of the tasks that finished before this one, in task order: DMARC
+    /// reads SPF's, DKIM's and DKIM2's, an ARC seal ARC's, and carries all of them in its AAR.
+    pub earlier: &'a [MethodOutput],
 }
 
-/// What one task adds to the message, and whether it refuses it.
+/// What one task adds to the message, what it found, and whether it refuses the message.
 #[derive(Debug, Default)]
-pub struct TaskResult {
+pub struct Finished {
     /// Header fields to prepend, LF-ended and LF-folded, top first.
     pub prepend: Vec<u8>,
-    /// Method results for the one `Authentication-Results` field run() puts on top.
-    pub auth: Vec<MethodResult>,
+    /// What the task found, typed: for later tasks, the log, and the one
+    /// `Authentication-Results` field run() renders from them at the end.
+    pub outputs: Vec<MethodOutput>,
     pub refuse: Option<Refusal>,
+}
+
+impl Finished {
+    /// What its outputs add to Authentication-Results.
+    pub fn method_results(&self) -> Vec<MethodResult> {
+        crate::auth_results::render(&self.outputs)
+    }
 }
 
 /// How a method's letter in a `...VERIFY=letters` setting refuses: the uppercase letter given,

@@ -10,7 +10,8 @@
 use fuzz_support::{ed25519_key, key_record, setting, zone_and_message, Zone, ED25519_PEM};
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::arc::seal::ArcSealTask;
-use qmail_dkim::arc::verify::{method_result, Status, Verdict, Verifier};
+use qmail_dkim::arc::verify::{ArcOutput, ArcResult, Verifier};
+use qmail_dkim::auth_results::MethodOutput;
 use qmail_dkim::arc::{collect, Chain, Kind, MAX_INSTANCES};
 use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dns::{Resolver, TxtAnswer, TxtLookup};
@@ -34,7 +35,7 @@ impl TxtLookup for WithOurKey<'_> {
     }
 }
 
-fn verify(msg: &[u8], dns: &dyn TxtLookup) -> (Headers, Verdict) {
+fn verify(msg: &[u8], dns: &dyn TxtLookup) -> (Headers, ArcOutput) {
     let (end, start) = find_header_end(msg, 0).unwrap_or((msg.len(), msg.len()));
     let headers = Headers::parse(msg[..end].to_vec());
     let mut v = Verifier::new(&headers);
@@ -62,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let asked = zone.asked.get();
     assert!(asked <= MAX_INSTANCES as usize + 1, "{asked} key questions");
 
-    if setting(&other, "seal").is_none() || matches!(verdict.status, Status::TempError) {
+    if setting(&other, "seal").is_none() || matches!(verdict.result, ArcResult::TempError) {
         return;
     }
     // A first line that starts with white space would continue our last field.
@@ -77,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
     let id = || "mx.fuzz.example".to_string();
     let dns = || -> Box<dyn TxtLookup> { Box::new(qmail_dkim::dns::Fixed(Vec::new())) };
     let resolver = || -> Box<dyn Resolver> { panic!("sealing asks no DNS") };
-    let earlier = [method_result(&verdict)];
+    let earlier = [MethodOutput::Arc(verdict.clone())];
     let ctx = Context {
         headers: &headers,
         queued: &headers,
@@ -99,9 +100,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let resealed = [added.as_slice(), msg].concat();
     let (_, again) = verify(&resealed, &WithOurKey(&zone));
-    match verdict.status {
-        Status::None | Status::Pass => assert_eq!(again.status, Status::Pass, "{verdict:?} then {again:?}"),
-        Status::Fail => assert_eq!(again.status, Status::Fail, "{verdict:?} then {again:?}"),
-        Status::TempError => {}
+    match verdict.result {
+        ArcResult::None | ArcResult::Pass => assert_eq!(again.result, ArcResult::Pass, "{verdict:?} then {again:?}"),
+        ArcResult::Fail => assert_eq!(again.result, ArcResult::Fail, "{verdict:?} then {again:?}"),
+        ArcResult::TempError => {}
     }
 });

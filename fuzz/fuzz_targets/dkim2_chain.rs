@@ -1,7 +1,7 @@
 //! DKIM2 chain verification on arbitrary input: the lines before a `--` line are the zone
 //! (`fuzz_support::Zone`) and settings (`from <path>`, `rcpt <path>`, `now <seconds>`), the
 //! rest is the message, verified by `dkim2::verify::verify` as bytes and again with only its
-//! body hashes. No panic; at most 50 × 8 key questions; the verdict is the same both ways unless
+//! body hashes. No panic; at most 50 × 8 key questions; the result is the same both ways unless
 //! a body recipe needed the bytes; a pass lists the chain 1..N.
 #![no_main]
 
@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use qmail_dkim::dkim::HashAlg;
 use qmail_dkim::dkim2::hash::body_digest;
 use qmail_dkim::dkim2::parse::MAX_SIGNATURE_VALUES;
-use qmail_dkim::dkim2::verify::{verify, Body, Envelope, Verdict};
+use qmail_dkim::dkim2::verify::{verify, Body, Envelope, Dkim2Result};
 use qmail_dkim::dkim2::MAX_CHAIN;
 use qmail_dkim::message::{find_header_end, Headers};
 
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let body = &msg[start..];
     let r = verify(&headers, Body::Bytes(body), &env, &zone, now);
     assert!(zone.asked.get() <= MAX_CHAIN * MAX_SIGNATURE_VALUES, "{} key questions", zone.asked.get());
-    if r.verdict == Verdict::Pass {
+    if r.result == Dkim2Result::Pass {
         assert!((1..).zip(&r.chain).all(|(k, (i, _))| k == *i));
     }
     let digests =
@@ -39,6 +39,6 @@ fuzz_target!(|data: &[u8]| {
     let (zone2, _, _) = zone_and_message(data);
     let again = verify(&headers, digests, &env, &zone2, now);
     if !again.reason.contains("was not kept") {
-        assert_eq!(r.verdict, again.verdict, "{} / {}", r.reason, again.reason);
+        assert_eq!(r.result, again.result, "{} / {}", r.reason, again.reason);
     }
 });

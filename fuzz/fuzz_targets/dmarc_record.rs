@@ -10,9 +10,10 @@
 
 use fuzz_support::{setting, Zone};
 use libfuzzer_sys::fuzz_target;
+use qmail_dkim::auth_results::SpfResult;
 use qmail_dkim::dmarc::record;
 use qmail_dkim::dmarc::walk::{self, MAX_QUERIES};
-use qmail_dkim::dmarc::{evaluate, Evidence, Verdict, MAX_IDENTIFIER_WALKS};
+use qmail_dkim::dmarc::{evaluate, DmarcResult, Evidence, MAX_IDENTIFIER_WALKS};
 use qmail_dkim::message::{address_domains, unfold};
 
 fn words(lines: &[&[u8]], word: &str) -> Vec<String> {
@@ -58,7 +59,13 @@ fuzz_target!(|data: &[u8]| {
     let dkim_pass = words(&other, "dkim");
     let dkim_temperror = words(&other, "dkimtemp");
     let spf = setting(&other, "spf").map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-    let (spf_result, spf_domain) = spf.split_once(' ').unwrap_or((&spf, ""));
+    let (spf_word, spf_domain) = spf.split_once(' ').unwrap_or((&spf, ""));
+    let spf_result = match spf_word {
+        "pass" => SpfResult::Pass,
+        "temperror" => SpfResult::TempError,
+        "fail" => SpfResult::Fail,
+        _ => SpfResult::None,
+    };
     let ev = Evidence {
         dkim_pass: &dkim_pass,
         dkim_temperror: &dkim_temperror,
@@ -75,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
         let asked = zone.asked.get() - before;
         let bound = 2 + (MAX_IDENTIFIER_WALKS + 1) * MAX_QUERIES;
         assert!(asked <= bound, "{asked} questions for {d:?}");
-        if out.result == Verdict::Pass {
+        if out.result == DmarcResult::Pass {
             assert!(out.aligned.is_some() && out.policy.is_some(), "{out:?}");
         }
     }

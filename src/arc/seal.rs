@@ -8,7 +8,7 @@
 //!   `h=` the default DKIM list (crate::dkim::sign::default_header_list: never ARC fields, so
 //!   neither ARC-Seal, which RFC 8617 §4.1.2 forbids, nor the new AAR, as dkimpy's sealer does)
 //!   and the DKIM-Signature fields present (§4.1.2: SHOULD).
-//! - AS: `cv=` from the `arc=` result of the verify task (which runs before): `none` without a
+//! - AS: `cv=` from the typed result of the verify task (which runs before): `none` without a
 //!   chain, `pass`, or `fail`; over the sets 1..N+1, or, for `cv=fail`, over the new set only
 //!   (§5.1.2).
 //!
@@ -19,14 +19,14 @@
 
 use super::verify::{in_range, sets_data};
 use super::{collect, Chain, Set, MAX_INSTANCES};
-use crate::auth_results;
+use crate::auth_results::{self, ArcResult, MethodOutput};
 use crate::dkim::canon::{self, BodyHasher};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::sign::{default_header_list, fold_base64, push_list, push_tag};
 use crate::dkim::{Algorithm, Canon, HashAlg};
 use crate::error::{Error, Result};
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
 /// The `ARCSIGN` task: one key, the chain as it arrived, the body hash of the new AMS.
@@ -65,8 +65,8 @@ impl ArcSealTask {
         }
     }
 
-    /// The next set, or why none is added. `arc` is the verify task's `arc=` word.
-    fn next_set(chain: Chain, arc: Option<&str>) -> std::result::Result<NextSet, String> {
+    /// The next set, or why none is added. `arc` is the verify task's result.
+    fn next_set(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<NextSet, String> {
         match chain {
             Chain::None => Ok(NextSet { instance: 1, cv: "none", prior: Vec::new() }),
             Chain::Sets(sets) => {
@@ -75,9 +75,11 @@ impl ArcSealTask {
                     return Err(format!("the chain has {n} sets, the most RFC 8617 allows"));
                 }
                 match arc {
-                    Some("pass") => Ok(NextSet { instance: n + 1, cv: "pass", prior: sets }),
-                    Some("fail") => Ok(NextSet { instance: n + 1, cv: "fail", prior: Vec::new() }),
-                    Some(other) => Err(format!("arc={other}: the chain can be neither vouched for nor ended")),
+                    Some(ArcResult::Pass) => Ok(NextSet { instance: n + 1, cv: "pass", prior: sets }),
+                    Some(ArcResult::Fail) => Ok(NextSet { instance: n + 1, cv: "fail", prior: Vec::new() }),
+                    Some(other) => {
+                        Err(format!("arc={}: the chain can be neither vouched for nor ended", other.as_str()))
+                    }
                     None => Err("no ARC verdict to seal".into()),
                 }
             }
@@ -99,7 +101,7 @@ impl ArcSealTask {
         let (bh, _) = hasher.finish();
         let b64 = &base64::engine::general_purpose::STANDARD;
 
-        let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), ctx.earlier);
+        let aar = auth_results::arc_field(i, &(ctx.authserv_id)(), &auth_results::render(ctx.earlier));
 
         // The AMS covers the message as it is queued (ctx.queued: without the fields run.rs
         // removes as forged; a Subject hiding a forged status after a bare CR would otherwise
@@ -186,8 +188,11 @@ impl Task for ArcSealTask {
         self.hasher.update(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
-        let arc = ctx.earlier.iter().rev().find(|m| m.method() == "arc").map(|m| m.result());
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
+        let arc = ctx.earlier.iter().rev().find_map(|o| match o {
+            MethodOutput::Arc(a) => Some(a.result),
+            _ => None,
+        });
         let mut task = *self;
         let chain = std::mem::replace(&mut task.chain, Chain::None);
         let next = match ArcSealTask::next_set(chain, arc) {
@@ -196,7 +201,7 @@ impl Task for ArcSealTask {
                 if ctx.verbose {
                     eprintln!("qmail-dkim: ARC not sealed: {why}");
                 }
-                return Ok(TaskResult::default());
+                return Ok(Finished::default());
             }
         };
         let (d, s) = (task.domain.clone(), task.selector.clone());
@@ -205,6 +210,6 @@ impl Task for ArcSealTask {
         if ctx.verbose {
             eprintln!("qmail-dkim: ARC sealed i={} cv={} d={d} s={s}", next.instance, next.cv);
         }
-        Ok(TaskResult { prepend, ..Default::default() })
+        Ok(Finished { prepend, ..Default::default() })
     }
 }

@@ -1,12 +1,12 @@
 use super::seal::ArcSealTask;
-use super::verify::{refusal, ArcVerifyTask, Status, Verdict, Verifier};
+use super::verify::{refusal, ArcOutput, ArcResult, ArcVerifyTask, Verifier};
 use super::*;
-use crate::auth_results::MethodResult;
+use crate::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use crate::dkim::key::{fixture, SigningKey};
 use crate::dns::{Resolver, TxtLookup, Zone, ZoneRecord};
 use crate::envelope::Envelope;
 use crate::message::find_header_end;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
 const MSG: &[u8] = b"From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: hello\nDate: Sun, 29 Nov 2026 21:00:00 +0000\nMessage-ID: <1@example.com>\n\nHello Bob,\n\nthis is the body.\n";
@@ -35,7 +35,7 @@ fn split(msg: &[u8]) -> (Headers, &[u8]) {
     (Headers::parse(msg[..end].to_vec()), &msg[body..])
 }
 
-fn verify(msg: &[u8]) -> Verdict {
+fn verify(msg: &[u8]) -> ArcOutput {
     let (h, body) = split(msg);
     let mut v = Verifier::new(&h);
     v.body(body);
@@ -43,7 +43,7 @@ fn verify(msg: &[u8]) -> Verdict {
 }
 
 /// Finishes a task as run() does, with the test zone and `earlier` as the run's results.
-fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodResult]) -> TaskResult {
+fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodOutput]) -> Finished {
     let env = Envelope { raw: Vec::new(), sender: Vec::new(), recipients: Vec::new() };
     let id = || "mx.example.org".to_string();
     let dns = || -> Box<dyn TxtLookup> { Box::new(zone()) };
@@ -63,7 +63,7 @@ fn finish(t: Box<dyn Task>, h: &Headers, earlier: &[MethodResult]) -> TaskResult
 }
 
 /// Seals `msg` as the given selector of example.org, with `earlier` as the run's results.
-fn seal(msg: &[u8], selector: &str, earlier: &[MethodResult]) -> Vec<u8> {
+fn seal(msg: &[u8], selector: &str, earlier: &[MethodOutput]) -> Vec<u8> {
     let (h, body) = split(msg);
     let k = SigningKey::from_pem(
         &fixture(if selector == "ed" { "ed25519-pkcs8.pem" } else { "rsa-2048-pkcs8.pem" }),
@@ -76,14 +76,27 @@ fn seal(msg: &[u8], selector: &str, earlier: &[MethodResult]) -> Vec<u8> {
     [r.prepend.as_slice(), msg].concat()
 }
 
-fn arc(result: &'static str) -> Vec<MethodResult> {
-    vec![MethodResult::new("spf", "pass"), MethodResult::new("arc", result)]
+/// An `spf=pass` result without an identity.
+fn spf_pass() -> MethodOutput {
+    MethodOutput::Spf(SpfOutput {
+        result: SpfResult::Pass,
+        domain: String::new(),
+        reason: String::new(),
+        explanation: None,
+        scope: SpfScope::MailFrom,
+        identity: None,
+    })
+}
+
+/// `spf=pass` and the verify task's ARC result, as the seal finds them.
+fn arc(result: ArcResult) -> Vec<MethodOutput> {
+    vec![spf_pass(), MethodOutput::Arc(ArcOutput { result, reason: String::new(), instances: 0 })]
 }
 
 /// Two sets sealed by us: RSA then Ed25519.
 fn two_sets() -> Vec<u8> {
-    let one = seal(MSG, "rsa", &arc("none"));
-    seal(&one, "ed", &arc("pass"))
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
+    seal(&one, "ed", &arc(ArcResult::Pass))
 }
 
 fn replace(msg: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -94,26 +107,26 @@ fn replace(msg: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 fn fails_with(msg: &[u8], why: &str) {
     let v = verify(msg);
-    assert_eq!(v.status, Status::Fail, "{v:?}");
-    assert!(v.why.contains(why), "{:?} does not say {why:?}", v.why);
+    assert_eq!(v.result, ArcResult::Fail, "{v:?}");
+    assert!(v.reason.contains(why), "{:?} does not say {why:?}", v.reason);
 }
 
 #[test]
 fn message_without_arc_fields_is_none() {
-    assert_eq!(verify(MSG).status, Status::None);
+    assert_eq!(verify(MSG).result, ArcResult::None);
 }
 
 #[test]
 fn our_seals_validate_at_instance_one_and_two() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     let text = String::from_utf8_lossy(&one);
     assert!(text.starts_with("ARC-Seal: i=1; a=rsa-sha256; t=1800000000; cv=none;"), "{text}");
     assert!(text.contains("\nARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed;"), "{text}");
     assert!(text.contains("\nARC-Authentication-Results: i=1; mx.example.org; spf=pass; arc=none\n"), "{text}");
-    assert_eq!(verify(&one), Verdict { status: Status::Pass, why: String::new(), instances: 1 });
-    let two = seal(&one, "ed", &arc("pass"));
+    assert_eq!(verify(&one), ArcOutput { result: ArcResult::Pass, reason: String::new(), instances: 1 });
+    let two = seal(&one, "ed", &arc(ArcResult::Pass));
     assert!(String::from_utf8_lossy(&two).starts_with("ARC-Seal: i=2; a=ed25519-sha256; t=1800000000; cv=pass;"));
-    assert_eq!(verify(&two).status, Status::Pass);
+    assert_eq!(verify(&two).result, ArcResult::Pass);
     assert_eq!(verify(&two).instances, 2);
 }
 
@@ -155,7 +168,7 @@ fn missing_set_member_fails() {
 
 #[test]
 fn duplicate_set_member_fails() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     let dup = [b"ARC-Authentication-Results: i=1; other.example; none\n".as_slice(), &one].concat();
     fails_with(&dup, "two ARC-Authentication-Results fields with i=1");
 }
@@ -168,21 +181,21 @@ fn cv_none_above_instance_one_fails() {
 
 #[test]
 fn cv_fail_chain_fails_and_is_not_sealed_again() {
-    let one = seal(MSG, "rsa", &arc("none"));
-    let failed = seal(&replace(&one, "this is the body", "changed"), "ed", &arc("fail"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
+    let failed = seal(&replace(&one, "this is the body", "changed"), "ed", &arc(ArcResult::Fail));
     assert!(String::from_utf8_lossy(&failed).starts_with("ARC-Seal: i=2; a=ed25519-sha256; t=1800000000; cv=fail;"));
     fails_with(&failed, "ARC-Seal i=2 has cv=fail");
     // RFC 8617 §5.1: the chain has ended.
-    assert_eq!(seal(&failed, "rsa", &arc("fail")), failed);
+    assert_eq!(seal(&failed, "rsa", &arc(ArcResult::Fail)), failed);
 }
 
 #[test]
 fn broken_chain_is_sealed_with_cv_fail_over_the_new_set_only() {
     use crate::dkim::canon;
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     let broken = [b"ARC-Seal: i=1; cv=none; a=rsa-sha256; d=example.org; s=rsa; b=AAAA\n".as_slice(), &one].concat();
     fails_with(&broken, "two ARC-Seal fields with i=1");
-    let sealed = seal(&broken, "ed", &arc("fail"));
+    let sealed = seal(&broken, "ed", &arc(ArcResult::Fail));
     let text = String::from_utf8_lossy(&sealed);
     assert!(text.starts_with("ARC-Seal: i=2; a=ed25519-sha256; t=1800000000; cv=fail;"), "{text}");
     // The new seal signs its own set alone (RFC 8617 §5.1.2).
@@ -201,11 +214,11 @@ fn broken_chain_is_sealed_with_cv_fail_over_the_new_set_only() {
 
 #[test]
 fn temporary_dns_failure_is_temperror_and_refuses_only_temporarily() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     let temp = replace(&replace(&one, "s=rsa;", "s=temp;"), "s=rsa;", "s=temp;");
     let v = verify(&temp);
-    assert_eq!(v.status, Status::TempError, "{v:?}");
-    assert!(v.why.contains("temp._domainkey.example.org"), "{v:?}");
+    assert_eq!(v.result, ArcResult::TempError, "{v:?}");
+    assert!(v.reason.contains("temp._domainkey.example.org"), "{v:?}");
     assert_eq!(refusal(&v, "F"), None);
     for letters in ["T", "t", "Tt"] {
         let r = refusal(&v, letters).unwrap();
@@ -235,7 +248,7 @@ fn verify_task_reports_one_arc_result() {
         t.body(piece);
     }
     let r = finish(t, &h, &[]);
-    assert_eq!(r.auth, vec![MethodResult::new("arc", "pass")]);
+    assert_eq!(r.method_results(), vec![MethodResult::new("arc", "pass")]);
     assert_eq!(r.refuse, None);
     assert!(r.prepend.is_empty());
 }
@@ -269,12 +282,12 @@ fn fifty_sets_are_collected_and_fifty_one_fail() {
 
 #[test]
 fn chain_of_fifty_sets_passes_and_is_not_sealed_again() {
-    let mut msg = seal(MSG, "ed", &arc("none"));
+    let mut msg = seal(MSG, "ed", &arc(ArcResult::None));
     for _ in 2..=50 {
-        msg = seal(&msg, "ed", &arc("pass"));
+        msg = seal(&msg, "ed", &arc(ArcResult::Pass));
     }
-    assert_eq!(verify(&msg), Verdict { status: Status::Pass, why: String::new(), instances: 50 });
-    assert_eq!(seal(&msg, "ed", &arc("pass")), msg);
+    assert_eq!(verify(&msg), ArcOutput { result: ArcResult::Pass, reason: String::new(), instances: 50 });
+    assert_eq!(seal(&msg, "ed", &arc(ArcResult::Pass)), msg);
 }
 
 #[test]
@@ -317,7 +330,7 @@ fn aar_instance_allows_folding_white_space() {
 
 #[test]
 fn bad_ams_tags_fail() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     fails_with(&replace(&one, "a=rsa-sha256; c=relaxed", "a=rsa-sha1; c=relaxed"), "rsa-sha1");
     fails_with(&replace(&one, "c=relaxed/relaxed", "c=odd"), "unknown c=");
     fails_with(&replace(&one, "h=", "h=arc-seal:"), "signs ARC-Seal");
@@ -328,14 +341,14 @@ fn bad_ams_tags_fail() {
 /// unreadable and the chain fail, as dkimpy and ValiMail's suite (as_format_tags_sc) say.
 #[test]
 fn empty_tag_spec_in_a_seal_or_ams_fails() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     fails_with(&replace(&one, "cv=none;", "cv=none;;"), "empty tag-spec");
     fails_with(&replace(&one, "c=relaxed/relaxed;", "c=relaxed/relaxed;;"), "empty tag-spec");
 }
 
 #[test]
 fn seal_with_h_tag_fails() {
-    let one = seal(MSG, "rsa", &arc("none"));
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
     fails_with(&replace(&one, "cv=none;", "cv=none; h=from;"), "ARC-Seal i=1 has h=");
 }
 
@@ -369,9 +382,9 @@ fn many_arc_fields_are_collected_in_linear_time() {
 
 #[test]
 fn temperror_or_missing_verdict_adds_no_seal_to_a_chain() {
-    let one = seal(MSG, "rsa", &arc("none"));
-    assert_eq!(seal(&one, "rsa", &arc("temperror")), one);
-    assert_eq!(seal(&one, "rsa", &[MethodResult::new("spf", "pass")]), one);
+    let one = seal(MSG, "rsa", &arc(ArcResult::None));
+    assert_eq!(seal(&one, "rsa", &arc(ArcResult::TempError)), one);
+    assert_eq!(seal(&one, "rsa", &[spf_pass()]), one);
     // Without a chain there is nothing to vouch for: i=1, cv=none.
     assert!(seal(MSG, "rsa", &[]).starts_with(b"ARC-Seal: i=1; a=rsa-sha256; t=1800000000; cv=none;"));
 }
@@ -424,7 +437,7 @@ fn one_set_with_ams_tags(extra: &str) -> Vec<u8> {
 /// and mail-auth does not pass it.
 #[test]
 fn newest_ams_past_its_x_expiry_fails() {
-    assert_eq!(verify(&one_set_with_ams_tags("t=1000; x=4000000000;")).status, Status::Pass);
+    assert_eq!(verify(&one_set_with_ams_tags("t=1000; x=4000000000;")).result, ArcResult::Pass);
     fails_with(&one_set_with_ams_tags("t=1000; x=2000;"), "expired");
     fails_with(&one_set_with_ams_tags("t=3000; x=2000;"), "x=");
 }

@@ -13,7 +13,7 @@
 //! bits, as for DKIM.
 
 use super::{collect, Chain, Set};
-use crate::auth_results::MethodResult;
+use crate::auth_results::MethodOutput;
 use crate::dkim::canon::{self, BodyHasher};
 use crate::dkim::tags::{h_names, strip_ws, TagList};
 use crate::dkim::verify::{fetch_key, verify_sig, Outcome};
@@ -21,38 +21,10 @@ use crate::dkim::{Algorithm, Canon, Canonicalization};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::error::Result;
 use crate::message::Headers;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 use base64::Engine;
 
-/// The result of a chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    None,
-    Pass,
-    Fail,
-    TempError,
-}
-
-impl Status {
-    /// The RFC 8601 `arc=` word.
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::None => "none",
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::TempError => "temperror",
-        }
-    }
-}
-
-/// A chain's result and why (empty for none and pass).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub status: Status,
-    pub why: String,
-    /// N, the newest instance (0 without a chain).
-    pub instances: u32,
-}
+pub use crate::auth_results::{ArcOutput, ArcResult};
 
 /// The newest AMS, parsed.
 #[derive(Debug, Clone)]
@@ -110,11 +82,11 @@ impl Verifier {
     }
 
     /// Checks the newest AMS and every seal.
-    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Verdict {
+    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> ArcOutput {
         let Verifier { chain, ams, hasher, now } = self;
-        let fail = |why: String, n: u32| Verdict { status: Status::Fail, why, instances: n };
+        let fail = |why: String, n: u32| ArcOutput { result: ArcResult::Fail, reason: why, instances: n };
         let sets = match chain {
-            Chain::None => return Verdict { status: Status::None, why: String::new(), instances: 0 },
+            Chain::None => return ArcOutput { result: ArcResult::None, reason: String::new(), instances: 0 },
             Chain::Broken(b) => return fail(b.why, 0),
             Chain::Sets(sets) => sets,
         };
@@ -133,7 +105,7 @@ impl Verifier {
         };
         let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
         let mut temp: Option<String> = None;
-        let mut check = |step: std::result::Result<(), (Outcome, String)>| -> Option<Verdict> {
+        let mut check = |step: std::result::Result<(), (Outcome, String)>| -> Option<ArcOutput> {
             match step {
                 Ok(()) => None,
                 Err((Outcome::DnsTempFailure, why)) => {
@@ -152,8 +124,8 @@ impl Verifier {
             }
         }
         match temp {
-            Some(why) => Verdict { status: Status::TempError, why, instances: n },
-            None => Verdict { status: Status::Pass, why: String::new(), instances: n },
+            Some(why) => ArcOutput { result: ArcResult::TempError, reason: why, instances: n },
+            None => ArcOutput { result: ArcResult::Pass, reason: String::new(), instances: n },
         }
     }
 }
@@ -320,39 +292,30 @@ impl Task for ArcVerifyTask {
         self.verifier.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let ArcVerifyTask { letters, verifier } = *self;
         // Always DNS: SELECTOR_DATA stands in for DKIM key records only.
         let lookup = (ctx.resolver)();
         let v = verifier.finish(ctx.headers, &*lookup);
         if ctx.verbose {
-            let why: String = v.why.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
-            eprintln!("qmail-dkim: ARC {} sets: {} {why}", v.instances, v.status.word());
+            let why: String = v.reason.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
+            eprintln!("qmail-dkim: ARC {} sets: {} {why}", v.instances, v.result.as_str());
         }
-        Ok(TaskResult { auth: vec![method_result(&v)], refuse: refusal(&v, &letters), ..Default::default() })
-    }
-}
-
-/// The `arc=` result, with the reason when it is not a pass.
-pub fn method_result(v: &Verdict) -> MethodResult {
-    let m = MethodResult::new("arc", v.status.word());
-    if v.why.is_empty() {
-        m
-    } else {
-        m.reason(&v.why)
+        let refuse = refusal(&v, &letters);
+        Ok(Finished { outputs: vec![MethodOutput::Arc(v)], refuse, ..Default::default() })
     }
 }
 
 /// The refusal the `ARCVERIFY` letters ask for.
-pub fn refusal(v: &Verdict, letters: &str) -> Option<Refusal> {
-    match v.status {
-        Status::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
+pub fn refusal(v: &ArcOutput, letters: &str) -> Option<Refusal> {
+    match v.result {
+        ArcResult::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
             permanent,
             // X.7.29 "ARC validation failure", the enhanced status code RFC 8617 registers.
             text: format!("qmail-dkim: ARC chain does not validate (#{}.7.29)", if permanent { 5 } else { 4 }),
         }),
-        Status::TempError => letter_refuses(letters, 'T')
+        ArcResult::TempError => letter_refuses(letters, 'T')
             .map(|_| Refusal::temporary("qmail-dkim: temporary DNS failure validating the ARC chain (#4.7.29)")),
-        Status::None | Status::Pass => None,
+        ArcResult::None | ArcResult::Pass => None,
     }
 }

@@ -74,7 +74,7 @@ pub fn list_matches(list: &[String], domain: &str) -> bool {
 
 /// What the practice step decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PracticeResult {
+pub struct Practiced {
     pub outcome: Outcome,
     /// The outcome before, when the step changed it (the `(old=…)` line).
     pub old: Option<Outcome>,
@@ -83,8 +83,8 @@ pub struct PracticeResult {
 }
 
 /// Runs the practice step for the author domain (From:). Without a domain nothing changes.
-pub fn apply_practice(rules: &PracticeRules, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> PracticeResult {
-    let unchanged = PracticeResult { outcome: o, old: None, header: None };
+pub fn apply_practice(rules: &PracticeRules, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> Practiced {
+    let unchanged = Practiced { outcome: o, old: None, header: None };
     let Some(domain) = domain.filter(|d| !d.is_empty()) else { return unchanged };
     if list_matches(&rules.signing, domain) {
         return unchanged;
@@ -104,7 +104,7 @@ pub fn apply_practice(rules: &PracticeRules, o: Outcome, domain: Option<&str>, d
             }
         }
     };
-    PracticeResult { outcome: new, old: (new != o).then_some(o), header }
+    Practiced { outcome: new, old: (new != o).then_some(o), header }
 }
 
 /// Looks up an ADSP/SSP record: the header value and whether its `dkim=` is one of `strong`.
@@ -234,21 +234,21 @@ mod tests {
         let none = Map(vec![]);
         // signaturedomains keeps the failure, even over a wildcard nosignaturedomains.
         let r = apply_practice(&rules(Practice::Adsp, &["a.org"], &["*"]), NoSignatures, Some("a.org"), &none);
-        assert_eq!(r, PracticeResult { outcome: NoSignatures, old: None, header: None });
+        assert_eq!(r, Practiced { outcome: NoSignatures, old: None, header: None });
         // nosignaturedomains: neutral, no record consulted.
         let r = apply_practice(&rules(Practice::Adsp, &[], &["*"]), SignatureBad, Some("a.org"), &none);
-        assert_eq!(r, PracticeResult { outcome: Neutral, old: Some(SignatureBad), header: None });
+        assert_eq!(r, Practiced { outcome: Neutral, old: Some(SignatureBad), header: None });
         // ADSP discardable → G; no record → D, "unknown;".
         let adsp = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=discardable".to_vec()]))]);
         let r = apply_practice(&rules(Practice::Adsp, &[], &[]), NoSignatures, Some("a.org"), &adsp);
         assert_eq!(
             r,
-            PracticeResult { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) }
+            Practiced { outcome: Fail, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "discardable;")) }
         );
         let r = apply_practice(&rules(Practice::Adsp, &[], &[]), NoSignatures, Some("b.org"), &adsp);
         assert_eq!(
             r,
-            PracticeResult { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) }
+            Practiced { outcome: Neutral, old: Some(NoSignatures), header: Some(("X-DKIM-ADSP", "unknown;")) }
         );
         let all = Map(vec![("_adsp._domainkey.a.org", TxtAnswer::Records(vec![b"dkim=all".to_vec()]))]);
         let r = apply_practice(&rules(Practice::Adsp, &[], &[]), SignatureBad, Some("a.org"), &all);
@@ -267,7 +267,7 @@ mod tests {
         }
         // local: only the lists.
         let r = apply_practice(&rules(Practice::Local, &[], &[]), SignatureBad, Some("a.org"), &adsp);
-        assert_eq!(r, PracticeResult { outcome: SignatureBad, old: None, header: None });
+        assert_eq!(r, Practiced { outcome: SignatureBad, old: None, header: None });
         // No From domain: nothing.
         let r = apply_practice(&rules(Practice::Adsp, &[], &["*"]), SignatureBad, None, &adsp);
         assert_eq!(r.outcome, SignatureBad);

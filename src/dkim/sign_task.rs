@@ -9,7 +9,7 @@ use super::Algorithm;
 use crate::error::{Error, Result};
 use crate::log;
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 /// A loaded key with the signatures to make with it.
 pub struct Signer {
@@ -92,7 +92,7 @@ impl Task for Signer {
         self.update(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let prepend = self.sign(ctx.queued, |p| {
             if ctx.verbose {
                 eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
@@ -106,6 +106,6 @@ impl Task for Signer {
                 letter: None,
             });
         })?;
-        Ok(TaskResult { prepend, ..Default::default() })
+        Ok(Finished { prepend, ..Default::default() })
     }
 }

@@ -40,6 +40,7 @@ use super::key::KeyType;
 use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
 use super::tags::{h_names, strip_ws, TagList};
 use super::{Algorithm, Canon, Canonicalization};
+use crate::auth_results::DkimResult;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
@@ -48,7 +49,7 @@ use base64::Engine;
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
 pub const MAX_SIGNATURES: usize = 8;
 
-/// One result of a signature or of a message: the libdkim statuses, one letter each (A..Y).
+/// The outcome of a signature or of a message: libdkim's statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Outcome {
@@ -242,16 +243,23 @@ impl Outcome {
 
     /// The RFC 8601 `dkim=` result word.
     pub fn ar_result(self) -> &'static str {
+        self.result().as_str()
+    }
+
+    /// The RFC 8601 result, typed.
+    pub fn result(self) -> DkimResult {
         use Outcome::*;
         match self {
-            Success | PartialSuccess | ThirdParty => "pass",
-            NoSignatures => "none",
-            Neutral | SuccessButExtra | UnsignedFrom => "policy",
-            FinishedBody => "neutral",
-            Fail | SignatureBad | SignatureBadButTesting | BodyHashMismatch | NoValidSignatures => "fail",
-            DnsTempFailure => "temperror",
+            Success | PartialSuccess | ThirdParty => DkimResult::Pass,
+            NoSignatures => DkimResult::None,
+            Neutral | SuccessButExtra | UnsignedFrom => DkimResult::Policy,
+            FinishedBody => DkimResult::Neutral,
+            Fail | SignatureBad | SignatureBadButTesting | BodyHashMismatch | NoValidSignatures => DkimResult::Fail,
+            DnsTempFailure => DkimResult::TempError,
             BadSyntax | SignatureExpired | SelectorInvalid | GranularityMismatch | KeyRevoked | DomainNameTooLong
-            | DnsPermFailure | PublicKeyInvalid | AlgorithmMismatch | Incompatible | BadIdentity => "permerror",
+            | DnsPermFailure | PublicKeyInvalid | AlgorithmMismatch | Incompatible | BadIdentity => {
+                DkimResult::PermError
+            }
         }
     }
 
@@ -286,9 +294,9 @@ impl Default for Options {
     }
 }
 
-/// The result of one signature, with what Authentication-Results shows about it.
+/// One signature checked: its outcome, and the tags Authentication-Results shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigResult {
+pub struct Verification {
     pub outcome: Outcome,
     pub domain: Option<String>,
     pub selector: Option<String>,
@@ -304,7 +312,7 @@ pub struct SigResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// One per evaluated signature, top first.
-    pub results: Vec<SigResult>,
+    pub results: Vec<Verification>,
     /// DKIM-Signature fields beyond the limit, not evaluated.
     pub ignored: usize,
 }
@@ -337,7 +345,7 @@ struct Parsed {
 
 struct Sig {
     index: usize,
-    shown: SigResult,
+    shown: Verification,
     state: Result<Parsed, (Outcome, String)>,
 }
 
@@ -408,7 +416,7 @@ impl Verifier {
                 Err((o, d)) => (*o, d.clone()),
                 Ok(p) => check(headers, s.index, p, &bodies[p.hasher], &opts, keys(&p.domain), &mut cache),
             };
-            results.push(SigResult { outcome, detail, ..s.shown });
+            results.push(Verification { outcome, detail, ..s.shown });
         }
         Report { results, ignored }
     }
@@ -457,8 +465,8 @@ fn parse_signature(
     value: &[u8],
     opts: &Options,
     now: u64,
-) -> (SigResult, Result<Parsed, (Outcome, String)>) {
-    let mut shown = SigResult {
+) -> (Verification, Result<Parsed, (Outcome, String)>) {
+    let mut shown = Verification {
         outcome: Outcome::BadSyntax,
         domain: None,
         selector: None,

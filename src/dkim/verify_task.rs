@@ -17,11 +17,11 @@
 //! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
 
 use super::policy::{self, PracticeRules};
-use super::verify::{Options, Outcome, SigResult, Verifier};
-use crate::auth_results::MethodResult;
+use super::verify::{Options, Outcome, Verification, Verifier};
+use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::error::Result;
 use crate::message::{author_domain, Headers};
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
 /// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
@@ -47,7 +47,7 @@ impl Task for VerifyTask {
         self.verifier.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let VerifyTask { letters, verifier, practice } = *self;
         let lookup = (ctx.dns)();
         // The keys of signatures in line with the From domain have time of their own: other
@@ -82,16 +82,6 @@ impl Task for VerifyTask {
                 );
             }
         }
-        for r in &report.results {
-            crate::log::note(crate::log::Note::Sig {
-                method: crate::log::Method::Dkim,
-                d: r.domain.clone(),
-                s: r.selector.clone(),
-                a: r.algorithm.clone(),
-                result: r.outcome.ar_result(),
-                letter: Some(r.outcome.letter()),
-            });
-        }
         let overall = report.overall();
         let mut outcome = overall;
         let mut old = None;
@@ -114,17 +104,17 @@ impl Task for VerifyTask {
                 }
             );
         }
-        crate::log::note(crate::log::Note::Result {
-            method: crate::log::Method::Dkim,
-            result: outcome.ar_result(),
-            letter: outcome.letter(),
-        });
         let mut prepend = dkim_status(outcome, old);
         if let Some((name, value)) = practice_hdr {
             prepend.extend_from_slice(&practice_header(name, value));
         }
         let refuse = policy::decide(outcome, &letters);
-        Ok(TaskResult { prepend, auth: dkim_results(&report.results), refuse })
+        let output = MethodOutput::Dkim {
+            signatures: dkim_outputs(report.results),
+            result: outcome.result(),
+            letter: outcome.letter(),
+        };
+        Ok(Finished { prepend, outputs: vec![output], refuse })
     }
 }
 
@@ -150,24 +140,19 @@ pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
     format!("{name}: {value}\n").into_bytes()
 }
 
-/// The DKIM part of our `Authentication-Results`: one `dkim=` per signature, `dkim=none`
-/// without signatures.
-pub fn dkim_results(results: &[SigResult]) -> Vec<MethodResult> {
-    if results.is_empty() {
-        return vec![MethodResult::new("dkim", "none")];
-    }
+/// The typed result of each signature, as the `dkim=` parts of Authentication-Results show it.
+pub fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
     results
-        .iter()
-        .map(|r| {
-            let mut m = MethodResult::new("dkim", r.outcome.ar_result());
-            if !r.outcome.is_pass() {
-                m = m.reason(r.outcome.status_text());
-            }
-            m.prop("header.d", r.domain.as_deref())
-                .prop("header.i", r.identity.as_deref())
-                .prop("header.s", r.selector.as_deref())
-                .prop("header.a", r.algorithm.as_deref())
-                .prop("header.b", r.b_prefix.as_deref())
+        .into_iter()
+        .map(|r| DkimOutput {
+            result: r.outcome.result(),
+            letter: r.outcome.letter(),
+            reason: (!r.outcome.is_pass()).then(|| r.outcome.status_text()),
+            domain: r.domain,
+            identity: r.identity,
+            selector: r.selector,
+            algorithm: r.algorithm,
+            b_prefix: r.b_prefix,
         })
         .collect()
 }
@@ -175,9 +160,10 @@ pub fn dkim_results(results: &[SigResult]) -> Vec<MethodResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth_results::DkimResult;
 
-    fn sr(o: Outcome) -> SigResult {
-        SigResult {
+    fn sr(o: Outcome) -> Verification {
+        Verification {
             outcome: o,
             domain: Some("example.com".into()),
             selector: Some("sel".into()),
@@ -200,8 +186,9 @@ mod tests {
 
     #[test]
     fn ar() {
-        let f = |r: &[SigResult]| {
-            String::from_utf8(crate::auth_results::field("mx.example.org", &dkim_results(r))).unwrap()
+        let f = |r: &[Verification]| {
+            let o = MethodOutput::Dkim { signatures: dkim_outputs(r.to_vec()), result: DkimResult::None, letter: 'S' };
+            String::from_utf8(crate::auth_results::field("mx.example.org", &crate::auth_results::render(&[o]))).unwrap()
         };
         assert_eq!(f(&[]), "Authentication-Results: mx.example.org; dkim=none\n");
         let a = f(&[sr(Outcome::Success), sr(Outcome::SignatureBad)]);

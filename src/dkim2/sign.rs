@@ -13,7 +13,7 @@
 use super::hash::{header_digest, is_excluded, signed_field, signed_self, Field};
 use super::parse::{Binding, Instance, Signature, B64};
 use super::recipe::{BodyRecipe, Recipe, Step};
-use super::verify::{verify_with, Body, Envelope, Rules, Verdict};
+use super::verify::{verify_with, Body, Dkim2Result, Envelope, Rules};
 use super::{HashName, INSTANCE_FIELD, MAX_CHAIN, SIGNATURE_FIELD};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::{Algorithm, HashAlg};
@@ -103,8 +103,8 @@ pub fn sign(headers: &Headers, body: &BodyHashes, hop: &Hop<'_>, dns: &dyn TxtLo
         let digests = Body::Digests { sha256: body.sha256.clone(), sha512: body.sha512.clone() };
         let env = Envelope { mail_from, rcpt_to };
         let report = verify_with(&previous, digests, &env, dns, hop.now, &Rules::DRAFT);
-        if report.verdict != Verdict::Pass {
-            return Err(format!("the DKIM2 chain does not verify ({}: {})", report.verdict.as_str(), report.reason));
+        if report.result != Dkim2Result::Pass {
+            return Err(format!("the DKIM2 chain does not verify ({}: {})", report.result.as_str(), report.reason));
         }
         chain.extend(mis.iter().map(|(_, n, v)| (*n, *v)));
         chain.extend(sigs.iter().map(|(_, n, v)| (*n, *v)));

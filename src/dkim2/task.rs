@@ -5,15 +5,15 @@ use super::hash::body_digest;
 use super::parse::Instance;
 use super::recipe::BodyRecipe;
 use super::sign::{sign, BodyHashes, Hop};
-use super::verify::{verify, Body, Envelope, Report, Verdict};
+use super::verify::{verify, Body, Dkim2Output, Dkim2Result, Envelope};
 use super::{INSTANCE_FIELD, SIGNATURE_FIELD};
-use crate::auth_results::MethodResult;
+use crate::auth_results::MethodOutput;
 use crate::dkim::canon::BodyHasher;
 use crate::dkim::key::SigningKey;
 use crate::dkim::{Canon, HashAlg};
 use crate::error::Result;
 use crate::message::Headers;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// The body is kept in memory only when a recipe must recreate an older one, up to this size;
 /// beyond, the chain is a PERMERROR (it cannot be verified here).
@@ -101,13 +101,13 @@ impl Task for Dkim2VerifyTask {
         self.body.update(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let Dkim2VerifyTask { letters, body } = *self;
         let report = if !body.present {
-            Report { verdict: Verdict::None, reason: "no DKIM2 signature".into(), chain: Vec::new() }
+            Dkim2Output { result: Dkim2Result::None, reason: "no DKIM2 signature".into(), chain: Vec::new() }
         } else if body.keep && body.kept.is_none() {
-            Report {
-                verdict: Verdict::PermError,
+            Dkim2Output {
+                result: Dkim2Result::PermError,
                 reason: format!("a recipe must recreate a body of more than {} MiB", MAX_KEPT_BODY >> 20),
                 chain: Vec::new(),
             }
@@ -126,9 +126,10 @@ impl Task for Dkim2VerifyTask {
         };
         if ctx.verbose {
             let why: String = report.reason.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
-            eprintln!("qmail-dkim: DKIM2 {} signatures: {} {why}", report.chain.len(), report.verdict.as_str());
+            eprintln!("qmail-dkim: DKIM2 {} signatures: {} {why}", report.chain.len(), report.result.as_str());
         }
-        Ok(TaskResult { auth: vec![method_result(&report)], refuse: refusal(&report, &letters), ..Default::default() })
+        let refuse = refusal(&report, &letters);
+        Ok(Finished { outputs: vec![MethodOutput::Dkim2(report)], refuse, ..Default::default() })
     }
 }
 
@@ -154,42 +155,31 @@ impl Task for Dkim2SignTask {
 
     /// Our fields, or none (with the reason on descriptor 2): a message DKIM2 cannot continue
     /// still leaves, as it would without DKIM2.
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let t = *self;
         let (from, rcpt) = paths(ctx);
         let hop =
             Hop { key: &t.key, domain: &t.domain, selector: &t.selector, mail_from: &from, rcpt_to: &rcpt, now: t.now };
         let dns = (ctx.dns)();
         match sign(ctx.headers, &BodyState::hashes(t.body.sha256, t.body.sha512), &hop, &*dns) {
-            Ok(prepend) => Ok(TaskResult { prepend, ..Default::default() }),
+            Ok(prepend) => Ok(Finished { prepend, ..Default::default() }),
             Err(why) => {
                 eprintln!("qmail-dkim: DKIM2: not signed: {why}");
-                Ok(TaskResult::default())
+                Ok(Finished::default())
             }
         }
     }
 }
 
-/// `dkim2=`, with the first signer (`header.d`, `header.i`) on a pass, else the reason
-/// (draft-gondwana-dkim2-authres).
-pub fn method_result(r: &Report) -> MethodResult {
-    let m = MethodResult::new("dkim2", r.verdict.as_str());
-    match (r.verdict, r.chain.first()) {
-        (Verdict::Pass, Some((i, d))) => m.prop("header.d", Some(d)).prop("header.i", Some(&i.to_string())),
-        _ if r.reason.is_empty() => m,
-        _ => m.reason(&r.reason),
-    }
-}
-
 /// The refusal the `DKIM2VERIFY` letters ask for: `F` fail, `P` permerror, `N` no DKIM2
 /// signature (uppercase permanent, lowercase temporary), `T` temperror (always temporary).
-pub fn refusal(r: &Report, letters: &str) -> Option<Refusal> {
-    let (letter, what) = match r.verdict {
-        Verdict::Pass => return None,
-        Verdict::Fail => ('F', "DKIM2 chain does not verify"),
-        Verdict::PermError => ('P', "DKIM2 chain cannot be verified"),
-        Verdict::None => ('N', "no DKIM2 signature"),
-        Verdict::TempError => {
+pub fn refusal(r: &Dkim2Output, letters: &str) -> Option<Refusal> {
+    let (letter, what) = match r.result {
+        Dkim2Result::Pass => return None,
+        Dkim2Result::Fail => ('F', "DKIM2 chain does not verify"),
+        Dkim2Result::PermError => ('P', "DKIM2 chain cannot be verified"),
+        Dkim2Result::None => ('N', "no DKIM2 signature"),
+        Dkim2Result::TempError => {
             return letter_refuses(letters, 'T')
                 .map(|_| Refusal::temporary("qmail-dkim: temporary failure verifying the DKIM2 chain (#4.7.20)"));
         }
@@ -205,39 +195,39 @@ pub fn refusal(r: &Report, letters: &str) -> Option<Refusal> {
 mod tests {
     use super::*;
 
-    fn report(verdict: Verdict) -> Report {
-        Report { verdict, reason: "why".into(), chain: vec![(1, "a.example".into())] }
+    fn report(result: Dkim2Result) -> Dkim2Output {
+        Dkim2Output { result, reason: "why".into(), chain: vec![(1, "a.example".into())] }
     }
 
     #[test]
     fn letters_refuse_like_the_other_checks() {
         let r = |v, letters: &str| refusal(&report(v), letters).map(|r| r.permanent);
-        for (v, l) in [(Verdict::Fail, 'F'), (Verdict::PermError, 'P'), (Verdict::None, 'N')] {
+        for (v, l) in [(Dkim2Result::Fail, 'F'), (Dkim2Result::PermError, 'P'), (Dkim2Result::None, 'N')] {
             assert_eq!(r(v, &l.to_string()), Some(true), "{l}");
             assert_eq!(r(v, &l.to_ascii_lowercase().to_string()), Some(false), "{l}");
             assert_eq!(r(v, ""), None, "{l}");
             assert_eq!(r(v, "T"), None, "{l}");
         }
         // A temporary failure is never permanent.
-        assert_eq!(r(Verdict::TempError, "T"), Some(false));
-        assert_eq!(r(Verdict::TempError, "t"), Some(false));
-        assert_eq!(r(Verdict::TempError, "FPN"), None);
-        assert_eq!(r(Verdict::Pass, "FPNT"), None);
+        assert_eq!(r(Dkim2Result::TempError, "T"), Some(false));
+        assert_eq!(r(Dkim2Result::TempError, "t"), Some(false));
+        assert_eq!(r(Dkim2Result::TempError, "FPN"), None);
+        assert_eq!(r(Dkim2Result::Pass, "FPNT"), None);
     }
 
     #[test]
     fn method_result_names_the_first_signer_on_a_pass() {
-        let pass = Report {
-            verdict: Verdict::Pass,
+        let pass = Dkim2Output {
+            result: Dkim2Result::Pass,
             reason: String::new(),
             chain: vec![(1, "a.example".into()), (2, "b.example".into())],
         };
-        let m = method_result(&pass);
+        let m = pass.method_result();
         assert_eq!(
             (m.method(), m.result(), m.property("header.d"), m.property("header.i")),
             ("dkim2", "pass", Some("a.example"), Some("1"))
         );
-        let f = method_result(&report(Verdict::Fail));
+        let f = report(Dkim2Result::Fail).method_result();
         assert_eq!((f.result(), f.property("header.d")), ("fail", None));
     }
 }

@@ -19,38 +19,7 @@ pub const MAX_AGE: u64 = 14 * 86400;
 /// A signature from further ahead than this is a FAIL (§14.3).
 pub const MAX_FUTURE: u64 = 86400;
 
-/// The result of a chain (§14, draft-gondwana-dkim2-authres).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    PermError,
-    TempError,
-    /// No DKIM2-Signature and no Message-Instance.
-    None,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::PermError => "permerror",
-            Verdict::TempError => "temperror",
-            Verdict::None => "none",
-        }
-    }
-}
-
-/// What verification found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub verdict: Verdict,
-    /// Why, for the log and Authentication-Results; empty on a pass.
-    pub reason: String,
-    /// `(i, d)` of every signature, oldest first, when the chain could be read.
-    pub chain: Vec<(u32, String)>,
-}
+pub use crate::auth_results::{Dkim2Output, Dkim2Result};
 
 /// The SMTP envelope the message arrived with: paths with their angle brackets (`<>` for the
 /// null sender).
@@ -78,11 +47,11 @@ enum Failure {
 }
 
 impl Failure {
-    fn verdict(&self) -> Verdict {
+    fn result(&self) -> Dkim2Result {
         match self {
-            Failure::Temp(_) => Verdict::TempError,
-            Failure::Fail(_) => Verdict::Fail,
-            Failure::Perm(_) => Verdict::PermError,
+            Failure::Temp(_) => Dkim2Result::TempError,
+            Failure::Fail(_) => Dkim2Result::Fail,
+            Failure::Perm(_) => Dkim2Result::PermError,
         }
     }
 }
@@ -176,7 +145,13 @@ struct Parsed<'a, T> {
 
 /// Verifies the DKIM2 chain of the message with header block `headers` and body `body`,
 /// received with `envelope`, at `now` (seconds since the epoch). Keys through `dns`.
-pub fn verify(headers: &Headers, body: Body<'_>, envelope: &Envelope<'_>, dns: &dyn TxtLookup, now: u64) -> Report {
+pub fn verify(
+    headers: &Headers,
+    body: Body<'_>,
+    envelope: &Envelope<'_>,
+    dns: &dyn TxtLookup,
+    now: u64,
+) -> Dkim2Output {
     verify_with(headers, body, envelope, dns, now, &Rules::DRAFT)
 }
 
@@ -203,16 +178,16 @@ pub fn verify_with(
     dns: &dyn TxtLookup,
     now: u64,
     rules: &Rules,
-) -> Report {
+) -> Dkim2Output {
     let fields: Vec<Field> = headers.fields.iter().map(|f| (headers.name(f), headers.value(f))).collect();
     let mut chain = Vec::new();
     match run(&fields, body, envelope, dns, (now, rules), &mut chain) {
-        Ok(()) => Report { verdict: Verdict::Pass, reason: String::new(), chain },
-        Err(None) => Report { verdict: Verdict::None, reason: "no DKIM2 signature".into(), chain },
+        Ok(()) => Dkim2Output { result: Dkim2Result::Pass, reason: String::new(), chain },
+        Err(None) => Dkim2Output { result: Dkim2Result::None, reason: "no DKIM2 signature".into(), chain },
         Err(Some(f)) => {
-            let verdict = f.verdict();
+            let result = f.result();
             let (Failure::Temp(reason) | Failure::Fail(reason) | Failure::Perm(reason)) = f;
-            Report { verdict, reason, chain }
+            Dkim2Output { result, reason, chain }
         }
     }
 }

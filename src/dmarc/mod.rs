@@ -34,34 +34,15 @@ pub mod task;
 pub mod walk;
 
 use crate::dns::Resolver;
-use record::{Alignment, Policy, Record};
+use record::{Alignment, DmarcPolicy, Record};
 use walk::{AtName, Walker};
 
 /// Identifiers whose Organizational Domain a message may make us walk for (DKIM allows 8
 /// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
 pub const MAX_IDENTIFIER_WALKS: usize = 10;
 
-/// The `dmarc=` result (RFC 9989 §9.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    None,
-    TempError,
-    PermError,
-}
-
-impl Verdict {
-    pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::None => "none",
-            Verdict::TempError => "temperror",
-            Verdict::PermError => "permerror",
-        }
-    }
-}
+use crate::auth_results::SpfResult;
+pub use crate::auth_results::{DmarcOutput, DmarcResult};
 
 /// An authenticated identifier (§3.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,23 +93,29 @@ pub struct IdentifierAlignment {
 }
 
 /// What the earlier methods found, as DMARC needs it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     /// `d=` of every DKIM signature that passed.
     pub dkim_pass: &'a [String],
     /// `d=` of every DKIM signature whose check failed temporarily.
     pub dkim_temperror: &'a [String],
-    /// The `spf=` result word (`none` when SPF did not run).
-    pub spf_result: &'a str,
+    /// SPF's result (`none` when SPF did not run).
+    pub spf_result: SpfResult,
     /// The domain SPF checked.
     pub spf_domain: Option<&'a str>,
 }
 
-/// The outcome of [`evaluate`]: everything a report needs (RFC 9990 `policy_published`,
+impl Default for Evidence<'_> {
+    fn default() -> Self {
+        Evidence { dkim_pass: &[], dkim_temperror: &[], spf_result: SpfResult::None, spf_domain: None }
+    }
+}
+
+/// What [`evaluate`] found: everything a report needs (RFC 9990 `policy_published`,
 /// `policy_evaluated`) as plain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DmarcOutput {
-    pub result: Verdict,
+pub struct Evaluation {
+    pub result: DmarcResult,
     /// The From domain, lowercased.
     pub domain: String,
     /// The record applied and where it was found.
@@ -136,9 +123,9 @@ pub struct DmarcOutput {
     /// The From domain's Organizational Domain, when its walk was made and finished.
     pub org_domain: Option<String>,
     /// What the record asks for the From domain (`p=`, `sp=` or `np=`); `None` when unknown.
-    pub requested: Option<Policy>,
+    pub requested: Option<DmarcPolicy>,
     /// The policy that applies: `requested`, one step weaker under `t=y`.
-    pub applied: Option<Policy>,
+    pub applied: Option<DmarcPolicy>,
     /// The identifier that passed aligned.
     pub aligned: Option<Identifier>,
     /// Each identifier looked at.
@@ -147,9 +134,9 @@ pub struct DmarcOutput {
     pub detail: String,
 }
 
-impl DmarcOutput {
-    pub fn new(result: Verdict, domain: String, detail: String) -> DmarcOutput {
-        DmarcOutput {
+impl Evaluation {
+    pub fn new(result: DmarcResult, domain: String, detail: String) -> Evaluation {
+        Evaluation {
             result,
             domain,
             policy: None,
@@ -161,16 +148,24 @@ impl DmarcOutput {
             detail,
         }
     }
+
+    /// Whether a DKIM signature (`dkim`), else the SPF identity, passed in line with the From
+    /// domain.
+    pub fn aligned_pass(&self, dkim: bool) -> bool {
+        self.alignment
+            .iter()
+            .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)
+    }
 }
 
 /// Evaluates DMARC for `from_domain` (§5.3): finds the policy record, checks the alignment
 /// of the passing identifiers and decides the result.
-pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -> DmarcOutput {
+pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -> Evaluation {
     let domain = from_domain.strip_suffix('.').unwrap_or(from_domain).to_ascii_lowercase();
     if !crate::domain::is_dns_name(&domain) {
-        return DmarcOutput::new(Verdict::PermError, domain, "the From domain is not a DNS name".into());
+        return Evaluation::new(DmarcResult::PermError, domain, "the From domain is not a DNS name".into());
     }
-    let mut out = DmarcOutput::new(Verdict::None, domain.clone(), String::new());
+    let mut out = Evaluation::new(DmarcResult::None, domain.clone(), String::new());
     let walker = Walker::new(resolver);
 
     // Policy discovery: the From domain's own record, else the walk's.
@@ -217,7 +212,7 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
     let rec = match found {
         AtName::Record(r) => r,
         AtName::Invalid(e) => {
-            out.result = Verdict::PermError;
+            out.result = DmarcResult::PermError;
             out.detail = format!("{e} at _dmarc.{at}");
             return out;
         }
@@ -243,8 +238,8 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
     // Alignment of every identifier that passed or failed temporarily.
     let mut ids: Vec<(Identifier, bool)> = Vec::new();
     ids.extend(ev.dkim_pass.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), true)));
-    if let Some(s) = ev.spf_domain.filter(|_| matches!(ev.spf_result, "pass" | "temperror")) {
-        ids.push((Identifier::Spf(s.to_ascii_lowercase()), ev.spf_result == "pass"));
+    if let Some(s) = ev.spf_domain.filter(|_| matches!(ev.spf_result, SpfResult::Pass | SpfResult::TempError)) {
+        ids.push((Identifier::Spf(s.to_ascii_lowercase()), ev.spf_result == SpfResult::Pass));
     }
     ids.extend(ev.dkim_temperror.iter().map(|d| (Identifier::Dkim(d.to_ascii_lowercase()), false)));
     let mut org = Org { walker: &walker, domain: &domain, known: author_walk, walks: 0 };
@@ -260,20 +255,20 @@ pub fn evaluate(resolver: &dyn Resolver, from_domain: &str, ev: &Evidence<'_>) -
 
     // DKIM's d= first (listed first): the identifier that survives forwarding.
     if let Some(a) = out.alignment.iter().find(|a| a.passed && a.aligned == Some(true)) {
-        out.result = Verdict::Pass;
+        out.result = DmarcResult::Pass;
         out.aligned = Some(a.identifier.clone());
     } else if let Some(a) = out.alignment.iter().find(|a| a.aligned != Some(false)) {
-        out.result = Verdict::TempError;
+        out.result = DmarcResult::TempError;
         out.detail = if a.passed {
             format!("the alignment of {} is not known: a DNS lookup failed", a.identifier.domain())
         } else {
             "an aligned DKIM or SPF check failed temporarily".into()
         };
     } else if let Err(e) = requested {
-        out.result = Verdict::TempError;
+        out.result = DmarcResult::TempError;
         out.detail = format!("whether {domain} exists is not known: {e}");
     } else {
-        out.result = Verdict::Fail;
+        out.result = DmarcResult::Fail;
     }
     out
 }
@@ -330,8 +325,8 @@ impl Org<'_, '_> {
     }
 }
 
-fn temperror(mut out: DmarcOutput, e: String) -> DmarcOutput {
-    out.result = Verdict::TempError;
+fn temperror(mut out: Evaluation, e: String) -> Evaluation {
+    out.result = DmarcResult::TempError;
     out.detail = e;
     out
 }

@@ -17,34 +17,13 @@
 //!   lists must not repeat a name (RFC 6376 §3.2): an improperly formatted record,
 //!   [`RecordError::Duplicate`], the result `permerror` (§9.2).
 
-/// A requested policy (`p=`, `sp=`, `np=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    None,
-    Quarantine,
-    Reject,
-}
+pub use crate::auth_results::DmarcPolicy;
 
-impl Policy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::None => "none",
-            Policy::Quarantine => "quarantine",
-            Policy::Reject => "reject",
-        }
-    }
-
-    /// The policy `t=y` applies instead (§4.7 `t`): one step weaker.
-    pub fn weaker(self) -> Policy {
-        match self {
-            Policy::Reject => Policy::Quarantine,
-            Policy::Quarantine | Policy::None => Policy::None,
-        }
-    }
-
-    fn parse(v: &str) -> Option<Policy> {
-        [Policy::None, Policy::Quarantine, Policy::Reject].into_iter().find(|p| v.eq_ignore_ascii_case(p.name()))
-    }
+/// A policy tag's value, in any case.
+fn parse_policy(v: &str) -> Option<DmarcPolicy> {
+    [DmarcPolicy::None, DmarcPolicy::Quarantine, DmarcPolicy::Reject]
+        .into_iter()
+        .find(|p| v.eq_ignore_ascii_case(p.name()))
 }
 
 /// Identifier alignment mode (`adkim=`, `aspf=`, §4.4).
@@ -69,11 +48,11 @@ pub enum Psd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// `p=`; `None` when absent or invalid.
-    pub p: Option<Policy>,
+    pub p: Option<DmarcPolicy>,
     /// `sp=`; `None` when absent or invalid.
-    pub sp: Option<Policy>,
+    pub sp: Option<DmarcPolicy>,
     /// `np=`; `None` when absent or invalid.
-    pub np: Option<Policy>,
+    pub np: Option<DmarcPolicy>,
     /// `p=` is absent or invalid, or `sp=` or `np=` is invalid: §4.10.1 decides (see
     /// [`Record::policies`]).
     pub policy_invalid: bool,
@@ -94,11 +73,11 @@ pub struct Record {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policies {
     /// For the domain that published the record.
-    pub p: Policy,
+    pub p: DmarcPolicy,
     /// For its existing subdomains: `sp=`, else `p=`.
-    pub sp: Policy,
+    pub sp: DmarcPolicy,
     /// For its non-existent subdomains: `np=`, else `sp=`, else `p=`.
-    pub np: Policy,
+    pub np: DmarcPolicy,
     /// `p=none` put there by §4.10.1 (no valid `p=`, or an invalid `sp=`/`np=`, and a valid
     /// `rua=`).
     pub assumed: bool,
@@ -114,7 +93,7 @@ impl Record {
                 Some(Policies { p, sp, np: self.np.unwrap_or(sp), assumed: false })
             }
             _ if !self.rua.is_empty() => {
-                Some(Policies { p: Policy::None, sp: Policy::None, np: Policy::None, assumed: true })
+                Some(Policies { p: DmarcPolicy::None, sp: DmarcPolicy::None, np: DmarcPolicy::None, assumed: true })
             }
             _ => None,
         }
@@ -185,14 +164,14 @@ pub fn parse(txt: &[u8]) -> Result<Record, RecordError> {
         match name.as_str() {
             "p" => {
                 p_seen = true;
-                r.p = Policy::parse(v);
+                r.p = parse_policy(v);
             }
             "sp" => {
-                r.sp = Policy::parse(v);
+                r.sp = parse_policy(v);
                 sp_bad = r.sp.is_none();
             }
             "np" => {
-                r.np = Policy::parse(v);
+                r.np = parse_policy(v);
                 np_bad = r.np.is_none();
             }
             "adkim" => r.adkim = alignment(v).unwrap_or(Alignment::Relaxed),
@@ -296,7 +275,7 @@ mod tests {
         assert_eq!(
             r,
             Record {
-                p: Some(Policy::Reject),
+                p: Some(DmarcPolicy::Reject),
                 sp: None,
                 np: None,
                 policy_invalid: false,
@@ -314,9 +293,9 @@ mod tests {
         assert_eq!(
             (r.p, r.sp, r.np, r.adkim, r.aspf, r.t, r.psd),
             (
-                Some(Policy::Quarantine),
-                Some(Policy::None),
-                Some(Policy::Reject),
+                Some(DmarcPolicy::Quarantine),
+                Some(DmarcPolicy::None),
+                Some(DmarcPolicy::Reject),
                 Alignment::Strict,
                 Alignment::Strict,
                 true,
@@ -327,14 +306,19 @@ mod tests {
         assert_eq!((r.ruf.as_slice(), r.fo.as_str()), (&["mailto:f@example.com".to_string()][..], "0:d : s"));
         assert_eq!(
             r.policies(),
-            Some(Policies { p: Policy::Quarantine, sp: Policy::None, np: Policy::Reject, assumed: false })
+            Some(Policies {
+                p: DmarcPolicy::Quarantine,
+                sp: DmarcPolicy::None,
+                np: DmarcPolicy::Reject,
+                assumed: false
+            })
         );
         assert_eq!(ok("v=DMARC1; p=reject; psd=y").psd, Psd::Yes);
         // sp= defaults to p=, np= to sp=.
         let pol = ok("v=DMARC1; p=reject; sp=quarantine").policies().unwrap();
-        assert_eq!((pol.sp, pol.np), (Policy::Quarantine, Policy::Quarantine));
+        assert_eq!((pol.sp, pol.np), (DmarcPolicy::Quarantine, DmarcPolicy::Quarantine));
         let pol = ok("v=DMARC1; p=reject").policies().unwrap();
-        assert_eq!((pol.sp, pol.np), (Policy::Reject, Policy::Reject));
+        assert_eq!((pol.sp, pol.np), (DmarcPolicy::Reject, DmarcPolicy::Reject));
     }
 
     /// RFC 7489's pct=, rf= and ri= are historic (§9.3): ignored, whatever their values.
@@ -359,7 +343,11 @@ mod tests {
             "v=DMARC1; p=reject; np=bad; rua=mailto:a@example.com",
         ] {
             let p = ok(s).policies().unwrap_or_else(|| panic!("{s}"));
-            assert_eq!((p.p, p.sp, p.np, p.assumed), (Policy::None, Policy::None, Policy::None, true), "{s}");
+            assert_eq!(
+                (p.p, p.sp, p.np, p.assumed),
+                (DmarcPolicy::None, DmarcPolicy::None, DmarcPolicy::None, true),
+                "{s}"
+            );
         }
         for s in [
             "v=DMARC1",

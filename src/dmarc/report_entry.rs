@@ -9,9 +9,9 @@
 //! report (its Subject starts `Report Domain:`) writes nothing, so two reporters never report
 //! on each other's reports.
 
-use super::record::{Alignment, Policy as Requested};
-use super::{DmarcOutput, Identifier, Verdict};
-use crate::auth_results::MethodResult;
+use super::record::{Alignment, DmarcPolicy as Requested};
+use super::{DmarcResult, Evaluation};
+use crate::auth_results::{DkimOutput, MethodOutput};
 use crate::dmarc_spool::{self, DkimAuth, Entry, Policy, Row};
 use crate::message::{unfold, Headers};
 use crate::task::{Context, Refusal};
@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 /// Writes the record of this evaluation into the spool `dir`, when there is one to write.
-pub fn spool(dir: &Path, client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refuse: Option<&Refusal>) {
+pub fn spool(dir: &Path, client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse: Option<&Refusal>) {
     let Some(entry) = entry(client, out, ctx, refuse) else { return };
     if let Err(e) = dmarc_spool::write(dir, &entry) {
         eprintln!("qmail-dkim: warning: DMARCREPORTS {}: {e}; no report record for this message", dir.display());
@@ -35,7 +35,7 @@ fn is_report(headers: &Headers) -> bool {
 }
 
 /// The record, or `None` when this message leaves none (see the module).
-pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
+pub fn entry(client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
     let policy = out.policy.as_ref()?;
     let rec = &policy.record;
     if rec.rua.is_empty() || refuse.is_some_and(|r| !r.permanent) || is_report(ctx.headers) {
@@ -47,25 +47,27 @@ pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refus
     let envelope_from =
         sender.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
     let envelope_from = envelope_from.filter(|d| crate::domain::is_dns_name(d));
-    let dkim: Vec<DkimAuth> = ctx.earlier.iter().filter(|m| m.method() == "dkim").filter_map(dkim_auth).collect();
-    let spf_word = ctx.earlier.iter().find(|m| m.method() == "spf").map(MethodResult::result);
+    let mut dkim: Vec<DkimAuth> = Vec::new();
+    let mut spf_word = None;
+    for o in ctx.earlier {
+        match o {
+            MethodOutput::Dkim { signatures, .. } => dkim.extend(signatures.iter().filter_map(dkim_auth)),
+            MethodOutput::Spf(o) if spf_word.is_none() => spf_word = Some(o.result.as_str()),
+            _ => {}
+        }
+    }
     let spf = envelope_from.clone().zip(spf_word).map(|(d, r)| (d, r.to_string()));
-    let aligned_pass = |dkim: bool| {
-        out.alignment
-            .iter()
-            .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)
-    };
     let requested = out.requested.unwrap_or(published.p);
     let applied = out.applied.unwrap_or(requested);
     let disposition = if refuse.is_some() {
         "reject"
-    } else if out.result == Verdict::Pass && applied != Requested::None {
+    } else if out.result == DmarcResult::Pass && applied != Requested::None {
         "pass"
     } else {
         "none"
     };
     let mut reasons = Vec::new();
-    if out.result == Verdict::Fail {
+    if out.result == DmarcResult::Fail {
         if applied != requested {
             reasons.push(("policy_test_mode".to_string(), String::new()));
         }
@@ -94,8 +96,8 @@ pub fn entry(client: Option<IpAddr>, out: &DmarcOutput, ctx: &Context<'_>, refus
             envelope_from,
             dkim,
             spf,
-            dkim_aligned: aligned_pass(true),
-            spf_aligned: aligned_pass(false),
+            dkim_aligned: out.aligned_pass(true),
+            spf_aligned: out.aligned_pass(false),
             disposition: disposition.into(),
             reasons,
         },
@@ -110,12 +112,11 @@ fn alignment(a: Alignment) -> &'static str {
 }
 
 /// A DKIM result as the report shows it; `None` without a `d=` that is a DNS name.
-fn dkim_auth(m: &MethodResult) -> Option<DkimAuth> {
-    let d = m.property("header.d")?.trim_matches('"').trim_end_matches('.').to_ascii_lowercase();
-    if !crate::domain::is_dns_name(&d) {
-        return None;
-    }
-    let selector =
-        m.property("header.s").map(|s| s.trim_matches('"')).filter(|s| s.bytes().all(|c| c.is_ascii_graphic()));
-    Some(DkimAuth { domain: d, selector: selector.unwrap_or("").to_string(), result: m.result().to_string() })
+fn dkim_auth(o: &DkimOutput) -> Option<DkimAuth> {
+    let d = o.domain.as_deref().filter(|d| crate::domain::is_dns_name(d))?.to_ascii_lowercase();
+    let selector = o
+        .selector
+        .as_deref()
+        .filter(|s| s.len() <= crate::auth_results::MAX_VALUE && s.bytes().all(|c| c.is_ascii_graphic()));
+    Some(DkimAuth { domain: d, selector: selector.unwrap_or("").to_string(), result: o.result.as_str().to_string() })
 }

@@ -19,12 +19,12 @@
 //! `dis=none` when the message is queued; `policy.dmarc` is the policy that applies (one step
 //! weaker under `t=y`), on `pass` and `fail`. Without a deciding record a `reason=` says why.
 
-use super::record::Policy;
-use super::{evaluate, DmarcOutput, Evidence, Verdict};
-use crate::auth_results::MethodResult;
+use super::record::DmarcPolicy;
+use super::{evaluate, DmarcOutput, DmarcResult, Evaluation, Evidence};
+use crate::auth_results::{Dkim2Result, DkimResult, MethodOutput, SpfResult};
 use crate::error::Result;
 use crate::message::author_domain;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// What `plan` hands the task.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,7 @@ impl DmarcTask {
 impl Task for DmarcTask {
     fn body(&mut self, _data: &[u8]) {}
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let out = match author_domain(ctx.headers) {
             Ok(domain) => {
                 let (dkim_pass, dkim_temperror) = dkim_domains(ctx.earlier);
@@ -65,13 +65,13 @@ impl Task for DmarcTask {
                 let resolver = crate::dns::unchosen((ctx.resolver)());
                 evaluate(&*resolver, &domain, &ev)
             }
-            Err(why) => DmarcOutput::new(Verdict::PermError, String::new(), why.into()),
+            Err(why) => Evaluation::new(DmarcResult::PermError, String::new(), why.into()),
         };
         if ctx.verbose {
             eprintln!(
                 "qmail-dkim: DMARC {}: {}{}",
                 if out.domain.is_empty() { "-" } else { &out.domain },
-                out.result.word(),
+                out.result.as_str(),
                 if out.detail.is_empty() { String::new() } else { format!(" ({})", out.detail) }
             );
         }
@@ -79,53 +79,67 @@ impl Task for DmarcTask {
         if let Some(dir) = &self.reports {
             super::report_entry::spool(dir, self.client_ip, &out, ctx, refuse.as_ref());
         }
-        Ok(TaskResult { auth: vec![method_result(&out, refuse.is_some())], refuse, ..TaskResult::default() })
+        let output = MethodOutput::Dmarc(output(&out, refuse.is_some()));
+        Ok(Finished { outputs: vec![output], refuse, ..Finished::default() })
     }
 }
 
-/// A domain from a method's property value: after the last `@` when there is one, without the
-/// quote of a quoted-string value, lowercased; `None` unless it is a DNS name.
-fn domain_of(v: &str) -> Option<String> {
-    let d = v.rsplit_once('@').map_or(v, |(_, d)| d).trim_matches('"');
-    let d = d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase();
-    crate::domain::is_dns_name(&d).then_some(d)
+/// A domain as DMARC compares it: lowercased; `None` unless it is a DNS name.
+fn dns_name(d: &str) -> Option<String> {
+    crate::domain::is_dns_name(d).then(|| d.to_ascii_lowercase())
 }
 
-/// `header.d` of the DKIM results that passed, and of those that failed temporarily; a DKIM2
-/// chain that passed counts with its first signer's domain (`dkim2=pass header.d=`).
-fn dkim_domains(earlier: &[MethodResult]) -> (Vec<String>, Vec<String>) {
+/// The domain of an address (after the last `@`) or of a name, as [`dns_name`].
+fn domain_of(v: &str) -> Option<String> {
+    dns_name(v.rsplit_once('@').map_or(v, |(_, d)| d))
+}
+
+/// `d=` of the DKIM signatures that passed, and of those that failed temporarily; a DKIM2
+/// chain that passed counts with its first signer's domain.
+fn dkim_domains(earlier: &[MethodOutput]) -> (Vec<String>, Vec<String>) {
     let (mut pass, mut temp) = (Vec::new(), Vec::new());
-    for m in earlier.iter().filter(|m| m.method() == "dkim" || m.method() == "dkim2") {
-        let Some(d) = m.property("header.d").and_then(domain_of) else { continue };
-        match m.result() {
-            "pass" => pass.push(d),
-            "temperror" => temp.push(d),
+    for o in earlier {
+        match o {
+            MethodOutput::Dkim { signatures, .. } => {
+                for s in signatures {
+                    let Some(d) = s.domain.as_deref().and_then(dns_name) else { continue };
+                    match s.result {
+                        DkimResult::Pass => pass.push(d),
+                        DkimResult::TempError => temp.push(d),
+                        _ => {}
+                    }
+                }
+            }
+            MethodOutput::Dkim2(c) if c.result == Dkim2Result::Pass => pass.extend(c.signer().and_then(dns_name)),
             _ => {}
         }
     }
     (pass, temp)
 }
 
-/// The SPF result word and the domain it checked: the MAIL FROM domain, or the HELO name when
-/// the sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4. The MAIL FROM domain
-/// comes from the envelope, as the SPF task took it: `smtp.mailfrom` is left out when it cannot
-/// be shown (a UTF-8 local part, more than 255 octets), and that must not lose a pass (§4.4.2).
-fn spf(earlier: &[MethodResult], sender: &[u8]) -> (&'static str, Option<String>) {
-    let Some(m) = earlier.iter().find(|m| m.method() == "spf") else {
-        return ("none", None);
+/// SPF's result and the domain it checked: the MAIL FROM domain, or the HELO name when the
+/// sender is `<>` (or qmail's double-bounce `#@[]`), RFC 7208 §2.4. The MAIL FROM domain
+/// comes from the envelope, as the SPF task took it, whatever Authentication-Results can show
+/// of it (a UTF-8 local part, more than 255 octets): that must not lose a pass (§4.4.2).
+fn spf(earlier: &[MethodOutput], sender: &[u8]) -> (SpfResult, Option<String>) {
+    let Some(o) = earlier.iter().find_map(|o| match o {
+        MethodOutput::Spf(o) => Some(o),
+        _ => None,
+    }) else {
+        return (SpfResult::None, None);
     };
     let null = sender.is_empty() || sender == b"<>" || sender == b"#@[]";
     let domain = if null {
-        m.property("smtp.helo").or_else(|| m.property("smtp.mailfrom")).and_then(domain_of)
+        o.identity.as_deref().and_then(domain_of)
     } else {
         std::str::from_utf8(sender).ok().and_then(|s| s.rsplit_once('@')).and_then(|(_, d)| domain_of(d))
     };
-    (m.result(), domain)
+    (o.result, domain)
 }
 
 /// The refusal the letters ask for. Texts name the domain only when it is a DNS name, and
 /// nothing else from the message or the DNS.
-fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
+fn refusal(out: &Evaluation, letters: &str) -> Option<Refusal> {
     let domain = if crate::domain::is_dns_name(&out.domain) { out.domain.as_str() } else { "the From domain" };
     let make = |permanent: bool, what: String| {
         if permanent {
@@ -135,21 +149,21 @@ fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
         }
     };
     match out.result {
-        Verdict::Fail => {
+        DmarcResult::Fail => {
             let applied = out.applied?;
             let letter = match applied {
-                Policy::Reject => 'R',
-                Policy::Quarantine => 'Q',
-                Policy::None => 'N',
+                DmarcPolicy::Reject => 'R',
+                DmarcPolicy::Quarantine => 'Q',
+                DmarcPolicy::None => 'N',
             };
             let permanent = letter_refuses(letters, letter)?;
             Some(make(permanent, format!("DMARC policy of {domain} is {} and the message failed", applied.name())))
         }
-        Verdict::TempError => {
+        DmarcResult::TempError => {
             letter_refuses(letters, 'T')?;
             Some(make(false, format!("DMARC check of {domain} failed temporarily")))
         }
-        Verdict::PermError => {
+        DmarcResult::PermError => {
             let permanent = letter_refuses(letters, 'P')?;
             let what = if out.domain.is_empty() {
                 format!("DMARC permanent error: {}", out.detail)
@@ -158,21 +172,23 @@ fn refusal(out: &DmarcOutput, letters: &str) -> Option<Refusal> {
             };
             Some(make(permanent, what))
         }
-        Verdict::Pass | Verdict::None => None,
+        DmarcResult::Pass | DmarcResult::None => None,
     }
 }
 
-/// `dmarc=…` for the `Authentication-Results` field.
-fn method_result(out: &DmarcOutput, refused: bool) -> MethodResult {
-    let mut m = MethodResult::new("dmarc", out.result.word());
-    if let (Some(requested), Some(pr)) = (out.requested, &out.policy) {
-        let t = if pr.record.t { " t=y" } else { "" };
-        m = m.comment(&format!("p={}{t} dis={}", requested.name(), if refused { "reject" } else { "none" }));
+/// The typed result, as `dmarc=…` of Authentication-Results shows it; `refused`: the message
+/// is refused.
+fn output(out: &Evaluation, refused: bool) -> DmarcOutput {
+    let shown = out.requested.filter(|_| out.policy.is_some());
+    DmarcOutput {
+        result: out.result,
+        domain: out.domain.clone(),
+        requested: shown,
+        testing: out.policy.as_ref().is_some_and(|p| p.record.t),
+        applied: out.applied,
+        refused,
+        dkim_aligned: out.aligned_pass(true),
+        spf_aligned: out.aligned_pass(false),
+        reason: out.detail.clone(),
     }
-    if !out.detail.is_empty() {
-        m = m.reason(&out.detail);
-    }
-    let decided = matches!(out.result, Verdict::Pass | Verdict::Fail);
-    m.prop("header.from", (!out.domain.is_empty()).then_some(out.domain.as_str()))
-        .prop("policy.dmarc", out.applied.filter(|_| decided).map(Policy::name))
 }

@@ -1,11 +1,11 @@
-use super::record::Policy;
+use super::record::DmarcPolicy;
 use super::task::{DmarcSettings, DmarcTask};
 use super::*;
-use crate::auth_results::MethodResult;
+use crate::auth_results::{render, DkimOutput, DkimResult, MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use crate::dns::{Zone, ZoneRecord};
 use crate::envelope::Envelope;
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 /// A zone of TXT records; `@TEMPFAIL` fails every question for its name, `@A` makes the name
 /// exist without a TXT record.
@@ -25,10 +25,26 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// SPF's result of an RFC 8601 word.
+fn spf_word(w: &str) -> SpfResult {
+    [
+        SpfResult::None,
+        SpfResult::Neutral,
+        SpfResult::Pass,
+        SpfResult::Fail,
+        SpfResult::SoftFail,
+        SpfResult::TempError,
+        SpfResult::PermError,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == w)
+    .expect("an spf= word")
+}
+
 /// Evaluates with DKIM passes `dkim`, SPF `spf` (word, domain).
-fn eval(z: &Zone, from: &str, dkim: &[&str], spf: (&str, Option<&str>)) -> DmarcOutput {
+fn eval(z: &Zone, from: &str, dkim: &[&str], spf: (&str, Option<&str>)) -> Evaluation {
     let pass = s(dkim);
-    let ev = Evidence { dkim_pass: &pass, dkim_temperror: &[], spf_result: spf.0, spf_domain: spf.1 };
+    let ev = Evidence { dkim_pass: &pass, dkim_temperror: &[], spf_result: spf_word(spf.0), spf_domain: spf.1 };
     evaluate(z, from, &ev)
 }
 
@@ -41,15 +57,15 @@ const REJECT: &str = "v=DMARC1; p=reject";
 fn co_uk_parent_aligned_sibling_not() {
     let z = zone(&[("_dmarc.example.co.uk", REJECT)]);
     let o = eval(&z, "sub.example.co.uk", &["example.co.uk"], ("none", None));
-    assert_eq!((o.result, o.aligned), (Verdict::Pass, Some(Identifier::Dkim("example.co.uk".into()))));
+    assert_eq!((o.result, o.aligned), (DmarcResult::Pass, Some(Identifier::Dkim("example.co.uk".into()))));
     assert_eq!(o.org_domain.as_deref(), Some("example.co.uk"));
     let o = eval(&z, "example.co.uk", &["other.co.uk"], ("pass", Some("other.co.uk")));
-    assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::Reject)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)));
     let o = eval(&z, "example.co.uk", &["co.uk"], ("none", None));
-    assert_eq!(o.result, Verdict::Fail);
+    assert_eq!(o.result, DmarcResult::Fail);
     let z = zone(&[("_dmarc.example.co.uk", "v=DMARC1; p=reject; adkim=s")]);
-    assert_eq!(eval(&z, "sub.example.co.uk", &["example.co.uk"], ("none", None)).result, Verdict::Fail);
-    assert_eq!(eval(&z, "example.co.uk", &["example.co.uk"], ("none", None)).result, Verdict::Pass);
+    assert_eq!(eval(&z, "sub.example.co.uk", &["example.co.uk"], ("none", None)).result, DmarcResult::Fail);
+    assert_eq!(eval(&z, "example.co.uk", &["example.co.uk"], ("none", None)).result, DmarcResult::Pass);
 }
 
 /// Where the walk and the public suffix list part: a registry that publishes no record makes
@@ -60,23 +76,23 @@ fn walk_not_list_decides_the_organizational_domain() {
     // agency.gov.example and other.gov.example share the Organizational Domain gov.example.
     let z = zone(&[("_dmarc.gov.example", REJECT)]);
     let o = eval(&z, "agency.gov.example", &["other.gov.example"], ("none", None));
-    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Pass, Some("gov.example")));
+    assert_eq!((o.result, o.org_domain.as_deref()), (DmarcResult::Pass, Some("gov.example")));
     // With psd=y the registry is a PSD: each registrant is its own Organizational Domain.
     let z = zone(&[("_dmarc.gov.example", "v=DMARC1; p=reject; psd=y")]);
     let o = eval(&z, "agency.gov.example", &["other.gov.example"], ("none", None));
-    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Fail, Some("agency.gov.example")));
+    assert_eq!((o.result, o.org_domain.as_deref()), (DmarcResult::Fail, Some("agency.gov.example")));
     let p = o.policy.unwrap();
     assert_eq!((p.domain.as_str(), p.discovery), ("gov.example", Discovery::PublicSuffixDomain));
     // psd=n: a department is its own Organizational Domain; its parent's signature is not aligned.
     let z = zone(&[("_dmarc.dept.example.com", "v=DMARC1; p=reject; psd=n"), ("_dmarc.example.com", REJECT)]);
     let o = eval(&z, "mail.dept.example.com", &["example.com"], ("none", None));
-    assert_eq!((o.result, o.org_domain.as_deref()), (Verdict::Fail, Some("dept.example.com")));
+    assert_eq!((o.result, o.org_domain.as_deref()), (DmarcResult::Fail, Some("dept.example.com")));
     assert_eq!(
         o.policy.map(|p| (p.domain, p.discovery)),
         Some(("dept.example.com".into(), Discovery::OrganizationalDomain))
     );
     let o = eval(&z, "mail.dept.example.com", &["x.dept.example.com"], ("none", None));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
 }
 
 /// B.4.3: a PSD record, the Author Domain's own record, SPF aligned, DKIM not.
@@ -84,7 +100,7 @@ fn walk_not_list_decides_the_organizational_domain() {
 fn psd_example_of_the_rfc() {
     let z = zone(&[("_dmarc.bank.example", "v=DMARC1; p=reject; psd=y"), ("_dmarc.giant.bank.example", REJECT)]);
     let o = eval(&z, "giant.bank.example", &["mail.mega.bank.example"], ("pass", Some("mail.giant.bank.example")));
-    assert_eq!((o.result, o.aligned), (Verdict::Pass, Some(Identifier::Spf("mail.giant.bank.example".into()))));
+    assert_eq!((o.result, o.aligned), (DmarcResult::Pass, Some(Identifier::Spf("mail.giant.bank.example".into()))));
     assert_eq!(
         o.alignment.iter().map(|a| a.aligned).collect::<Vec<_>>(),
         [Some(false), Some(true)],
@@ -97,16 +113,16 @@ fn psd_example_of_the_rfc() {
 fn pass_by_aligned_dkim() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let o = eval(&z, "example.com", &["other.org", "mail.example.com"], ("fail", Some("example.com")));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
     assert_eq!(o.aligned, Some(Identifier::Dkim("mail.example.com".into())));
-    assert_eq!((o.requested, o.applied), (Some(Policy::Reject), Some(Policy::Reject)));
+    assert_eq!((o.requested, o.applied), (Some(DmarcPolicy::Reject), Some(DmarcPolicy::Reject)));
 }
 
 #[test]
 fn pass_by_aligned_spf() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let o = eval(&z, "Example.COM", &["other.org"], ("pass", Some("bounce.example.com")));
-    assert_eq!((o.result, o.aligned), (Verdict::Pass, Some(Identifier::Spf("bounce.example.com".into()))));
+    assert_eq!((o.result, o.aligned), (DmarcResult::Pass, Some(Identifier::Spf("bounce.example.com".into()))));
     assert_eq!(o.domain, "example.com");
 }
 
@@ -114,21 +130,21 @@ fn pass_by_aligned_spf() {
 fn fail_when_no_passing_identifier_is_aligned() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let o = eval(&z, "example.com", &["example.net"], ("pass", Some("example.org")));
-    assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::Reject)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)));
     // An aligned SPF domain that did not pass does not count.
     let o = eval(&z, "example.com", &[], ("softfail", Some("example.com")));
-    assert_eq!(o.result, Verdict::Fail);
+    assert_eq!(o.result, DmarcResult::Fail);
 }
 
 #[test]
 fn strict_alignment_needs_the_same_name() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=s; aspf=s")]);
     let o = eval(&z, "example.com", &["mail.example.com"], ("pass", Some("bounce.example.com")));
-    assert_eq!(o.result, Verdict::Fail);
+    assert_eq!(o.result, DmarcResult::Fail);
     let o = eval(&z, "example.com", &["example.com"], ("none", None));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
     let o = eval(&z, "example.com", &[], ("pass", Some("example.com")));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
     // adkim=s alone leaves SPF relaxed.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=s")]);
     let o = eval(&z, "example.com", &["mail.example.com"], ("pass", Some("bounce.example.com")));
@@ -142,23 +158,23 @@ fn subdomain_gets_sp_or_np_of_the_organizational_record() {
     let np = "v=DMARC1; p=reject; sp=quarantine; np=none";
     let z = zone(&[("_dmarc.example.com", np), ("sub.example.com", "@A")]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (Verdict::Fail, Some(Policy::Quarantine)));
+    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(DmarcPolicy::Quarantine)));
     let p = o.policy.unwrap();
     assert_eq!((p.domain.as_str(), p.discovery), ("example.com", Discovery::OrganizationalDomain));
     // _dmarc.sub, _dmarc.example.com, _dmarc.com, and the existence question.
     assert_eq!(z.asked.get(), 4);
     let o = eval(&z, "nx.example.com", &[], ("none", None));
-    assert_eq!(o.requested, Some(Policy::None));
+    assert_eq!(o.requested, Some(DmarcPolicy::None));
     // An empty non-terminal exists.
     let z = zone(&[("_dmarc.example.com", np), ("a.ent.example.com", "@A")]);
-    assert_eq!(eval(&z, "ent.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    assert_eq!(eval(&z, "ent.example.com", &[], ("none", None)).requested, Some(DmarcPolicy::Quarantine));
     // np= absent: sp=, and no existence question.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; sp=quarantine")]);
-    assert_eq!(eval(&z, "nx.example.com", &[], ("none", None)).requested, Some(Policy::Quarantine));
+    assert_eq!(eval(&z, "nx.example.com", &[], ("none", None)).requested, Some(DmarcPolicy::Quarantine));
     assert_eq!(z.asked.get(), 3);
     // Without sp= and np= the subdomain gets p=.
     let z = zone(&[("_dmarc.example.com", REJECT)]);
-    assert_eq!(eval(&z, "a.b.example.com", &[], ("none", None)).applied, Some(Policy::Reject));
+    assert_eq!(eval(&z, "a.b.example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject));
     // The subdomain's own record applies its p=, and nothing above is asked.
     let z = zone(&[
         ("_dmarc.example.com", "v=DMARC1; p=reject; sp=reject"),
@@ -167,7 +183,7 @@ fn subdomain_gets_sp_or_np_of_the_organizational_record() {
     let o = eval(&z, "sub.example.com", &[], ("none", None));
     assert_eq!(
         (o.requested, o.policy.map(|p| p.discovery), z.asked.get()),
-        (Some(Policy::None), Some(Discovery::AuthorDomain), 1)
+        (Some(DmarcPolicy::None), Some(Discovery::AuthorDomain), 1)
     );
 }
 
@@ -176,23 +192,23 @@ fn subdomain_gets_sp_or_np_of_the_organizational_record() {
 fn existence_unknown_is_temperror_for_a_failing_message() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=none; np=reject"), ("sub.example.com", "@TEMPFAIL")]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (Verdict::TempError, None));
+    assert_eq!((o.result, o.requested), (DmarcResult::TempError, None));
     let o = eval(&z, "sub.example.com", &["example.com"], ("none", None));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
 }
 
 /// §4.7 `t=y`: one step weaker; p=none stays none.
 #[test]
 fn testing_applies_one_step_weaker() {
     for (rec, requested, applied) in [
-        ("v=DMARC1; p=reject; t=y", Policy::Reject, Policy::Quarantine),
-        ("v=DMARC1; p=quarantine; t=y", Policy::Quarantine, Policy::None),
-        ("v=DMARC1; p=none; t=y", Policy::None, Policy::None),
-        ("v=DMARC1; p=reject; t=n", Policy::Reject, Policy::Reject),
+        ("v=DMARC1; p=reject; t=y", DmarcPolicy::Reject, DmarcPolicy::Quarantine),
+        ("v=DMARC1; p=quarantine; t=y", DmarcPolicy::Quarantine, DmarcPolicy::None),
+        ("v=DMARC1; p=none; t=y", DmarcPolicy::None, DmarcPolicy::None),
+        ("v=DMARC1; p=reject; t=n", DmarcPolicy::Reject, DmarcPolicy::Reject),
     ] {
         let z = zone(&[("_dmarc.example.com", rec)]);
         let o = eval(&z, "example.com", &[], ("none", None));
-        assert_eq!((o.result, o.requested, o.applied), (Verdict::Fail, Some(requested), Some(applied)), "{rec}");
+        assert_eq!((o.result, o.requested, o.applied), (DmarcResult::Fail, Some(requested), Some(applied)), "{rec}");
     }
 }
 
@@ -200,14 +216,14 @@ fn testing_applies_one_step_weaker() {
 #[test]
 fn pct_is_ignored() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; pct=0")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject));
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject));
 }
 
 #[test]
 fn no_record_is_none() {
     let z = zone(&[]);
     let o = eval(&z, "a.b.example.com", &["a.b.example.com"], ("pass", Some("a.b.example.com")));
-    assert_eq!((o.result, o.policy, o.requested), (Verdict::None, None, None));
+    assert_eq!((o.result, o.policy, o.requested), (DmarcResult::None, None, None));
     // _dmarc.a.b.example.com, _dmarc.b.example.com, _dmarc.example.com, _dmarc.com.
     assert_eq!(z.asked.get(), 4);
 }
@@ -222,27 +238,27 @@ fn several_records_are_discarded_and_the_walk_goes_on() {
         ("sub.example.com", "@A"),
     ]);
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (Verdict::Fail, Some(Policy::Quarantine)));
+    assert_eq!((o.result, o.requested), (DmarcResult::Fail, Some(DmarcPolicy::Quarantine)));
     assert_eq!(o.policy.map(|p| p.domain), Some("example.com".into()));
     // Several at the only name: no DMARC.
     let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.example.com", "v=DMARC1; p=none")]);
     let o = eval(&z, "example.com", &[], ("none", None));
-    assert_eq!(o.result, Verdict::None);
+    assert_eq!(o.result, DmarcResult::None);
     assert!(o.detail.contains("several"), "{}", o.detail);
     // Other TXT records beside one DMARC record do not count.
     let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.example.com", "v=spf1 -all")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, Verdict::Fail);
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, DmarcResult::Fail);
 }
 
 #[test]
 fn record_without_valid_p_is_none_unless_rua_makes_it_p_none() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=rejectt")]);
     let o = eval(&z, "example.com", &[], ("none", None));
-    assert_eq!((o.result, o.requested), (Verdict::None, None));
+    assert_eq!((o.result, o.requested), (DmarcResult::None, None));
     // The record is still the one found: the parent is not asked for a policy instead.
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=rejectt; rua=mailto:d@example.com")]);
     let o = eval(&z, "example.com", &[], ("none", None));
-    assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::None)));
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::None)));
 }
 
 /// §4.8: an invalid value is ignored for its default, not an error of the whole record.
@@ -250,21 +266,21 @@ fn record_without_valid_p_is_none_unless_rua_makes_it_p_none() {
 fn invalid_tag_values_take_their_defaults() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; adkim=x; aspf=; pct=x; ri=day; fo=9; t=maybe")]);
     let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
-    assert_eq!((o.result, o.requested), (Verdict::Pass, Some(Policy::Reject)), "adkim= relaxed by default");
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(Policy::Reject), "t=n by default");
+    assert_eq!((o.result, o.requested), (DmarcResult::Pass, Some(DmarcPolicy::Reject)), "adkim= relaxed by default");
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).applied, Some(DmarcPolicy::Reject), "t=n by default");
 }
 
 #[test]
 fn duplicate_tag_is_permerror() {
     let z = zone(&[("_dmarc.example.com", "v=DMARC1; p=reject; p=none")]);
-    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, Verdict::PermError);
+    assert_eq!(eval(&z, "example.com", &[], ("none", None)).result, DmarcResult::PermError);
 }
 
 #[test]
 fn from_domain_that_is_not_a_dns_name_is_permerror_without_dns() {
     let z = zone(&[]);
     for d in ["", "a..b", ".", &"a".repeat(64), "ex ample.com"] {
-        assert_eq!(eval(&z, d, &[], ("none", None)).result, Verdict::PermError, "{d:?}");
+        assert_eq!(eval(&z, d, &[], ("none", None)).result, DmarcResult::PermError, "{d:?}");
     }
     assert_eq!(z.asked.get(), 0);
 }
@@ -273,10 +289,10 @@ fn from_domain_that_is_not_a_dns_name_is_permerror_without_dns() {
 fn dns_failure_is_temperror_never_none_or_pass() {
     let z = zone(&[("_dmarc.example.com", "@TEMPFAIL")]);
     let o = eval(&z, "example.com", &["example.com"], ("pass", Some("example.com")));
-    assert_eq!(o.result, Verdict::TempError);
+    assert_eq!(o.result, DmarcResult::TempError);
     // A failure further up the walk, before any record was found.
     let o = eval(&z, "sub.example.com", &[], ("none", None));
-    assert_eq!(o.result, Verdict::TempError);
+    assert_eq!(o.result, DmarcResult::TempError);
 }
 
 /// The From domain's own record decides the policy even when the walk above it fails; only
@@ -285,11 +301,11 @@ fn dns_failure_is_temperror_never_none_or_pass() {
 fn failure_above_the_own_record_leaves_only_relaxed_alignment_unknown() {
     let z = zone(&[("_dmarc.example.com", REJECT), ("_dmarc.com", "@TEMPFAIL")]);
     let o = eval(&z, "example.com", &["example.com"], ("none", None));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
     let o = eval(&z, "example.com", &["example.net"], ("none", None));
-    assert_eq!((o.result, o.applied), (Verdict::Fail, Some(Policy::Reject)), "another TLD never aligns");
+    assert_eq!((o.result, o.applied), (DmarcResult::Fail, Some(DmarcPolicy::Reject)), "another TLD never aligns");
     let o = eval(&z, "example.com", &["mail.example.com"], ("none", None));
-    assert_eq!(o.result, Verdict::TempError);
+    assert_eq!(o.result, DmarcResult::TempError);
     assert_eq!(o.alignment[0].aligned, None);
 }
 
@@ -297,24 +313,32 @@ fn failure_above_the_own_record_leaves_only_relaxed_alignment_unknown() {
 fn aligned_temporary_failure_without_a_pass_is_temperror() {
     let z = zone(&[("_dmarc.example.com", REJECT)]);
     let temp = s(&["example.com"]);
-    let ev =
-        Evidence { dkim_temperror: &temp, spf_result: "fail", spf_domain: Some("example.com"), ..Evidence::default() };
-    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::TempError);
-    let ev = Evidence { spf_result: "temperror", spf_domain: Some("example.com"), ..Evidence::default() };
-    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::TempError);
+    let ev = Evidence {
+        dkim_temperror: &temp,
+        spf_result: SpfResult::Fail,
+        spf_domain: Some("example.com"),
+        ..Evidence::default()
+    };
+    assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::TempError);
+    let ev = Evidence { spf_result: SpfResult::TempError, spf_domain: Some("example.com"), ..Evidence::default() };
+    assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::TempError);
     // Unaligned temporary failures do not matter; an aligned pass wins over them.
     let other = s(&["example.net"]);
     let ev = Evidence {
         dkim_temperror: &other,
-        spf_result: "temperror",
+        spf_result: SpfResult::TempError,
         spf_domain: Some("example.org"),
         ..Evidence::default()
     };
-    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::Fail);
+    assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::Fail);
     let pass = s(&["example.com"]);
-    let ev =
-        Evidence { dkim_pass: &pass, dkim_temperror: &temp, spf_result: "temperror", spf_domain: Some("example.com") };
-    assert_eq!(evaluate(&z, "example.com", &ev).result, Verdict::Pass);
+    let ev = Evidence {
+        dkim_pass: &pass,
+        dkim_temperror: &temp,
+        spf_result: SpfResult::TempError,
+        spf_domain: Some("example.com"),
+    };
+    assert_eq!(evaluate(&z, "example.com", &ev).result, DmarcResult::Pass);
 }
 
 /// A From domain of `labels` labels (at most 127: 253 octets) under `b.c`.
@@ -329,7 +353,7 @@ fn deep_from_domain_costs_at_most_the_bound() {
     for labels in [2, 7, 8, 9, 20, 127] {
         let from = deep(labels);
         let z = zone(&[]);
-        assert_eq!(eval(&z, &from, &[], ("none", None)).result, Verdict::None, "{labels}");
+        assert_eq!(eval(&z, &from, &[], ("none", None)).result, DmarcResult::None, "{labels}");
         assert_eq!(z.asked.get(), labels.min(walk::MAX_QUERIES), "{labels} labels");
     }
     let from = deep(127);
@@ -337,7 +361,7 @@ fn deep_from_domain_costs_at_most_the_bound() {
     let z = zone(&[("_dmarc.b.c", REJECT)]);
     let ids = [from.as_str(), &from[2..], &from[4..], "b.c", "mail.b.c"];
     let o = eval(&z, &from, &ids, ("pass", Some(&from[6..])));
-    assert_eq!(o.result, Verdict::Pass);
+    assert_eq!(o.result, DmarcResult::Pass);
     assert!(o.alignment.iter().all(|a| a.aligned == Some(true)), "{:?}", o.alignment);
     // The From walk asks 8 names; each other identifier adds its own name at most: the
     // 7-label suffixes below it were asked already.
@@ -352,7 +376,7 @@ fn dmarc_tree_walk_is_linear() {
         for _ in 0..200 {
             let z = zone(&[("_dmarc.b.c", REJECT)]);
             let ids = s(&[from, "mail.b.c"]);
-            let ev = Evidence { dkim_pass: &ids, spf_result: "none", ..Evidence::default() };
+            let ev = Evidence { dkim_pass: &ids, spf_result: SpfResult::None, ..Evidence::default() };
             std::hint::black_box(evaluate(&z, from, &ev));
             assert!(z.asked.get() <= 2 * walk::MAX_QUERIES);
         }
@@ -364,10 +388,10 @@ fn dmarc_tree_walk_is_linear() {
 struct Msg {
     headers: Headers,
     envelope: Envelope,
-    earlier: Vec<MethodResult>,
+    earlier: Vec<MethodOutput>,
 }
 
-fn msg(header: &str, sender: &str, earlier: Vec<MethodResult>) -> Msg {
+fn msg(header: &str, sender: &str, earlier: Vec<MethodOutput>) -> Msg {
     Msg {
         headers: Headers::parse(header.as_bytes().to_vec()),
         envelope: Envelope { raw: Vec::new(), sender: sender.as_bytes().to_vec(), recipients: vec![b"a@b".to_vec()] },
@@ -375,15 +399,41 @@ fn msg(header: &str, sender: &str, earlier: Vec<MethodResult>) -> Msg {
     }
 }
 
-fn spf_result(word: &'static str, mailfrom: &str) -> MethodResult {
-    MethodResult::new("spf", word).prop("smtp.mailfrom", Some(mailfrom))
+fn spf_output(result: SpfResult, scope: SpfScope, identity: &str) -> MethodOutput {
+    MethodOutput::Spf(SpfOutput {
+        result,
+        domain: String::new(),
+        reason: String::new(),
+        explanation: None,
+        scope,
+        identity: Some(identity.to_string()),
+    })
 }
 
-fn dkim_result(word: &'static str, d: &str) -> MethodResult {
-    MethodResult::new("dkim", word).prop("header.d", Some(d))
+fn spf_result(result: SpfResult, mailfrom: &str) -> MethodOutput {
+    spf_output(result, SpfScope::MailFrom, mailfrom)
 }
 
-fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> TaskResult {
+fn dkim_result(result: DkimResult, d: &str) -> MethodOutput {
+    let sig = DkimOutput {
+        result,
+        letter: 'A',
+        reason: None,
+        domain: Some(d.to_string()),
+        identity: None,
+        selector: None,
+        algorithm: None,
+        b_prefix: None,
+    };
+    MethodOutput::Dkim { signatures: vec![sig], result, letter: 'A' }
+}
+
+/// What Authentication-Results shows of one output.
+fn shown(o: &MethodOutput) -> MethodResult {
+    render(std::slice::from_ref(o)).remove(0)
+}
+
+fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> Finished {
     let records: Vec<(String, String)> = records.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let make = move || -> Box<dyn crate::dns::Resolver> {
         let r: Vec<(&str, &str)> = records.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -408,14 +458,15 @@ fn task(letters: &str) -> DmarcTask {
 }
 
 /// The `dmarc=` part of the `Authentication-Results` field, unfolded.
-fn ar(r: &TaskResult) -> String {
-    let f = String::from_utf8(crate::auth_results::field("mx", &r.auth)).unwrap().replace("\n\t", " ");
+fn ar(r: &Finished) -> String {
+    let f = String::from_utf8(crate::auth_results::field("mx", &r.method_results())).unwrap().replace("\n\t", " ");
     f.strip_prefix("Authentication-Results: mx; ").and_then(|f| f.strip_suffix('\n')).unwrap().to_string()
 }
 
 #[test]
 fn failing_message_under_p_reject_is_refused_by_r() {
-    let m = msg("From: Joe <joe@example.com>\n", "joe@example.org", vec![spf_result("pass", "joe@example.org")]);
+    let m =
+        msg("From: Joe <joe@example.com>\n", "joe@example.org", vec![spf_result(SpfResult::Pass, "joe@example.org")]);
     let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("R"));
     let refusal = r.refuse.unwrap();
     assert!(refusal.permanent);
@@ -467,9 +518,9 @@ fn pct_zero_no_longer_spares_a_reject() {
 #[test]
 fn pass_by_aligned_dkim_from_earlier_results() {
     let earlier = vec![
-        spf_result("fail", "joe@example.org"),
-        dkim_result("fail", "example.com"),
-        dkim_result("pass", "mail.example.com"),
+        spf_result(SpfResult::Fail, "joe@example.org"),
+        dkim_result(DkimResult::Fail, "example.com"),
+        dkim_result(DkimResult::Pass, "mail.example.com"),
     ];
     let m = msg("From: joe@example.com\n", "joe@example.org", earlier);
     let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("RQNTP"));
@@ -480,10 +531,14 @@ fn pass_by_aligned_dkim_from_earlier_results() {
 /// SPF's domain is the MAIL FROM's; for `<>` the HELO name SPF checked.
 #[test]
 fn pass_by_aligned_spf_of_mail_from_or_helo() {
-    let m = msg("From: joe@example.com\n", "b@bounce.example.com", vec![spf_result("pass", "b@bounce.example.com")]);
+    let m = msg(
+        "From: joe@example.com\n",
+        "b@bounce.example.com",
+        vec![spf_result(SpfResult::Pass, "b@bounce.example.com")],
+    );
     let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("R"));
     assert!(ar(&r).contains("dmarc=pass"));
-    let helo = MethodResult::new("spf", "pass").prop("smtp.helo", Some("mx.example.com"));
+    let helo = spf_output(SpfResult::Pass, SpfScope::Helo, "mx.example.com");
     let m = msg("From: joe@example.com\n", "", vec![helo.clone()]);
     assert!(ar(&finish(&[("_dmarc.example.com", REJECT)], &m, task("R"))).contains("dmarc=pass"));
     // With a sender, HELO does not count.
@@ -498,8 +553,8 @@ fn pass_by_aligned_spf_of_mail_from_or_helo() {
 fn spf_pass_of_a_sender_the_property_cannot_carry_is_aligned() {
     let long = format!("{}@example.com", "l".repeat(300));
     for sender in ["j\u{f6}e@example.com", long.as_str()] {
-        let spf = spf_result("pass", sender);
-        assert_eq!(spf.property("smtp.mailfrom"), None, "the property is dropped");
+        let spf = spf_result(SpfResult::Pass, sender);
+        assert_eq!(shown(&spf).property("smtp.mailfrom"), None, "the property is dropped");
         let m = msg("From: joe@example.com\n", sender, vec![spf]);
         let r = finish(&[("_dmarc.example.com", REJECT)], &m, task("R"));
         assert!(r.refuse.is_none(), "{sender}");
@@ -519,7 +574,7 @@ fn temperror_refuses_only_temporarily_even_with_uppercase_t() {
     assert!(r.refuse.is_none());
     assert!(ar(&r).starts_with("dmarc=temperror reason="), "{}", ar(&r));
     // An aligned DKIM temperror from the DKIM task.
-    let m = msg("From: joe@example.com\n", "", vec![dkim_result("temperror", "example.com")]);
+    let m = msg("From: joe@example.com\n", "", vec![dkim_result(DkimResult::TempError, "example.com")]);
     assert!(finish(&[("_dmarc.example.com", REJECT)], &m, task("t")).refuse.is_some_and(|r| !r.permanent));
 }
 
@@ -582,10 +637,11 @@ fn psd_record_applies_to_a_registrant_without_one() {
 
 #[test]
 fn subdomain_sp_from_the_organizational_record_refuses() {
-    let m = msg("From: joe@sub.example.co.uk\n", "x@other.co.uk", vec![spf_result("pass", "x@other.co.uk")]);
+    let m = msg("From: joe@sub.example.co.uk\n", "x@other.co.uk", vec![spf_result(SpfResult::Pass, "x@other.co.uk")]);
     let rec = [("_dmarc.example.co.uk", "v=DMARC1; p=none; sp=reject")];
     let r = finish(&rec, &m, task("R"));
     assert!(r.refuse.is_some_and(|f| f.text.contains("DMARC policy of sub.example.co.uk is reject")));
-    let m = msg("From: joe@sub.example.co.uk\n", "x@example.co.uk", vec![spf_result("pass", "x@example.co.uk")]);
+    let m =
+        msg("From: joe@sub.example.co.uk\n", "x@example.co.uk", vec![spf_result(SpfResult::Pass, "x@example.co.uk")]);
     assert!(finish(&rec, &m, task("R")).refuse.is_none());
 }

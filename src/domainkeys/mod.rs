@@ -6,6 +6,8 @@
 //! `DomainKey-Status:` values are qmail-dk's
 //! (qmail-dkim-letters(5)).
 
+use crate::auth_results::DkimResult;
+
 pub mod canon;
 pub mod sign;
 pub mod task;
@@ -37,7 +39,7 @@ impl Canon {
 
 /// A verification outcome: the `DKVERIFY` letters of qmail-dk (libdomainkeys' `DK_STAT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
+pub enum Outcome {
     /// A: the signature verifies.
     Ok,
     /// B: the signature does not verify with the published key.
@@ -66,117 +68,122 @@ pub enum Status {
     Duplicate,
 }
 
-pub const ALL_STATUSES: [Status; 13] = [
-    Status::Ok,
-    Status::BadSig,
-    Status::NoSig,
-    Status::NoKey,
-    Status::BadKey,
-    Status::CantVerify,
-    Status::Syntax,
-    Status::NoResource,
-    Status::Args,
-    Status::Revoked,
-    Status::Internal,
-    Status::Granularity,
-    Status::Duplicate,
+pub const ALL_OUTCOMES: [Outcome; 13] = [
+    Outcome::Ok,
+    Outcome::BadSig,
+    Outcome::NoSig,
+    Outcome::NoKey,
+    Outcome::BadKey,
+    Outcome::CantVerify,
+    Outcome::Syntax,
+    Outcome::NoResource,
+    Outcome::Args,
+    Outcome::Revoked,
+    Outcome::Internal,
+    Outcome::Granularity,
+    Outcome::Duplicate,
 ];
 
-impl Status {
+impl Outcome {
     /// The `DKVERIFY` letter (uppercase).
     pub fn letter(self) -> char {
         match self {
-            Status::Ok => 'A',
-            Status::BadSig => 'B',
-            Status::NoSig => 'C',
-            Status::NoKey => 'D',
-            Status::BadKey => 'E',
-            Status::CantVerify => 'F',
-            Status::Syntax => 'G',
-            Status::NoResource => 'H',
-            Status::Args => 'I',
-            Status::Revoked => 'J',
-            Status::Internal => 'K',
-            Status::Granularity => 'L',
-            Status::Duplicate => 'M',
+            Outcome::Ok => 'A',
+            Outcome::BadSig => 'B',
+            Outcome::NoSig => 'C',
+            Outcome::NoKey => 'D',
+            Outcome::BadKey => 'E',
+            Outcome::CantVerify => 'F',
+            Outcome::Syntax => 'G',
+            Outcome::NoResource => 'H',
+            Outcome::Args => 'I',
+            Outcome::Revoked => 'J',
+            Outcome::Internal => 'K',
+            Outcome::Granularity => 'L',
+            Outcome::Duplicate => 'M',
         }
     }
 
     /// libdomainkeys' name for it.
     pub fn name(self) -> &'static str {
         match self {
-            Status::Ok => "OK",
-            Status::BadSig => "BADSIG",
-            Status::NoSig => "NOSIG",
-            Status::NoKey => "NOKEY",
-            Status::BadKey => "BADKEY",
-            Status::CantVerify => "CANTVRFY",
-            Status::Syntax => "SYNTAX",
-            Status::NoResource => "NORESOURCE",
-            Status::Args => "ARGS",
-            Status::Revoked => "REVOKED",
-            Status::Internal => "INTERNAL",
-            Status::Granularity => "GRANULARITY",
-            Status::Duplicate => "DUPLICATE",
+            Outcome::Ok => "OK",
+            Outcome::BadSig => "BADSIG",
+            Outcome::NoSig => "NOSIG",
+            Outcome::NoKey => "NOKEY",
+            Outcome::BadKey => "BADKEY",
+            Outcome::CantVerify => "CANTVRFY",
+            Outcome::Syntax => "SYNTAX",
+            Outcome::NoResource => "NORESOURCE",
+            Outcome::Args => "ARGS",
+            Outcome::Revoked => "REVOKED",
+            Outcome::Internal => "INTERNAL",
+            Outcome::Granularity => "GRANULARITY",
+            Outcome::Duplicate => "DUPLICATE",
         }
     }
 
     /// The `DomainKey-Status:` value (unpadded).
     pub fn header_value(self) -> &'static str {
         match self {
-            Status::Ok => "good",
-            Status::BadSig => "bad",
-            Status::NoSig => "no signature",
-            Status::NoKey | Status::CantVerify => "no key",
-            Status::BadKey => "bad key",
-            Status::Syntax | Status::Args | Status::Internal => "bad format",
-            Status::NoResource => "no resources",
-            Status::Revoked => "revoked",
-            Status::Granularity => "bad sender",
-            Status::Duplicate => "dup sig",
+            Outcome::Ok => "good",
+            Outcome::BadSig => "bad",
+            Outcome::NoSig => "no signature",
+            Outcome::NoKey | Outcome::CantVerify => "no key",
+            Outcome::BadKey => "bad key",
+            Outcome::Syntax | Outcome::Args | Outcome::Internal => "bad format",
+            Outcome::NoResource => "no resources",
+            Outcome::Revoked => "revoked",
+            Outcome::Granularity => "bad sender",
+            Outcome::Duplicate => "dup sig",
         }
     }
 
     /// What it means, for refusal texts and the log.
     pub fn meaning(self) -> &'static str {
         match self {
-            Status::Ok => "the signature verifies",
-            Status::BadSig => "the signature does not verify with the domain's key",
-            Status::NoSig => "no usable DomainKey-Signature covering the sender",
-            Status::NoKey => "no public key published for the signature",
-            Status::BadKey => "the published public key is unusable",
-            Status::CantVerify => "cannot get the public key to verify the signature (DNS failure)",
-            Status::Syntax => "the message or its signature is not valid syntax",
-            Status::NoResource => "the signature is too large to process",
-            Status::Args => "the signature asks for an unsupported algorithm or query method",
-            Status::Revoked => "the key has been revoked",
-            Status::Internal => "internal error",
-            Status::Granularity => "the sender does not match the key's g= granularity",
-            Status::Duplicate => "duplicate DomainKey-Signature in message",
+            Outcome::Ok => "the signature verifies",
+            Outcome::BadSig => "the signature does not verify with the domain's key",
+            Outcome::NoSig => "no usable DomainKey-Signature covering the sender",
+            Outcome::NoKey => "no public key published for the signature",
+            Outcome::BadKey => "the published public key is unusable",
+            Outcome::CantVerify => "cannot get the public key to verify the signature (DNS failure)",
+            Outcome::Syntax => "the message or its signature is not valid syntax",
+            Outcome::NoResource => "the signature is too large to process",
+            Outcome::Args => "the signature asks for an unsupported algorithm or query method",
+            Outcome::Revoked => "the key has been revoked",
+            Outcome::Internal => "internal error",
+            Outcome::Granularity => "the sender does not match the key's g= granularity",
+            Outcome::Duplicate => "duplicate DomainKey-Signature in message",
         }
     }
 
     /// The enhanced status code after the class digit (qmail-dk's table).
     pub fn code(self) -> &'static str {
         match self {
-            Status::Ok | Status::NoKey | Status::CantVerify => "7.0",
-            Status::BadSig | Status::NoSig | Status::BadKey | Status::Revoked | Status::Granularity => "7.5",
-            Status::Syntax | Status::Duplicate => "6.0",
-            Status::NoResource | Status::Internal => "3.0",
-            Status::Args => "3.5",
+            Outcome::Ok | Outcome::NoKey | Outcome::CantVerify => "7.0",
+            Outcome::BadSig | Outcome::NoSig | Outcome::BadKey | Outcome::Revoked | Outcome::Granularity => "7.5",
+            Outcome::Syntax | Outcome::Duplicate => "6.0",
+            Outcome::NoResource | Outcome::Internal => "3.0",
+            Outcome::Args => "3.5",
         }
     }
 
-    /// The RFC 8601 result word for the `domainkeys` method.
+    /// The RFC 8601 result word of the `domainkeys` method.
     pub fn ar_result(self) -> &'static str {
+        self.result().as_str()
+    }
+
+    /// The RFC 8601 result, typed.
+    pub fn result(self) -> DkimResult {
         match self {
-            Status::Ok => "pass",
-            Status::BadSig => "fail",
-            Status::NoSig => "none",
-            Status::Granularity => "policy",
-            Status::Syntax | Status::Args => "neutral",
-            Status::CantVerify | Status::NoResource | Status::Internal => "temperror",
-            Status::NoKey | Status::BadKey | Status::Revoked | Status::Duplicate => "permerror",
+            Outcome::Ok => DkimResult::Pass,
+            Outcome::BadSig => DkimResult::Fail,
+            Outcome::NoSig => DkimResult::None,
+            Outcome::Granularity => DkimResult::Policy,
+            Outcome::Syntax | Outcome::Args => DkimResult::Neutral,
+            Outcome::CantVerify | Outcome::NoResource | Outcome::Internal => DkimResult::TempError,
+            Outcome::NoKey | Outcome::BadKey | Outcome::Revoked | Outcome::Duplicate => DkimResult::PermError,
         }
     }
 }
@@ -272,9 +279,9 @@ mod tests {
 
     #[test]
     fn every_letter_has_texts() {
-        let letters: String = ALL_STATUSES.iter().map(|s| s.letter()).collect();
+        let letters: String = ALL_OUTCOMES.iter().map(|s| s.letter()).collect();
         assert_eq!(letters, "ABCDEFGHIJKLM");
-        for s in ALL_STATUSES {
+        for s in ALL_OUTCOMES {
             assert!(!s.header_value().is_empty() && !s.meaning().is_empty() && !s.name().is_empty());
             assert!(["pass", "fail", "none", "policy", "neutral", "temperror", "permerror"].contains(&s.ar_result()));
         }

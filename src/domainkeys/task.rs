@@ -4,13 +4,13 @@
 
 use super::canon::DkHasher;
 use super::sign::{make_field, sign_digest, signed_fields};
-use super::verify::{self, message_sender, Outcome, Start};
-use super::{is_same_or_subdomain, Canon, Status};
-use crate::auth_results::MethodResult;
+use super::verify::{self, message_sender, Start, Verification};
+use super::{is_same_or_subdomain, Canon, Outcome};
+use crate::auth_results::{DomainKeysOutput, MethodOutput};
 use crate::dkim::key::SigningKey;
 use crate::error::{Error, Refusal, Result};
 use crate::message::Headers;
-use crate::task::{Context, Task, TaskResult};
+use crate::task::{Context, Finished, Task};
 
 // ---------------------------------------------------------------------------
 // Signing
@@ -78,7 +78,7 @@ impl Task for DkSigner {
         self.hasher.body(data);
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let DkSigner { key, hasher, canon, selector, domain, h } = *self;
         let digest = hasher.finish();
         let sig = sign_digest(&key, &digest)
@@ -94,7 +94,7 @@ impl Task for DkSigner {
             result: "signed",
             letter: None,
         });
-        Ok(TaskResult { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
+        Ok(Finished { prepend: make_field(canon, &selector, &domain, h.as_deref(), &sig), ..Default::default() })
     }
 }
 
@@ -119,7 +119,7 @@ impl Task for DkVerifier {
         }
     }
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let DkVerifier { letters, start } = *self;
         let dns = (ctx.dns)();
         let mut outcome = match start {
@@ -134,37 +134,29 @@ impl Task for DkVerifier {
         if ctx.verbose {
             eprintln!("qmail-dkim: {}", log_line(&outcome));
         }
-        crate::log::note(crate::log::Note::Sig {
-            method: crate::log::Method::Dk,
-            d: outcome.domain.clone(),
-            s: outcome.selector.clone(),
-            a: None,
-            result: outcome.status.ar_result(),
-            letter: Some(outcome.status.letter()),
-        });
         let prepend = status_field(&outcome).into_bytes();
-        Ok(TaskResult { prepend, auth: vec![auth_result(&outcome)], refuse })
+        Ok(Finished { prepend, outputs: vec![MethodOutput::DomainKeys(output(&outcome))], refuse })
     }
 }
 
 /// `DomainKey-Status: <value>`, with the flags of the key and the domain's policy as a comment.
-pub fn status_field(o: &Outcome) -> String {
+pub fn status_field(o: &Verification) -> String {
     match o.comment() {
-        Some(c) => format!("DomainKey-Status: {} ({c})\n", o.status.header_value()),
-        None => format!("DomainKey-Status: {}\n", o.status.header_value()),
+        Some(c) => format!("DomainKey-Status: {} ({c})\n", o.outcome.header_value()),
+        None => format!("DomainKey-Status: {}\n", o.outcome.header_value()),
     }
 }
 
 /// The refusal for an outcome, by its letter alone as in qmail-dk ([`super::verify`]): an
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
-pub fn decide(letters: &str, o: &Outcome) -> Option<Refusal> {
-    crate::task::letter_refuses(letters, o.status.letter())
-        .map(|permanent| Refusal { permanent, text: refusal_text(o.status, permanent) })
+pub fn decide(letters: &str, o: &Verification) -> Option<Refusal> {
+    crate::task::letter_refuses(letters, o.outcome.letter())
+        .map(|permanent| Refusal { permanent, text: refusal_text(o.outcome, permanent) })
 }
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
-pub fn refusal_text(s: Status, permanent: bool) -> String {
+pub fn refusal_text(s: Outcome, permanent: bool) -> String {
     format!(
         "qmail-dkim: DomainKeys {}: {} (#{}.{})",
         s.header_value(),
@@ -174,8 +166,8 @@ pub fn refusal_text(s: Status, permanent: bool) -> String {
     )
 }
 
-fn log_line(o: &Outcome) -> String {
-    let mut l = format!("DomainKeys: {} ({}) ", o.status.header_value(), o.status.letter());
+fn log_line(o: &Verification) -> String {
+    let mut l = format!("DomainKeys: {} ({}) ", o.outcome.header_value(), o.outcome.letter());
     if let (Some(d), Some(s)) = (&o.domain, &o.selector) {
         l.push_str(&format!("d={d} s={s} "));
     }
@@ -189,16 +181,16 @@ fn log_line(o: &Outcome) -> String {
     l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The `domainkeys` method of our `Authentication-Results` (RFC 8601 §2.7.1).
-pub fn auth_result(o: &Outcome) -> MethodResult {
-    let mut m = MethodResult::new("domainkeys", o.status.ar_result());
-    if let Some(c) = o.comment() {
-        m = m.comment(&c);
-    }
-    let m = m.prop("header.d", o.domain.as_deref());
-    match &o.sender {
-        Some((kind, mb)) => m.prop(kind.property(), Some(&mb.address())),
-        None => m,
+/// The typed result, as the `domainkeys` method of Authentication-Results shows it (RFC 8601
+/// §2.7.1).
+pub fn output(o: &Verification) -> DomainKeysOutput {
+    DomainKeysOutput {
+        result: o.outcome.result(),
+        letter: o.outcome.letter(),
+        comment: o.comment(),
+        domain: o.domain.clone(),
+        selector: o.selector.clone(),
+        sender: o.sender.as_ref().map(|(field, mb)| (*field, mb.address())),
     }
 }
 
@@ -206,10 +198,10 @@ pub fn auth_result(o: &Outcome) -> MethodResult {
 mod tests {
     use super::*;
 
-    fn outcome(s: Status) -> Outcome {
+    fn outcome(s: Outcome) -> Verification {
         match verify::start(&Headers::parse(b"From: a@b.c\n".to_vec())) {
             Start::Done(mut o) => {
-                o.status = s;
+                o.outcome = s;
                 o
             }
             Start::Hash(_) => unreachable!(),
@@ -220,7 +212,7 @@ mod tests {
     fn letters_decide() {
         // Russell Nelson's recommended set.
         let l = "DEGIJKfh";
-        for s in super::super::ALL_STATUSES {
+        for s in super::super::ALL_OUTCOMES {
             let r = decide(l, &outcome(s));
             match s.letter() {
                 'D' | 'E' | 'G' | 'I' | 'J' | 'K' => assert_eq!(r.map(|r| r.permanent), Some(true), "{s:?}"),
@@ -228,38 +220,38 @@ mod tests {
                 _ => assert_eq!(r, None, "{s:?}"),
             }
         }
-        assert_eq!(decide("kK", &outcome(Status::Internal)).map(|r| r.permanent), Some(true));
-        assert_eq!(decide("", &outcome(Status::Internal)), None);
+        assert_eq!(decide("kK", &outcome(Outcome::Internal)).map(|r| r.permanent), Some(true));
+        assert_eq!(decide("", &outcome(Outcome::Internal)), None);
         // By the letter alone: neither testing nor a policy that does not sign all changes it.
-        let mut o = outcome(Status::BadSig);
+        let mut o = outcome(Outcome::BadSig);
         o.key_testing = true;
         o.policy = Some(verify::Policy::Published { signs_all: false, testing: true });
         assert_eq!(decide("B", &o).map(|r| r.permanent), Some(true));
-        let mut o = outcome(Status::NoSig);
+        let mut o = outcome(Outcome::NoSig);
         o.policy = Some(verify::Policy::NotPublished);
         assert_eq!(decide("c", &o).map(|r| r.permanent), Some(false));
         assert_eq!(
-            decide("h", &outcome(Status::NoResource)).unwrap().text,
+            decide("h", &outcome(Outcome::NoResource)).unwrap().text,
             "qmail-dkim: DomainKeys no resources: the signature is too large to process (#4.3.0)"
         );
         assert_eq!(
-            decide("K", &outcome(Status::Internal)).unwrap().text,
+            decide("K", &outcome(Outcome::Internal)).unwrap().text,
             "qmail-dkim: DomainKeys bad format: internal error (#5.3.0)"
         );
     }
 
     #[test]
     fn ar_and_forgeries() {
-        let o = outcome(Status::NoSig);
+        let o = outcome(Outcome::NoSig);
         assert_eq!(
-            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            crate::auth_results::field("mx.example", &[output(&o).method_result()]),
             b"Authentication-Results: mx.example; domainkeys=none header.from=a@b.c\n"
         );
         // d= comes from the message: one that is no domain is left out, it cannot add a method.
-        let mut o = outcome(Status::BadSig);
+        let mut o = outcome(Outcome::BadSig);
         o.domain = Some("paypal.com,dkim=pass".into());
         assert_eq!(
-            crate::auth_results::field("mx.example", &[auth_result(&o)]),
+            crate::auth_results::field("mx.example", &[output(&o).method_result()]),
             b"Authentication-Results: mx.example; domainkeys=fail header.from=a@b.c\n"
         );
         let h = Headers::parse(

@@ -7,7 +7,7 @@
 //! is only read to be reported ([`lookup_policy`]).
 
 use super::canon::{select_fields, DkHasher};
-use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Status};
+use super::{is_same_or_subdomain, parse_mailbox, Canon, Mailbox, Outcome};
 use crate::der;
 #[cfg(test)]
 use crate::der::bit_length as bit_len;
@@ -27,27 +27,12 @@ pub const MAX_SIGNATURES: usize = 8;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
-/// Which header gave the sending address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderField {
-    From,
-    Sender,
-}
-
-impl SenderField {
-    /// The Authentication-Results property (RFC 8601 §2.7.1 for `domainkeys`).
-    pub fn property(self) -> &'static str {
-        match self {
-            SenderField::From => "header.from",
-            SenderField::Sender => "header.sender",
-        }
-    }
-}
+pub use crate::auth_results::SenderField;
 
 /// The result of one verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub status: Status,
+pub struct Verification {
+    pub outcome: Outcome,
     /// The signature's d=, when one was parsed.
     pub domain: Option<String>,
     pub selector: Option<String>,
@@ -61,12 +46,12 @@ pub struct Outcome {
     pub detail: String,
 }
 
-impl Outcome {
+impl Verification {
     /// What the key's and the domain's flags say about a message that did not pass, for the
     /// comment of `DomainKey-Status:` and `Authentication-Results:`; fixed words only, so nothing
     /// from the DNS or the message needs quoting. None for a pass or when there is nothing to say.
     pub fn comment(&self) -> Option<String> {
-        if self.status == Status::Ok {
+        if self.outcome == Outcome::Ok {
             return None;
         }
         let mut parts: Vec<&str> = Vec::new();
@@ -91,9 +76,9 @@ impl Outcome {
         (!parts.is_empty()).then(|| parts.join("; "))
     }
 
-    fn new(status: Status, detail: impl Into<String>) -> Outcome {
-        Outcome {
-            status,
+    fn new(outcome: Outcome, detail: impl Into<String>) -> Verification {
+        Verification {
+            outcome,
             domain: None,
             selector: None,
             sender: None,
@@ -117,7 +102,7 @@ pub enum Policy {
 
 /// A signature ready to be checked once the body is hashed.
 pub struct Pending {
-    pub outcome: Outcome,
+    pub verification: Verification,
     pub hasher: DkHasher,
     selector: String,
     domain: String,
@@ -126,7 +111,7 @@ pub struct Pending {
 
 pub enum Start {
     /// Decided from the headers alone.
-    Done(Outcome),
+    Done(Verification),
     /// The signed fields are hashed; feed the body, then call [`finish`].
     Hash(Box<Pending>),
 }
@@ -147,7 +132,7 @@ pub fn start(headers: &Headers) -> Start {
         .take(MAX_SIGNATURES)
         .collect();
     let Some(&top) = sigs.first() else {
-        let mut o = Outcome::new(Status::NoSig, "no DomainKey-Signature");
+        let mut o = Verification::new(Outcome::NoSig, "no DomainKey-Signature");
         o.sender = message_sender(headers);
         return Start::Done(o);
     };
@@ -162,35 +147,37 @@ pub fn start(headers: &Headers) -> Start {
     }
 }
 
-fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Outcome>> {
+fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box<Verification>> {
     let value = headers.value(&headers.fields[top]);
     let tags = TagList::parse(value)
-        .map_err(|e| Box::new(Outcome::new(Status::Syntax, format!("DomainKey-Signature: {e}"))))?;
+        .map_err(|e| Box::new(Verification::new(Outcome::Syntax, format!("DomainKey-Signature: {e}"))))?;
     let get = |n: &str| tags.get(n).map(strip_ws);
     let (Some(domain), Some(selector), Some(b)) = (get("d"), get("s"), get("b")) else {
-        return Err(Box::new(Outcome::new(Status::NoSig, "DomainKey-Signature without d=, s= or b=")));
+        return Err(Box::new(Verification::new(Outcome::NoSig, "DomainKey-Signature without d=, s= or b=")));
     };
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let with = |mut o: Outcome| {
+    let with = |mut o: Verification| {
         o.domain = Some(domain.clone());
         o.selector = Some(selector.clone());
         Box::new(o)
     };
     if domain.is_empty() || selector.is_empty() {
-        return Err(with(Outcome::new(Status::NoSig, "empty d= or s=")));
+        return Err(with(Verification::new(Outcome::NoSig, "empty d= or s=")));
     }
     let canon = match get("c") {
         None => Canon::Simple,
-        Some(c) => Canon::parse(&c).ok_or_else(|| with(Outcome::new(Status::Syntax, format!("unknown c={c}"))))?,
+        Some(c) => {
+            Canon::parse(&c).ok_or_else(|| with(Verification::new(Outcome::Syntax, format!("unknown c={c}"))))?
+        }
     };
     if let Some(q) = get("q") {
         if !q.eq_ignore_ascii_case("dns") {
-            return Err(with(Outcome::new(Status::Args, format!("unsupported q={q}"))));
+            return Err(with(Verification::new(Outcome::Args, format!("unsupported q={q}"))));
         }
     }
     if let Some(a) = get("a") {
         if !a.eq_ignore_ascii_case("rsa-sha1") {
-            return Err(with(Outcome::new(Status::Args, format!("unsupported a={a}"))));
+            return Err(with(Verification::new(Outcome::Args, format!("unsupported a={a}"))));
         }
     }
     for &other in &sigs[1..] {
@@ -198,12 +185,12 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
             .ok()
             .and_then(|t| t.get("d").map(|d| strip_ws(d).trim_end_matches('.').to_ascii_lowercase()));
         if d.as_deref() == Some(domain.as_str()) {
-            return Err(with(Outcome::new(Status::Duplicate, format!("two DomainKey-Signatures by d={domain}"))));
+            return Err(with(Verification::new(Outcome::Duplicate, format!("two DomainKey-Signatures by d={domain}"))));
         }
     }
     // The sending address: Sender: below the signature, else From: (RFC 4870 §3.4.1).
     if headers.views_named("From").filter(|v| v.kind.is_field()).count() > 1 {
-        return Err(with(Outcome::new(Status::Syntax, "more than one From: header")));
+        return Err(with(Verification::new(Outcome::Syntax, "more than one From: header")));
     }
     let below = |name: &str| -> Vec<usize> {
         (top + 1..headers.fields.len())
@@ -212,42 +199,44 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
     };
     let senders = below("Sender");
     if senders.len() > 1 {
-        return Err(with(Outcome::new(Status::Syntax, "more than one Sender: header")));
+        return Err(with(Verification::new(Outcome::Syntax, "more than one Sender: header")));
     }
     let (kind, idx) = match (senders.first(), below("From").first()) {
         (Some(&s), _) => (SenderField::Sender, s),
         (None, Some(&f)) => (SenderField::From, f),
-        (None, None) => return Err(with(Outcome::new(Status::NoSig, "no From: header below the signature"))),
+        (None, None) => return Err(with(Verification::new(Outcome::NoSig, "no From: header below the signature"))),
     };
     let h = match tags.get("h").map(h_names).transpose() {
         Ok(h) => h,
-        Err(e) => return Err(with(Outcome::new(Status::NoResource, e.to_string()))),
+        Err(e) => return Err(with(Verification::new(Outcome::NoResource, e.to_string()))),
     };
     let fields = select_fields(headers, top + 1, h.as_deref());
     if !fields.contains(&idx) {
         let name = if kind == SenderField::Sender { "Sender:" } else { "From:" };
-        return Err(with(Outcome::new(Status::NoSig, format!("the signature does not cover the {name} header"))));
+        return Err(with(Verification::new(Outcome::NoSig, format!("the signature does not cover the {name} header"))));
     }
     let Some(mailbox) = parse_mailbox(headers.value(&headers.fields[idx])) else {
-        return Err(with(Outcome::new(Status::Syntax, "no usable address in the sender header")));
+        return Err(with(Verification::new(Outcome::Syntax, "no usable address in the sender header")));
     };
     let sender = Some((kind, mailbox.clone()));
     if !is_same_or_subdomain(&mailbox.domain, &domain) {
-        let mut o =
-            with(Outcome::new(Status::Syntax, format!("d={domain} is not the sender's domain {}", mailbox.domain)));
+        let mut o = with(Verification::new(
+            Outcome::Syntax,
+            format!("d={domain} is not the sender's domain {}", mailbox.domain),
+        ));
         o.sender = sender;
         return Err(o);
     }
     let signature = match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
         Ok(s) => s,
         Err(_) => {
-            let mut o = with(Outcome::new(Status::Syntax, "b= is not base64"));
+            let mut o = with(Verification::new(Outcome::Syntax, "b= is not base64"));
             o.sender = sender;
             return Err(o);
         }
     };
     if signature.len() >= MAX_SIGNATURE_BYTES {
-        let mut o = with(Outcome::new(Status::NoResource, format!("b= of {} bytes", signature.len())));
+        let mut o = with(Verification::new(Outcome::NoResource, format!("b= of {} bytes", signature.len())));
         o.sender = sender;
         return Err(o);
     }
@@ -255,74 +244,74 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
     for &i in &fields {
         hasher.header(headers.raw(&headers.fields[i]));
     }
-    let mut outcome = *with(Outcome::new(Status::Internal, "not finished"));
-    outcome.sender = sender;
-    Ok(Pending { outcome, hasher, selector, domain, signature })
+    let mut verification = *with(Verification::new(Outcome::Internal, "not finished"));
+    verification.sender = sender;
+    Ok(Pending { verification, hasher, selector, domain, signature })
 }
 
 /// Fetches the key, checks it, and verifies the signature over the finished hash.
-pub fn finish(p: Pending, dns: &dyn TxtLookup) -> Outcome {
-    let Pending { mut outcome, hasher, selector, domain, signature } = p;
+pub fn finish(p: Pending, dns: &dyn TxtLookup) -> Verification {
+    let Pending { mut verification, hasher, selector, domain, signature } = p;
     let digest = hasher.finish();
-    let (status, detail) = check_key_and_signature(&mut outcome, &selector, &domain, &signature, &digest, dns);
-    outcome.status = status;
-    outcome.detail = detail;
-    outcome
+    let (outcome, detail) = check_key_and_signature(&mut verification, &selector, &domain, &signature, &digest, dns);
+    verification.outcome = outcome;
+    verification.detail = detail;
+    verification
 }
 
 fn check_key_and_signature(
-    o: &mut Outcome,
+    o: &mut Verification,
     selector: &str,
     domain: &str,
     signature: &[u8],
     digest: &[u8],
     dns: &dyn TxtLookup,
-) -> (Status, String) {
+) -> (Outcome, String) {
     let name = format!("{selector}._domainkey.{domain}");
     let record = match dns.txt(&name) {
-        TxtAnswer::TempFail(e) => return (Status::CantVerify, format!("{name}: {e}")),
-        TxtAnswer::NotFound => return (Status::NoKey, format!("{name}: no key record")),
-        TxtAnswer::BadName => return (Status::NoKey, format!("{name}: not a valid DNS name")),
+        TxtAnswer::TempFail(e) => return (Outcome::CantVerify, format!("{name}: {e}")),
+        TxtAnswer::NotFound => return (Outcome::NoKey, format!("{name}: no key record")),
+        TxtAnswer::BadName => return (Outcome::NoKey, format!("{name}: not a valid DNS name")),
         TxtAnswer::Records(r) if r.len() == 1 => r.into_iter().next().unwrap_or_default(),
-        TxtAnswer::Records(r) if r.is_empty() => return (Status::NoKey, format!("{name}: no key record")),
-        TxtAnswer::Records(r) => return (Status::BadKey, format!("{name}: {} TXT records", r.len())),
+        TxtAnswer::Records(r) if r.is_empty() => return (Outcome::NoKey, format!("{name}: no key record")),
+        TxtAnswer::Records(r) => return (Outcome::BadKey, format!("{name}: {} TXT records", r.len())),
     };
     let tags = match TagList::parse_record(&record) {
         Ok(t) => t,
-        Err(e) => return (Status::BadKey, format!("{name}: {e}")),
+        Err(e) => return (Outcome::BadKey, format!("{name}: {e}")),
     };
     o.key_testing = tags.get("t").is_some_and(|t| t.contains('y'));
     if let (Some(g), Some((_, sender))) = (tags.get("g").map(strip_ws), &o.sender) {
         if !g.is_empty() && !granularity_matches(&g, &sender.local) {
-            return (Status::Granularity, format!("g={g} does not match {}", sender.address()));
+            return (Outcome::Granularity, format!("g={g} does not match {}", sender.address()));
         }
     }
     let Some(p) = tags.get("p").map(strip_ws) else {
-        return (Status::NoKey, format!("{name}: key record without p="));
+        return (Outcome::NoKey, format!("{name}: key record without p="));
     };
     if p.is_empty() {
-        return (Status::Revoked, format!("{name}: p= is empty"));
+        return (Outcome::Revoked, format!("{name}: p= is empty"));
     }
     if let Some(k) = tags.get("k").map(strip_ws) {
         if !k.eq_ignore_ascii_case("rsa") {
-            return (Status::BadKey, format!("{name}: unsupported k={k}"));
+            return (Outcome::BadKey, format!("{name}: unsupported k={k}"));
         }
     }
     let key = match base64::engine::general_purpose::STANDARD.decode(p.as_bytes()) {
         Ok(k) => k,
-        Err(_) => return (Status::BadKey, format!("{name}: p= is not base64")),
+        Err(_) => return (Outcome::BadKey, format!("{name}: p= is not base64")),
     };
     let Some((n, e)) = rsa_components(&key) else {
-        return (Status::BadKey, format!("{name}: p= is not an RSA public key"));
+        return (Outcome::BadKey, format!("{name}: p= is not an RSA public key"));
     };
     let bits = der::bit_length(n);
     if !(MIN_VERIFY_BITS..=MAX_VERIFY_BITS).contains(&bits) {
-        return (Status::BadKey, format!("{name}: {bits}-bit key (accepted: {MIN_VERIFY_BITS}–{MAX_VERIFY_BITS})"));
+        return (Outcome::BadKey, format!("{name}: {bits}-bit key (accepted: {MIN_VERIFY_BITS}–{MAX_VERIFY_BITS})"));
     }
     match rsa_sha1_verify(n, e, digest, signature) {
-        Ok(true) => (Status::Ok, format!("verified with {name} ({bits} bits)")),
-        Ok(false) => (Status::BadSig, format!("signature does not verify with {name}")),
-        Err(why) => (Status::BadKey, format!("{name}: {why}")),
+        Ok(true) => (Outcome::Ok, format!("verified with {name} ({bits} bits)")),
+        Ok(false) => (Outcome::BadSig, format!("signature does not verify with {name}")),
+        Err(why) => (Outcome::BadKey, format!("{name}: {why}")),
     }
 }
 
@@ -335,15 +324,15 @@ pub fn granularity_matches(g: &str, local: &str) -> bool {
 /// Whether the policy is worth reporting for this status: a message that did not pass, with a
 /// DNS that answers (after F the query would wait for the same broken server) and a signature
 /// that could be processed.
-pub fn policy_matters(s: Status) -> bool {
-    !matches!(s, Status::Ok | Status::CantVerify | Status::NoResource | Status::Internal)
+pub fn policy_matters(s: Outcome) -> bool {
+    !matches!(s, Outcome::Ok | Outcome::CantVerify | Outcome::NoResource | Outcome::Internal)
 }
 
 /// Reads the policy record of the sending domain (first `Sender:`, else first `From:`) into
 /// `o.policy` when [`policy_matters`]: one DNS query at most, and none without a sender domain.
 /// The result is only reported: qmail-dk refuses by the status letter alone.
-pub fn lookup_policy(o: &mut Outcome, headers: &Headers, dns: &dyn TxtLookup) {
-    if !policy_matters(o.status) {
+pub fn lookup_policy(o: &mut Verification, headers: &Headers, dns: &dyn TxtLookup) {
+    if !policy_matters(o.outcome) {
         return;
     }
     let Some((_, sender)) = message_sender(headers) else { return };
@@ -439,7 +428,7 @@ mod tests {
         Headers::parse(s.as_bytes().to_vec())
     }
 
-    fn done(headers: &Headers) -> Outcome {
+    fn done(headers: &Headers) -> Verification {
         match start(headers) {
             Start::Done(o) => o,
             Start::Hash(_) => panic!("expected an early outcome"),
@@ -448,46 +437,49 @@ mod tests {
 
     #[test]
     fn early_outcomes() {
-        assert_eq!(done(&h("From: a@b.c\n")).status, Status::NoSig);
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s\nFrom: a@b.c\n")).status, Status::NoSig);
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; x\nFrom: a@b.c\n")).status, Status::Syntax);
+        assert_eq!(done(&h("From: a@b.c\n")).outcome, Outcome::NoSig);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s\nFrom: a@b.c\n")).outcome, Outcome::NoSig);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; x\nFrom: a@b.c\n")).outcome, Outcome::Syntax);
         assert_eq!(
-            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; c=relaxed\nFrom: a@b.c\n")).status,
-            Status::Syntax
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; c=relaxed\nFrom: a@b.c\n")).outcome,
+            Outcome::Syntax
         );
         assert_eq!(
-            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; a=rsa-sha256\nFrom: a@b.c\n")).status,
-            Status::Args
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; a=rsa-sha256\nFrom: a@b.c\n")).outcome,
+            Outcome::Args
         );
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; q=http\nFrom: a@b.c\n")).status, Status::Args);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; q=http\nFrom: a@b.c\n")).outcome, Outcome::Args);
         assert_eq!(
             done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nDomainKey-Signature: d=B.c; s=t; b=AAAA\nFrom: a@b.c\n"))
-                .status,
-            Status::Duplicate
+                .outcome,
+            Outcome::Duplicate
         );
         assert_eq!(
-            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nFrom: x@b.c\n")).status,
-            Status::Syntax
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nFrom: x@b.c\n")).outcome,
+            Outcome::Syntax
         );
         // From above the signature only: not covered.
-        assert_eq!(done(&h("From: a@b.c\nDomainKey-Signature: d=b.c; s=s; b=AAAA\nTo: x@y.z\n")).status, Status::NoSig);
+        assert_eq!(
+            done(&h("From: a@b.c\nDomainKey-Signature: d=b.c; s=s; b=AAAA\nTo: x@y.z\n")).outcome,
+            Outcome::NoSig
+        );
         // h= without From.
         assert_eq!(
-            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; h=to\nFrom: a@b.c\nTo: x@y.z\n")).status,
-            Status::NoSig
+            done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA; h=to\nFrom: a@b.c\nTo: x@y.z\n")).outcome,
+            Outcome::NoSig
         );
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: undisclosed\n")).status, Status::Syntax);
-        assert_eq!(done(&h("DomainKey-Signature: d=other.org; s=s; b=AAAA\nFrom: a@b.c\n")).status, Status::Syntax);
-        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=!!!\nFrom: a@b.c\n")).status, Status::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: undisclosed\n")).outcome, Outcome::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=other.org; s=s; b=AAAA\nFrom: a@b.c\n")).outcome, Outcome::Syntax);
+        assert_eq!(done(&h("DomainKey-Signature: d=b.c; s=s; b=!!!\nFrom: a@b.c\n")).outcome, Outcome::Syntax);
         let big = "A".repeat(1400);
         assert_eq!(
-            done(&h(&format!("DomainKey-Signature: d=b.c; s=s; b={big}\nFrom: a@b.c\n"))).status,
-            Status::NoResource
+            done(&h(&format!("DomainKey-Signature: d=b.c; s=s; b={big}\nFrom: a@b.c\n"))).outcome,
+            Outcome::NoResource
         );
         // A parent domain may sign; Sender: wins over From:.
         assert!(matches!(start(&h("DomainKey-Signature: d=c; s=s; b=AAAA\nFrom: a@b.c\n")), Start::Hash(_)));
         let o = done(&h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: a@b.c\nSender: l@list.org\n"));
-        assert_eq!((o.status, o.sender.map(|s| s.0)), (Status::Syntax, Some(SenderField::Sender)));
+        assert_eq!((o.outcome, o.sender.map(|s| s.0)), (Outcome::Syntax, Some(SenderField::Sender)));
     }
 
     /// A signature by b.c on top, then `n` more by other domains, one by b.c at `dup`, and From.
@@ -513,7 +505,7 @@ mod tests {
             |work| work(),
         );
         // Only the first MAX_SIGNATURES are examined: a second b.c signature further down is not seen.
-        assert_eq!(done(&many_signatures(20, MAX_SIGNATURES - 1)).status, Status::Duplicate);
+        assert_eq!(done(&many_signatures(20, MAX_SIGNATURES - 1)).outcome, Outcome::Duplicate);
         assert!(matches!(start(&many_signatures(20, MAX_SIGNATURES)), Start::Hash(_)));
     }
 
@@ -523,8 +515,8 @@ mod tests {
         let msg = |h: &str| format!("DomainKey-Signature: d=b.c; s=s; b=AAAA; h={h}\nFrom: a@b.c\n");
         assert!(matches!(start(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES)))), Start::Hash(_)));
         let o = done(&h(&msg(&names(crate::dkim::tags::MAX_H_NAMES + 1))));
-        assert_eq!((o.status, o.detail.as_str()), (Status::NoResource, "h= lists more than 200000 names"));
-        assert_eq!(done(&h(&msg(&":".repeat(4 << 20)))).status, Status::NoResource);
+        assert_eq!((o.outcome, o.detail.as_str()), (Outcome::NoResource, "h= lists more than 200000 names"));
+        assert_eq!(done(&h(&msg(&":".repeat(4 << 20)))).outcome, Outcome::NoResource);
     }
 
     fn pending(headers: &Headers) -> Pending {
@@ -538,19 +530,19 @@ mod tests {
     fn key_record_outcomes() {
         let msg = h("DomainKey-Signature: d=b.c; s=s; b=AAAA\nFrom: joe@b.c\n");
         let key = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAL02WYVl+YhHOQRWa0zbkazGb2RQ9lvrKXfxZf1fYRbkE2e68g8NP9dx9BBU6Rs1Nsk2pgybiIltOH4YWwr8HE8CAwEAAQ==";
-        let run = |ans: TxtAnswer| finish(pending(&msg), &Table(vec![("s._domainkey.b.c".into(), ans)])).status;
+        let run = |ans: TxtAnswer| finish(pending(&msg), &Table(vec![("s._domainkey.b.c".into(), ans)])).outcome;
         let rec = |s: &str| TxtAnswer::Records(vec![s.as_bytes().to_vec()]);
-        assert_eq!(run(TxtAnswer::NotFound), Status::NoKey);
-        assert_eq!(run(TxtAnswer::TempFail("timeout".into())), Status::CantVerify);
-        assert_eq!(run(rec("k=rsa")), Status::NoKey);
-        assert_eq!(run(rec("k=rsa; p=")), Status::Revoked);
-        assert_eq!(run(rec("k=rsa; p=AAAA")), Status::BadKey);
-        assert_eq!(run(rec("k=dsa; p=AAAA")), Status::BadKey);
-        assert_eq!(run(rec("k=rsa; p; x")), Status::BadKey);
-        assert_eq!(run(rec(&format!("g=jim; k=rsa; p={key}"))), Status::Granularity);
-        assert_eq!(run(rec(&format!("g=; k=rsa; p={key}"))), Status::BadSig);
-        assert_eq!(run(rec(&format!("g=joe; k=rsa; p={key}"))), Status::BadSig);
-        assert_eq!(run(TxtAnswer::Records(vec![b"p=".to_vec(), b"p=".to_vec()])), Status::BadKey);
+        assert_eq!(run(TxtAnswer::NotFound), Outcome::NoKey);
+        assert_eq!(run(TxtAnswer::TempFail("timeout".into())), Outcome::CantVerify);
+        assert_eq!(run(rec("k=rsa")), Outcome::NoKey);
+        assert_eq!(run(rec("k=rsa; p=")), Outcome::Revoked);
+        assert_eq!(run(rec("k=rsa; p=AAAA")), Outcome::BadKey);
+        assert_eq!(run(rec("k=dsa; p=AAAA")), Outcome::BadKey);
+        assert_eq!(run(rec("k=rsa; p; x")), Outcome::BadKey);
+        assert_eq!(run(rec(&format!("g=jim; k=rsa; p={key}"))), Outcome::Granularity);
+        assert_eq!(run(rec(&format!("g=; k=rsa; p={key}"))), Outcome::BadSig);
+        assert_eq!(run(rec(&format!("g=joe; k=rsa; p={key}"))), Outcome::BadSig);
+        assert_eq!(run(TxtAnswer::Records(vec![b"p=".to_vec(), b"p=".to_vec()])), Outcome::BadKey);
     }
 
     /// Answers from a table and counts the questions.
@@ -563,8 +555,8 @@ mod tests {
         }
     }
 
-    fn policy_of(status: Status, headers: &Headers, answer: Option<TxtAnswer>) -> (Option<Policy>, usize) {
-        let mut o = Outcome::new(status, "x");
+    fn policy_of(status: Outcome, headers: &Headers, answer: Option<TxtAnswer>) -> (Option<Policy>, usize) {
+        let mut o = Verification::new(status, "x");
         let dns = Counting(
             Table(answer.into_iter().map(|a| ("_domainkey.b.c".to_string(), a)).collect()),
             Default::default(),
@@ -578,28 +570,28 @@ mod tests {
         let headers = h("From: joe@b.c\n");
         let rec = |s: &str| Some(TxtAnswer::Records(vec![s.as_bytes().to_vec()]));
         let published = |signs_all, testing| (Some(Policy::Published { signs_all, testing }), 1);
-        assert_eq!(policy_of(Status::NoSig, &headers, None), (Some(Policy::NotPublished), 1));
-        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=-")), published(true, false));
-        assert_eq!(policy_of(Status::BadSig, &headers, rec("o=~; r=postmaster@b.c")), published(false, false));
-        assert_eq!(policy_of(Status::NoSig, &headers, rec("t=y; o= -")), published(true, true));
-        assert_eq!(policy_of(Status::NoSig, &headers, rec("r=x")), published(false, false));
-        assert_eq!(policy_of(Status::NoSig, &headers, rec("\u{0}\u{1}garbage")), (Some(Policy::Unknown), 1));
+        assert_eq!(policy_of(Outcome::NoSig, &headers, None), (Some(Policy::NotPublished), 1));
+        assert_eq!(policy_of(Outcome::BadSig, &headers, rec("o=-")), published(true, false));
+        assert_eq!(policy_of(Outcome::BadSig, &headers, rec("o=~; r=postmaster@b.c")), published(false, false));
+        assert_eq!(policy_of(Outcome::NoSig, &headers, rec("t=y; o= -")), published(true, true));
+        assert_eq!(policy_of(Outcome::NoSig, &headers, rec("r=x")), published(false, false));
+        assert_eq!(policy_of(Outcome::NoSig, &headers, rec("\u{0}\u{1}garbage")), (Some(Policy::Unknown), 1));
         let two = Some(TxtAnswer::Records(vec![b"o=-".to_vec(), b"o=~".to_vec()]));
-        assert_eq!(policy_of(Status::NoSig, &headers, two), (Some(Policy::Unknown), 1));
+        assert_eq!(policy_of(Outcome::NoSig, &headers, two), (Some(Policy::Unknown), 1));
         assert_eq!(
-            policy_of(Status::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))),
+            policy_of(Outcome::NoSig, &headers, Some(TxtAnswer::TempFail("t".into()))),
             (Some(Policy::Unknown), 1)
         );
         // Not looked up for a pass, after a DNS failure, or without a sender domain.
-        for s in [Status::Ok, Status::CantVerify, Status::NoResource, Status::Internal] {
+        for s in [Outcome::Ok, Outcome::CantVerify, Outcome::NoResource, Outcome::Internal] {
             assert_eq!(policy_of(s, &headers, rec("o=-")), (None, 0), "{s:?}");
         }
-        assert_eq!(policy_of(Status::NoSig, &h("Subject: x\n"), rec("o=-")), (None, 0));
+        assert_eq!(policy_of(Outcome::NoSig, &h("Subject: x\n"), rec("o=-")), (None, 0));
     }
 
     #[test]
     fn comments() {
-        let mut o = Outcome::new(Status::BadSig, "x");
+        let mut o = Verification::new(Outcome::BadSig, "x");
         assert_eq!(o.comment(), None);
         o.key_testing = true;
         o.policy = Some(Policy::Published { signs_all: true, testing: true });
@@ -611,7 +603,7 @@ mod tests {
         o.policy = Some(Policy::NotPublished);
         assert_eq!(o.comment().as_deref(), Some("no policy published"));
         // A pass says nothing, not even about a key in testing.
-        o.status = Status::Ok;
+        o.outcome = Outcome::Ok;
         o.key_testing = true;
         assert_eq!(o.comment(), None);
     }

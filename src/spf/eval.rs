@@ -16,32 +16,7 @@ pub const MAX_MX_NAMES: usize = 10;
 /// PTR names one `ptr` term (or the `p` macro) validates; the rest are ignored.
 pub const MAX_PTR_NAMES: usize = 10;
 
-/// The results of §2.6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpfResult {
-    None,
-    Neutral,
-    Pass,
-    Fail,
-    SoftFail,
-    TempError,
-    PermError,
-}
-
-impl SpfResult {
-    /// The word of RFC 7208 §2.6 and of `Authentication-Results` (RFC 8601).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpfResult::None => "none",
-            SpfResult::Neutral => "neutral",
-            SpfResult::Pass => "pass",
-            SpfResult::Fail => "fail",
-            SpfResult::SoftFail => "softfail",
-            SpfResult::TempError => "temperror",
-            SpfResult::PermError => "permerror",
-        }
-    }
-}
+pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
 
 impl From<Qualifier> for SpfResult {
     fn from(q: Qualifier) -> SpfResult {
@@ -54,21 +29,10 @@ impl From<Qualifier> for SpfResult {
     }
 }
 
-/// What check_host() found, with a reason for the log and the `Authentication-Results` comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpfOutput {
-    pub result: SpfResult,
-    /// The domain checked (the identity's domain).
-    pub domain: String,
-    /// Why, in words, e.g. `192.0.2.1 is allowed by example.com`.
-    pub reason: String,
-    /// The expanded `exp=` text of a `fail` (§6.2), when the domain gives one.
-    pub explanation: Option<String>,
-}
-
 /// RFC 7208 §4: `ip` is the client address, `domain` the domain checked, `sender` the
 /// identity as `local@domain` (`postmaster@helo` for the HELO identity), `helo` the HELO name
-/// (`h`) and `host_domain` our name (`r`, explanations only).
+/// (`h`) and `host_domain` our name (`r`, explanations only). Which identity that was is the
+/// caller's to say ([`SpfOutput::with_identity`]).
 pub fn check_host(
     resolver: &dyn Resolver,
     ip: IpAddr,
@@ -93,6 +57,8 @@ pub fn check_host(
             domain: domain.to_string(),
             reason: format!("{} is not a domain name", printable(domain)),
             explanation: None,
+            scope: SpfScope::MailFrom,
+            identity: None,
         };
     }
     let (local, sender_domain) = match sender.rsplit_once('@') {
@@ -121,7 +87,14 @@ pub fn check_host(
         SpfResult::Neutral => format!("{domain} says neither yes nor no for {ip}"),
         _ => done.why,
     };
-    SpfOutput { result: done.result, domain: domain.to_string(), reason, explanation: done.explanation }
+    SpfOutput {
+        result: done.result,
+        domain: domain.to_string(),
+        reason,
+        explanation: done.explanation,
+        scope: SpfScope::MailFrom,
+        identity: None,
+    }
 }
 
 /// Values longer than any envelope address are not SMTP identities; they would only make

@@ -1,11 +1,11 @@
 //! The SPF task of a run (`SPFVERIFY`): check_host() for the envelope sender (or, for the
-//! null sender, the HELO name, §2.4), one `spf=` method result, and a refusal when the letters
+//! null sender, the HELO name, §2.4), its typed result (`spf=` of Authentication-Results), and a refusal when the letters
 //! say so. The body is not needed.
 
-use super::eval::{check_host, SpfOutput, SpfResult};
-use crate::auth_results::MethodResult;
+use super::eval::{check_host, SpfOutput, SpfResult, SpfScope};
+use crate::auth_results::MethodOutput;
 use crate::error::Result;
-use crate::task::{letter_refuses, Context, Refusal, Task, TaskResult};
+use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 use std::net::IpAddr;
 
 /// What the plan knows before the message: plain data from the environment and control files.
@@ -50,8 +50,7 @@ fn letter(r: SpfResult) -> Option<char> {
 struct Identity {
     domain: String,
     sender: String,
-    /// The `Authentication-Results` property: `smtp.mailfrom` or `smtp.helo`.
-    property: &'static str,
+    scope: SpfScope,
     value: String,
 }
 
@@ -62,7 +61,7 @@ fn identity(sender: &[u8], helo: Option<&str>) -> std::result::Result<Identity, 
         return Ok(Identity {
             domain: helo.to_string(),
             sender: format!("postmaster@{helo}"),
-            property: "smtp.helo",
+            scope: SpfScope::Helo,
             value: helo.to_string(),
         });
     }
@@ -72,7 +71,7 @@ fn identity(sender: &[u8], helo: Option<&str>) -> std::result::Result<Identity, 
     Ok(Identity {
         domain: domain.to_string(),
         sender: sender.to_string(),
-        property: "smtp.mailfrom",
+        scope: SpfScope::MailFrom,
         value: sender.to_string(),
     })
 }
@@ -80,39 +79,46 @@ fn identity(sender: &[u8], helo: Option<&str>) -> std::result::Result<Identity, 
 impl Task for SpfTask {
     fn body(&mut self, _data: &[u8]) {}
 
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<TaskResult> {
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
         let s = self.settings;
         let helo = s.helo.as_deref();
         let id = identity(&ctx.envelope.sender, helo);
-        let (output, prop, value) = match (s.client_ip, id) {
-            (None, _) => (none("no client address (local injection)"), "smtp.mailfrom", sender_text(ctx)),
-            (Some(_), Err(why)) => (none(why), "smtp.mailfrom", sender_text(ctx)),
+        let output = match (s.client_ip, id) {
+            (None, _) => {
+                none("no client address (local injection)").with_identity(SpfScope::MailFrom, sender_text(ctx))
+            }
+            (Some(_), Err(why)) => none(why).with_identity(SpfScope::MailFrom, sender_text(ctx)),
             (Some(ip), Ok(id)) => {
                 // In line with the From domain, DMARC needs this check: it has time of its own.
                 let resolver = match crate::message::author_domain(ctx.headers) {
                     Ok(a) if crate::domain::in_line(&id.domain, &a) => crate::dns::unchosen((ctx.resolver)()),
                     _ => (ctx.resolver)(),
                 };
-                let out = check_host(&*resolver, ip, &id.domain, &id.sender, helo.unwrap_or(""), &s.host_domain);
-                (out, id.property, Some(id.value))
+                check_host(&*resolver, ip, &id.domain, &id.sender, helo.unwrap_or(""), &s.host_domain)
+                    .with_identity(id.scope, Some(id.value))
             }
         };
         if ctx.verbose {
             eprintln!("qmail-dkim: SPF {}: {}", output.result.as_str(), log_safe(&output.reason));
         }
-        let auth =
-            MethodResult::new("spf", output.result.as_str()).comment(&output.reason).prop(prop, value.as_deref());
         // A temporary DNS failure never refuses permanently, whatever the case of `T`.
         let refuse = letter(output.result).and_then(|l| {
             let permanent = letter_refuses(&s.letters, l)? && output.result != SpfResult::TempError;
             Some(refusal(&output, permanent))
         });
-        Ok(TaskResult { auth: vec![auth], refuse, ..TaskResult::default() })
+        Ok(Finished { outputs: vec![MethodOutput::Spf(output)], refuse, ..Finished::default() })
     }
 }
 
 fn none(why: &str) -> SpfOutput {
-    SpfOutput { result: SpfResult::None, domain: String::new(), reason: why.to_string(), explanation: None }
+    SpfOutput {
+        result: SpfResult::None,
+        domain: String::new(),
+        reason: why.to_string(),
+        explanation: None,
+        scope: SpfScope::MailFrom,
+        identity: None,
+    }
 }
 
 fn sender_text(ctx: &Context<'_>) -> Option<String> {

@@ -493,7 +493,7 @@ fn task_zone() -> Zone {
     z
 }
 
-fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>) -> crate::task::TaskResult {
+fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>) -> crate::task::Finished {
     let headers = Headers::parse(b"Subject: x\n\n".to_vec());
     let envelope =
         Envelope { raw: Vec::new(), sender: sender.as_bytes().to_vec(), recipients: vec![b"r@x.example".to_vec()] };
@@ -525,11 +525,11 @@ fn finish(letters: &str, client: Option<&str>, sender: &str, helo: Option<&str>)
 #[test]
 fn task_reports_one_spf_result_with_the_sender() {
     let r = finish("", Some("192.0.2.1"), "u@pass.example", Some("helo.example"));
-    assert_eq!(r.auth.len(), 1);
-    assert_eq!((r.auth[0].method(), r.auth[0].result()), ("spf", "pass"));
-    assert_eq!(r.auth[0].property("smtp.mailfrom"), Some("u@pass.example"));
+    assert_eq!(r.method_results().len(), 1);
+    assert_eq!((r.method_results()[0].method(), r.method_results()[0].result()), ("spf", "pass"));
+    assert_eq!(r.method_results()[0].property("smtp.mailfrom"), Some("u@pass.example"));
     assert!(r.refuse.is_none() && r.prepend.is_empty());
-    let field = String::from_utf8(crate::auth_results::field("me.example", &r.auth)).unwrap();
+    let field = String::from_utf8(crate::auth_results::field("me.example", &r.method_results())).unwrap();
     let words: Vec<&str> = field.split_whitespace().collect();
     assert_eq!(
         words[2..].join(" "),
@@ -542,13 +542,13 @@ fn task_reports_one_spf_result_with_the_sender() {
 fn task_null_sender_checks_the_helo_name() {
     for sender in ["", "<>"] {
         let r = finish("F", Some("192.0.2.1"), sender, Some("helo.example"));
-        assert_eq!(r.auth[0].result(), "pass");
-        assert_eq!(r.auth[0].property("smtp.helo"), Some("helo.example"));
+        assert_eq!(r.method_results()[0].result(), "pass");
+        assert_eq!(r.method_results()[0].property("smtp.helo"), Some("helo.example"));
         let r = finish("F", Some("192.0.2.2"), sender, Some("helo.example"));
-        assert_eq!(r.auth[0].result(), "fail");
+        assert_eq!(r.method_results()[0].result(), "fail");
         assert!(r.refuse.is_some());
         let r = finish("F", Some("192.0.2.2"), sender, None);
-        assert_eq!(r.auth[0].result(), "none");
+        assert_eq!(r.method_results()[0].result(), "none");
         assert!(r.refuse.is_none());
     }
 }
@@ -556,7 +556,7 @@ fn task_null_sender_checks_the_helo_name() {
 #[test]
 fn task_local_injection_is_none_and_never_refused() {
     let r = finish("FSNTPfsntp", None, "u@bad.example", Some("helo.example"));
-    assert_eq!(r.auth[0].result(), "none");
+    assert_eq!(r.method_results()[0].result(), "none");
     assert!(r.refuse.is_none());
 }
 
@@ -564,7 +564,7 @@ fn task_local_injection_is_none_and_never_refused() {
 fn task_sender_without_a_domain_is_none() {
     for sender in ["user", "u@", "u@localhost", "#@[]"] {
         let r = finish("FSNTP", Some("192.0.2.1"), sender, Some("helo.example"));
-        assert_eq!(r.auth[0].result(), "none", "{sender}");
+        assert_eq!(r.method_results()[0].result(), "none", "{sender}");
         assert!(r.refuse.is_none());
     }
 }

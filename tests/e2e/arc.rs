@@ -4,13 +4,13 @@
 
 use crate::common::*;
 use qmail_dkim::arc::seal::ArcSealTask;
-use qmail_dkim::arc::verify::{ArcVerifyTask, Status, Verdict, Verifier};
-use qmail_dkim::auth_results::MethodResult;
+use qmail_dkim::arc::verify::{ArcOutput, ArcResult, ArcVerifyTask, Verifier};
+use qmail_dkim::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dns::{Hickory, Resolver, Servers, TxtLookup};
 use qmail_dkim::envelope::Envelope;
 use qmail_dkim::message::{find_header_end, Headers};
-use qmail_dkim::task::{Context, Task, TaskResult};
+use qmail_dkim::task::{Context, Finished, Task};
 use std::time::Duration;
 
 const MSG: &str = "Authentication-Results: lists.example.net; spf=pass smtp.mailfrom=alice@example.com\n\
@@ -54,7 +54,7 @@ fn hickory(dns: &Dns) -> Hickory {
 }
 
 /// Finishes a task as run() does, with our authserv-id and `earlier` as the run's results.
-fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodResult]) -> TaskResult {
+fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodOutput]) -> Finished {
     let env = Envelope { raw: Vec::new(), sender: b"alice@example.com".to_vec(), recipients: Vec::new() };
     let id = || "mx.example.org".to_string();
     let lookup = || -> Box<dyn TxtLookup> { Box::new(hickory(dns)) };
@@ -74,7 +74,7 @@ fn finish(t: Box<dyn Task>, h: &Headers, dns: &Dns, earlier: &[MethodResult]) ->
 }
 
 /// Our validation, the body fed in pieces of `piece` bytes.
-fn our_verify(msg: &[u8], dns: &Dns, piece: usize) -> Verdict {
+fn our_verify(msg: &[u8], dns: &Dns, piece: usize) -> ArcOutput {
     let (h, body) = split(msg);
     let mut v = Verifier::new(&h);
     for p in body.chunks(piece.max(1)) {
@@ -97,10 +97,17 @@ fn our_verify_and_seal(msg: &[u8], s: &Setup, key: &TestKey, selector: &str) -> 
         seal.body(p);
     }
     let v = finish(verify, &h, &s.dns, &[]);
-    let mut earlier = vec![MethodResult::new("spf", "pass").prop("smtp.mailfrom", Some("alice@example.com"))];
-    earlier.extend(v.auth.clone());
+    let mut earlier = vec![MethodOutput::Spf(SpfOutput {
+        result: SpfResult::Pass,
+        domain: "example.com".into(),
+        reason: String::new(),
+        explanation: None,
+        scope: SpfScope::MailFrom,
+        identity: Some("alice@example.com".into()),
+    })];
+    earlier.extend(v.outputs.clone());
     let sealed = finish(seal, &h, &s.dns, &earlier);
-    ([sealed.prepend.as_slice(), msg].concat(), v.auth[0].clone())
+    ([sealed.prepend.as_slice(), msg].concat(), v.method_results()[0].clone())
 }
 
 /// dkimpy's seal as the list (instance 1), then as a forwarder that saw arc=pass (instance 2).
@@ -124,7 +131,10 @@ fn dkimpy_sealed_chains_of_one_and_two_sets_pass_here() {
     for (msg, n) in [(&one, 1), (&two, 2)] {
         let py = dkimpy_arc_verify(msg, &s.dns);
         assert!(py.ok, "dkimpy: {} {}", py.report, py.stderr);
-        assert_eq!(our_verify(msg, &s.dns, 7), Verdict { status: Status::Pass, why: String::new(), instances: n });
+        assert_eq!(
+            our_verify(msg, &s.dns, 7),
+            ArcOutput { result: ArcResult::Pass, reason: String::new(), instances: n }
+        );
     }
 }
 
@@ -144,8 +154,8 @@ fn tampered_dkimpy_chains_fail_here_as_in_dkimpy() {
         ("signed Subject", replace(&two, "Subject: ARC test", "Subject: ARC test!"), "ARC-Message-Signature i=2"),
     ] {
         let v = our_verify(&msg, &s.dns, 1 << 16);
-        assert_eq!(v.status, Status::Fail, "{what}: {v:?}");
-        assert!(v.why.contains(why), "{what}: {v:?}");
+        assert_eq!(v.result, ArcResult::Fail, "{what}: {v:?}");
+        assert!(v.reason.contains(why), "{what}: {v:?}");
         let py = dkimpy_arc_verify(&msg, &s.dns);
         assert!(!py.ok && py.report.starts_with("cv=fail"), "dkimpy passes a changed {what}: {}", py.report);
     }
@@ -160,7 +170,7 @@ fn our_seal_of_a_fresh_message_passes_dkimpy() {
     assert!(text.starts_with("ARC-Seal: i=1; a=rsa-sha256;") && text.contains("cv=none;"), "{text}");
     let py = dkimpy_arc_verify(&sealed, &s.dns);
     assert!(py.ok, "dkimpy rejects our seal: {} {}\n{text}", py.report, py.stderr);
-    assert_eq!(our_verify(&sealed, &s.dns, 1000).status, Status::Pass);
+    assert_eq!(our_verify(&sealed, &s.dns, 1000).result, ArcResult::Pass);
 }
 
 /// An Ed25519 ARCSIGN key seals with ed25519-sha256, which validates here; dkimpy 1.1.8's ARC
@@ -171,7 +181,7 @@ fn ed25519_seal_validates_here_and_dkimpy_knows_only_rsa_for_arc() {
     let (sealed, _) = our_verify_and_seal(MSG.as_bytes(), &s, &s.ed, "ed");
     let text = String::from_utf8_lossy(&sealed);
     assert!(text.starts_with("ARC-Seal: i=1; a=ed25519-sha256;"), "{text}");
-    assert_eq!(our_verify(&sealed, &s.dns, 1000).status, Status::Pass);
+    assert_eq!(our_verify(&sealed, &s.dns, 1000).result, ArcResult::Pass);
     let py = dkimpy_arc_verify(&sealed, &s.dns);
     assert!(!py.ok && py.report.contains("unknown signature algorithm: b'ed25519-sha256'"), "{}", py.report);
 }
@@ -201,7 +211,7 @@ fn several_mib_body_streams_through_validation_and_sealing() {
         msg.extend_from_slice(line);
     }
     let (_, two) = dkimpy_chain(&s, &msg);
-    assert_eq!(our_verify(&two, &s.dns, 100_003).status, Status::Pass);
+    assert_eq!(our_verify(&two, &s.dns, 100_003).result, ArcResult::Pass);
     let (sealed, arc) = our_verify_and_seal(&two, &s, &s.rsa, "rsa");
     assert_eq!(arc.result(), "pass");
     let py = dkimpy_arc_verify(&sealed, &s.dns);
@@ -217,7 +227,7 @@ fn dns_temporary_failure_is_temperror_never_a_pass_nor_permanent() {
     let mut t = Box::new(ArcVerifyTask::new(&h, "FT".into(), now()));
     t.body(body);
     let r = finish(t, &h, &s.dns, &[]);
-    assert_eq!(r.auth[0].result(), "temperror");
+    assert_eq!(r.method_results()[0].result(), "temperror");
     let refusal = r.refuse.expect("T refuses");
     assert!(!refusal.permanent, "{refusal:?}");
 }

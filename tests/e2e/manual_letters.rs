@@ -2,7 +2,7 @@
 //! manual cannot drift from what qmail-dkim writes and how it refuses.
 
 use qmail_dkim::dkim::verify::Outcome;
-use qmail_dkim::domainkeys::{Status, ALL_STATUSES};
+use qmail_dkim::domainkeys::{self, ALL_OUTCOMES};
 
 const PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/man/qmail-dkim-letters.5"));
 
@@ -66,9 +66,9 @@ fn manual_dkim_letter_table_matches_outcomes() {
 fn manual_domainkeys_letter_table_matches_statuses() {
     let text = section("DOMAINKEYS LETTERS");
     let rows = table_rows(text);
-    let want: Vec<Vec<String>> = ALL_STATUSES
+    let want: Vec<Vec<String>> = ALL_OUTCOMES
         .iter()
-        .map(|s: &Status| {
+        .map(|s: &domainkeys::Outcome| {
             vec![
                 s.letter().to_string(),
                 s.ar_result().into(),
@@ -80,6 +80,6 @@ fn manual_domainkeys_letter_table_matches_statuses() {
         .collect();
     assert_eq!(rows, want);
     let names: Vec<(char, String)> = entries(text).iter().map(|(c, l)| (*c, l.to_string())).collect();
-    let want: Vec<(char, String)> = ALL_STATUSES.iter().map(|s| (s.letter(), format!("{}.", s.name()))).collect();
+    let want: Vec<(char, String)> = ALL_OUTCOMES.iter().map(|s| (s.letter(), format!("{}.", s.name()))).collect();
     assert_eq!(names, want);
 }

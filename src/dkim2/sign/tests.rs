@@ -1,7 +1,7 @@
 use super::*;
 use crate::dkim::key::fixture;
 use crate::dkim2::hash::body_digest;
-use crate::dkim2::verify::{tests::verify_bytes, Report};
+use crate::dkim2::verify::{tests::verify_bytes, Dkim2Output};
 use crate::dns::Zone;
 
 const T0: u64 = 1_790_000_000;
@@ -41,7 +41,7 @@ fn hop(
     Ok([fields.as_slice(), msg].concat())
 }
 
-fn check(msg: &[u8], from: &str, rcpt: &[&str], now: u64, dns: &Zone) -> Report {
+fn check(msg: &[u8], from: &str, rcpt: &[&str], now: u64, dns: &Zone) -> Dkim2Output {
     let rcpt: Vec<String> = rcpt.iter().map(|r| r.to_string()).collect();
     verify_bytes(msg, from, &rcpt, dns, now)
 }
@@ -60,14 +60,14 @@ fn first_hop_signs_and_verifies_rsa_and_ed25519() {
             "{text}"
         );
         let r = check(&signed, "<ann@a.example>", &["<bob@b.example>"], T0 + 60, &dns);
-        assert_eq!((r.verdict, r.reason.as_str()), (Verdict::Pass, ""), "{name}");
+        assert_eq!((r.result, r.reason.as_str()), (Dkim2Result::Pass, ""), "{name}");
         // A recipient it was not signed for: a replay.
         let r = check(&signed, "<ann@a.example>", &["<eve@b.example>"], T0 + 60, &dns);
-        assert_eq!(r.verdict, Verdict::Fail, "{name}: {}", r.reason);
+        assert_eq!(r.result, Dkim2Result::Fail, "{name}: {}", r.reason);
         // Two weeks and a second later: too old.
         assert_eq!(
-            check(&signed, "<ann@a.example>", &["<bob@b.example>"], T0 + 14 * 86400 + 1, &dns).verdict,
-            Verdict::Fail
+            check(&signed, "<ann@a.example>", &["<bob@b.example>"], T0 + 14 * 86400 + 1, &dns).result,
+            Dkim2Result::Fail
         );
     }
 }
@@ -79,7 +79,7 @@ fn bounce_is_signed_with_the_null_sender() {
     let dsn = b"From: MAILER-DAEMON@mx.a.example\nTo: ann@b.example\nSubject: failure notice\n\nHi.\n";
     let signed = hop(dsn, &k, "mx.a.example", "<>", &["<ann@b.example>"], T0, &dns).unwrap();
     assert!(String::from_utf8_lossy(&signed).contains("mf=PD4=;"));
-    assert_eq!(check(&signed, "<>", &["<ann@b.example>"], T0, &dns).verdict, Verdict::Pass);
+    assert_eq!(check(&signed, "<>", &["<ann@b.example>"], T0, &dns).result, Dkim2Result::Pass);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn two_hops_unchanged_and_with_our_fields_on_top() {
     assert!(String::from_utf8_lossy(&two).starts_with("DKIM2-Signature: i=2; m=1;"));
     assert!(!String::from_utf8_lossy(&two[..two.len() - arrived.len()]).contains("Message-Instance"));
     let r = check(&two, "<bob@b.example>", &["<carol@c.example>"], T0 + 10, &dns);
-    assert_eq!((r.verdict, r.reason.as_str()), (Verdict::Pass, ""));
+    assert_eq!((r.result, r.reason.as_str()), (Dkim2Result::Pass, ""));
     assert_eq!(r.chain, vec![(1, "a.example".to_string()), (2, "b.example".to_string())]);
 
     // Fields added on top since (as qmail-dkim adds DKIM-Status at entry): a recipe removes them.
@@ -102,7 +102,7 @@ fn two_hops_unchanged_and_with_our_fields_on_top() {
     let text = String::from_utf8_lossy(&two);
     assert!(text.starts_with("DKIM2-Signature: i=2; m=2;") && text.contains("Message-Instance: m=2;"), "{text}");
     let r = check(&two, "<bob@b.example>", &["<carol@c.example>"], T0 + 10, &dns);
-    assert_eq!((r.verdict, r.reason.as_str()), (Verdict::Pass, ""));
+    assert_eq!((r.result, r.reason.as_str()), (Dkim2Result::Pass, ""));
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn changes_that_cannot_be_recorded_are_not_signed() {
     let e = hop(&body_changed, &k2, "b.example", "<bob@b.example>", &["<c@c.example>"], T0, &dns).unwrap_err();
     assert!(e.contains("body changed"), "{e}");
     // ... and a verifier fails it.
-    assert_eq!(check(&body_changed, "<ann@a.example>", &["<bob@b.example>"], T0, &dns).verdict, Verdict::Fail);
+    assert_eq!(check(&body_changed, "<ann@a.example>", &["<bob@b.example>"], T0, &dns).result, Dkim2Result::Fail);
     let subject_changed = String::from_utf8_lossy(&one).replace("Subject: hello", "Subject: [list] hello").into_bytes();
     let e = hop(&subject_changed, &k2, "b.example", "<bob@b.example>", &["<c@c.example>"], T0, &dns).unwrap_err();
     assert!(e.contains("header fields changed"), "{e}");

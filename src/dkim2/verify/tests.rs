@@ -29,15 +29,15 @@ pub(crate) fn split(msg: &[u8]) -> (Headers, &[u8]) {
     (Headers::parse(msg[..end].to_vec()), &msg[body..])
 }
 
-pub(crate) fn verify_bytes(msg: &[u8], from: &str, rcpt: &[String], dns: &dyn TxtLookup, now: u64) -> Report {
+pub(crate) fn verify_bytes(msg: &[u8], from: &str, rcpt: &[String], dns: &dyn TxtLookup, now: u64) -> Dkim2Output {
     let (h, body) = split(msg);
     verify(&h, Body::Bytes(body), &Envelope { mail_from: from, rcpt_to: rcpt }, dns, now)
 }
 
 /// Vectors whose expected result we do not give, each with the reason.
-const EXPLAINED: [(&str, Verdict, &str); 1] = [(
+const EXPLAINED: [(&str, Dkim2Result, &str); 1] = [(
     "d2_08_mldsa44",
-    Verdict::PermError,
+    Dkim2Result::PermError,
     "pure ML-DSA-44 (k=mldsa44, which draft-ietf-dkim-dkim2-dns does not define yet) is not \
      implemented: an s= algorithm the verifier does not implement is a PERMERROR (§14.6)",
 )];
@@ -58,14 +58,14 @@ fn mail_auth_dkim2_vectors() {
             c["rcpt_to"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
         let r = verify_bytes(&msg, c["mail_from"].as_str().unwrap(), &rcpt, &zone, c["now"].as_u64().unwrap());
         let want = c["expected"].as_str().unwrap();
-        eprintln!("{name}: {} ({}) want {want}", r.verdict.as_str(), r.reason);
-        if r.verdict.as_str() == want {
+        eprintln!("{name}: {} ({}) want {want}", r.result.as_str(), r.reason);
+        if r.result.as_str() == want {
             agree += 1;
         } else if let Some((_, v, _)) = EXPLAINED.iter().find(|(n, _, _)| *n == name) {
-            assert_eq!(r.verdict, *v, "{name}: {}", r.reason);
+            assert_eq!(r.result, *v, "{name}: {}", r.reason);
             explained += 1;
         } else {
-            wrong.push(format!("{name}: got {} ({}), want {want}", r.verdict.as_str(), r.reason));
+            wrong.push(format!("{name}: got {} ({}), want {want}", r.result.as_str(), r.reason));
         }
     }
     eprintln!("dkim2 vectors: {agree} agree, {explained} explained, {} differ", wrong.len());
@@ -95,26 +95,26 @@ fn perl_mail_dkim2_chains() {
         let (h, body) = split(&msg);
         let env = Envelope { mail_from: "<forwarder@test2.dkim2.com>", rcpt_to: &rcpt };
         let at_hop2 = verify(&h, Body::Bytes(body), &env, &zone, hop2);
-        eprintln!("{file}: at hop 2's time: {} ({})", at_hop2.verdict.as_str(), at_hop2.reason);
-        assert_eq!(at_hop2.verdict, Verdict::Fail, "{file}: {}", at_hop2.reason);
+        eprintln!("{file}: at hop 2's time: {} ({})", at_hop2.result.as_str(), at_hop2.reason);
+        assert_eq!(at_hop2.result, Dkim2Result::Fail, "{file}: {}", at_hop2.reason);
         assert!(at_hop2.reason.starts_with("i=1: t=1740000000 is more than 14 days old"), "{}", at_hop2.reason);
         let at_hop1 = verify(&h, Body::Bytes(body), &env, &zone, 1_740_000_000);
-        assert_eq!(at_hop1.verdict, Verdict::Fail, "{file}: {}", at_hop1.reason);
+        assert_eq!(at_hop1.result, Dkim2Result::Fail, "{file}: {}", at_hop1.reason);
         assert!(at_hop1.reason.starts_with("i=2: t="), "{}", at_hop1.reason);
         let old = Rules { max_age: u64::MAX, ..Rules::DRAFT };
         let aged = verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &old);
-        assert_eq!(aged.verdict, Verdict::Fail, "{file}: {}", aged.reason);
+        assert_eq!(aged.result, Dkim2Result::Fail, "{file}: {}", aged.reason);
         assert_eq!(aged.reason, "i=1: From is not authentic for d=test1.dkim2.com");
         let lifted = Rules { max_age: u64::MAX, authentic_from: false };
         let lifted = verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted);
-        eprintln!("{file}: age rule lifted: {} ({})", lifted.verdict.as_str(), lifted.reason);
-        assert_eq!(lifted.verdict, Verdict::Pass, "{file}: {}", lifted.reason);
+        eprintln!("{file}: age rule lifted: {} ({})", lifted.result.as_str(), lifted.reason);
+        assert_eq!(lifted.result, Dkim2Result::Pass, "{file}: {}", lifted.reason);
         assert_eq!(lifted.chain, vec![(1, "test1.dkim2.com".to_string()), (2, "test2.dkim2.com".to_string())]);
         // A recipient the second hop did not sign for is a replay.
         let other = vec!["<someone@test2.dkim2.com>".to_string()];
         let env = Envelope { mail_from: "<forwarder@test2.dkim2.com>", rcpt_to: &other };
         let lifted = Rules { max_age: u64::MAX, authentic_from: false };
-        assert_eq!(verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted).verdict, Verdict::Fail);
+        assert_eq!(verify_with(&h, Body::Bytes(body), &env, &zone, hop2, &lifted).result, Dkim2Result::Fail);
     }
 }
 
@@ -165,7 +165,10 @@ fn chain_with_a_body_recipe_verifies_in_linear_time() {
     let (h, b) = make(1000);
     let r = verify(&h, Body::Bytes(&b), &Envelope { mail_from: "<x@b.example>", rcpt_to: &rcpt }, &zone, 1000);
     // Every hash matched and the recipe recreated the old body: only the keys are missing.
-    assert_eq!((r.verdict, r.reason.as_str()), (Verdict::PermError, "i=1: s._domainkey.a.example: no such TXT record"));
+    assert_eq!(
+        (r.result, r.reason.as_str()),
+        (Dkim2Result::PermError, "i=1: s._domainkey.a.example: no such TXT record")
+    );
     crate::linear::assert_linear("dkim2 chain with a body recipe", 8192, make, |(h, b)| {
         let env = Envelope { mail_from: "<x@b.example>", rcpt_to: &rcpt };
         std::hint::black_box(verify(h, Body::Bytes(b), &env, &zone, 1000));
