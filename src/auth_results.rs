@@ -17,7 +17,7 @@
 //! a property.
 
 /// Longest property value written (a domain name is at most 253).
-pub const MAX_VALUE: usize = 255;
+pub(crate) const MAX_VALUE: usize = 255;
 
 /// Lines are folded before this column.
 const WIDTH: usize = 78;
@@ -39,13 +39,13 @@ impl MethodResult {
     }
 
     /// `reason="…"` (RFC 8601 §2.2); dropped when it cannot be written.
-    pub fn reason(mut self, text: &str) -> MethodResult {
+    pub(crate) fn reason(mut self, text: &str) -> MethodResult {
         self.reason = value(text, false);
         self
     }
 
     /// A comment after the result, `(…)`.
-    pub fn comment(mut self, text: &str) -> MethodResult {
+    pub(crate) fn comment(mut self, text: &str) -> MethodResult {
         let c: String = text.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(MAX_VALUE).collect();
         if !c.is_empty() {
             let mut out = String::with_capacity(c.len() + 2);
@@ -64,14 +64,15 @@ impl MethodResult {
 
     /// `ptype.property=value` (`name` is ours, e.g. `header.d`); nothing when `v` is `None`,
     /// cannot be written, or is not what the property names ([`fits`]).
-    pub fn prop(mut self, name: &'static str, v: Option<&str>) -> MethodResult {
+    pub(crate) fn prop(mut self, name: &'static str, v: Option<&str>) -> MethodResult {
         if let Some(v) = v.filter(|v| fits(name, v)).and_then(|v| value(v, true)) {
             self.props.push((name, v));
         }
         self
     }
 
-    pub fn method(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn method(&self) -> &'static str {
         self.method
     }
 
@@ -80,7 +81,8 @@ impl MethodResult {
     }
 
     /// The value of property `name` as written (a quoted-string keeps its quotes).
-    pub fn property(&self, name: &str) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn property(&self, name: &str) -> Option<&str> {
         self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
@@ -96,13 +98,13 @@ impl MethodResult {
 /// The `Authentication-Results:` field, LF-ended, folded with LF TAB: on one line when it
 /// fits, else each method on a line of its own. `authserv_id` must already be a valid value
 /// (see `headers::authserv_id`). No methods: `none` (RFC 8601 §2.2).
-pub fn field(authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
+pub(crate) fn field(authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
     folded(format!("Authentication-Results: {authserv_id};"), methods)
 }
 
 /// The `ARC-Authentication-Results:` field of ARC instance `i` (RFC 8617 §4.1.1): `i=N;`, then
 /// what [`field`] writes after its name, folded the same way.
-pub fn arc_field(i: u32, authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
+pub(crate) fn arc_field(i: u32, authserv_id: &str, methods: &[MethodResult]) -> Vec<u8> {
     folded(format!("ARC-Authentication-Results: i={i}; {authserv_id};"), methods)
 }
 
@@ -227,21 +229,21 @@ result_words! {
 /// (RFC 8601 §2.7.1, RFC 6008), as found in the signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkimOutput {
-    pub result: DkimResult,
+    pub(crate) result: DkimResult,
     /// Its status letter (qmail-dkim-letters(5)).
-    pub letter: char,
+    pub(crate) letter: char,
     /// The status text, shown as `reason=` when the signature is not a plain success.
-    pub reason: Option<&'static str>,
+    pub(crate) reason: Option<&'static str>,
     /// `d=`, the signing domain.
-    pub domain: Option<String>,
+    pub(crate) domain: Option<String>,
     /// `i=`, the AUID (`@d` when absent).
-    pub identity: Option<String>,
+    pub(crate) identity: Option<String>,
     /// `s=`.
-    pub selector: Option<String>,
+    pub(crate) selector: Option<String>,
     /// `a=`.
-    pub algorithm: Option<String>,
+    pub(crate) algorithm: Option<String>,
     /// The first 8 characters of `b=` (RFC 6008).
-    pub b_prefix: Option<String>,
+    pub(crate) b_prefix: Option<String>,
 }
 
 /// Which header gave a DomainKeys sending address.
@@ -253,7 +255,7 @@ pub enum SenderField {
 
 impl SenderField {
     /// The Authentication-Results property (RFC 8601 §2.7.1 for `domainkeys`).
-    pub fn property(self) -> &'static str {
+    pub(crate) fn property(self) -> &'static str {
         match self {
             SenderField::From => "header.from",
             SenderField::Sender => "header.sender",
@@ -264,16 +266,16 @@ impl SenderField {
 /// The DomainKeys signature checked (RFC 4870).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainKeysOutput {
-    pub result: DkimResult,
+    pub(crate) result: DkimResult,
     /// Its status letter (`DKVERIFY`).
-    pub letter: char,
+    pub(crate) letter: char,
     /// What the key's and the domain's flags say, in fixed words.
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
     /// `d=` and `s=`, when a signature was parsed.
-    pub domain: Option<String>,
-    pub selector: Option<String>,
+    pub(crate) domain: Option<String>,
+    pub(crate) selector: Option<String>,
     /// The sending address and the header it came from.
-    pub sender: Option<(SenderField, String)>,
+    pub(crate) sender: Option<(SenderField, String)>,
 }
 
 /// Which identity SPF checked (RFC 7208 §2.3, §2.4).
@@ -288,7 +290,7 @@ pub enum SpfScope {
 
 impl SpfScope {
     /// The Authentication-Results property of the identity.
-    pub fn property(self) -> &'static str {
+    pub(crate) fn property(self) -> &'static str {
         match self {
             SpfScope::MailFrom => "smtp.mailfrom",
             SpfScope::Helo => "smtp.helo",
@@ -314,7 +316,7 @@ pub struct SpfOutput {
 
 impl SpfOutput {
     /// The output for the identity `identity` of scope `scope`.
-    pub fn with_identity(mut self, scope: SpfScope, identity: Option<String>) -> SpfOutput {
+    pub(crate) fn with_identity(mut self, scope: SpfScope, identity: Option<String>) -> SpfOutput {
         self.scope = scope;
         self.identity = identity;
         self
@@ -330,7 +332,7 @@ pub enum DmarcPolicy {
 }
 
 impl DmarcPolicy {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DmarcPolicy::None => "none",
             DmarcPolicy::Quarantine => "quarantine",
@@ -339,7 +341,7 @@ impl DmarcPolicy {
     }
 
     /// The policy `t=y` applies instead (§4.7 `t`): one step weaker.
-    pub fn weaker(self) -> DmarcPolicy {
+    pub(crate) fn weaker(self) -> DmarcPolicy {
         match self {
             DmarcPolicy::Reject => DmarcPolicy::Quarantine,
             DmarcPolicy::Quarantine | DmarcPolicy::None => DmarcPolicy::None,
@@ -350,21 +352,21 @@ impl DmarcPolicy {
 /// The DMARC evaluation of a message (RFC 9989), as Authentication-Results and the log show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmarcOutput {
-    pub result: DmarcResult,
+    pub(crate) result: DmarcResult,
     /// The From domain, lowercased; empty when there is none.
-    pub domain: String,
+    pub(crate) domain: String,
     /// What the record asks for the From domain (`p=`, `sp=` or `np=`), its `t=y`.
-    pub requested: Option<DmarcPolicy>,
-    pub testing: bool,
+    pub(crate) requested: Option<DmarcPolicy>,
+    pub(crate) testing: bool,
     /// The policy that applies (one step weaker under `t=y`).
-    pub applied: Option<DmarcPolicy>,
+    pub(crate) applied: Option<DmarcPolicy>,
     /// The message is refused (`dis=reject`), else queued (`dis=none`).
-    pub refused: bool,
+    pub(crate) refused: bool,
     /// A DKIM signature, an SPF identity that passed in line with the From domain.
-    pub dkim_aligned: bool,
-    pub spf_aligned: bool,
+    pub(crate) dkim_aligned: bool,
+    pub(crate) spf_aligned: bool,
     /// Why, when no record decided.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// The ARC chain's result (RFC 8617 §5.2), why (empty for none and pass), and N, the newest
@@ -406,7 +408,7 @@ pub enum MethodOutput {
 impl MethodOutput {
     /// Appends its part of Authentication-Results: one method result, or one per DKIM
     /// signature (`dkim=none` without signatures).
-    pub fn render_into(&self, out: &mut Vec<MethodResult>) {
+    pub(crate) fn render_into(&self, out: &mut Vec<MethodResult>) {
         match self {
             MethodOutput::Dkim { signatures, .. } if signatures.is_empty() => {
                 out.push(MethodResult::new("dkim", DkimResult::None.as_str()));
@@ -422,7 +424,7 @@ impl MethodOutput {
 }
 
 /// The method results of `outputs`, in order.
-pub fn render(outputs: &[MethodOutput]) -> Vec<MethodResult> {
+pub(crate) fn render(outputs: &[MethodOutput]) -> Vec<MethodResult> {
     let mut out = Vec::with_capacity(outputs.len() + 2);
     for o in outputs {
         o.render_into(&mut out);
@@ -432,7 +434,7 @@ pub fn render(outputs: &[MethodOutput]) -> Vec<MethodResult> {
 
 impl DkimOutput {
     /// `dkim=<result> [reason="…"] header.d=… header.i=… header.s=… header.a=… header.b=…`.
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         let mut m = MethodResult::new("dkim", self.result.as_str());
         if let Some(r) = self.reason {
             m = m.reason(r);
@@ -447,7 +449,7 @@ impl DkimOutput {
 
 impl DomainKeysOutput {
     /// `domainkeys=<result> [(comment)] header.d=… header.from=…|header.sender=…`.
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         let mut m = MethodResult::new("domainkeys", self.result.as_str());
         if let Some(c) = &self.comment {
             m = m.comment(c);
@@ -462,7 +464,7 @@ impl DomainKeysOutput {
 
 impl SpfOutput {
     /// `spf=<result> (reason) smtp.mailfrom=…|smtp.helo=…`.
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         MethodResult::new("spf", self.result.as_str())
             .comment(&self.reason)
             .prop(self.scope.property(), self.identity.as_deref())
@@ -472,7 +474,7 @@ impl SpfOutput {
 impl DmarcOutput {
     /// `dmarc=<result> (p=<policy>[ t=y] dis=<none|reject>) [reason="…"] header.from=…
     /// policy.dmarc=<policy>`; `policy.dmarc` on `pass` and `fail` only.
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         let mut m = MethodResult::new("dmarc", self.result.as_str());
         if let Some(requested) = self.requested {
             let t = if self.testing { " t=y" } else { "" };
@@ -490,7 +492,7 @@ impl DmarcOutput {
 
 impl ArcOutput {
     /// `arc=<result>`, with the reason when it is not a pass.
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         let m = MethodResult::new("arc", self.result.as_str());
         if self.reason.is_empty() {
             m
@@ -503,7 +505,7 @@ impl ArcOutput {
 impl Dkim2Output {
     /// `dkim2=`, with the first signer (`header.d`, `header.i`) on a pass, else the reason
     /// (draft-gondwana-dkim2-authres).
-    pub fn method_result(&self) -> MethodResult {
+    pub(crate) fn method_result(&self) -> MethodResult {
         let m = MethodResult::new("dkim2", self.result.as_str());
         match (self.result, self.chain.first()) {
             (Dkim2Result::Pass, Some((i, d))) => m.prop("header.d", Some(d)).prop("header.i", Some(&i.to_string())),
@@ -513,7 +515,7 @@ impl Dkim2Output {
     }
 
     /// The first signer's domain on a pass.
-    pub fn signer(&self) -> Option<&str> {
+    pub(crate) fn signer(&self) -> Option<&str> {
         match (self.result, self.chain.first()) {
             (Dkim2Result::Pass, Some((_, d))) => Some(d),
             _ => None,
@@ -523,7 +525,7 @@ impl Dkim2Output {
 
 /// Whether Authentication-Results shows `v` as property `name` ([`fits`], and writable):
 /// the log names an identity only when the field does.
-pub fn shows(name: &str, v: &str) -> bool {
+pub(crate) fn shows(name: &str, v: &str) -> bool {
     fits(name, v) && value(v, true).is_some()
 }
 

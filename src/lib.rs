@@ -56,7 +56,7 @@ pub mod keys;
 #[allow(unsafe_code)]
 #[path = "../tests/support/linear.rs"]
 mod linear;
-pub mod log;
+mod log;
 pub mod message;
 pub mod plan;
 #[allow(unsafe_code)]
@@ -67,7 +67,7 @@ mod refusal;
 mod remote;
 pub mod rfc5322;
 #[allow(unsafe_code)]
-pub mod run;
+mod run;
 pub mod spf;
 pub mod task;
 pub mod tcprules;
@@ -76,3 +76,5 @@ pub mod tcprules;
 pub use keyfile::MAX_KEY_FILE;
 /// qmail-dkim-remote's body: the binary only exits with what it returns.
 pub use remote::main as remote_main;
+/// qmail-dkim's body: the binary only returns what it returns.
+pub use run::main as run_main;

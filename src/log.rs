@@ -15,16 +15,16 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 
 /// Notes kept per message (8 verified DKIM signatures, 4 made, one DomainKeys, the results).
-pub const MAX_NOTES: usize = 32;
+pub(crate) const MAX_NOTES: usize = 32;
 /// Bytes of a written value (escapes included); longer values end in `..."`.
-pub const MAX_VALUE: usize = 120;
+pub(crate) const MAX_VALUE: usize = 120;
 /// Notes stop once the line is this long (then `more=N` says how many were left out), so the
 /// whole line stays under PIPE_BUF (4096) and reaches a shared log pipe in one piece.
-pub const NOTES_BUDGET: usize = 3072;
+pub(crate) const NOTES_BUDGET: usize = 3072;
 
 /// DKIM or DomainKeys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Dkim,
     Dk,
 }
@@ -40,7 +40,7 @@ impl Method {
 
 /// What a task did, for the log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
+pub(crate) enum Note {
     /// One signature made or checked. `result` is `signed` or the RFC 8601 word; `letter` the
     /// status letter of a checked one.
     Sig {
@@ -60,7 +60,7 @@ pub enum Note {
 
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// The queue program's exit code was mirrored (or nothing went wrong).
     Done,
     Refused(Refusal),
@@ -73,7 +73,7 @@ thread_local! {
 }
 
 /// Records what a task did (the first [`MAX_NOTES`] notes of a run are kept).
-pub fn note(n: Note) {
+pub(crate) fn note(n: Note) {
     NOTES.with_borrow_mut(|v| {
         if v.len() < MAX_NOTES {
             v.push(n);
@@ -83,7 +83,7 @@ pub fn note(n: Note) {
 
 /// Records what a verifying task found: each signature, the message's DKIM result, and the
 /// identity a queue-time check names in Authentication-Results.
-pub fn note_output(o: &MethodOutput) {
+pub(crate) fn note_output(o: &MethodOutput) {
     let shown = |name: &str, v: Option<&str>| v.filter(|v| shows(name, v)).map(str::to_string);
     match o {
         MethodOutput::Dkim { signatures, result, letter } => {
@@ -123,18 +123,18 @@ pub fn note_output(o: &MethodOutput) {
 }
 
 /// Takes the notes recorded so far on this thread.
-pub fn take() -> Vec<Note> {
+pub(crate) fn take() -> Vec<Note> {
     NOTES.with_borrow_mut(std::mem::take)
 }
 
 /// `DKIMLOG` set to something other than empty or `0`.
-pub fn enabled(v: Option<&str>) -> bool {
+pub(crate) fn enabled(v: Option<&str>) -> bool {
     matches!(v.map(str::trim), Some(v) if !v.is_empty() && v != "0")
 }
 
 /// The log line, newline-terminated. `mode` is sign, verify or pass; `dk` the DomainKeys mode
 /// when DomainKeys is on.
-pub fn line(mode: &str, dk: Option<&str>, notes: &[Note], code: i32, end: &End) -> String {
+pub(crate) fn line(mode: &str, dk: Option<&str>, notes: &[Note], code: i32, end: &End) -> String {
     let mut l = String::from("qmail-dkim:");
     pair(&mut l, "mode", mode);
     if let Some(dk) = dk {

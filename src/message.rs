@@ -324,7 +324,7 @@ pub fn find_header_end(data: &[u8], from: usize) -> Option<(usize, usize)> {
 pub(crate) const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
 
 /// Every byte of the message, in order, for the next program.
-pub enum Spool {
+pub(crate) enum Spool {
     Memory(Vec<u8>),
     File { file: File, len: u64 },
 }

@@ -64,7 +64,7 @@ pub(crate) const DEFAULT_DK_KEY: &str = "/etc/domainkeys/%/default";
 /// the queue program is started at once, and which one it is (`DKQUEUE`) depends on this. The
 /// header block then only decides the signing domains ([`sign_jobs`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// DKIM's mode, as the log line and `dkim check` name it.
     pub(crate) mode: Mode,
     /// DKIM passes, but a queue-time check needs DKIM's results (DMARC reads them, a seal

@@ -119,7 +119,7 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-pub fn run(settings: &Settings, plan: &Plan, args: &[OsString]) -> Result<i32> {
+pub(crate) fn run(settings: &Settings, plan: &Plan, args: &[OsString]) -> Result<i32> {
     // Start the queue program at once: its start-up runs beside our reading and hashing on the
     // other core. It queues nothing until the envelope's final NUL, so if we refuse we close its
     // pipes, reap it and exit with our own code. A program that cannot be started is reported
@@ -218,20 +218,20 @@ fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared> {
 }
 
 /// The start of the message: the header block and the body bytes read with it.
-pub struct Head {
-    pub bytes: Vec<u8>,
+pub(crate) struct Head {
+    pub(crate) bytes: Vec<u8>,
     /// `bytes[..block_end]` is the header block, without the blank line.
-    pub block_end: usize,
-    pub body_start: usize,
+    pub(crate) block_end: usize,
+    pub(crate) body_start: usize,
     /// fd 0 ended within `bytes`.
-    pub eof: bool,
+    pub(crate) eof: bool,
     /// The read buffer, reused for the body: a second 256 KiB `vec![0; N]` would be cleared
     /// by calloc on every message (a fifth of an unsigned verify's instructions).
-    pub buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 /// Reads fd 0 up to the end of the header block, within the bounds of message.rs.
-pub fn read_head(stdin: &mut File) -> Result<Head> {
+pub(crate) fn read_head(stdin: &mut File) -> Result<Head> {
     // Grown as read: a 4 KiB message then costs no mmap/munmap pair of a 256 KiB reservation.
     let mut head: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; READ_SIZE];
@@ -280,7 +280,7 @@ fn header_too_large(what: String) -> Error {
 
 /// Spools the whole message (the head already read, then the rest of fd 0) and feeds its body
 /// to the tasks.
-pub fn spool_all(stdin: &mut File, head: Head, tasks: &mut [Box<dyn Task>]) -> Result<Spool> {
+pub(crate) fn spool_all(stdin: &mut File, head: Head, tasks: &mut [Box<dyn Task>]) -> Result<Spool> {
     let mut spool = Spool::default();
     spool.write(&head.bytes)?;
     for t in tasks.iter_mut() {

@@ -10,7 +10,7 @@
 use crate::auth_results::{MethodOutput, MethodResult};
 use crate::dns::{Resolver, TxtLookup};
 use crate::envelope::Envelope;
-pub use crate::error::Refusal;
+pub(crate) use crate::error::Refusal;
 use crate::error::Result;
 use crate::message::Headers;
 
@@ -69,7 +69,7 @@ impl Finished {
 /// permanently (`Some(true)`, it wins when both cases are given); only the lowercase one,
 /// temporarily (`Some(false)`); neither, not at all. `letter` is uppercase. The one rule of
 /// DKIMVERIFY, DKVERIFY, SPFVERIFY, DMARCVERIFY and ARCVERIFY.
-pub fn letter_refuses(letters: &str, letter: char) -> Option<bool> {
+pub(crate) fn letter_refuses(letters: &str, letter: char) -> Option<bool> {
     if letters.contains(letter) {
         Some(true)
     } else if letters.contains(letter.to_ascii_lowercase()) {
@@ -80,7 +80,7 @@ pub fn letter_refuses(letters: &str, letter: char) -> Option<bool> {
 }
 
 /// Of two refusals the stricter wins: permanent over temporary, else the first.
-pub fn stricter(a: Option<Refusal>, b: Option<Refusal>) -> Option<Refusal> {
+pub(crate) fn stricter(a: Option<Refusal>, b: Option<Refusal>) -> Option<Refusal> {
     match (a, b) {
         (Some(a), Some(b)) if b.permanent && !a.permanent => Some(b),
         (Some(a), _) => Some(a),

@@ -30,5 +30,5 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
         // queue program still starts with SIGPIPE at its default).
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    qmail_dkim::run::main()
+    qmail_dkim::run_main()
 }
