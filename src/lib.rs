@@ -1,29 +1,33 @@
 //! qmail-dkim: a QMAILQUEUE program that signs and verifies DKIM and DomainKeys.
 //!
 //! Layers, top to bottom; a module imports only from the layers below its own (checked by the
-//! test in `tests/e2e/layers.rs`; docs/architecture.md says what each module holds):
+//! test in `tests/e2e/layers.rs`; docs/architecture.md says what each module holds). `*`: a
+//! private module.
 //!
 //! ```text
 //! dmarc_reports                    `dkim dmarc import` and `report`: database, RFC 9990 XML, sending
-//! remote                           qmail-dkim-remote: sign at queue exit, exec qmail-remote
-//! keys                             `dkim keys`: key rotation (docs/key-rotation.md)
-//! run, check                       sequence the I/O of one message; `dkim check`
+//! keys, remote*                    `dkim keys`: key rotation; qmail-dkim-remote: sign at queue exit
+//! check, run*                      `dkim check`; sequence the I/O of one message
 //! plan                             settings -> the one Plan -> tasks with plain options
-//! queue                            start, feed and wait for the next program
+//! queue*                           start, feed and wait for the next program
 //! arc, dkim2, dmarc, spf           RFC 8617, DKIM2 (draft), 9989, 7208 at queue time, with tasks
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
 //! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
 //! task                             Task, Context, Finished, Refusal
-//! dns, refusal
+//! dns, refusal*                    lookups; the refusal conventions
 //! config, headers                  settings (the one reading of the environment), control files
-//! message, envelope, log
-//! error, dmarc_spool, keyfile      errors; the DMARC report spool's record format; a key file
-//! access, auth_results, der, domain, getopt, glob, rfc5322, tcprules
+//! envelope, log*, message
+//! auth_results, dmarc_spool,       typed method results and Authentication-Results; the DMARC
+//!   error*, keyfile*               report spool's record format; errors; a key file
+//! access*, der, domain, getopt*, glob, rfc5322, tcprules
 //! ```
 //!
 //! `config` and `dkim` do not import each other: `plan` hands the methods plain data.
 //! Nothing below `config::settings` reads the environment.
+//!
+//! The public surface is what the binaries, the integration tests, the fuzz targets and the
+//! benches use; everything else is `pub(crate)`, so the compiler names dead code.
 
 #![cfg_attr(test, allow(clippy::cast_possible_truncation, reason = "test inputs are small and made here"))]
 
