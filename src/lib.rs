@@ -36,7 +36,6 @@ pub mod arc;
 pub mod auth_results;
 pub mod check;
 pub mod config;
-#[allow(clippy::cast_possible_truncation, reason = "write_len casts a length under 0x80 or a byte count of at most 8")]
 pub mod der;
 pub mod dkim;
 pub mod dkim2;
