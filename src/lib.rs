@@ -18,8 +18,8 @@
 //! dns, refusal*                    lookups; the refusal conventions
 //! config, headers                  settings (the one reading of the environment), control files
 //! envelope, log*, message
-//! auth_results, dmarc_spool,       typed method results and Authentication-Results; the DMARC
-//!   error*, keyfile*               report spool's record format; errors; a key file
+//! auth_results, error*, keyfile*   typed method results and Authentication-Results; errors; a key file
+//! dmarc_spool                      the DMARC report spool's record format
 //! access*, der, domain, getopt*, glob, rfc5322, tcprules
 //! ```
 //!
