@@ -6,10 +6,9 @@ pub mod key;
 pub mod options;
 pub mod policy;
 pub mod sign;
-pub mod sign_task;
 pub mod tags;
+pub mod task;
 pub mod verify;
-pub mod verify_task;
 
 /// The signature algorithms we sign and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
