@@ -7,7 +7,7 @@
 //! into the plain options of the other.
 
 use crate::arc::seal::ArcSealTask;
-use crate::arc::verify::ArcVerifyTask;
+use crate::arc::task::ArcVerifyTask;
 use crate::config::control::lookup_dkimkeys;
 use crate::config::settings::{PracticeVars, SignVars};
 use crate::config::{authserv_id, key_selector, signing_domain, ControlDir, KeyChoice, KeyFile, Settings, DEFAULT_KEY};

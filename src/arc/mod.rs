@@ -25,6 +25,7 @@
 //! most 51 key lookups (a key name asked once).
 
 pub mod seal;
+pub mod task;
 pub mod verify;
 
 use crate::dkim::tags::TagList;

@@ -1,5 +1,7 @@
 use super::seal::ArcSealTask;
-use super::verify::{refusal, ArcOutput, ArcResult, ArcVerifyTask, Verifier};
+use super::task::refusal;
+use super::task::ArcVerifyTask;
+use super::verify::{ArcOutput, ArcResult, Verifier};
 use super::*;
 use crate::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use crate::dkim::key::{fixture, SigningKey};
