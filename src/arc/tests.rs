@@ -1,3 +1,4 @@
+use super::parse::aar_instance;
 use super::seal::ArcSealTask;
 use super::task::refusal;
 use super::task::ArcVerifyTask;
@@ -7,7 +8,7 @@ use crate::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfS
 use crate::dkim::key::{fixture, SigningKey};
 use crate::dns::{Resolver, TxtLookup, Zone, ZoneRecord};
 use crate::envelope::Envelope;
-use crate::message::find_header_end;
+use crate::message::{find_header_end, Headers};
 use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
