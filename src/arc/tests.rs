@@ -211,7 +211,7 @@ fn broken_chain_is_sealed_with_cv_fail_over_the_new_set_only() {
     let tags = TagList::parse(h.value(seal_f)).unwrap();
     let b =
         base64::engine::general_purpose::STANDARD.decode(crate::dkim::tags::strip_ws(tags.get("b").unwrap())).unwrap();
-    let public = crate::dkim::verify::PublicKey::Ed25519(key(true).0.public_key_dns());
+    let public = crate::dkim::record::PublicKey::Ed25519(key(true).0.public_key_dns());
     assert!(crate::dkim::verify::verify_sig(&public, crate::dkim::Algorithm::Ed25519Sha256, &data, &b));
 }
 

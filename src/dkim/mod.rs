@@ -5,6 +5,7 @@ pub mod canon;
 pub mod key;
 pub mod options;
 pub mod policy;
+pub mod record;
 pub mod sign;
 pub mod tags;
 pub mod task;

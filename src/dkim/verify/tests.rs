@@ -1,5 +1,6 @@
 use super::*;
 use crate::dkim::key::{spki_from_pkcs1, SigningKey};
+use crate::dkim::record::{decode_public_key, rsa_components};
 use crate::dkim::sign::{self, SignParams};
 use crate::dns::{Fixed, TxtAnswer, TxtLookup};
 use std::sync::OnceLock;
