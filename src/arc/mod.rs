@@ -29,6 +29,7 @@ pub mod seal;
 pub mod task;
 pub mod verify;
 
+pub use crate::auth_results::{ArcOutput, ArcResult};
 pub use parse::collect;
 
 use crate::dkim::tags::TagList;

@@ -3,8 +3,8 @@
 //! the same run.
 
 use super::seal::ArcSealTask;
-use super::verify::{ArcOutput, ArcResult, Verifier};
-use super::Chain;
+use super::verify::Verifier;
+use super::{ArcOutput, ArcResult, Chain};
 use crate::auth_results::MethodOutput;
 use crate::error::{Error, Result};
 use crate::message::Headers;

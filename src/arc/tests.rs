@@ -2,7 +2,7 @@ use super::parse::aar_instance;
 use super::seal::ArcSealTask;
 use super::task::refusal;
 use super::task::ArcVerifyTask;
-use super::verify::{ArcOutput, ArcResult, Verifier};
+use super::verify::Verifier;
 use super::*;
 use crate::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use crate::dkim::key::{fixture, SigningKey};

@@ -21,7 +21,7 @@ use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::Headers;
 use base64::Engine;
 
-pub use crate::auth_results::{ArcOutput, ArcResult};
+use super::{ArcOutput, ArcResult};
 
 /// The newest AMS, parsed.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! DKIM (RFC 6376, RFC 8463): our own streaming canonicalization, signing and verification core
 //! (docs/decisions.md: DKIM's canonicalization, signing and verifying are ours).
 
+pub use crate::auth_results::{DkimOutput, DkimResult};
+
 pub mod canon;
 pub mod key;
 pub mod options;

@@ -14,6 +14,8 @@ pub mod sign;
 pub mod task;
 pub mod verify;
 
+pub use crate::auth_results::{Dkim2Output, Dkim2Result};
+
 use crate::dkim::{Algorithm, HashAlg};
 
 /// Signatures and Message-Instances per message: a longer chain is a PERMERROR, found before

@@ -13,7 +13,8 @@
 use super::hash::{header_digest, is_excluded, signed_field, signed_self, Field};
 use super::parse::{Binding, Instance, Signature, B64};
 use super::recipe::{BodyRecipe, Recipe, Step};
-use super::verify::{verify_with, Body, Dkim2Result, Envelope, Rules};
+use super::verify::{verify_with, Body, Envelope, Rules};
+use super::Dkim2Result;
 use super::{HashName, INSTANCE_FIELD, MAX_CHAIN, SIGNATURE_FIELD};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::{Algorithm, HashAlg};

@@ -19,7 +19,7 @@ pub const MAX_AGE: u64 = 14 * 86400;
 /// A signature from further ahead than this is a FAIL (§14.3).
 pub const MAX_FUTURE: u64 = 86400;
 
-pub use crate::auth_results::{Dkim2Output, Dkim2Result};
+use super::{Dkim2Output, Dkim2Result};
 
 /// The SMTP envelope the message arrived with: paths with their angle brackets (`<>` for the
 /// null sender).

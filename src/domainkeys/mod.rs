@@ -6,7 +6,7 @@
 //! `DomainKey-Status:` values are qmail-dk's
 //! (qmail-dkim-letters(5)).
 
-use crate::auth_results::DkimResult;
+pub use crate::auth_results::{DkimResult, DomainKeysOutput};
 
 pub mod canon;
 pub mod parse;

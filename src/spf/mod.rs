@@ -52,8 +52,9 @@ pub mod record;
 pub mod task;
 pub mod verify;
 
+pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
 pub use task::{SpfSettings, SpfTask};
-pub use verify::{check_host, SpfOutput, SpfResult};
+pub use verify::check_host;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! null sender, the HELO name, §2.4), its typed result (`spf=` of Authentication-Results), and a refusal when the letters
 //! say so. The body is not needed.
 
-use super::verify::{check_host, SpfOutput, SpfResult, SpfScope};
+use super::{check_host, SpfOutput, SpfResult, SpfScope};
 use crate::auth_results::MethodOutput;
 use crate::error::Result;
 use crate::task::{letter_refuses, Context, Finished, Refusal, Task};

@@ -16,7 +16,7 @@ pub const MAX_MX_NAMES: usize = 10;
 /// PTR names one `ptr` term (or the `p` macro) validates; the rest are ignored.
 pub const MAX_PTR_NAMES: usize = 10;
 
-pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
+use super::{SpfOutput, SpfResult, SpfScope};
 
 impl From<Qualifier> for SpfResult {
     fn from(q: Qualifier) -> SpfResult {
