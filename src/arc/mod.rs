@@ -38,10 +38,10 @@ use crate::dkim::tags::TagList;
 pub const MAX_INSTANCES: u32 = 50;
 /// ARC header fields examined: three per set. One more makes the chain fail, found while
 /// counting, before any is parsed.
-pub const MAX_ARC_FIELDS: usize = 3 * MAX_INSTANCES as usize;
+pub(crate) const MAX_ARC_FIELDS: usize = 3 * MAX_INSTANCES as usize;
 /// The ARC header fields of a message together (50 real sets take about 150 KiB). More makes the
 /// chain fail: each of the 50 seals hashes all sets below it, so this bounds that work.
-pub const MAX_ARC_BYTES: usize = 1 << 20;
+pub(crate) const MAX_ARC_BYTES: usize = 1 << 20;
 
 /// The three ARC header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -181,7 +181,7 @@ impl BodyHasher {
         self.canon
     }
 
-    pub fn hash_alg(&self) -> HashAlg {
+    pub(crate) fn hash_alg(&self) -> HashAlg {
         self.hash
     }
 

@@ -111,7 +111,7 @@ impl Canonicalization {
         }
     }
 
-    pub fn to_tag(self) -> String {
+    pub(crate) fn to_tag(self) -> String {
         format!("{}/{}", self.header.as_str(), self.body.as_str())
     }
 }

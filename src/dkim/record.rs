@@ -11,7 +11,7 @@ use base64::Engine;
 
 /// A public key from a key record.
 #[derive(Debug, PartialEq, Eq)]
-pub enum PublicKey {
+pub(crate) enum PublicKey {
     /// Modulus and exponent, big-endian without leading zeros.
     Rsa {
         n: Vec<u8>,
@@ -21,7 +21,7 @@ pub enum PublicKey {
 }
 
 /// A usable key record.
-pub struct KeyRecord {
+pub(crate) struct KeyRecord {
     pub key: PublicKey,
     pub testing: bool,
     pub strict: bool,
@@ -32,7 +32,7 @@ pub struct KeyRecord {
 /// reader of key records: the verifier goes on with [`KeyTags::for_signature`], `dkim testkey`
 /// (crate::check::judge) with the key type it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyTags {
+pub(crate) struct KeyTags {
     /// `k=` (rsa when absent).
     pub k: KeyType,
     /// `p=`, white space removed; never empty (that is a revoked key).
@@ -101,7 +101,7 @@ impl KeyTags {
     }
 
     /// The decoded `p=`: R when it is not base64.
-    pub fn p_bytes(&self) -> Result<Vec<u8>, (Outcome, String)> {
+    pub(crate) fn p_bytes(&self) -> Result<Vec<u8>, (Outcome, String)> {
         base64::engine::general_purpose::STANDARD
             .decode(self.p.as_bytes())
             .map_err(|_| (Outcome::PublicKeyInvalid, "p= is not base64".into()))
@@ -118,7 +118,7 @@ pub(super) fn parse_key_record(record: &[u8], alg: Algorithm) -> Result<KeyRecor
 
 /// The key in a decoded `p=` of key type `k` (`rsa` or `ed25519`); the error says why it is
 /// unusable (R). Shared with `dkim testkey`, so that it judges a record as the verifier does.
-pub fn decode_public_key(k: KeyType, der: &[u8]) -> Result<PublicKey, String> {
+pub(crate) fn decode_public_key(k: KeyType, der: &[u8]) -> Result<PublicKey, String> {
     if k == KeyType::Ed25519 {
         return ed25519_key(der).map(PublicKey::Ed25519);
     }

@@ -134,9 +134,9 @@ impl Task for Signer {
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
 /// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
 /// the control files are read only then.
-pub type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticeRules>> + Send>;
+pub(crate) type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticeRules>> + Send>;
 
-pub struct VerifyTask {
+pub(crate) struct VerifyTask {
     letters: String,
     verifier: Verifier,
     practice: PracticeSource,
@@ -235,7 +235,7 @@ fn log_safe(v: Option<&str>) -> String {
 }
 
 /// `DKIM-Status: <text>` and, when the practice step changed the result, `\t(old=NAME:n)`.
-pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
+pub(crate) fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
     let mut s = format!("DKIM-Status: {}\n", o.status_text());
     if let Some(old) = old {
         s.push_str(&format!("\t(old={}:{})\n", old.name(), old.number()));
@@ -244,12 +244,12 @@ pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
 }
 
 /// `X-DKIM-ADSP: discardable;` and the like.
-pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
+pub(crate) fn practice_header(name: &str, value: &str) -> Vec<u8> {
     format!("{name}: {value}\n").into_bytes()
 }
 
 /// The typed result of each signature, as the `dkim=` parts of Authentication-Results show it.
-pub fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
+pub(crate) fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
     results
         .into_iter()
         .map(|r| DkimOutput {

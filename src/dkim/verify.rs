@@ -45,7 +45,7 @@ use crate::message::{find_header_end, Headers};
 use base64::Engine;
 
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
-pub const MAX_SIGNATURES: usize = 8;
+pub(crate) const MAX_SIGNATURES: usize = 8;
 
 /// The outcome of a signature or of a message: libdkim's statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +114,7 @@ impl Outcome {
     }
 
     /// The outcome of a letter (either case).
-    pub fn from_letter(c: char) -> Option<Outcome> {
+    pub(crate) fn from_letter(c: char) -> Option<Outcome> {
         let u = c.to_ascii_uppercase();
         if !u.is_ascii_uppercase() {
             return None;
@@ -261,7 +261,7 @@ impl Outcome {
         }
     }
 
-    pub fn is_pass(self) -> bool {
+    pub(crate) fn is_pass(self) -> bool {
         self == Outcome::Success
     }
 }
@@ -404,7 +404,7 @@ impl Verifier {
     /// [`finish`](Verifier::finish), each key asked of `keys(d)`: run() asks the keys of the
     /// signatures in line with the From domain as questions the sender cannot choose
     /// ([`crate::dns::unchosen`]).
-    pub fn finish_keys<'k>(self, headers: &Headers, keys: &dyn Fn(&str) -> &'k dyn TxtLookup) -> Report {
+    pub(crate) fn finish_keys<'k>(self, headers: &Headers, keys: &dyn Fn(&str) -> &'k dyn TxtLookup) -> Report {
         let Verifier { opts, sigs, hashers, ignored } = self;
         let bodies: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
         let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
@@ -660,7 +660,7 @@ fn check(
 /// The key record at `name` (`s._domainkey.d`) for a signature of `alg`, each name asked once
 /// per message (`cache`). The one key lookup of DKIM and ARC (crate::arc); the error is the
 /// outcome and its detail, which starts with the name.
-pub fn fetch_key(
+pub(crate) fn fetch_key(
     dns: &dyn TxtLookup,
     cache: &mut Vec<(String, TxtAnswer)>,
     name: &str,
@@ -687,7 +687,7 @@ pub fn fetch_key(
 }
 
 /// Whether `sig` signs `data` (the header data, unhashed) with `key` under `alg`.
-pub fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
     use ring::signature as s;
     match (key, alg) {
         (PublicKey::Rsa { n, e }, Algorithm::RsaSha1 | Algorithm::RsaSha256) => {

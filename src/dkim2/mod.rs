@@ -24,7 +24,7 @@ pub const MAX_CHAIN: usize = 50;
 
 /// Bytes of all DKIM2 fields of a message together (recipes carry the old lines of what a hop
 /// changed): beyond, a PERMERROR before any field is parsed.
-pub const MAX_FIELD_BYTES: usize = 4 << 20;
+pub(crate) const MAX_FIELD_BYTES: usize = 4 << 20;
 
 /// An `s=` algorithm: one we verify, or another name (a PERMERROR for that entry, §14.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,5 +76,5 @@ impl HashName {
 }
 
 /// The field names DKIM2 reads (compared without regard to case).
-pub const SIGNATURE_FIELD: &str = "DKIM2-Signature";
-pub const INSTANCE_FIELD: &str = "Message-Instance";
+pub(crate) const SIGNATURE_FIELD: &str = "DKIM2-Signature";
+pub(crate) const INSTANCE_FIELD: &str = "Message-Instance";

@@ -197,7 +197,7 @@ fn removal_recipe(fields: &[Field<'_>], added: &[usize]) -> Recipe {
 
 impl Recipe {
     /// The recipe as JSON (what `from_json` reads back).
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut out = String::from("{");
         if !self.headers.is_empty() {
             out.push_str("\"h\":{");

@@ -18,12 +18,12 @@ use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// The body is kept in memory only when a recipe must recreate an older one, up to this size;
 /// beyond, the chain is a PERMERROR (it cannot be verified here).
-pub const MAX_KEPT_BODY: usize = 32 << 20;
+pub(crate) const MAX_KEPT_BODY: usize = 32 << 20;
 
 /// The body as DKIM2 needs it, fed as it streams: its simple-canonical hashes (sha512 only when
 /// a Message-Instance names it), and its bytes only when a body recipe must recreate an older
 /// body.
-pub struct BodyState {
+pub(crate) struct BodyState {
     /// No DKIM2 field: nothing is hashed (a first hop's signer hashes anyway).
     present: bool,
     sha256: BodyHasher,
@@ -85,7 +85,7 @@ fn paths(ctx: &Context<'_>) -> (String, Vec<String>) {
 }
 
 /// Verifies the DKIM2 chain at queue entry.
-pub struct Dkim2VerifyTask {
+pub(crate) struct Dkim2VerifyTask {
     letters: String,
     body: BodyState,
 }

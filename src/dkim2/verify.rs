@@ -15,9 +15,9 @@ use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::Headers;
 
 /// A signature older than this is a FAIL (§14.3).
-pub const MAX_AGE: u64 = 14 * 86400;
+pub(crate) const MAX_AGE: u64 = 14 * 86400;
 /// A signature from further ahead than this is a FAIL (§14.3).
-pub const MAX_FUTURE: u64 = 86400;
+pub(crate) const MAX_FUTURE: u64 = 86400;
 
 use super::{Dkim2Output, Dkim2Result};
 
@@ -167,7 +167,7 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub const DRAFT: Rules = Rules { max_age: MAX_AGE, authentic_from: true };
+    pub(crate) const DRAFT: Rules = Rules { max_age: MAX_AGE, authentic_from: true };
 }
 
 /// [`verify`] under other [`Rules`].
@@ -337,7 +337,7 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 /// `p1` is `p2` or a subdomain of it (§7.1). Address literals never match.
-pub fn relaxed_match(p1: &str, p2: &str) -> bool {
+pub(crate) fn relaxed_match(p1: &str, p2: &str) -> bool {
     if p1.starts_with('[') || p2.starts_with('[') {
         return false;
     }

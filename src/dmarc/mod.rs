@@ -29,7 +29,7 @@
 //!   `permerror`, see [`task`]); a From without a single domain is "no DMARC" there.
 
 pub mod record;
-pub mod report_entry;
+pub(crate) mod report_entry;
 pub mod task;
 pub mod verify;
 pub mod walk;
@@ -152,7 +152,7 @@ impl Evaluation {
 
     /// Whether a DKIM signature (`dkim`), else the SPF identity, passed in line with the From
     /// domain.
-    pub fn aligned_pass(&self, dkim: bool) -> bool {
+    pub(crate) fn aligned_pass(&self, dkim: bool) -> bool {
         self.alignment
             .iter()
             .any(|a| a.passed && a.aligned == Some(true) && matches!(a.identifier, Identifier::Dkim(_)) == dkim)

@@ -28,7 +28,7 @@ use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// What `plan` hands the task.
 #[derive(Debug, Clone, Default)]
-pub struct DmarcSettings {
+pub(crate) struct DmarcSettings {
     /// `DMARCVERIFY`: the letters that refuse.
     pub letters: String,
     /// `DMARCREPORTS`: the report spool, and the client address its records name.
@@ -36,7 +36,7 @@ pub struct DmarcSettings {
     pub client_ip: Option<std::net::IpAddr>,
 }
 
-pub struct DmarcTask {
+pub(crate) struct DmarcTask {
     letters: String,
     reports: Option<std::path::PathBuf>,
     client_ip: Option<std::net::IpAddr>,

@@ -44,14 +44,14 @@ impl AtName {
 
 /// A finished (or interrupted) walk: the names with a DMARC record, longest first.
 #[derive(Debug, Clone, Default)]
-pub struct Walk {
+pub(crate) struct Walk {
     pub found: Vec<(String, AtName)>,
     /// A question failed temporarily: the walk stopped there.
     pub error: Option<String>,
 }
 
 /// The `_dmarc` questions of one message, each asked once.
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     dns: &'a dyn TxtLookup,
     asked: RefCell<Vec<(String, Result<AtName, String>)>>,
 }

@@ -192,7 +192,7 @@ impl Outcome {
 }
 
 /// Whether `child` is `parent` or a subdomain of it (case-insensitive).
-pub fn is_same_or_subdomain(child: &str, parent: &str) -> bool {
+pub(crate) fn is_same_or_subdomain(child: &str, parent: &str) -> bool {
     let c = child.trim_end_matches('.').to_ascii_lowercase();
     let p = parent.trim_end_matches('.').to_ascii_lowercase();
     !p.is_empty() && (c == p || c.ends_with(&format!(".{p}")))

@@ -43,7 +43,7 @@ pub fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<Strin
 }
 
 /// Why a key cannot sign DomainKeys signatures, if it cannot: RSA of at least 1024 bits.
-pub fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
+pub(crate) fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
     if !matches!(key, SigningKey::Rsa(_)) {
         return Err("DomainKeys needs an RSA key".into());
     }
@@ -101,7 +101,7 @@ impl Task for DkSigner {
 // ---------------------------------------------------------------------------
 // Verifying
 
-pub struct DkVerifier {
+pub(crate) struct DkVerifier {
     letters: String,
     start: Start,
 }
@@ -150,13 +150,13 @@ pub fn status_field(o: &Verification) -> String {
 /// The refusal for an outcome, by its letter alone as in qmail-dk ([`super::verify`]): an
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
-pub fn decide(letters: &str, o: &Verification) -> Option<Refusal> {
+pub(crate) fn decide(letters: &str, o: &Verification) -> Option<Refusal> {
     crate::task::letter_refuses(letters, o.outcome.letter())
         .map(|permanent| Refusal { permanent, text: refusal_text(o.outcome, permanent) })
 }
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
-pub fn refusal_text(s: Outcome, permanent: bool) -> String {
+pub(crate) fn refusal_text(s: Outcome, permanent: bool) -> String {
     format!(
         "qmail-dkim: DomainKeys {}: {} (#{}.{})",
         s.header_value(),

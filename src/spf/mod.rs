@@ -53,7 +53,7 @@ pub mod task;
 pub mod verify;
 
 pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
-pub use task::{SpfSettings, SpfTask};
+pub(crate) use task::{SpfSettings, SpfTask};
 pub use verify::check_host;
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 /// What the plan knows before the message: plain data from the environment and control files.
 #[derive(Debug, Clone, Default)]
-pub struct SpfSettings {
+pub(crate) struct SpfSettings {
     /// `SPFVERIFY`: `F S N T P` refuse fail, softfail, neutral, temperror, permerror
     /// (uppercase permanently, lowercase temporarily; `T` always temporarily); empty: evaluate
     /// and report only.
@@ -23,7 +23,7 @@ pub struct SpfSettings {
     pub host_domain: String,
 }
 
-pub struct SpfTask {
+pub(crate) struct SpfTask {
     settings: SpfSettings,
 }
 
