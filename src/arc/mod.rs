@@ -24,7 +24,7 @@
 //! one AMS and at most 50 seals, each over at most [`MAX_ARC_BYTES`] of header data, and at
 //! most 51 key lookups (a key name asked once).
 
-pub mod parse;
+pub(crate) mod parse;
 pub mod seal;
 pub mod task;
 pub mod verify;
@@ -35,7 +35,7 @@ pub use parse::collect;
 use crate::dkim::tags::TagList;
 
 /// ARC sets in a chain (RFC 8617 §4.2.1); a longer chain fails, and is never sealed again.
-pub const MAX_INSTANCES: u32 = 50;
+pub(crate) const MAX_INSTANCES: u32 = 50;
 /// ARC header fields examined: three per set. One more makes the chain fail, found while
 /// counting, before any is parsed.
 pub(crate) const MAX_ARC_FIELDS: usize = 3 * MAX_INSTANCES as usize;
@@ -45,7 +45,7 @@ pub(crate) const MAX_ARC_BYTES: usize = 1 << 20;
 
 /// The three ARC header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `ARC-Authentication-Results` (AAR).
     Aar,
     /// `ARC-Message-Signature` (AMS).
@@ -55,7 +55,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn of(name: &[u8]) -> Option<Kind> {
+    pub(crate) fn of(name: &[u8]) -> Option<Kind> {
         if name.eq_ignore_ascii_case(b"ARC-Authentication-Results") {
             Some(Kind::Aar)
         } else if name.eq_ignore_ascii_case(b"ARC-Message-Signature") {
@@ -67,7 +67,7 @@ impl Kind {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Aar => "ARC-Authentication-Results",
             Kind::Ams => "ARC-Message-Signature",

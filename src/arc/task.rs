@@ -47,7 +47,7 @@ impl Task for ArcVerifyTask {
 }
 
 /// The refusal the `ARCVERIFY` letters ask for.
-pub fn refusal(v: &ArcOutput, letters: &str) -> Option<Refusal> {
+pub(crate) fn refusal(v: &ArcOutput, letters: &str) -> Option<Refusal> {
     match v.result {
         ArcResult::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
             permanent,

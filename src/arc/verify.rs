@@ -66,7 +66,7 @@ impl Verifier {
     }
 
     /// The same, with the run's time for the AMS `x=`.
-    pub fn at(mut self, now: u64) -> Verifier {
+    pub(crate) fn at(mut self, now: u64) -> Verifier {
         self.now = now;
         self
     }

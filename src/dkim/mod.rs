@@ -6,11 +6,11 @@ pub use crate::auth_results::{DkimOutput, DkimResult};
 pub mod canon;
 pub mod key;
 pub mod options;
-pub mod policy;
-pub mod record;
+pub(crate) mod policy;
+pub(crate) mod record;
 pub mod sign;
 pub mod tags;
-pub mod task;
+pub(crate) mod task;
 pub mod verify;
 
 /// The signature algorithms we sign and verify.
@@ -30,7 +30,7 @@ impl Algorithm {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Algorithm> {
+    pub(crate) fn parse(s: &str) -> Option<Algorithm> {
         match s.to_ascii_lowercase().as_str() {
             "rsa-sha1" => Some(Algorithm::RsaSha1),
             "rsa-sha256" => Some(Algorithm::RsaSha256),
@@ -56,7 +56,7 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
-    pub fn ring(self) -> &'static ring::digest::Algorithm {
+    pub(crate) fn ring(self) -> &'static ring::digest::Algorithm {
         match self {
             HashAlg::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
             HashAlg::Sha256 => &ring::digest::SHA256,
@@ -64,7 +64,7 @@ impl HashAlg {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             HashAlg::Sha1 => "sha1",
             HashAlg::Sha256 => "sha256",
@@ -80,7 +80,7 @@ pub enum Canon {
 }
 
 impl Canon {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Canon::Simple => "simple",
             Canon::Relaxed => "relaxed",
@@ -96,10 +96,10 @@ pub struct Canonicalization {
 }
 
 impl Canonicalization {
-    pub const RELAXED: Canonicalization = Canonicalization { header: Canon::Relaxed, body: Canon::Relaxed };
+    pub(crate) const RELAXED: Canonicalization = Canonicalization { header: Canon::Relaxed, body: Canon::Relaxed };
 
     /// Parses a `c=` value; `relaxed` alone means relaxed/simple (RFC 6376 §3.5).
-    pub fn parse(s: &str) -> Option<Canonicalization> {
+    pub(crate) fn parse(s: &str) -> Option<Canonicalization> {
         let one = |x: &str| match x.trim().to_ascii_lowercase().as_str() {
             "simple" => Some(Canon::Simple),
             "relaxed" => Some(Canon::Relaxed),

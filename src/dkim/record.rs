@@ -49,7 +49,7 @@ pub(crate) struct KeyTags {
 
 impl KeyTags {
     /// Reads a key record: L (SelectorInvalid) when it is not one, N (KeyRevoked) for an empty `p=`.
-    pub fn parse(record: &[u8]) -> Result<KeyTags, (Outcome, String)> {
+    pub(crate) fn parse(record: &[u8]) -> Result<KeyTags, (Outcome, String)> {
         let invalid = |why: String| Err((Outcome::SelectorInvalid, why));
         let tl = match TagList::parse_record(record) {
             Ok(t) => t,

@@ -44,14 +44,14 @@ pub struct Signer {
 /// A key that cannot make a requested signature (an Ed25519 key for rsa-sha256, say).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {} key cannot make {} signatures (check DKIMSIGNOPTIONS -z)", key.as_str(), algorithm.as_str())]
-pub struct Unfit {
+pub(crate) struct Unfit {
     pub key: KeyType,
     pub algorithm: Algorithm,
 }
 
 impl Signer {
     /// A signer for `params` (one per signature, `selector` filled in) with `key`.
-    pub fn new(key: SigningKey, params: Vec<SignParams>) -> Result<Signer, Unfit> {
+    pub(crate) fn new(key: SigningKey, params: Vec<SignParams>) -> Result<Signer, Unfit> {
         let mut idx = Vec::new();
         let mut hashers: Vec<BodyHasher> = Vec::new();
         for p in &params {
@@ -72,20 +72,20 @@ impl Signer {
     }
 
     /// The selector the signatures are made with (one key, one selector).
-    pub fn selector(&self) -> Option<&str> {
+    pub(crate) fn selector(&self) -> Option<&str> {
         self.params.first().map(|p| p.selector.as_str())
     }
 
     /// The DKIM key record of this key, as DNS publishes it: a program can check a signature
     /// of its own with it, without asking DNS.
-    pub fn key_record(&self) -> Vec<u8> {
+    pub(crate) fn key_record(&self) -> Vec<u8> {
         use base64::Engine;
         let p = base64::engine::general_purpose::STANDARD.encode(self.key.public_key_dns());
         format!("v=DKIM1; k={}; p={p}", self.key.key_type().as_str()).into_bytes()
     }
 
     /// Body bytes, in order, in pieces of any size.
-    pub fn update(&mut self, data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
         for h in &mut self.hashers {
             h.update(data);
         }
@@ -93,7 +93,7 @@ impl Signer {
 
     /// The `DKIM-Signature` fields for the message with this header block, LF-ended, top
     /// first; calls `each` with the parameters of every signature made.
-    pub fn sign(self, headers: &Headers, mut each: impl FnMut(&SignParams)) -> Result<Vec<u8>> {
+    pub(crate) fn sign(self, headers: &Headers, mut each: impl FnMut(&SignParams)) -> Result<Vec<u8>> {
         let Signer { key, params, hasher, hashers } = self;
         let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
         let mut out = Vec::new();
@@ -145,7 +145,13 @@ pub(crate) struct VerifyTask {
 impl VerifyTask {
     /// Prepares the verification of a message whose header block is `headers` (before its body);
     /// `letters` are the `DKIMVERIFY` letters that refuse.
-    pub fn new(letters: &str, options: &Options, headers: &Headers, now: u64, practice: PracticeSource) -> VerifyTask {
+    pub(crate) fn new(
+        letters: &str,
+        options: &Options,
+        headers: &Headers,
+        now: u64,
+        practice: PracticeSource,
+    ) -> VerifyTask {
         VerifyTask { letters: letters.to_string(), verifier: Verifier::new(headers, options, now), practice }
     }
 }

@@ -245,7 +245,7 @@ impl Outcome {
     }
 
     /// The RFC 8601 result, typed.
-    pub fn result(self) -> DkimResult {
+    pub(crate) fn result(self) -> DkimResult {
         use Outcome::*;
         match self {
             Success | PartialSuccess | ThirdParty => DkimResult::Pass,
@@ -348,7 +348,7 @@ struct Sig {
 }
 
 /// Verifies the DKIM signatures of one message.
-pub struct Verifier {
+pub(crate) struct Verifier {
     opts: Options,
     sigs: Vec<Sig>,
     hashers: Vec<BodyHasher>,
@@ -357,7 +357,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Parses the signatures of a header block (before the body is read).
-    pub fn new(headers: &Headers, opts: &Options, now: u64) -> Verifier {
+    pub(crate) fn new(headers: &Headers, opts: &Options, now: u64) -> Verifier {
         let mut v = Verifier { opts: opts.clone(), sigs: Vec::new(), hashers: Vec::new(), ignored: 0 };
         for (index, f) in headers.fields.iter().enumerate() {
             if !headers.name(f).eq_ignore_ascii_case(b"DKIM-Signature") {
@@ -384,20 +384,15 @@ impl Verifier {
         v
     }
 
-    /// Number of DKIM-Signature fields that will be evaluated.
-    pub fn signatures(&self) -> usize {
-        self.sigs.len()
-    }
-
     /// Body bytes (after the blank line), in order, in any pieces.
-    pub fn body(&mut self, data: &[u8]) {
+    pub(crate) fn body(&mut self, data: &[u8]) {
         for h in &mut self.hashers {
             h.update(data);
         }
     }
 
     /// Fetches the keys and checks every signature.
-    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
+    pub(crate) fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
         self.finish_keys(headers, &|_| dns)
     }
 

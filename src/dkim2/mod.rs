@@ -10,8 +10,8 @@
 pub mod hash;
 pub mod parse;
 pub mod recipe;
-pub mod sign;
-pub mod task;
+pub(crate) mod sign;
+pub(crate) mod task;
 pub mod verify;
 
 pub use crate::auth_results::{Dkim2Output, Dkim2Result};
@@ -20,7 +20,7 @@ use crate::dkim::{Algorithm, HashAlg};
 
 /// Signatures and Message-Instances per message: a longer chain is a PERMERROR, found before
 /// any key is asked for or any recipe applied.
-pub const MAX_CHAIN: usize = 50;
+pub(crate) const MAX_CHAIN: usize = 50;
 
 /// Bytes of all DKIM2 fields of a message together (recipes carry the old lines of what a hop
 /// changed): beyond, a PERMERROR before any field is parsed.
@@ -35,7 +35,7 @@ pub enum SigAlgorithm {
 
 impl SigAlgorithm {
     /// Names are case-sensitive; rsa-sha1 is not a DKIM2 algorithm.
-    pub fn parse(s: &str) -> SigAlgorithm {
+    pub(crate) fn parse(s: &str) -> SigAlgorithm {
         match s {
             "rsa-sha256" => SigAlgorithm::Known(Algorithm::RsaSha256),
             "ed25519-sha256" => SigAlgorithm::Known(Algorithm::Ed25519Sha256),
@@ -43,7 +43,7 @@ impl SigAlgorithm {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             SigAlgorithm::Known(a) => a.as_str(),
             SigAlgorithm::Unknown(s) => s,
@@ -59,7 +59,7 @@ pub enum HashName {
 }
 
 impl HashName {
-    pub fn parse(s: &str) -> HashName {
+    pub(crate) fn parse(s: &str) -> HashName {
         match s {
             "sha256" => HashName::Known(HashAlg::Sha256),
             "sha512" => HashName::Known(HashAlg::Sha512),
@@ -67,7 +67,7 @@ impl HashName {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             HashName::Known(h) => h.name(),
             HashName::Unknown(s) => s,

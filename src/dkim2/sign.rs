@@ -23,7 +23,7 @@ use crate::message::Headers;
 use base64::Engine;
 
 /// Who signs, for which envelope, when.
-pub struct Hop<'a> {
+pub(crate) struct Hop<'a> {
     pub key: &'a SigningKey,
     pub domain: &'a str,
     pub selector: &'a str,
@@ -34,13 +34,18 @@ pub struct Hop<'a> {
 }
 
 /// The current body's simple-canonical hashes (sha512 only when a Message-Instance uses it).
-pub struct BodyHashes {
+pub(crate) struct BodyHashes {
     pub sha256: Vec<u8>,
     pub sha512: Vec<u8>,
 }
 
 /// The fields to prepend (LF-ended, top first), or why the message is not signed.
-pub fn sign(headers: &Headers, body: &BodyHashes, hop: &Hop<'_>, dns: &dyn TxtLookup) -> Result<Vec<u8>, String> {
+pub(crate) fn sign(
+    headers: &Headers,
+    body: &BodyHashes,
+    hop: &Hop<'_>,
+    dns: &dyn TxtLookup,
+) -> Result<Vec<u8>, String> {
     let alg = match hop.key.key_type() {
         KeyType::Rsa => Algorithm::RsaSha256,
         KeyType::Ed25519 => Algorithm::Ed25519Sha256,

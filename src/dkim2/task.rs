@@ -92,7 +92,7 @@ pub(crate) struct Dkim2VerifyTask {
 
 impl Dkim2VerifyTask {
     /// Prepares the check of a message whose header block is `headers` (before its body).
-    pub fn new(headers: &Headers, letters: String) -> Dkim2VerifyTask {
+    pub(crate) fn new(headers: &Headers, letters: String) -> Dkim2VerifyTask {
         Dkim2VerifyTask { letters, body: BodyState::new(headers, false) }
     }
 }
@@ -144,7 +144,7 @@ pub struct Dkim2SignTask {
 }
 
 impl Dkim2SignTask {
-    pub fn new(headers: &Headers, key: SigningKey, domain: String, selector: String, now: u64) -> Dkim2SignTask {
+    pub(crate) fn new(headers: &Headers, key: SigningKey, domain: String, selector: String, now: u64) -> Dkim2SignTask {
         Dkim2SignTask { key, domain, selector, now, body: BodyState::new(headers, true) }
     }
 }
@@ -174,7 +174,7 @@ impl Task for Dkim2SignTask {
 
 /// The refusal the `DKIM2VERIFY` letters ask for: `F` fail, `P` permerror, `N` no DKIM2
 /// signature (uppercase permanent, lowercase temporary), `T` temperror (always temporary).
-pub fn refusal(r: &Dkim2Output, letters: &str) -> Option<Refusal> {
+pub(crate) fn refusal(r: &Dkim2Output, letters: &str) -> Option<Refusal> {
     let (letter, what) = match r.result {
         Dkim2Result::Pass => return None,
         Dkim2Result::Fail => ('F', "DKIM2 chain does not verify"),

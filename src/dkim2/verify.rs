@@ -23,13 +23,13 @@ use super::{Dkim2Output, Dkim2Result};
 
 /// The SMTP envelope the message arrived with: paths with their angle brackets (`<>` for the
 /// null sender).
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     pub mail_from: &'a str,
     pub rcpt_to: &'a [String],
 }
 
 /// The body of the message as it is: its bytes, or (when no recipe needs them) only its hashes.
-pub enum Body<'a> {
+pub(crate) enum Body<'a> {
     Bytes(&'a [u8]),
     /// The simple-canonical body hashes (sha256, sha512) computed while the body streamed.
     Digests {
@@ -145,7 +145,7 @@ struct Parsed<'a, T> {
 
 /// Verifies the DKIM2 chain of the message with header block `headers` and body `body`,
 /// received with `envelope`, at `now` (seconds since the epoch). Keys through `dns`.
-pub fn verify(
+pub(crate) fn verify(
     headers: &Headers,
     body: Body<'_>,
     envelope: &Envelope<'_>,
@@ -158,7 +158,7 @@ pub fn verify(
 /// Rules of the draft that can be lifted to look at old chains (tests, diagnosis), never for
 /// mail as it arrives.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// The age limit of every signature (§14.3).
     pub max_age: u64,
     /// Whether `From` must be authentic for the first signer and for every hop that changed it
@@ -171,7 +171,7 @@ impl Rules {
 }
 
 /// [`verify`] under other [`Rules`].
-pub fn verify_with(
+pub(crate) fn verify_with(
     headers: &Headers,
     body: Body<'_>,
     envelope: &Envelope<'_>,

@@ -30,7 +30,7 @@
 
 pub mod record;
 pub(crate) mod report_entry;
-pub mod task;
+pub(crate) mod task;
 pub mod verify;
 pub mod walk;
 
@@ -40,7 +40,7 @@ use record::{DmarcPolicy, Record};
 
 /// Identifiers whose Organizational Domain a message may make us walk for (DKIM allows 8
 /// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
-pub const MAX_IDENTIFIER_WALKS: usize = 10;
+pub(crate) const MAX_IDENTIFIER_WALKS: usize = 10;
 
 use crate::auth_results::SpfResult;
 pub use crate::auth_results::{DmarcOutput, DmarcResult};
@@ -55,7 +55,7 @@ pub enum Identifier {
 }
 
 impl Identifier {
-    pub fn domain(&self) -> &str {
+    pub(crate) fn domain(&self) -> &str {
         match self {
             Identifier::Dkim(d) | Identifier::Spf(d) => d,
         }
@@ -136,7 +136,7 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    pub fn new(result: DmarcResult, domain: String, detail: String) -> Evaluation {
+    pub(crate) fn new(result: DmarcResult, domain: String, detail: String) -> Evaluation {
         Evaluation {
             result,
             domain,

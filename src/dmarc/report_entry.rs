@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 /// Writes the record of this evaluation into the spool `dir`, when there is one to write.
-pub fn spool(dir: &Path, client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse: Option<&Refusal>) {
+pub(crate) fn spool(dir: &Path, client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse: Option<&Refusal>) {
     let Some(entry) = entry(client, out, ctx, refuse) else { return };
     if let Err(e) = dmarc_spool::write(dir, &entry) {
         eprintln!("qmail-dkim: warning: DMARCREPORTS {}: {e}; no report record for this message", dir.display());
@@ -35,7 +35,12 @@ fn is_report(headers: &Headers) -> bool {
 }
 
 /// The record, or `None` when this message leaves none (see the module).
-pub fn entry(client: Option<IpAddr>, out: &Evaluation, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
+pub(crate) fn entry(
+    client: Option<IpAddr>,
+    out: &Evaluation,
+    ctx: &Context<'_>,
+    refuse: Option<&Refusal>,
+) -> Option<Entry> {
     let policy = out.policy.as_ref()?;
     let rec = &policy.record;
     if rec.rua.is_empty() || refuse.is_some_and(|r| !r.permanent) || is_report(ctx.headers) {

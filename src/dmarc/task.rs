@@ -43,7 +43,7 @@ pub(crate) struct DmarcTask {
 }
 
 impl DmarcTask {
-    pub fn new(settings: DmarcSettings) -> DmarcTask {
+    pub(crate) fn new(settings: DmarcSettings) -> DmarcTask {
         DmarcTask { letters: settings.letters, reports: settings.reports, client_ip: settings.client_ip }
     }
 }

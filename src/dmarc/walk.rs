@@ -13,11 +13,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Questions one walk asks at most (§4.10).
-pub const MAX_QUERIES: usize = 8;
+pub(crate) const MAX_QUERIES: usize = 8;
 
 /// What `_dmarc.<name>` holds once the records not starting with `v=DMARC1` are discarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AtName {
+pub(crate) enum AtName {
     /// No DMARC record (no such name, no TXT record, or none starting with `v=DMARC1`).
     Nothing,
     /// Several DMARC records: all discarded.
@@ -57,12 +57,12 @@ pub(crate) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(dns: &'a dyn TxtLookup) -> Walker<'a> {
+    pub(crate) fn new(dns: &'a dyn TxtLookup) -> Walker<'a> {
         Walker { dns, asked: RefCell::new(Vec::new()) }
     }
 
     /// What `_dmarc.<name>` holds; `Err` on a temporary failure.
-    pub fn at(&self, name: &str) -> Result<AtName, String> {
+    pub(crate) fn at(&self, name: &str) -> Result<AtName, String> {
         if let Some((_, a)) = self.asked.borrow().iter().find(|(n, _)| n == name) {
             return a.clone();
         }
@@ -86,7 +86,7 @@ impl<'a> Walker<'a> {
     }
 
     /// The walk from `start`, a lowercase DNS name.
-    pub fn walk(&self, start: &str) -> Walk {
+    pub(crate) fn walk(&self, start: &str) -> Walk {
         let mut w = Walk::default();
         for name in names(start) {
             match self.at(name) {
@@ -110,7 +110,7 @@ impl<'a> Walker<'a> {
 
 /// The names a walk from `name` asks, in order (§4.10 steps 1, 3, 4, 7): the name, then its
 /// rightmost seven labels at most, then one label less each time, down to one label.
-pub fn names(name: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn names(name: &str) -> impl Iterator<Item = &str> {
     let labels = name.split('.').count();
     // Suffixes of `name`, each starting after a dot, longest first.
     let suffixes = name.match_indices('.').map(move |(i, _)| &name[i + 1..]);
@@ -122,7 +122,7 @@ pub fn names(name: &str) -> impl Iterator<Item = &str> {
 /// to the shortest, a record with `psd=n` is it; a record with `psd=y` (other than the start's)
 /// puts it one label below; else the record at the fewest labels; `start` itself when the walk
 /// found nothing.
-pub fn organizational_domain<'s>(start: &'s str, found: &[(String, AtName)]) -> &'s str {
+pub(crate) fn organizational_domain<'s>(start: &'s str, found: &[(String, AtName)]) -> &'s str {
     for (name, a) in found {
         match a.psd() {
             Psd::No => return suffix_of(start, name),

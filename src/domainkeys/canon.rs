@@ -51,10 +51,6 @@ impl DkHasher {
         self
     }
 
-    pub fn canon(&self) -> Canon {
-        self.canon
-    }
-
     /// One header field (name, colon, value with its folding and line ends).
     pub fn header(&mut self, raw: &[u8]) {
         debug_assert!(!self.in_body, "headers after the body");

@@ -9,9 +9,9 @@
 pub use crate::auth_results::{DkimResult, DomainKeysOutput};
 
 pub mod canon;
-pub mod parse;
+pub(crate) mod parse;
 pub mod sign;
-pub mod task;
+pub(crate) mod task;
 pub mod verify;
 
 pub use parse::{parse_mailbox, Mailbox};
@@ -24,14 +24,14 @@ pub enum Canon {
 }
 
 impl Canon {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Canon::Simple => "simple",
             Canon::Nofws => "nofws",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Canon> {
+    pub(crate) fn parse(s: &str) -> Option<Canon> {
         match s.trim().to_ascii_lowercase().as_str() {
             "simple" => Some(Canon::Simple),
             "nofws" => Some(Canon::Nofws),
@@ -178,7 +178,7 @@ impl Outcome {
     }
 
     /// The RFC 8601 result, typed.
-    pub fn result(self) -> DkimResult {
+    pub(crate) fn result(self) -> DkimResult {
         match self {
             Outcome::Ok => DkimResult::Pass,
             Outcome::BadSig => DkimResult::Fail,

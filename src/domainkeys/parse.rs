@@ -9,7 +9,7 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("{}@{}", self.local, self.domain)
     }
 }

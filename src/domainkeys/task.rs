@@ -27,7 +27,7 @@ pub struct DkSigner {
 
 /// The signing domain: `dkdomain` (`DKDOMAIN`) when the sender's domain is it or below it,
 /// else the domain of `Sender:`, else of `From:`.
-pub fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<String> {
+pub(crate) fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<String> {
     let sender = message_sender(headers).map(|(_, m)| m.domain);
     match (dkdomain.map(str::to_string), sender) {
         (Some(d), Some(s)) if is_same_or_subdomain(&s, &d) => Some(d),
@@ -56,7 +56,7 @@ pub(crate) fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
 impl DkSigner {
     /// A signer with `key` (checked by [`check_key`]) for `domain`, the signed fields of
     /// `headers` hashed now; `exclude` names fields not signed (`DKEXCLUDEHEADERS`).
-    pub fn new(
+    pub(crate) fn new(
         key: SigningKey,
         options: &super::sign::SignOptions,
         selector: String,
@@ -107,7 +107,7 @@ pub(crate) struct DkVerifier {
 }
 
 impl DkVerifier {
-    pub fn new(headers: &Headers, letters: String) -> DkVerifier {
+    pub(crate) fn new(headers: &Headers, letters: String) -> DkVerifier {
         DkVerifier { letters, start: verify::start(headers) }
     }
 }
@@ -140,7 +140,7 @@ impl Task for DkVerifier {
 }
 
 /// `DomainKey-Status: <value>`, with the flags of the key and the domain's policy as a comment.
-pub fn status_field(o: &Verification) -> String {
+pub(crate) fn status_field(o: &Verification) -> String {
     match o.comment() {
         Some(c) => format!("DomainKey-Status: {} ({c})\n", o.outcome.header_value()),
         None => format!("DomainKey-Status: {}\n", o.outcome.header_value()),
@@ -183,7 +183,7 @@ fn log_line(o: &Verification) -> String {
 
 /// The typed result, as the `domainkeys` method of Authentication-Results shows it (RFC 8601
 /// §2.7.1).
-pub fn output(o: &Verification) -> DomainKeysOutput {
+pub(crate) fn output(o: &Verification) -> DomainKeysOutput {
     DomainKeysOutput {
         result: o.outcome.result(),
         letter: o.outcome.letter(),

@@ -49,7 +49,7 @@
 
 pub mod macros;
 pub mod record;
-pub mod task;
+pub(crate) mod task;
 pub mod verify;
 
 pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};

@@ -28,7 +28,7 @@ pub(crate) struct SpfTask {
 }
 
 impl SpfTask {
-    pub fn new(settings: SpfSettings) -> SpfTask {
+    pub(crate) fn new(settings: SpfSettings) -> SpfTask {
         SpfTask { settings }
     }
 }
