@@ -35,7 +35,7 @@ pub use parse::collect;
 use crate::dkim::tags::TagList;
 
 /// ARC sets in a chain (RFC 8617 §4.2.1); a longer chain fails, and is never sealed again.
-pub(crate) const MAX_INSTANCES: u32 = 50;
+pub const MAX_INSTANCES: u32 = 50;
 /// ARC header fields examined: three per set. One more makes the chain fail, found while
 /// counting, before any is parsed.
 pub(crate) const MAX_ARC_FIELDS: usize = 3 * MAX_INSTANCES as usize;
@@ -45,7 +45,7 @@ pub(crate) const MAX_ARC_BYTES: usize = 1 << 20;
 
 /// The three ARC header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// `ARC-Authentication-Results` (AAR).
     Aar,
     /// `ARC-Message-Signature` (AMS).
@@ -55,7 +55,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) fn of(name: &[u8]) -> Option<Kind> {
+    pub fn of(name: &[u8]) -> Option<Kind> {
         if name.eq_ignore_ascii_case(b"ARC-Authentication-Results") {
             Some(Kind::Aar)
         } else if name.eq_ignore_ascii_case(b"ARC-Message-Signature") {

@@ -430,7 +430,7 @@ impl BodyHasher {
 }
 
 /// One header field, canonicalized, with its CRLF, appended to `out`.
-pub(crate) fn header(canon: Canon, headers: &Headers, f: &Field, out: &mut Vec<u8>) {
+pub fn header(canon: Canon, headers: &Headers, f: &Field, out: &mut Vec<u8>) {
     match canon {
         Canon::Simple => simple_header(headers.raw(f), out),
         Canon::Relaxed => relaxed_header(headers.name(f), headers.value(f), out),
@@ -492,13 +492,7 @@ fn relaxed_value(value: &[u8], out: &mut Vec<u8>) {
 /// bottom-most instance not yet used; a name with no instance left contributes nothing
 /// (oversigning). Fields above `skip_from` (the signature header's own index) are all eligible;
 /// the caller excludes the signature field itself by passing its index in `exclude`.
-pub(crate) fn signed_headers(
-    canon: Canon,
-    headers: &Headers,
-    names: &[String],
-    exclude: Option<usize>,
-    out: &mut Vec<u8>,
-) {
+pub fn signed_headers(canon: Canon, headers: &Headers, names: &[String], exclude: Option<usize>, out: &mut Vec<u8>) {
     // Lowercase name -> indices of its fields, top to bottom; each h= entry takes the last one
     // left. Linear in fields + names: a header block of 100,000 fields and an h= of as many
     // names cost milliseconds (a scan per name would take minutes).
@@ -518,7 +512,7 @@ pub(crate) fn signed_headers(
 
 /// The signature header itself with the b= value removed and no trailing CRLF (§3.7).
 /// `raw` is the whole field (name, colon, value, line ends).
-pub(crate) fn signature_header(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
+pub fn signature_header(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
     let stripped = strip_b_value(raw);
     let start = out.len();
     match canon {
@@ -538,7 +532,7 @@ pub(crate) fn signature_header(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Empties the value of the `b=` tag (not `bh=`), keeping everything else byte for byte.
-pub(crate) fn strip_b_value(raw: &[u8]) -> Vec<u8> {
+pub fn strip_b_value(raw: &[u8]) -> Vec<u8> {
     let colon = memchr::memchr(b':', raw).map_or(0, |c| c + 1);
     let mut out = raw[..colon].to_vec();
     let v = &raw[colon..];

@@ -14,7 +14,7 @@ use rsa::pkcs8::der;
 /// verifiers ignore smaller keys).
 pub const MIN_RSA_BITS: usize = 1024;
 /// The largest RSA key the DKIM signer loads and the DKIM verifier accepts (ring's limit).
-pub(crate) const MAX_RSA_BITS: usize = 8192;
+pub const MAX_RSA_BITS: usize = 8192;
 /// The largest RSA key `dknewkey` makes: larger ones fit badly in DNS and many verifiers refuse
 /// them. `dknewkey -p` reads any size.
 pub(crate) const MAX_NEW_RSA_BITS: usize = 4096;
@@ -117,7 +117,7 @@ impl SigningKey {
         }
     }
 
-    pub(crate) fn bits(&self) -> usize {
+    pub fn bits(&self) -> usize {
         use rsa::traits::PublicKeyParts;
         match self {
             SigningKey::Ring(k) => k.public().modulus_len() * 8,
@@ -137,7 +137,7 @@ impl SigningKey {
     }
 
     /// Signs the header data (not a digest: the hash is applied here as the algorithm says).
-    pub(crate) fn sign(&self, alg: Algorithm, data: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn sign(&self, alg: Algorithm, data: &[u8]) -> Result<Vec<u8>, String> {
         let rng = ring::rand::SystemRandom::new();
         match (self, alg) {
             (SigningKey::Ring(k), Algorithm::RsaSha256) => {

@@ -96,7 +96,7 @@ pub struct Canonicalization {
 }
 
 impl Canonicalization {
-    pub(crate) const RELAXED: Canonicalization = Canonicalization { header: Canon::Relaxed, body: Canon::Relaxed };
+    pub const RELAXED: Canonicalization = Canonicalization { header: Canon::Relaxed, body: Canon::Relaxed };
 
     /// Parses a `c=` value; `relaxed` alone means relaxed/simple (RFC 6376 §3.5).
     pub(crate) fn parse(s: &str) -> Option<Canonicalization> {

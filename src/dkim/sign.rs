@@ -46,7 +46,7 @@ const NEVER_SIGNED: &[&str] = &[
 
 /// The default h= list: every present header that may be signed, one entry per instance, top to
 /// bottom, and one extra `from` so that no From can be added above the signed one (oversigning).
-pub(crate) fn default_header_list(headers: &Headers, exclude: &[String]) -> Vec<String> {
+pub fn default_header_list(headers: &Headers, exclude: &[String]) -> Vec<String> {
     let mut names = Vec::new();
     for f in &headers.fields {
         let name = headers.name(f);

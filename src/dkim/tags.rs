@@ -54,7 +54,7 @@ impl TagList {
     /// The tag-list of a DNS record (DKIM and DomainKeys key records, DMARC and policy
     /// records): as [`TagList::parse`], but empty tag-specs are skipped, as Mail::DKIM reads
     /// them (dkimpy refuses them); a domain's stray `;` must not fail all its mail.
-    pub(crate) fn parse_record(input: &[u8]) -> Result<TagList, TagError> {
+    pub fn parse_record(input: &[u8]) -> Result<TagList, TagError> {
         Self::parse_at_most(input, MAX_TAGS, true)
     }
 
@@ -91,7 +91,7 @@ impl TagList {
         Ok(TagList { tags })
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
@@ -114,13 +114,13 @@ pub(crate) fn h_names(value: &str) -> Result<Vec<String>, TagError> {
 }
 
 /// Removes all folding whitespace (for base64 values).
-pub(crate) fn strip_ws(s: &str) -> String {
+pub fn strip_ws(s: &str) -> String {
     s.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n')).collect()
 }
 
 /// DKIM-Quoted-Printable (RFC 6376 §2.11) for z= and i=: everything outside `!`..`~` except
 /// `;` and `=`, plus `|` (the z= separator), is written `=XX`.
-pub(crate) fn dkim_qp_encode(data: &[u8]) -> String {
+pub fn dkim_qp_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len());
     for &b in data {
         if (0x21..=0x7e).contains(&b) && b != b';' && b != b'=' && b != b'|' {

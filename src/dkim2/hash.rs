@@ -58,7 +58,7 @@ pub fn header_digest(fields: &[Field<'_>], alg: HashAlg) -> Vec<u8> {
 }
 
 /// The body hash of a state (§6.1): the simple canonical body.
-pub(crate) fn body_digest(body: &[u8], alg: HashAlg) -> Vec<u8> {
+pub fn body_digest(body: &[u8], alg: HashAlg) -> Vec<u8> {
     let mut h = BodyHasher::new(Canon::Simple, alg, None);
     h.update(body);
     h.finish().0

@@ -20,7 +20,7 @@ use crate::dkim::{Algorithm, HashAlg};
 
 /// Signatures and Message-Instances per message: a longer chain is a PERMERROR, found before
 /// any key is asked for or any recipe applied.
-pub(crate) const MAX_CHAIN: usize = 50;
+pub const MAX_CHAIN: usize = 50;
 
 /// Bytes of all DKIM2 fields of a message together (recipes carry the old lines of what a hop
 /// changed): beyond, a PERMERROR before any field is parsed.

@@ -15,12 +15,12 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
 /// `s=` entries per signature: each may cost a key lookup.
-pub(crate) const MAX_SIGNATURE_VALUES: usize = 8;
+pub const MAX_SIGNATURE_VALUES: usize = 8;
 /// `h=` entries per Message-Instance (two hash algorithms are defined).
-pub(crate) const MAX_HASHES: usize = 8;
+pub const MAX_HASHES: usize = 8;
 /// `rt=` addresses per signature: one SMTP transaction's recipients (RFC 5321 §4.5.3.1.8 asks a
 /// server to take at least 100; qmail-smtpd takes as many as it is given).
-pub(crate) const MAX_RECIPIENTS: usize = 1000;
+pub const MAX_RECIPIENTS: usize = 1000;
 /// `n=`: at most 64 characters (§10.3).
 pub(crate) const MAX_NONCE: usize = 64;
 

@@ -23,13 +23,13 @@ use super::{Dkim2Output, Dkim2Result};
 
 /// The SMTP envelope the message arrived with: paths with their angle brackets (`<>` for the
 /// null sender).
-pub(crate) struct Envelope<'a> {
+pub struct Envelope<'a> {
     pub mail_from: &'a str,
     pub rcpt_to: &'a [String],
 }
 
 /// The body of the message as it is: its bytes, or (when no recipe needs them) only its hashes.
-pub(crate) enum Body<'a> {
+pub enum Body<'a> {
     Bytes(&'a [u8]),
     /// The simple-canonical body hashes (sha256, sha512) computed while the body streamed.
     Digests {
@@ -145,7 +145,7 @@ struct Parsed<'a, T> {
 
 /// Verifies the DKIM2 chain of the message with header block `headers` and body `body`,
 /// received with `envelope`, at `now` (seconds since the epoch). Keys through `dns`.
-pub(crate) fn verify(
+pub fn verify(
     headers: &Headers,
     body: Body<'_>,
     envelope: &Envelope<'_>,

@@ -40,7 +40,7 @@ use record::{DmarcPolicy, Record};
 
 /// Identifiers whose Organizational Domain a message may make us walk for (DKIM allows 8
 /// signatures, SPF gives one domain); beyond, alignment is unknown, as after a failed walk.
-pub(crate) const MAX_IDENTIFIER_WALKS: usize = 10;
+pub const MAX_IDENTIFIER_WALKS: usize = 10;
 
 use crate::auth_results::SpfResult;
 pub use crate::auth_results::{DmarcOutput, DmarcResult};

@@ -112,7 +112,7 @@ pub enum RecordError {
 
 /// Whether a TXT record is a DMARC record: it starts with `v=DMARC1` (§4.10 steps 2 and 6
 /// discard every other record before they are counted).
-pub(crate) fn is_dmarc1(txt: &[u8]) -> bool {
+pub fn is_dmarc1(txt: &[u8]) -> bool {
     let ws = |s: &[u8]| -> usize { s.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')).count() };
     let mut s = &txt[ws(txt)..];
     let Some(rest) = s.strip_prefix(b"v").or_else(|| s.strip_prefix(b"V")) else {

@@ -13,11 +13,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Questions one walk asks at most (§4.10).
-pub(crate) const MAX_QUERIES: usize = 8;
+pub const MAX_QUERIES: usize = 8;
 
 /// What `_dmarc.<name>` holds once the records not starting with `v=DMARC1` are discarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum AtName {
+pub enum AtName {
     /// No DMARC record (no such name, no TXT record, or none starting with `v=DMARC1`).
     Nothing,
     /// Several DMARC records: all discarded.
@@ -110,7 +110,7 @@ impl<'a> Walker<'a> {
 
 /// The names a walk from `name` asks, in order (§4.10 steps 1, 3, 4, 7): the name, then its
 /// rightmost seven labels at most, then one label less each time, down to one label.
-pub(crate) fn names(name: &str) -> impl Iterator<Item = &str> {
+pub fn names(name: &str) -> impl Iterator<Item = &str> {
     let labels = name.split('.').count();
     // Suffixes of `name`, each starting after a dot, longest first.
     let suffixes = name.match_indices('.').map(move |(i, _)| &name[i + 1..]);
@@ -122,7 +122,7 @@ pub(crate) fn names(name: &str) -> impl Iterator<Item = &str> {
 /// to the shortest, a record with `psd=n` is it; a record with `psd=y` (other than the start's)
 /// puts it one label below; else the record at the fewest labels; `start` itself when the walk
 /// found nothing.
-pub(crate) fn organizational_domain<'s>(start: &'s str, found: &[(String, AtName)]) -> &'s str {
+pub fn organizational_domain<'s>(start: &'s str, found: &[(String, AtName)]) -> &'s str {
     for (name, a) in found {
         match a.psd() {
             Psd::No => return suffix_of(start, name),

@@ -34,7 +34,7 @@ impl Default for SignOptions {
 }
 
 /// Parses `DKSIGNOPTIONS`. `-b <n>` (libdomainkeys' advice length) is accepted and ignored.
-pub(crate) fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
+pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
     let mut o = SignOptions::default();
     getopt(s, &['b', 'c', 's'], |c, arg| {
         match (c, arg) {

@@ -101,7 +101,7 @@ pub enum Policy {
 }
 
 /// A signature ready to be checked once the body is hashed.
-pub(crate) struct Pending {
+pub struct Pending {
     pub verification: Verification,
     pub hasher: DkHasher,
     selector: String,
@@ -109,7 +109,7 @@ pub(crate) struct Pending {
     signature: Vec<u8>,
 }
 
-pub(crate) enum Start {
+pub enum Start {
     /// Decided from the headers alone.
     Done(Verification),
     /// The signed fields are hashed; feed the body, then call [`finish`].
@@ -117,7 +117,7 @@ pub(crate) enum Start {
 }
 
 /// The sending address of the message as a whole: the first Sender:, else the first From:.
-pub(crate) fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
+pub fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)> {
     if let Some(m) = headers.views_named("Sender").next().and_then(|v| parse_mailbox(v.value)) {
         return Some((SenderField::Sender, m));
     }
@@ -125,7 +125,7 @@ pub(crate) fn message_sender(headers: &Headers) -> Option<(SenderField, Mailbox)
 }
 
 /// Everything that can be decided before the body.
-pub(crate) fn start(headers: &Headers) -> Start {
+pub fn start(headers: &Headers) -> Start {
     let sigs: Vec<usize> = (headers.fields.iter().enumerate())
         .filter(|(_, f)| headers.name(f).eq_ignore_ascii_case(b"DomainKey-Signature"))
         .map(|(i, _)| i)
@@ -250,7 +250,7 @@ fn prepare(headers: &Headers, top: usize, sigs: &[usize]) -> Result<Pending, Box
 }
 
 /// Fetches the key, checks it, and verifies the signature over the finished hash.
-pub(crate) fn finish(p: Pending, dns: &dyn TxtLookup) -> Verification {
+pub fn finish(p: Pending, dns: &dyn TxtLookup) -> Verification {
     let Pending { mut verification, hasher, selector, domain, signature } = p;
     let digest = hasher.finish();
     let (outcome, detail) = check_key_and_signature(&mut verification, &selector, &domain, &signature, &digest, dns);
@@ -331,7 +331,7 @@ pub(crate) fn policy_matters(s: Outcome) -> bool {
 /// Reads the policy record of the sending domain (first `Sender:`, else first `From:`) into
 /// `o.policy` when [`policy_matters`]: one DNS query at most, and none without a sender domain.
 /// The result is only reported: qmail-dk refuses by the status letter alone.
-pub(crate) fn lookup_policy(o: &mut Verification, headers: &Headers, dns: &dyn TxtLookup) {
+pub fn lookup_policy(o: &mut Verification, headers: &Headers, dns: &dyn TxtLookup) {
     if !policy_matters(o.outcome) {
         return;
     }

@@ -11,7 +11,7 @@ use crate::domain::MAX_NAME;
 use std::net::IpAddr;
 
 /// Longest explanation kept (§6.2 text for a log line or a comment).
-pub(crate) const MAX_EXPLANATION: usize = 512;
+pub const MAX_EXPLANATION: usize = 512;
 
 /// A `%{...}` macro: letter (lowercase), how many right-hand parts (0 = all), reversal,
 /// delimiters (default `.`), and whether the result is URL-escaped (uppercase letter).
@@ -39,7 +39,7 @@ pub struct MacroString {
 /// Where a macro-string stands: the letters `c`, `r`, `t` and spaces are allowed only in
 /// explanation text (§7.1, §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Context {
+pub enum Context {
     Domain,
     Explanation,
 }
@@ -48,7 +48,7 @@ pub(crate) enum Context {
 /// 253 octets at most 127. Larger numbers are read without overflow and mean "all".
 const MAX_KEEP: usize = 1024;
 
-pub(crate) fn parse(text: &str, ctx: Context) -> Result<MacroString, String> {
+pub fn parse(text: &str, ctx: Context) -> Result<MacroString, String> {
     let b = text.as_bytes();
     let mut pieces = Vec::new();
     let mut lit = String::new();
@@ -133,7 +133,7 @@ impl MacroString {
     /// True when the string ends as a domain-spec must (§12 `domain-end`): with a macro, or
     /// with `.` and a top label (letters, digits and inner hyphens, not all digits) and an
     /// optional final dot.
-    pub(crate) fn is_domain_spec(&self) -> bool {
+    pub fn is_domain_spec(&self) -> bool {
         match self.pieces.last() {
             None => false,
             Some(Piece::Macro(_)) => true,
@@ -150,7 +150,7 @@ impl MacroString {
     /// The name to query: expanded, and, when longer than 253 octets, cut on the left at label
     /// boundaries (§7.3). Anything longer than one query allows stays longer, so the lookup
     /// answers `BadName`.
-    pub(crate) fn expand_domain(&self, vars: &Vars<'_>) -> String {
+    pub fn expand_domain(&self, vars: &Vars<'_>) -> String {
         let window = MAX_NAME + 1;
         let mut rev: Vec<u8> = Vec::with_capacity(window + 64);
         let mut tmp = String::new();
@@ -180,7 +180,7 @@ impl MacroString {
     }
 
     /// Explanation text (§6.2): expanded left to right, at most [`MAX_EXPLANATION`] characters.
-    pub(crate) fn expand_text(&self, vars: &Vars<'_>) -> String {
+    pub fn expand_text(&self, vars: &Vars<'_>) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
@@ -211,7 +211,7 @@ fn is_toplabel(l: &str) -> bool {
 
 /// The values macros stand for (§7.2).
 #[derive(Debug, Clone)]
-pub(crate) struct Vars<'a> {
+pub struct Vars<'a> {
     pub sender: &'a str,
     pub local: &'a str,
     pub sender_domain: &'a str,

@@ -8,13 +8,13 @@ use crate::domain::{fits_dns, MAX_NAME};
 use std::net::IpAddr;
 
 /// Terms that query DNS (include, a, mx, ptr, exists, redirect) per check_host, all records together.
-pub(crate) const MAX_DNS_TERMS: u32 = 10;
+pub const MAX_DNS_TERMS: u32 = 10;
 /// Lookups answered with no records (NXDOMAIN or NODATA) per check_host.
 pub(crate) const MAX_VOID_LOOKUPS: u32 = 2;
 /// MX names one `mx` term may look up; more are `permerror`.
-pub(crate) const MAX_MX_NAMES: usize = 10;
+pub const MAX_MX_NAMES: usize = 10;
 /// PTR names one `ptr` term (or the `p` macro) validates; the rest are ignored.
-pub(crate) const MAX_PTR_NAMES: usize = 10;
+pub const MAX_PTR_NAMES: usize = 10;
 
 use super::{SpfOutput, SpfResult, SpfScope};
 
