@@ -6,6 +6,7 @@ pub use crate::auth_results::{DkimOutput, DkimResult};
 pub mod canon;
 pub mod key;
 pub mod options;
+pub(crate) mod parse;
 pub(crate) mod policy;
 pub(crate) mod record;
 pub mod sign;

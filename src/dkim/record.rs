@@ -4,8 +4,9 @@
 use super::key::KeyType;
 /// RSA keys outside these sizes are never a pass (R).
 use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
+use super::parse::colon_list;
 use super::tags::{strip_ws, TagList};
-use super::verify::{colon_list, Outcome};
+use super::verify::Outcome;
 use super::Algorithm;
 use base64::Engine;
 
