@@ -365,6 +365,8 @@ pub struct DmarcOutput {
     pub spf_aligned: bool,
     /// Why, when no record decided.
     pub reason: String,
+    /// The record as published, when one decided: what a DMARC report record names.
+    pub published: Option<crate::dmarc_spool::Policy>,
 }
 
 /// The ARC chain's result (RFC 8617 §5.2), why (empty for none and pass), and N, the newest
@@ -708,6 +710,7 @@ mod tests {
             dkim_aligned: false,
             spf_aligned: false,
             reason: String::new(),
+            published: None,
         };
         let outputs = [
             MethodOutput::Spf(spf),

@@ -53,7 +53,7 @@ pub enum Note {
     },
     /// The result that decides for the message (after the practice step).
     Result { method: Method, result: &'static str, letter: char },
-    /// A queue-time check (`spf`, `dmarc`, `arc`): its RFC 8601 word and the identity checked
+    /// A queue-time check (`spf`, `dmarc`, `arc`, `dkim2chain`): its RFC 8601 word and the identity checked
     /// (the envelope sender or HELO name, the From domain).
     Check { method: &'static str, result: &'static str, id: Option<String> },
 }
@@ -115,8 +115,9 @@ pub fn note_output(o: &MethodOutput) {
         MethodOutput::Dmarc(d) => {
             note(Note::Check { method: "dmarc", result: d.result.as_str(), id: shown("header.from", Some(&d.domain)) })
         }
+        // Not `dkim2.`: that is the second DKIM signature's prefix.
         MethodOutput::Dkim2(d) => {
-            note(Note::Check { method: "dkim2", result: d.result.as_str(), id: shown("header.d", d.signer()) })
+            note(Note::Check { method: "dkim2chain", result: d.result.as_str(), id: shown("header.d", d.signer()) })
         }
         MethodOutput::Arc(a) => note(Note::Check { method: "arc", result: a.result.as_str(), id: None }),
     }
@@ -283,8 +284,42 @@ mod tests {
             line("verify", None, &take(), 0, &End::Done),
             "qmail-dkim: mode=verify spf.id=a@example.com spf.result=fail spf.result=fail dkim1.d=example.com \
              dkim1.s=sel dkim1.a=rsa-sha256 dkim1.result=pass dkim1.letter=A dkim.result=pass dkim.letter=A \
-             dkim2.id=a.example dkim2.result=pass dkim2.result=fail arc.result=none exit=0\n"
+             dkim2chain.id=a.example dkim2chain.result=pass dkim2chain.result=fail arc.result=none exit=0\n"
         );
+    }
+
+    /// Two DKIM signatures (`dkim1.*`, `dkim2.*`) and the DKIM2 check: each key once.
+    #[test]
+    fn second_dkim_signature_and_dkim2_check_keys_do_not_clash() {
+        use crate::auth_results::*;
+        let _ = take();
+        let sig = |result| DkimOutput {
+            result,
+            letter: 'A',
+            reason: None,
+            domain: Some("example.com".into()),
+            identity: None,
+            selector: Some("sel".into()),
+            algorithm: Some("rsa-sha256".into()),
+            b_prefix: None,
+        };
+        note_output(&MethodOutput::Dkim {
+            signatures: vec![sig(DkimResult::Pass), sig(DkimResult::Fail)],
+            result: DkimResult::Pass,
+            letter: 'A',
+        });
+        note_output(&MethodOutput::Dkim2(Dkim2Output {
+            result: Dkim2Result::Pass,
+            reason: String::new(),
+            chain: vec![(1, "a.example".into())],
+        }));
+        let l = line("verify", None, &take(), 0, &End::Done);
+        let keys: Vec<&str> = l.trim_end().split(' ').skip(1).filter_map(|p| p.split_once('=')).map(|p| p.0).collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "{l}");
+        assert!(l.contains(" dkim2.result=fail ") && l.contains(" dkim2chain.result=pass "), "{l}");
     }
 
     #[test]

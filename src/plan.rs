@@ -223,11 +223,7 @@ pub fn tasks(s: &Settings, plan: &Plan, headers: &Headers, now: u64) -> Result<V
         Some(DkMode::Verify { letters }) => tasks.push(Box::new(DkVerifier::new(headers, letters.clone()))),
     }
     if let Some(letters) = &checks.dmarc {
-        tasks.push(Box::new(DmarcTask::new(DmarcSettings {
-            letters: letters.clone(),
-            reports: s.dmarcreports.clone(),
-            client_ip: s.client_ip(),
-        })));
+        tasks.push(Box::new(DmarcTask::new(DmarcSettings { letters: letters.clone() })));
     }
     if let Some(letters) = &checks.arc {
         tasks.push(Box::new(ArcVerifyTask::new(headers, letters.clone(), now)));

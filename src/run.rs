@@ -197,6 +197,11 @@ fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared> {
             outputs.extend(r.outputs);
             refusal = stricter(refusal, r.refuse);
         }
+        // DMARC's report record, now that the final refusal is known (its disposition).
+        if let Some(dir) = &settings.dmarcreports {
+            let all = crate::task::Context { earlier: &outputs, ..*ctx };
+            crate::dmarc::report_entry::spool(dir, settings.client_ip(), &all, refusal.as_ref());
+        }
         Ok::<_, Error>((prefix, outputs, refusal))
     })?;
     if let Some(r) = refusal {

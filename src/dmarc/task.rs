@@ -31,20 +31,15 @@ use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 pub(crate) struct DmarcSettings {
     /// `DMARCVERIFY`: the letters that refuse.
     pub letters: String,
-    /// `DMARCREPORTS`: the report spool, and the client address its records name.
-    pub reports: Option<std::path::PathBuf>,
-    pub client_ip: Option<std::net::IpAddr>,
 }
 
 pub(crate) struct DmarcTask {
     letters: String,
-    reports: Option<std::path::PathBuf>,
-    client_ip: Option<std::net::IpAddr>,
 }
 
 impl DmarcTask {
     pub(crate) fn new(settings: DmarcSettings) -> DmarcTask {
-        DmarcTask { letters: settings.letters, reports: settings.reports, client_ip: settings.client_ip }
+        DmarcTask { letters: settings.letters }
     }
 }
 
@@ -76,9 +71,6 @@ impl Task for DmarcTask {
             );
         }
         let refuse = refusal(&out, &self.letters);
-        if let Some(dir) = &self.reports {
-            super::report_entry::spool(dir, self.client_ip, &out, ctx, refuse.as_ref());
-        }
         let output = MethodOutput::Dmarc(output(&out, refuse.is_some()));
         Ok(Finished { outputs: vec![output], refuse, ..Finished::default() })
     }
@@ -190,5 +182,6 @@ fn output(out: &Evaluation, refused: bool) -> DmarcOutput {
         dkim_aligned: out.aligned_pass(true),
         spf_aligned: out.aligned_pass(false),
         reason: out.detail.clone(),
+        published: super::report_entry::published(out),
     }
 }

@@ -454,7 +454,7 @@ fn finish(records: &[(&str, &str)], m: &Msg, task: DmarcTask) -> Finished {
 }
 
 fn task(letters: &str) -> DmarcTask {
-    DmarcTask::new(DmarcSettings { letters: letters.into(), ..DmarcSettings::default() })
+    DmarcTask::new(DmarcSettings { letters: letters.into() })
 }
 
 /// The `dmarc=` part of the `Authentication-Results` field, unfolded.

@@ -180,7 +180,7 @@ fn fd6_is_probed_once_and_only_when_needed() {
 
 /// The one DKIMLOG line of a run's fd 2.
 #[track_caller]
-fn dkimlog_line(stderr: &str) -> String {
+pub(crate) fn dkimlog_line(stderr: &str) -> String {
     let l: Vec<&str> = stderr.lines().filter(|l| l.starts_with("qmail-dkim: mode=")).collect();
     assert_eq!(l.len(), 1, "one DKIMLOG line expected in {stderr:?}");
     assert!(stderr.contains(&format!("{}\n", l[0])), "not newline-terminated: {stderr:?}");
@@ -188,7 +188,7 @@ fn dkimlog_line(stderr: &str) -> String {
 }
 
 /// Splits a DKIMLOG line into its pairs, honouring quotes; fails on anything else.
-fn pairs(line: &str) -> Vec<(String, String)> {
+pub(crate) fn pairs(line: &str) -> Vec<(String, String)> {
     let rest = line.strip_prefix("qmail-dkim: ").expect("prefix");
     let mut v = Vec::new();
     let mut chars = rest.chars().peekable();

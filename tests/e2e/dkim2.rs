@@ -84,7 +84,7 @@ fn signed_at_exit_verifies_at_entry_and_a_replay_fails() {
         assert_eq!(o.code, Some(0), "{}", o.stderr);
         let ar = dkim2_field(&rec.expect("queued").msg);
         assert!(ar.contains("dkim2=pass header.d=a.example header.i=1"), "{ar}");
-        assert!(o.stderr.contains("dkim2.id=a.example dkim2.result=pass"), "{}", o.stderr);
+        assert!(o.stderr.contains("dkim2chain.id=a.example dkim2chain.result=pass"), "{}", o.stderr);
     }
     let (o, rec) = w.entry(&out, "ann@a.example", "eve@dest.example", &[("DKIM2VERIFY", "F")]);
     assert_eq!(o.code, Some(31), "{}", o.stderr);
@@ -169,4 +169,24 @@ fn dmarc_counts_an_aligned_dkim2_pass() {
     // Without DKIM2 the same message fails p=reject.
     let (o, _) = w.entry(MSG, "ann@a.example", "a@dest.example", &[("DMARCVERIFY", "R")]);
     assert_eq!(o.code, Some(31), "{}", o.stderr);
+}
+
+/// Two DKIM signatures are logged as `dkim1.*` and `dkim2.*`; the DKIM2 check beside them
+/// must not write `dkim2.result` a second time with another meaning: every key appears once.
+#[test]
+fn dkimlog_keys_of_dkim2_check_and_second_dkim_signature_do_not_clash() {
+    let w = World::new();
+    let sig = |a: &str| format!("DKIM-Signature: v=1; a={a}; d=a.example; s=sel; h=from; bh=AAAA; b=AAAA\n");
+    let two = [sig("ed25519-sha256").as_bytes(), sig("rsa-sha256").as_bytes(), MSG].concat();
+    let hop1 = w.exit(&two, "ann@a.example", &["a@dest.example"]);
+    let (o, _) = w.entry(&hop1, "ann@a.example", "a@dest.example", &[("DKIM2VERIFY", ""), ("DKIMVERIFY", "")]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let line = crate::admin::dkimlog_line(&o.stderr);
+    let pairs = crate::admin::pairs(&line);
+    let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(keys.contains(&"dkim2.result") && keys.contains(&"dkim2chain.result"), "{line}");
+    let n = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a key appears twice: {line}");
 }

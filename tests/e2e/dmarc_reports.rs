@@ -302,6 +302,67 @@ fn three_client_addresses_and_two_policy_domains_give_two_reports_with_the_right
     assert_eq!(b.records()[0].action_disposition(), mail_auth::report::ActionDisposition::None);
 }
 
+/// The `disposition=` of each record in the spool.
+fn dispositions(spool: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(spool.join("new"))
+        .unwrap()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            text.lines().filter_map(|l| l.strip_prefix("disposition=")).map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A message DMARC passes (DKIM aligned) but SPF's letters refuse was recorded with DMARC's
+/// own disposition, `pass`, though we rejected it: the record is written once every check has
+/// finished, so it says `reject` (and why); the same message queued keeps `pass`, and one
+/// refused temporarily leaves no record.
+#[test]
+fn dmarc_pass_refused_by_spf_letters_is_recorded_as_reject() {
+    let w = World::new();
+    let spool = w.spool("spool");
+    let signed = w.signed("a@example.com");
+    // 198.51.100.9 is outside example.com's SPF record: SPF fails, DKIM passes aligned.
+    let out = w.deliver(&signed, "a@example.com", "198.51.100.9", &spool, &[("SPFVERIFY", "F")]);
+    assert_eq!(out.code, Some(31), "{}", out.stderr);
+    assert_eq!(dispositions(&spool), ["reject"]);
+    let text =
+        std::fs::read_dir(spool.join("new")).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap());
+    let text: String = text.collect();
+    assert!(text.contains("dmarc_dkim=pass\n") && text.contains("\nreason=local_policy "), "{text}");
+    // p=none (t=y), SPF fails and refuses: reject too.
+    let out = w.deliver(
+        &World::msg("b@other.example", "x"),
+        "b@other.example",
+        "198.51.100.9",
+        &spool,
+        &[("SPFVERIFY", "F")],
+    );
+    assert_eq!(out.code, Some(31), "{}", out.stderr);
+    assert_eq!(dispositions(&spool), ["reject", "reject"]);
+    // Refused temporarily by SPF: no record; queued: DMARC's own disposition.
+    let out = w.deliver(&signed, "a@example.com", "198.51.100.9", &spool, &[("SPFVERIFY", "f")]);
+    assert_eq!(out.code, Some(71), "{}", out.stderr);
+    assert_eq!(dispositions(&spool), ["reject", "reject"]);
+    let out = w.deliver(&signed, "a@example.com", "198.51.100.9", &spool, &[("SPFVERIFY", "")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = w.deliver(&World::msg("b@other.example", "x"), "b@other.example", "198.51.100.9", &spool, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(dispositions(&spool), ["none", "pass", "reject", "reject"]);
+    // The report reads back (mail-auth): the DMARC pass we rejected, with its reason.
+    let db = w.sqlite();
+    import(&db, &spool);
+    let r = reports(&db, &today());
+    let a = checked(&r[0].1);
+    assert_eq!(a.domain(), "example.com");
+    use mail_auth::report::ActionDisposition;
+    let rejected = a.records().iter().find(|r| r.action_disposition() == ActionDisposition::Reject).unwrap();
+    assert_eq!(rejected.dmarc_dkim_result(), mail_auth::report::DmarcResult::Pass);
+    assert_eq!(rejected.policy_override_reason().len(), 1);
+}
+
 #[test]
 fn import_run_twice_counts_once() {
     let w = World::new();

@@ -9,7 +9,8 @@ use std::path::Path;
 /// (tests/support/linear.rs), which imports nothing of the crate.
 const LAYERS: &[&[&str]] = &[
     &["access", "der", "domain", "getopt", "glob", "linear", "rfc5322", "tcprules"],
-    &["auth_results", "error", "dmarc_spool", "keyfile"],
+    &["dmarc_spool"],
+    &["auth_results", "error", "keyfile"],
     &["envelope", "log", "message"],
     &["config", "headers"],
     &["dns", "refusal"],
