@@ -8,7 +8,7 @@ use crate::config::settings::ErrorSettings;
 use crate::config::{self, KeyFound, Settings};
 use crate::dkim::canon::BodyHasher;
 use crate::dkim::key::{KeyType, SigningKey};
-use crate::dkim::{sign, verify, HashAlg};
+use crate::dkim::{record, sign, verify, HashAlg};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::{find_header_end, Headers};
 use crate::plan::{Mode, Plan, Stage};
@@ -488,13 +488,13 @@ fn probe(
 
 /// t=y, read by the verifier's key record reader.
 fn is_testing(rec: &[u8]) -> bool {
-    verify::KeyTags::parse(rec).is_ok_and(|t| t.testing)
+    record::KeyTags::parse(rec).is_ok_and(|t| t.testing)
 }
 
 /// What a published record means for this key (`dkim testkey`), with its exit code: 0 match
 /// or testing, 1 missing/malformed/revoked/mismatch, 3 a temporary DNS failure.
 pub fn judge(answer: &TxtAnswer, mine: &[u8], kind: KeyType) -> (String, u8) {
-    use crate::dkim::verify::{decode_public_key, KeyTags};
+    use crate::dkim::record::{decode_public_key, KeyTags};
     let recs = match answer {
         TxtAnswer::TempFail(e) => return (format!("temporary DNS failure: {e}"), 3),
         TxtAnswer::NotFound => return ("missing: no TXT record".to_string(), 1),

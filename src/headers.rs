@@ -1,5 +1,5 @@
 //! Which incoming fields are forgeries of the status headers we add, to be removed (the fields
-//! themselves are written by `dkim::verify_task` and `domainkeys::task`).
+//! themselves are written by `dkim::task` and `domainkeys::task`).
 //!
 //! Removed from the incoming message: every `DKIM-Status`, `X-DKIM-ADSP` and `X-DKIM-SSP`
 //! field, and every `Authentication-Results` field whose authserv-id is ours

@@ -7,7 +7,7 @@
 //! into the plain options of the other.
 
 use crate::arc::seal::ArcSealTask;
-use crate::arc::verify::ArcVerifyTask;
+use crate::arc::task::ArcVerifyTask;
 use crate::config::control::lookup_dkimkeys;
 use crate::config::settings::{PracticeVars, SignVars};
 use crate::config::{authserv_id, key_selector, signing_domain, ControlDir, KeyChoice, KeyFile, Settings, DEFAULT_KEY};
@@ -15,9 +15,9 @@ use crate::dkim::key::SigningKey;
 use crate::dkim::options;
 use crate::dkim::policy::{Practice, PracticeRules, DEFAULT_PRACTICE_LETTERS};
 use crate::dkim::sign::{default_header_list, SignParams};
-use crate::dkim::sign_task::Signer;
+use crate::dkim::task::Signer;
+use crate::dkim::task::VerifyTask;
 use crate::dkim::verify::{self, Outcome};
-use crate::dkim::verify_task::VerifyTask;
 use crate::dkim::HashAlg;
 use crate::dmarc::task::{DmarcSettings, DmarcTask};
 use crate::domainkeys::task::{DkSigner, DkVerifier};

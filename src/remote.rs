@@ -5,8 +5,8 @@
 //! Its own failures become a temporary message report (`Z`), so qmail-send retries the delivery.
 
 use crate::config::Settings;
-use crate::dkim::sign_task::Signer;
 use crate::dkim::tags::TagList;
+use crate::dkim::task::Signer;
 use crate::dkim::verify::{Options as VerifyOptions, Verifier};
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::envelope::Envelope;

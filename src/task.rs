@@ -3,7 +3,7 @@
 //! finishes each, in order, with a [`Context`] that holds the typed results of the tasks before
 //! it, and collects what each [`Finished`] with.
 //!
-//! The tasks live with their method (`dkim::sign_task`, `dkim::verify_task`,
+//! The tasks live with their method (`dkim::task`, `arc::task`,
 //! `domainkeys::task`, `spf::task`, ...); this module only says how `run` talks to them, so it
 //! imports nothing above `message` and `dns`.
 

@@ -10,9 +10,9 @@
 use fuzz_support::{ed25519_key, key_record, setting, zone_and_message, Zone, ED25519_PEM};
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::arc::seal::ArcSealTask;
-use qmail_dkim::arc::verify::{ArcOutput, ArcResult, Verifier};
+use qmail_dkim::arc::verify::Verifier;
 use qmail_dkim::auth_results::MethodOutput;
-use qmail_dkim::arc::{collect, Chain, Kind, MAX_INSTANCES};
+use qmail_dkim::arc::{collect, ArcOutput, ArcResult, Chain, Kind, MAX_INSTANCES};
 use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dns::{Resolver, TxtAnswer, TxtLookup};
 use qmail_dkim::envelope::Envelope;

@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use qmail_dkim::dkim::HashAlg;
 use qmail_dkim::dkim2::hash::body_digest;
 use qmail_dkim::dkim2::parse::MAX_SIGNATURE_VALUES;
-use qmail_dkim::dkim2::verify::{verify, Body, Envelope, Dkim2Result};
+use qmail_dkim::dkim2::verify::{verify, Body, Envelope};
+use qmail_dkim::dkim2::Dkim2Result;
 use qmail_dkim::dkim2::MAX_CHAIN;
 use qmail_dkim::message::{find_header_end, Headers};
 

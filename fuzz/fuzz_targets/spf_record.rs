@@ -9,7 +9,7 @@
 use fuzz_support::{setting, Zone};
 use libfuzzer_sys::fuzz_target;
 use qmail_dkim::domain::MAX_NAME;
-use qmail_dkim::spf::eval::{MAX_DNS_TERMS, MAX_MX_NAMES, MAX_PTR_NAMES};
+use qmail_dkim::spf::verify::{MAX_DNS_TERMS, MAX_MX_NAMES, MAX_PTR_NAMES};
 use qmail_dkim::spf::macros::{self, Context, Vars, MAX_EXPLANATION};
 use qmail_dkim::spf::{check_host, record};
 use std::net::IpAddr;

@@ -19,31 +19,30 @@
 
 use super::verify::{in_range, sets_data};
 use super::{collect, Chain, Set, MAX_INSTANCES};
-use crate::auth_results::{self, ArcResult, MethodOutput};
+use crate::auth_results::{self, ArcResult};
 use crate::dkim::canon::{self, BodyHasher};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::sign::{default_header_list, fold_base64, push_list, push_tag};
 use crate::dkim::{Algorithm, Canon, HashAlg};
-use crate::error::{Error, Result};
 use crate::message::Headers;
-use crate::task::{Context, Finished, Task};
+use crate::task::Context;
 use base64::Engine;
 
 /// The `ARCSIGN` task: one key, the chain as it arrived, the body hash of the new AMS.
 pub struct ArcSealTask {
     key: SigningKey,
     alg: Algorithm,
-    domain: String,
-    selector: String,
+    pub(super) domain: String,
+    pub(super) selector: String,
     now: u64,
-    chain: Chain,
-    hasher: BodyHasher,
+    pub(super) chain: Chain,
+    pub(super) hasher: BodyHasher,
 }
 
 /// What to add: instance, cv=, and the sets the seal covers besides the new one.
-struct NextSet {
-    instance: u32,
-    cv: &'static str,
+pub(super) struct NextSet {
+    pub(super) instance: u32,
+    pub(super) cv: &'static str,
     prior: Vec<Set>,
 }
 
@@ -66,7 +65,7 @@ impl ArcSealTask {
     }
 
     /// The next set, or why none is added. `arc` is the verify task's result.
-    fn next_set(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<NextSet, String> {
+    pub(super) fn next_set(chain: Chain, arc: Option<ArcResult>) -> std::result::Result<NextSet, String> {
         match chain {
             Chain::None => Ok(NextSet { instance: 1, cv: "none", prior: Vec::new() }),
             Chain::Sets(sets) => {
@@ -91,7 +90,7 @@ impl ArcSealTask {
     }
 
     /// The three fields, ARC-Seal on top, LF-ended.
-    fn seal(self, ctx: &Context<'_>, next: &NextSet) -> std::result::Result<Vec<u8>, String> {
+    pub(super) fn seal(self, ctx: &Context<'_>, next: &NextSet) -> std::result::Result<Vec<u8>, String> {
         let ArcSealTask { key, alg, domain, selector, now, hasher, .. } = self;
         let headers = ctx.headers;
         if !in_range(headers, &next.prior) {
@@ -181,35 +180,4 @@ fn signed(
     fold_base64(&mut field, &sig, room, 72, "\n\t");
     field.push('\n');
     Ok(field)
-}
-
-impl Task for ArcSealTask {
-    fn body(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-    }
-
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
-        let arc = ctx.earlier.iter().rev().find_map(|o| match o {
-            MethodOutput::Arc(a) => Some(a.result),
-            _ => None,
-        });
-        let mut task = *self;
-        let chain = std::mem::replace(&mut task.chain, Chain::None);
-        let next = match ArcSealTask::next_set(chain, arc) {
-            Ok(p) => p,
-            Err(why) => {
-                if ctx.verbose {
-                    eprintln!("qmail-dkim: ARC not sealed: {why}");
-                }
-                return Ok(Finished::default());
-            }
-        };
-        let (d, s) = (task.domain.clone(), task.selector.clone());
-        let prepend =
-            task.seal(ctx, &next).map_err(|e| Error::Internal(format!("ARC sealing for d={d} s={s}: {e}")))?;
-        if ctx.verbose {
-            eprintln!("qmail-dkim: ARC sealed i={} cv={} d={d} s={s}", next.instance, next.cv);
-        }
-        Ok(Finished { prepend, ..Default::default() })
-    }
 }

@@ -1,11 +1,14 @@
+use super::parse::aar_instance;
 use super::seal::ArcSealTask;
-use super::verify::{refusal, ArcOutput, ArcResult, ArcVerifyTask, Verifier};
+use super::task::refusal;
+use super::task::ArcVerifyTask;
+use super::verify::Verifier;
 use super::*;
 use crate::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use crate::dkim::key::{fixture, SigningKey};
 use crate::dns::{Resolver, TxtLookup, Zone, ZoneRecord};
 use crate::envelope::Envelope;
-use crate::message::find_header_end;
+use crate::message::{find_header_end, Headers};
 use crate::task::{Context, Finished, Task};
 use base64::Engine;
 
@@ -208,7 +211,7 @@ fn broken_chain_is_sealed_with_cv_fail_over_the_new_set_only() {
     let tags = TagList::parse(h.value(seal_f)).unwrap();
     let b =
         base64::engine::general_purpose::STANDARD.decode(crate::dkim::tags::strip_ws(tags.get("b").unwrap())).unwrap();
-    let public = crate::dkim::verify::PublicKey::Ed25519(key(true).0.public_key_dns());
+    let public = crate::dkim::record::PublicKey::Ed25519(key(true).0.public_key_dns());
     assert!(crate::dkim::verify::verify_sig(&public, crate::dkim::Algorithm::Ed25519Sha256, &data, &b));
 }
 

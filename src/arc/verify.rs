@@ -13,18 +13,15 @@
 //! bits, as for DKIM.
 
 use super::{collect, Chain, Set};
-use crate::auth_results::MethodOutput;
 use crate::dkim::canon::{self, BodyHasher};
 use crate::dkim::tags::{h_names, strip_ws, TagList};
 use crate::dkim::verify::{fetch_key, verify_sig, Outcome};
 use crate::dkim::{Algorithm, Canon, Canonicalization};
 use crate::dns::{TxtAnswer, TxtLookup};
-use crate::error::Result;
 use crate::message::Headers;
-use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 use base64::Engine;
 
-pub use crate::auth_results::{ArcOutput, ArcResult};
+use super::{ArcOutput, ArcResult};
 
 /// The newest AMS, parsed.
 #[derive(Debug, Clone)]
@@ -69,7 +66,7 @@ impl Verifier {
     }
 
     /// The same, with the run's time for the AMS `x=`.
-    pub fn at(mut self, now: u64) -> Verifier {
+    pub(crate) fn at(mut self, now: u64) -> Verifier {
         self.now = now;
         self
     }
@@ -267,55 +264,5 @@ pub(crate) fn sets_data(headers: &Headers, sets: &[Set], out: &mut Vec<u8>) {
         for f in [s.aar, s.ams, s.seal] {
             canon::header(Canon::Relaxed, headers, &headers.fields[f], out);
         }
-    }
-}
-
-/// The `ARCVERIFY` task: one `arc=` result, and the refusal its letters ask for: `F` for a
-/// failing chain (uppercase permanent, lowercase temporary), `T` for a temporary DNS failure
-/// (always temporary).
-pub struct ArcVerifyTask {
-    letters: String,
-    verifier: Verifier,
-}
-
-impl ArcVerifyTask {
-    /// Prepares the validation of a message whose header block is `headers` (before its body).
-    /// `now` is for the newest AMS's `x=` (an expired AMS fails, as dkimpy fails the chain);
-    /// seals carry no expiry (RFC 8617 defines no `x=` on the AS).
-    pub fn new(headers: &Headers, letters: String, now: u64) -> ArcVerifyTask {
-        ArcVerifyTask { letters, verifier: Verifier::new(headers).at(now) }
-    }
-}
-
-impl Task for ArcVerifyTask {
-    fn body(&mut self, data: &[u8]) {
-        self.verifier.body(data);
-    }
-
-    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
-        let ArcVerifyTask { letters, verifier } = *self;
-        // Always DNS: SELECTOR_DATA stands in for DKIM key records only.
-        let lookup = (ctx.resolver)();
-        let v = verifier.finish(ctx.headers, &*lookup);
-        if ctx.verbose {
-            let why: String = v.reason.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
-            eprintln!("qmail-dkim: ARC {} sets: {} {why}", v.instances, v.result.as_str());
-        }
-        let refuse = refusal(&v, &letters);
-        Ok(Finished { outputs: vec![MethodOutput::Arc(v)], refuse, ..Default::default() })
-    }
-}
-
-/// The refusal the `ARCVERIFY` letters ask for.
-pub fn refusal(v: &ArcOutput, letters: &str) -> Option<Refusal> {
-    match v.result {
-        ArcResult::Fail => letter_refuses(letters, 'F').map(|permanent| Refusal {
-            permanent,
-            // X.7.29 "ARC validation failure", the enhanced status code RFC 8617 registers.
-            text: format!("qmail-dkim: ARC chain does not validate (#{}.7.29)", if permanent { 5 } else { 4 }),
-        }),
-        ArcResult::TempError => letter_refuses(letters, 'T')
-            .map(|_| Refusal::temporary("qmail-dkim: temporary DNS failure validating the ARC chain (#4.7.29)")),
-        ArcResult::None | ArcResult::Pass => None,
     }
 }

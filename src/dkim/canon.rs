@@ -177,15 +177,15 @@ impl BodyHasher {
         }
     }
 
-    pub fn canon(&self) -> Canon {
+    pub(crate) fn canon(&self) -> Canon {
         self.canon
     }
 
-    pub fn hash_alg(&self) -> HashAlg {
+    pub(crate) fn hash_alg(&self) -> HashAlg {
         self.hash
     }
 
-    pub fn limit(&self) -> Option<u64> {
+    pub(crate) fn limit(&self) -> Option<u64> {
         self.limit
     }
 

@@ -17,13 +17,13 @@ pub const MIN_RSA_BITS: usize = 1024;
 pub const MAX_RSA_BITS: usize = 8192;
 /// The largest RSA key `dknewkey` makes: larger ones fit badly in DNS and many verifiers refuse
 /// them. `dknewkey -p` reads any size.
-pub const MAX_NEW_RSA_BITS: usize = 4096;
+pub(crate) const MAX_NEW_RSA_BITS: usize = 4096;
 /// The RSA key size `dknewkey` makes when none is given.
 pub const DEFAULT_NEW_RSA_BITS: usize = 2048;
 /// DomainKeys verification: the sizes deployed DomainKeys keys had.
-pub const DOMAINKEYS_MIN_VERIFY_BITS: usize = 512;
+pub(crate) const DOMAINKEYS_MIN_VERIFY_BITS: usize = 512;
 /// DomainKeys verification: the largest key accepted.
-pub const DOMAINKEYS_MAX_VERIFY_BITS: usize = 2048;
+pub(crate) const DOMAINKEYS_MAX_VERIFY_BITS: usize = 2048;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 const SHA256_PREFIX: &[u8] =
@@ -78,7 +78,7 @@ impl SigningKey {
     }
 
     /// A key the reader accepted, checked for signing: ring's checks, the RSA size limits.
-    pub fn from_key(key: &PrivateKey, need_sha1: bool) -> Result<SigningKey, String> {
+    pub(crate) fn from_key(key: &PrivateKey, need_sha1: bool) -> Result<SigningKey, String> {
         match key {
             PrivateKey::Rsa { pkcs1, .. } => Self::rsa(pkcs1, need_sha1),
             PrivateKey::Ed25519 { seed, public } => {
@@ -179,7 +179,7 @@ impl SigningKey {
 
 /// The SubjectPublicKeyInfo DER of an RSA key (rsaEncryption, NULL parameters), as
 /// `openssl pkey -pubout -outform DER` writes it.
-pub fn rsa_spki(n: UintRef<'_>, e: UintRef<'_>) -> Result<Vec<u8>, der::Error> {
+pub(crate) fn rsa_spki(n: UintRef<'_>, e: UintRef<'_>) -> Result<Vec<u8>, der::Error> {
     use der::Encode as _;
     let pkcs1 = RsaPublicKeyRef { modulus: n, public_exponent: e }.to_der()?;
     spki_of(&pkcs1)
@@ -199,7 +199,7 @@ fn spki_of(pkcs1: &[u8]) -> Result<Vec<u8>, der::Error> {
 
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (empty if it cannot be encoded, which a
 /// key ring or the `rsa` crate loaded never is).
-pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+pub(crate) fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
     spki_of(pkcs1).unwrap_or_default()
 }
 
@@ -220,7 +220,7 @@ mod tests {
     use base64::Engine;
 
     /// RFC 8463 Appendix A: the Ed25519 test key (seed), as OpenSSL's PKCS#8 v1 PEM.
-    pub const RFC8463_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+    pub(crate) const RFC8463_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
 
     #[test]
     fn ed25519_rfc8463_public_key() {

@@ -1,15 +1,18 @@
 //! DKIM (RFC 6376, RFC 8463): our own streaming canonicalization, signing and verification core
 //! (docs/decisions.md: DKIM's canonicalization, signing and verifying are ours).
 
+pub use crate::auth_results::{DkimOutput, DkimResult};
+
 pub mod canon;
 pub mod key;
 pub mod options;
-pub mod policy;
+pub(crate) mod parse;
+pub(crate) mod policy;
+pub(crate) mod record;
 pub mod sign;
-pub mod sign_task;
 pub mod tags;
+pub(crate) mod task;
 pub mod verify;
-pub mod verify_task;
 
 /// The signature algorithms we sign and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +31,7 @@ impl Algorithm {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Algorithm> {
+    pub(crate) fn parse(s: &str) -> Option<Algorithm> {
         match s.to_ascii_lowercase().as_str() {
             "rsa-sha1" => Some(Algorithm::RsaSha1),
             "rsa-sha256" => Some(Algorithm::RsaSha256),
@@ -54,7 +57,7 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
-    pub fn ring(self) -> &'static ring::digest::Algorithm {
+    pub(crate) fn ring(self) -> &'static ring::digest::Algorithm {
         match self {
             HashAlg::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
             HashAlg::Sha256 => &ring::digest::SHA256,
@@ -62,7 +65,7 @@ impl HashAlg {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             HashAlg::Sha1 => "sha1",
             HashAlg::Sha256 => "sha256",
@@ -78,7 +81,7 @@ pub enum Canon {
 }
 
 impl Canon {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Canon::Simple => "simple",
             Canon::Relaxed => "relaxed",
@@ -97,7 +100,7 @@ impl Canonicalization {
     pub const RELAXED: Canonicalization = Canonicalization { header: Canon::Relaxed, body: Canon::Relaxed };
 
     /// Parses a `c=` value; `relaxed` alone means relaxed/simple (RFC 6376 §3.5).
-    pub fn parse(s: &str) -> Option<Canonicalization> {
+    pub(crate) fn parse(s: &str) -> Option<Canonicalization> {
         let one = |x: &str| match x.trim().to_ascii_lowercase().as_str() {
             "simple" => Some(Canon::Simple),
             "relaxed" => Some(Canon::Relaxed),
@@ -109,7 +112,7 @@ impl Canonicalization {
         }
     }
 
-    pub fn to_tag(self) -> String {
+    pub(crate) fn to_tag(self) -> String {
         format!("{}/{}", self.header.as_str(), self.body.as_str())
     }
 }

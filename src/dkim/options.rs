@@ -33,7 +33,7 @@ impl Default for SignOptions {
     }
 }
 
-pub const DEFAULT_EXPIRE: u64 = 604_800;
+pub(crate) const DEFAULT_EXPIRE: u64 = 604_800;
 
 /// Parses the option string; the error names the offending option.
 pub fn parse(s: &str) -> Result<SignOptions, OptionError> {

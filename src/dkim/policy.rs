@@ -13,19 +13,19 @@ use crate::error::Refusal;
 use crate::glob::Glob;
 
 /// `qmail-dkim: <DKIM-Status text> (#<5|4>.<code>)`.
-pub fn refusal_text(o: Outcome, permanent: bool) -> String {
+pub(crate) fn refusal_text(o: Outcome, permanent: bool) -> String {
     format!("qmail-dkim: {} (#{}.{})", o.status_text(), if permanent { 5 } else { 4 }, o.code())
 }
 
 /// An uppercase letter of the outcome in `letters` refuses permanently, else a lowercase one
 /// temporarily, else the message is accepted (`None`).
-pub fn decide(o: Outcome, letters: &str) -> Option<Refusal> {
+pub(crate) fn decide(o: Outcome, letters: &str) -> Option<Refusal> {
     crate::task::letter_refuses(letters, o.letter())
         .map(|permanent| Refusal { permanent, text: refusal_text(o, permanent) })
 }
 
 /// The letters `DKIMPRACTICE=` (empty) stands for: every failure.
-pub const DEFAULT_PRACTICE_LETTERS: &str = "FGHIJKLMNPQRSTUVWX";
+pub(crate) const DEFAULT_PRACTICE_LETTERS: &str = "FGHIJKLMNPQRSTUVWX";
 
 /// Which signing practice to consult after the lists (`SIGN_PRACTICE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct PracticeRules {
 /// with `*` or `?` is a glob as in dkimkeys ([`crate::glob`]; `*` alone matches every domain).
 /// A domain that is not a DNS name matches only `*`. indimail compares by prefix instead, so
 /// that `bank.com` matched `bank.com.evil.org` (docs/migrating.md).
-pub fn list_matches(list: &[String], domain: &str) -> bool {
+pub(crate) fn list_matches(list: &[String], domain: &str) -> bool {
     let valid = crate::domain::is_dns_name(domain);
     list.iter().any(|entry| {
         let e = entry.trim();
@@ -74,7 +74,7 @@ pub fn list_matches(list: &[String], domain: &str) -> bool {
 
 /// What the practice step decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Practiced {
+pub(crate) struct Practiced {
     pub outcome: Outcome,
     /// The outcome before, when the step changed it (the `(old=…)` line).
     pub old: Option<Outcome>,
@@ -83,7 +83,12 @@ pub struct Practiced {
 }
 
 /// Runs the practice step for the author domain (From:). Without a domain nothing changes.
-pub fn apply_practice(rules: &PracticeRules, o: Outcome, domain: Option<&str>, dns: &dyn TxtLookup) -> Practiced {
+pub(crate) fn apply_practice(
+    rules: &PracticeRules,
+    o: Outcome,
+    domain: Option<&str>,
+    dns: &dyn TxtLookup,
+) -> Practiced {
     let unchanged = Practiced { outcome: o, old: None, header: None };
     let Some(domain) = domain.filter(|d| !d.is_empty()) else { return unchanged };
     if list_matches(&rules.signing, domain) {

@@ -141,7 +141,7 @@ pub fn sign(
 /// Appends a `b=` value folded for a signature field: `first` characters on the current line,
 /// then `width` per line, each continuation line starting with `break_with`. The one folder
 /// of the DKIM and the DomainKeys signers.
-pub fn fold_base64(field: &mut String, b64: &str, first: usize, width: usize, break_with: &str) {
+pub(crate) fn fold_base64(field: &mut String, b64: &str, first: usize, width: usize, break_with: &str) {
     let mut rest = b64;
     let mut room = first.max(1);
     while !rest.is_empty() {
@@ -157,7 +157,7 @@ pub fn fold_base64(field: &mut String, b64: &str, first: usize, width: usize, br
 
 /// Appends `tag;` to a signature field, folding before column 78 (`col` is the current
 /// column). Shared with the ARC sealer (crate::arc).
-pub fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
+pub(crate) fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
     let piece = format!("{tag};");
     if *col > 16 && *col + 1 + piece.len() > 78 {
         field.push_str("\n\t");
@@ -171,7 +171,7 @@ pub fn push_tag(field: &mut String, col: &mut usize, tag: &str) {
 }
 
 /// A tag whose value is a list, folded after separators, on a line of its own.
-pub fn push_list(field: &mut String, col: &mut usize, prefix: &str, items: &[&str], sep: &str) {
+pub(crate) fn push_list(field: &mut String, col: &mut usize, prefix: &str, items: &[&str], sep: &str) {
     field.push_str("\n\t");
     *col = 8;
     field.push_str(prefix);

@@ -7,14 +7,14 @@ use std::collections::HashSet;
 /// Tags per list. DKIM-Signature defines 14 tags, key records 7, DomainKeys 9: a list with more
 /// is refused as a whole ([`TagError::TooMany`]), so a field of 80,000 tags costs only the scan
 /// up to the 65th. Parsing stays linear below the cap (names are checked for duplicates in a set).
-pub const MAX_TAGS: usize = 64;
+pub(crate) const MAX_TAGS: usize = 64;
 
 /// Names in an `h=` list (DKIM and DomainKeys): every field of the largest header accepted,
 /// listed twice (signed and oversigned). Our own signer lists every signable field once, plus
 /// one `from`, so its signatures always fit. A longer list makes its signature invalid
 /// ([`TagError::TooManyNames`]), found while splitting, before more names are kept: a 4 MiB
 /// `h=` of empty names used to cost ~110 MiB, now at most a few MiB.
-pub const MAX_H_NAMES: usize = 2 * crate::message::MAX_HEADER_FIELDS;
+pub(crate) const MAX_H_NAMES: usize = 2 * crate::message::MAX_HEADER_FIELDS;
 
 /// A parsed tag list: names and values with folding whitespace removed around them.
 /// Values keep inner whitespace; callers that need it removed (b=, bh=, p=) strip it.
@@ -102,7 +102,7 @@ fn trim_fws(s: &str) -> &str {
 
 /// The names of an `h=` list with all folding whitespace removed, in order; more than
 /// [`MAX_H_NAMES`] is an error, noticed before the extra names are kept.
-pub fn h_names(value: &str) -> Result<Vec<String>, TagError> {
+pub(crate) fn h_names(value: &str) -> Result<Vec<String>, TagError> {
     let mut names = Vec::new();
     for item in value.split(':') {
         if names.len() == MAX_H_NAMES {

@@ -35,19 +35,16 @@
 //! from the practice step ([`super::policy`]).
 
 use super::canon::{self, BodyHasher};
-use super::key::KeyType;
-/// RSA keys outside these sizes are never a pass (R).
-use super::key::{MAX_RSA_BITS, MIN_RSA_BITS};
-use super::tags::{h_names, strip_ws, TagList};
-use super::{Algorithm, Canon, Canonicalization};
+use super::parse::{parse_signature, Parsed};
+use super::record::{parse_key_record, KeyRecord, PublicKey};
+use super::Algorithm;
 use crate::auth_results::DkimResult;
 use crate::dns::{TxtAnswer, TxtLookup};
 use crate::glob::Glob;
 use crate::message::{find_header_end, Headers};
-use base64::Engine;
 
 /// Signatures evaluated per message (the top-most ones); the others are ignored.
-pub const MAX_SIGNATURES: usize = 8;
+pub(crate) const MAX_SIGNATURES: usize = 8;
 
 /// The outcome of a signature or of a message: libdkim's statuses, one letter each (A..Y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,7 +113,7 @@ impl Outcome {
     }
 
     /// The outcome of a letter (either case).
-    pub fn from_letter(c: char) -> Option<Outcome> {
+    pub(crate) fn from_letter(c: char) -> Option<Outcome> {
         let u = c.to_ascii_uppercase();
         if !u.is_ascii_uppercase() {
             return None;
@@ -247,7 +244,7 @@ impl Outcome {
     }
 
     /// The RFC 8601 result, typed.
-    pub fn result(self) -> DkimResult {
+    pub(crate) fn result(self) -> DkimResult {
         use Outcome::*;
         match self {
             Success | PartialSuccess | ThirdParty => DkimResult::Pass,
@@ -263,7 +260,7 @@ impl Outcome {
         }
     }
 
-    pub fn is_pass(self) -> bool {
+    pub(crate) fn is_pass(self) -> bool {
         self == Outcome::Success
     }
 }
@@ -327,22 +324,6 @@ impl Report {
     }
 }
 
-/// A parsed, syntactically valid signature, waiting for its key and body hash.
-#[derive(Debug, Clone)]
-struct Parsed {
-    alg: Algorithm,
-    canon: Canonicalization,
-    domain: String,
-    selector: String,
-    /// i= decoded, or `@d`.
-    identity: String,
-    headers: Vec<String>,
-    bh: Vec<u8>,
-    b: Vec<u8>,
-    length: Option<u64>,
-    hasher: usize,
-}
-
 struct Sig {
     index: usize,
     shown: Verification,
@@ -350,7 +331,7 @@ struct Sig {
 }
 
 /// Verifies the DKIM signatures of one message.
-pub struct Verifier {
+pub(crate) struct Verifier {
     opts: Options,
     sigs: Vec<Sig>,
     hashers: Vec<BodyHasher>,
@@ -359,7 +340,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Parses the signatures of a header block (before the body is read).
-    pub fn new(headers: &Headers, opts: &Options, now: u64) -> Verifier {
+    pub(crate) fn new(headers: &Headers, opts: &Options, now: u64) -> Verifier {
         let mut v = Verifier { opts: opts.clone(), sigs: Vec::new(), hashers: Vec::new(), ignored: 0 };
         for (index, f) in headers.fields.iter().enumerate() {
             if !headers.name(f).eq_ignore_ascii_case(b"DKIM-Signature") {
@@ -386,27 +367,22 @@ impl Verifier {
         v
     }
 
-    /// Number of DKIM-Signature fields that will be evaluated.
-    pub fn signatures(&self) -> usize {
-        self.sigs.len()
-    }
-
     /// Body bytes (after the blank line), in order, in any pieces.
-    pub fn body(&mut self, data: &[u8]) {
+    pub(crate) fn body(&mut self, data: &[u8]) {
         for h in &mut self.hashers {
             h.update(data);
         }
     }
 
     /// Fetches the keys and checks every signature.
-    pub fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
+    pub(crate) fn finish(self, headers: &Headers, dns: &dyn TxtLookup) -> Report {
         self.finish_keys(headers, &|_| dns)
     }
 
     /// [`finish`](Verifier::finish), each key asked of `keys(d)`: run() asks the keys of the
     /// signatures in line with the From domain as questions the sender cannot choose
     /// ([`crate::dns::unchosen`]).
-    pub fn finish_keys<'k>(self, headers: &Headers, keys: &dyn Fn(&str) -> &'k dyn TxtLookup) -> Report {
+    pub(crate) fn finish_keys<'k>(self, headers: &Headers, keys: &dyn Fn(&str) -> &'k dyn TxtLookup) -> Report {
         let Verifier { opts, sigs, hashers, ignored } = self;
         let bodies: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
         let mut cache: Vec<(String, TxtAnswer)> = Vec::new();
@@ -429,187 +405,6 @@ pub fn verify_message(msg: &[u8], dns: &dyn TxtLookup, opts: &Options, now: u64)
     let mut v = Verifier::new(&headers, opts, now);
     v.body(&msg[body..]);
     v.finish(&headers, dns)
-}
-
-fn b64(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(strip_ws(s).as_bytes()).ok()
-}
-
-/// Decodes DKIM-Quoted-Printable (`=XX`), leaving malformed escapes as they are.
-fn qp_decode(s: &str) -> String {
-    let b = strip_ws(s).into_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(x) = hex {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The items of a `:` list, one at a time: a huge list is never held as a whole.
-fn colon_list(s: &str) -> impl Iterator<Item = String> + '_ {
-    s.split(':').map(strip_ws)
-}
-
-fn parse_signature(
-    headers: &Headers,
-    value: &[u8],
-    opts: &Options,
-    now: u64,
-) -> (Verification, Result<Parsed, (Outcome, String)>) {
-    let mut shown = Verification {
-        outcome: Outcome::BadSyntax,
-        domain: None,
-        selector: None,
-        identity: None,
-        algorithm: None,
-        b_prefix: None,
-        detail: String::new(),
-    };
-    let tl = match TagList::parse(value) {
-        Ok(t) => t,
-        Err(e) => return (shown, Err((Outcome::BadSyntax, e.to_string()))),
-    };
-    shown.domain = tl.get("d").map(str::to_ascii_lowercase).filter(|d| !d.is_empty());
-    shown.selector = tl.get("s").map(str::to_string).filter(|s| !s.is_empty());
-    shown.identity = tl.get("i").map(qp_decode).filter(|s| !s.is_empty());
-    shown.algorithm = tl.get("a").map(str::to_ascii_lowercase).filter(|s| !s.is_empty());
-    shown.b_prefix = tl.get("b").map(|b| strip_ws(b).chars().take(8).collect()).filter(|s: &String| !s.is_empty());
-    let r = parse_tags(headers, &tl, opts, now);
-    (shown, r)
-}
-
-fn parse_tags(headers: &Headers, tl: &TagList, opts: &Options, now: u64) -> Result<Parsed, (Outcome, String)> {
-    let syntax = |why: String| Err((Outcome::BadSyntax, why));
-    let Some(v) = tl.get("v") else { return syntax("v= missing".into()) };
-    if v != "1" {
-        return Err((Outcome::Incompatible, format!("v={v} is not 1")));
-    }
-    for t in ["a", "b", "bh", "d", "h", "s"] {
-        if tl.get(t).is_none() {
-            return syntax(format!("required tag {t}= missing"));
-        }
-    }
-    let a = tl.get("a").unwrap_or_default().to_string();
-    let Some(alg) = Algorithm::parse(&a) else { return syntax(format!("unknown algorithm a={a}")) };
-    let b = match b64(tl.get("b").unwrap_or_default()) {
-        Some(b) if !b.is_empty() => b,
-        _ => return syntax("b= is not base64".into()),
-    };
-    let bh = match b64(tl.get("bh").unwrap_or_default()) {
-        Some(b) if !b.is_empty() => b,
-        _ => return syntax("bh= is not base64".into()),
-    };
-    let domain = tl.get("d").unwrap_or_default().to_ascii_lowercase();
-    let domain = domain.strip_suffix('.').unwrap_or(&domain).to_string();
-    let selector = tl.get("s").unwrap_or_default().to_ascii_lowercase();
-    if !crate::domain::is_label_list(&domain) {
-        return syntax(format!("d={domain} is not a domain name"));
-    }
-    if !crate::domain::is_label_list(&selector) {
-        return syntax(format!("s={selector} is not a selector"));
-    }
-    let names = match h_names(tl.get("h").unwrap_or_default()) {
-        Ok(n) => n,
-        Err(e) => return syntax(e.to_string()),
-    };
-    if names.iter().any(|n| n.is_empty() || n.contains(|c: char| !c.is_ascii_graphic())) {
-        return syntax("h= has an empty or invalid name".into());
-    }
-    if !names.iter().any(|n| n.eq_ignore_ascii_case("from")) {
-        return syntax("h= does not include From".into());
-    }
-    if !opts.allow_unsigned_subject
-        && headers.named("Subject").next().is_some()
-        && !names.iter().any(|n| n.eq_ignore_ascii_case("subject"))
-    {
-        return syntax("h= does not include Subject (set UNSIGNED_SUBJECT to allow)".into());
-    }
-    let canon = match tl.get("c") {
-        None => Canonicalization { header: Canon::Simple, body: Canon::Simple },
-        Some(c) => match Canonicalization::parse(c) {
-            Some(c) => c,
-            None => return syntax(format!("unknown canonicalization c={c}")),
-        },
-    };
-    if let Some(q) = tl.get("q") {
-        if !colon_list(q).any(|m| m.eq_ignore_ascii_case("dns/txt")) {
-            return syntax(format!("q={q} has no dns/txt"));
-        }
-    }
-    let num = |t: &str| -> Result<Option<u64>, (Outcome, String)> {
-        match tl.get(t) {
-            None => Ok(None),
-            Some(v) => {
-                if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
-                    return Err((Outcome::BadSyntax, format!("{t}={v} is not a number")));
-                }
-                // More digits than u64 holds: saturate (a length or a time beyond any real one).
-                Ok(Some(v.parse::<u64>().unwrap_or(u64::MAX)))
-            }
-        }
-    };
-    let length = num("l")?;
-    let timestamp = num("t")?;
-    let expire = num("x")?;
-    if let (Some(t), Some(x)) = (timestamp, expire) {
-        if x < t {
-            return syntax(format!("x={x} is before t={t}"));
-        }
-    }
-    let identity = match tl.get("i") {
-        None => format!("@{domain}"),
-        Some(i) => {
-            let i = qp_decode(i);
-            let Some((_, idom)) = i.rsplit_once('@') else {
-                return Err((Outcome::BadIdentity, format!("i={i} has no @")));
-            };
-            let idom = idom.to_ascii_lowercase();
-            let idom = idom.strip_suffix('.').unwrap_or(&idom);
-            if idom != domain && !idom.ends_with(&format!(".{domain}")) {
-                return Err((Outcome::BadIdentity, format!("i={i} is not within d={domain}")));
-            }
-            i
-        }
-    };
-    if let Some(x) = expire {
-        if x < now {
-            return Err((Outcome::SignatureExpired, format!("x={x} is in the past")));
-        }
-    }
-    let name_len = selector.len() + "._domainkey.".len() + domain.len();
-    if name_len > 253 || selector.split('.').chain(domain.split('.')).any(|l| l.len() > 63) {
-        return Err((Outcome::DomainNameTooLong, format!("key name of {name_len} octets")));
-    }
-    Ok(Parsed { alg, canon, domain, selector, identity, headers: names, bh, b, length, hasher: 0 })
-}
-
-/// A public key from a key record.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PublicKey {
-    /// Modulus and exponent, big-endian without leading zeros.
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-    Ed25519(Vec<u8>),
-}
-
-/// A usable key record.
-pub struct KeyRecord {
-    pub key: PublicKey,
-    pub testing: bool,
-    pub strict: bool,
-    pub granularity: Option<String>,
 }
 
 fn check(
@@ -681,7 +476,7 @@ fn check(
 /// The key record at `name` (`s._domainkey.d`) for a signature of `alg`, each name asked once
 /// per message (`cache`). The one key lookup of DKIM and ARC (crate::arc); the error is the
 /// outcome and its detail, which starts with the name.
-pub fn fetch_key(
+pub(crate) fn fetch_key(
     dns: &dyn TxtLookup,
     cache: &mut Vec<(String, TxtAnswer)>,
     name: &str,
@@ -707,113 +502,8 @@ pub fn fetch_key(
     parse_key_record(&record, alg).map_err(|(o, why)| (o, format!("{name}: {why}")))
 }
 
-/// A key record's tags as far as they do not depend on a signature (RFC 6376 §3.6.1). The one
-/// reader of key records: the verifier goes on with [`KeyTags::for_signature`], `dkim testkey`
-/// (crate::check::judge) with the key type it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyTags {
-    /// `k=` (rsa when absent).
-    pub k: KeyType,
-    /// `p=`, white space removed; never empty (that is a revoked key).
-    pub p: String,
-    /// `h=` as published.
-    pub h: Option<String>,
-    /// `t=y`.
-    pub testing: bool,
-    /// `t=s`.
-    pub strict: bool,
-    /// `g=` (RFC 4871).
-    pub granularity: Option<String>,
-}
-
-impl KeyTags {
-    /// Reads a key record: L (SelectorInvalid) when it is not one, N (KeyRevoked) for an empty `p=`.
-    pub fn parse(record: &[u8]) -> Result<KeyTags, (Outcome, String)> {
-        let invalid = |why: String| Err((Outcome::SelectorInvalid, why));
-        let tl = match TagList::parse_record(record) {
-            Ok(t) => t,
-            Err(e) => return invalid(format!("key record: {e}")),
-        };
-        if let Some(v) = tl.get("v") {
-            if v != "DKIM1" || tl.tags.first().is_some_and(|(k, _)| k != "v") {
-                return invalid(format!("key record v={v} (must be DKIM1, first)"));
-            }
-        }
-        let Some(pval) = tl.get("p") else { return invalid("key record has no p=".into()) };
-        let k = tl.get("k").map_or(Some(KeyType::Rsa), |k| KeyType::from_name(&strip_ws(k)));
-        let Some(k) = k else {
-            return invalid(format!(
-                "unknown key type k={}",
-                tl.get("k").map(strip_ws).unwrap_or_default().to_ascii_lowercase()
-            ));
-        };
-        if let Some(s) = tl.get("s") {
-            if !colon_list(s).any(|x| x == "*" || x.eq_ignore_ascii_case("email")) {
-                return invalid(format!("key service s={s} is not email"));
-            }
-        }
-        let flag = |want: &str| tl.get("t").is_some_and(|t| colon_list(t).any(|f| f.eq_ignore_ascii_case(want)));
-        let (testing, strict) = (flag("y"), flag("s"));
-        let p = strip_ws(pval);
-        if p.is_empty() {
-            return Err((Outcome::KeyRevoked, "key revoked (empty p=)".into()));
-        }
-        let h = tl.get("h").map(str::to_string);
-        Ok(KeyTags { k, p, h, testing, strict, granularity: tl.get("g").map(|g| g.to_string()) })
-    }
-
-    /// Whether the record's key may make signatures of `alg` (k= and h=): else E.
-    fn for_signature(&self, alg: Algorithm) -> Result<(), (Outcome, String)> {
-        let want_k = match alg {
-            Algorithm::Ed25519Sha256 => KeyType::Ed25519,
-            _ => KeyType::Rsa,
-        };
-        if self.k != want_k {
-            return Err((Outcome::AlgorithmMismatch, format!("k={} key for an {} signature", self.k, alg.as_str())));
-        }
-        if let Some(h) = &self.h {
-            if !colon_list(h).any(|x| x.eq_ignore_ascii_case(alg.hash().name())) {
-                return Err((Outcome::AlgorithmMismatch, format!("key h={h} does not allow {}", alg.hash().name())));
-            }
-        }
-        Ok(())
-    }
-
-    /// The decoded `p=`: R when it is not base64.
-    pub fn p_bytes(&self) -> Result<Vec<u8>, (Outcome, String)> {
-        base64::engine::general_purpose::STANDARD
-            .decode(self.p.as_bytes())
-            .map_err(|_| (Outcome::PublicKeyInvalid, "p= is not base64".into()))
-    }
-}
-
-/// Parses a key record for a signature of `alg`.
-fn parse_key_record(record: &[u8], alg: Algorithm) -> Result<KeyRecord, (Outcome, String)> {
-    let tags = KeyTags::parse(record)?;
-    tags.for_signature(alg)?;
-    let key = decode_public_key(tags.k, &tags.p_bytes()?).map_err(|why| (Outcome::PublicKeyInvalid, why))?;
-    Ok(KeyRecord { key, testing: tags.testing, strict: tags.strict, granularity: tags.granularity })
-}
-
-/// The key in a decoded `p=` of key type `k` (`rsa` or `ed25519`); the error says why it is
-/// unusable (R). Shared with `dkim testkey`, so that it judges a record as the verifier does.
-pub fn decode_public_key(k: KeyType, der: &[u8]) -> Result<PublicKey, String> {
-    if k == KeyType::Ed25519 {
-        return ed25519_key(der).map(PublicKey::Ed25519);
-    }
-    let Some((n, e)) = rsa_components(der) else { return Err("p= is not an RSA public key".into()) };
-    let bits = crate::der::bit_length(&n);
-    if bits < MIN_RSA_BITS {
-        return Err(format!("RSA key of {bits} bits is too short"));
-    }
-    if bits > MAX_RSA_BITS {
-        return Err(format!("RSA key of {bits} bits is too long"));
-    }
-    Ok(PublicKey::Rsa { n, e })
-}
-
 /// Whether `sig` signs `data` (the header data, unhashed) with `key` under `alg`.
-pub fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> bool {
     use ring::signature as s;
     match (key, alg) {
         (PublicKey::Rsa { n, e }, Algorithm::RsaSha1 | Algorithm::RsaSha256) => {
@@ -831,33 +521,6 @@ pub fn verify_sig(key: &PublicKey, alg: Algorithm, data: &[u8], sig: &[u8]) -> b
         }
         _ => false,
     }
-}
-
-// --- the key in p= (DER: see crate::der) ---------------------------------------------------------
-
-/// An RSA key as DKIM publishes it (SubjectPublicKeyInfo), or a bare RSAPublicKey, which some
-/// publishers use and other verifiers accept; bytes after the key are ignored. Leading zero
-/// bytes are dropped; a zero modulus or exponent is refused.
-fn rsa_components(der_bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (crate::der::PublicKey::Rsa { n, e }, _) = crate::der::public_key(der_bytes)? else { return None };
-    let (n, e) = (crate::der::strip_zeros(n), crate::der::strip_zeros(e));
-    if n.is_empty() || e.is_empty() {
-        return None;
-    }
-    Some((n.to_vec(), e.to_vec()))
-}
-
-/// RFC 8463: the raw 32 bytes and nothing else. A SubjectPublicKeyInfo around them is
-/// refused, as Mail::DKIM and dkimpy refuse it: accepting it would pass mail those verifiers
-/// fail, and tell the publisher nothing is wrong.
-fn ed25519_key(der_bytes: &[u8]) -> Result<Vec<u8>, String> {
-    if der_bytes.len() == 32 {
-        return Ok(der_bytes.to_vec());
-    }
-    if let Some((crate::der::PublicKey::Ed25519(_), _)) = crate::der::public_key(der_bytes) {
-        return Err("p= is an Ed25519 SubjectPublicKeyInfo, not the raw 32-byte key (RFC 8463)".into());
-    }
-    Err(format!("p= is {} bytes, not a 32-byte Ed25519 key", der_bytes.len()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub type Field<'a> = (&'a [u8], &'a [u8]);
 
 /// Fields that are not part of a message state (§4): trace and transient fields, the
 /// authentication fields of every method, DKIM2's own, and every `X-` field.
-pub fn is_excluded(name: &[u8]) -> bool {
+pub(crate) fn is_excluded(name: &[u8]) -> bool {
     const NAMES: [&[u8]; 16] = [
         b"apparently-to",
         b"arc-authentication-results",
@@ -36,7 +36,7 @@ pub fn is_excluded(name: &[u8]) -> bool {
 
 /// The fields a state hash covers, in hash order: by name (case-insensitive, stable), and
 /// within a name bottom-most first.
-pub fn hashed_order<'a>(fields: &[Field<'a>]) -> Vec<Field<'a>> {
+pub(crate) fn hashed_order<'a>(fields: &[Field<'a>]) -> Vec<Field<'a>> {
     let mut v: Vec<Field<'a>> = fields.iter().rev().filter(|(n, _)| !is_excluded(n)).copied().collect();
     v.sort_by(|(a, _), (b, _)| {
         let (a, b) = (a.trim_ascii(), b.trim_ascii());
@@ -66,7 +66,7 @@ pub fn body_digest(body: &[u8], alg: HashAlg) -> Vec<u8> {
 
 /// One field of the signed data: lowercase name, `:`, the value with all whitespace removed,
 /// CRLF (§12.8).
-pub fn signed_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn signed_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
     out.extend(name.iter().filter(|c| !c.is_ascii_whitespace()).map(u8::to_ascii_lowercase));
     out.push(b':');
     out.extend(value.iter().filter(|c| !c.is_ascii_whitespace()));

@@ -10,9 +10,11 @@
 pub mod hash;
 pub mod parse;
 pub mod recipe;
-pub mod sign;
-pub mod task;
+pub(crate) mod sign;
+pub(crate) mod task;
 pub mod verify;
+
+pub use crate::auth_results::{Dkim2Output, Dkim2Result};
 
 use crate::dkim::{Algorithm, HashAlg};
 
@@ -22,7 +24,7 @@ pub const MAX_CHAIN: usize = 50;
 
 /// Bytes of all DKIM2 fields of a message together (recipes carry the old lines of what a hop
 /// changed): beyond, a PERMERROR before any field is parsed.
-pub const MAX_FIELD_BYTES: usize = 4 << 20;
+pub(crate) const MAX_FIELD_BYTES: usize = 4 << 20;
 
 /// An `s=` algorithm: one we verify, or another name (a PERMERROR for that entry, §14.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub enum SigAlgorithm {
 
 impl SigAlgorithm {
     /// Names are case-sensitive; rsa-sha1 is not a DKIM2 algorithm.
-    pub fn parse(s: &str) -> SigAlgorithm {
+    pub(crate) fn parse(s: &str) -> SigAlgorithm {
         match s {
             "rsa-sha256" => SigAlgorithm::Known(Algorithm::RsaSha256),
             "ed25519-sha256" => SigAlgorithm::Known(Algorithm::Ed25519Sha256),
@@ -41,7 +43,7 @@ impl SigAlgorithm {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             SigAlgorithm::Known(a) => a.as_str(),
             SigAlgorithm::Unknown(s) => s,
@@ -57,7 +59,7 @@ pub enum HashName {
 }
 
 impl HashName {
-    pub fn parse(s: &str) -> HashName {
+    pub(crate) fn parse(s: &str) -> HashName {
         match s {
             "sha256" => HashName::Known(HashAlg::Sha256),
             "sha512" => HashName::Known(HashAlg::Sha512),
@@ -65,7 +67,7 @@ impl HashName {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             HashName::Known(h) => h.name(),
             HashName::Unknown(s) => s,
@@ -74,5 +76,5 @@ impl HashName {
 }
 
 /// The field names DKIM2 reads (compared without regard to case).
-pub const SIGNATURE_FIELD: &str = "DKIM2-Signature";
-pub const INSTANCE_FIELD: &str = "Message-Instance";
+pub(crate) const SIGNATURE_FIELD: &str = "DKIM2-Signature";
+pub(crate) const INSTANCE_FIELD: &str = "Message-Instance";

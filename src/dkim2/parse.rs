@@ -22,7 +22,7 @@ pub const MAX_HASHES: usize = 8;
 /// server to take at least 100; qmail-smtpd takes as many as it is given).
 pub const MAX_RECIPIENTS: usize = 1000;
 /// `n=`: at most 64 characters (§10.3).
-pub const MAX_NONCE: usize = 64;
+pub(crate) const MAX_NONCE: usize = 64;
 
 /// Base64 as DKIM2 writes it: standard alphabet, padding optional, folding whitespace removed first.
 pub(crate) const B64: GeneralPurpose = GeneralPurpose::new(

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 /// Nesting of arrays and objects, ignored values included. A recipe needs 4.
 pub const MAX_DEPTH: usize = 32;
 /// Steps in one recipe, header and body recipes together.
-pub const MAX_STEPS: usize = 100_000;
+pub(crate) const MAX_STEPS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -60,7 +60,7 @@ impl Recipe {
     }
 
     /// Whether the recipe changes the `From` field.
-    pub fn changes_from(&self) -> bool {
+    pub(crate) fn changes_from(&self) -> bool {
         self.headers.iter().any(|(n, _)| n == "from")
     }
 

@@ -13,7 +13,8 @@
 use super::hash::{header_digest, is_excluded, signed_field, signed_self, Field};
 use super::parse::{Binding, Instance, Signature, B64};
 use super::recipe::{BodyRecipe, Recipe, Step};
-use super::verify::{verify_with, Body, Dkim2Result, Envelope, Rules};
+use super::verify::{verify_with, Body, Envelope, Rules};
+use super::Dkim2Result;
 use super::{HashName, INSTANCE_FIELD, MAX_CHAIN, SIGNATURE_FIELD};
 use crate::dkim::key::{KeyType, SigningKey};
 use crate::dkim::{Algorithm, HashAlg};
@@ -22,7 +23,7 @@ use crate::message::Headers;
 use base64::Engine;
 
 /// Who signs, for which envelope, when.
-pub struct Hop<'a> {
+pub(crate) struct Hop<'a> {
     pub key: &'a SigningKey,
     pub domain: &'a str,
     pub selector: &'a str,
@@ -33,13 +34,18 @@ pub struct Hop<'a> {
 }
 
 /// The current body's simple-canonical hashes (sha512 only when a Message-Instance uses it).
-pub struct BodyHashes {
+pub(crate) struct BodyHashes {
     pub sha256: Vec<u8>,
     pub sha512: Vec<u8>,
 }
 
 /// The fields to prepend (LF-ended, top first), or why the message is not signed.
-pub fn sign(headers: &Headers, body: &BodyHashes, hop: &Hop<'_>, dns: &dyn TxtLookup) -> Result<Vec<u8>, String> {
+pub(crate) fn sign(
+    headers: &Headers,
+    body: &BodyHashes,
+    hop: &Hop<'_>,
+    dns: &dyn TxtLookup,
+) -> Result<Vec<u8>, String> {
     let alg = match hop.key.key_type() {
         KeyType::Rsa => Algorithm::RsaSha256,
         KeyType::Ed25519 => Algorithm::Ed25519Sha256,
@@ -196,7 +202,7 @@ fn removal_recipe(fields: &[Field<'_>], added: &[usize]) -> Recipe {
 
 impl Recipe {
     /// The recipe as JSON (what `from_json` reads back).
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut out = String::from("{");
         if !self.headers.is_empty() {
             out.push_str("\"h\":{");

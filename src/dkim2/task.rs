@@ -5,7 +5,8 @@ use super::hash::body_digest;
 use super::parse::Instance;
 use super::recipe::BodyRecipe;
 use super::sign::{sign, BodyHashes, Hop};
-use super::verify::{verify, Body, Dkim2Output, Dkim2Result, Envelope};
+use super::verify::{verify, Body, Envelope};
+use super::{Dkim2Output, Dkim2Result};
 use super::{INSTANCE_FIELD, SIGNATURE_FIELD};
 use crate::auth_results::MethodOutput;
 use crate::dkim::canon::BodyHasher;
@@ -17,12 +18,12 @@ use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// The body is kept in memory only when a recipe must recreate an older one, up to this size;
 /// beyond, the chain is a PERMERROR (it cannot be verified here).
-pub const MAX_KEPT_BODY: usize = 32 << 20;
+pub(crate) const MAX_KEPT_BODY: usize = 32 << 20;
 
 /// The body as DKIM2 needs it, fed as it streams: its simple-canonical hashes (sha512 only when
 /// a Message-Instance names it), and its bytes only when a body recipe must recreate an older
 /// body.
-pub struct BodyState {
+pub(crate) struct BodyState {
     /// No DKIM2 field: nothing is hashed (a first hop's signer hashes anyway).
     present: bool,
     sha256: BodyHasher,
@@ -84,14 +85,14 @@ fn paths(ctx: &Context<'_>) -> (String, Vec<String>) {
 }
 
 /// Verifies the DKIM2 chain at queue entry.
-pub struct Dkim2VerifyTask {
+pub(crate) struct Dkim2VerifyTask {
     letters: String,
     body: BodyState,
 }
 
 impl Dkim2VerifyTask {
     /// Prepares the check of a message whose header block is `headers` (before its body).
-    pub fn new(headers: &Headers, letters: String) -> Dkim2VerifyTask {
+    pub(crate) fn new(headers: &Headers, letters: String) -> Dkim2VerifyTask {
         Dkim2VerifyTask { letters, body: BodyState::new(headers, false) }
     }
 }
@@ -143,7 +144,7 @@ pub struct Dkim2SignTask {
 }
 
 impl Dkim2SignTask {
-    pub fn new(headers: &Headers, key: SigningKey, domain: String, selector: String, now: u64) -> Dkim2SignTask {
+    pub(crate) fn new(headers: &Headers, key: SigningKey, domain: String, selector: String, now: u64) -> Dkim2SignTask {
         Dkim2SignTask { key, domain, selector, now, body: BodyState::new(headers, true) }
     }
 }
@@ -173,7 +174,7 @@ impl Task for Dkim2SignTask {
 
 /// The refusal the `DKIM2VERIFY` letters ask for: `F` fail, `P` permerror, `N` no DKIM2
 /// signature (uppercase permanent, lowercase temporary), `T` temperror (always temporary).
-pub fn refusal(r: &Dkim2Output, letters: &str) -> Option<Refusal> {
+pub(crate) fn refusal(r: &Dkim2Output, letters: &str) -> Option<Refusal> {
     let (letter, what) = match r.result {
         Dkim2Result::Pass => return None,
         Dkim2Result::Fail => ('F', "DKIM2 chain does not verify"),

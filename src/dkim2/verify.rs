@@ -15,11 +15,11 @@ use crate::dns::{TxtAnswer, TxtLookup};
 use crate::message::Headers;
 
 /// A signature older than this is a FAIL (§14.3).
-pub const MAX_AGE: u64 = 14 * 86400;
+pub(crate) const MAX_AGE: u64 = 14 * 86400;
 /// A signature from further ahead than this is a FAIL (§14.3).
-pub const MAX_FUTURE: u64 = 86400;
+pub(crate) const MAX_FUTURE: u64 = 86400;
 
-pub use crate::auth_results::{Dkim2Output, Dkim2Result};
+use super::{Dkim2Output, Dkim2Result};
 
 /// The SMTP envelope the message arrived with: paths with their angle brackets (`<>` for the
 /// null sender).
@@ -158,7 +158,7 @@ pub fn verify(
 /// Rules of the draft that can be lifted to look at old chains (tests, diagnosis), never for
 /// mail as it arrives.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// The age limit of every signature (§14.3).
     pub max_age: u64,
     /// Whether `From` must be authentic for the first signer and for every hop that changed it
@@ -167,11 +167,11 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub const DRAFT: Rules = Rules { max_age: MAX_AGE, authentic_from: true };
+    pub(crate) const DRAFT: Rules = Rules { max_age: MAX_AGE, authentic_from: true };
 }
 
 /// [`verify`] under other [`Rules`].
-pub fn verify_with(
+pub(crate) fn verify_with(
     headers: &Headers,
     body: Body<'_>,
     envelope: &Envelope<'_>,
@@ -337,7 +337,7 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 /// `p1` is `p2` or a subdomain of it (§7.1). Address literals never match.
-pub fn relaxed_match(p1: &str, p2: &str) -> bool {
+pub(crate) fn relaxed_match(p1: &str, p2: &str) -> bool {
     if p1.starts_with('[') || p2.starts_with('[') {
         return false;
     }

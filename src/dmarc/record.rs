@@ -17,7 +17,7 @@
 //!   lists must not repeat a name (RFC 6376 §3.2): an improperly formatted record,
 //!   [`RecordError::Duplicate`], the result `permerror` (§9.2).
 
-pub use crate::auth_results::DmarcPolicy;
+pub(crate) use crate::auth_results::DmarcPolicy;
 
 /// A policy tag's value, in any case.
 fn parse_policy(v: &str) -> Option<DmarcPolicy> {
@@ -71,7 +71,7 @@ pub struct Record {
 
 /// The policies that apply under a record (§4.7, §4.10.1), defaults filled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policies {
+pub(crate) struct Policies {
     /// For the domain that published the record.
     pub p: DmarcPolicy,
     /// For its existing subdomains: `sp=`, else `p=`.
@@ -86,7 +86,7 @@ pub struct Policies {
 impl Record {
     /// The policies that apply, or `None` when the record asks for no DMARC processing: no
     /// valid `p=` (or an invalid `sp=`/`np=`) and no valid `rua=` URI (§4.10.1).
-    pub fn policies(&self) -> Option<Policies> {
+    pub(crate) fn policies(&self) -> Option<Policies> {
         match self.p {
             Some(p) if !self.policy_invalid => {
                 let sp = self.sp.unwrap_or(p);

@@ -21,7 +21,7 @@ use std::path::Path;
 
 /// Writes the record of the message's DMARC evaluation into the spool `dir`, when there is one
 /// to write. `ctx.earlier` holds every task's result, `refuse` the message's final refusal.
-pub fn spool(dir: &Path, client: Option<IpAddr>, ctx: &Context<'_>, refuse: Option<&Refusal>) {
+pub(crate) fn spool(dir: &Path, client: Option<IpAddr>, ctx: &Context<'_>, refuse: Option<&Refusal>) {
     let Some(entry) = entry(client, ctx, refuse) else { return };
     if let Err(e) = dmarc_spool::write(dir, &entry) {
         eprintln!("qmail-dkim: warning: DMARCREPORTS {}: {e}; no report record for this message", dir.display());
@@ -57,7 +57,7 @@ fn is_report(headers: &Headers) -> bool {
 }
 
 /// The record, or `None` when this message leaves none (see the module).
-pub fn entry(client: Option<IpAddr>, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
+pub(crate) fn entry(client: Option<IpAddr>, ctx: &Context<'_>, refuse: Option<&Refusal>) -> Option<Entry> {
     let out = ctx.earlier.iter().find_map(|o| match o {
         MethodOutput::Dmarc(d) => Some(d),
         _ => None,

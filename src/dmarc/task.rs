@@ -28,17 +28,17 @@ use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
 
 /// What `plan` hands the task.
 #[derive(Debug, Clone, Default)]
-pub struct DmarcSettings {
+pub(crate) struct DmarcSettings {
     /// `DMARCVERIFY`: the letters that refuse.
     pub letters: String,
 }
 
-pub struct DmarcTask {
+pub(crate) struct DmarcTask {
     letters: String,
 }
 
 impl DmarcTask {
-    pub fn new(settings: DmarcSettings) -> DmarcTask {
+    pub(crate) fn new(settings: DmarcSettings) -> DmarcTask {
         DmarcTask { letters: settings.letters }
     }
 }

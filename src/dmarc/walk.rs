@@ -44,25 +44,25 @@ impl AtName {
 
 /// A finished (or interrupted) walk: the names with a DMARC record, longest first.
 #[derive(Debug, Clone, Default)]
-pub struct Walk {
+pub(crate) struct Walk {
     pub found: Vec<(String, AtName)>,
     /// A question failed temporarily: the walk stopped there.
     pub error: Option<String>,
 }
 
 /// The `_dmarc` questions of one message, each asked once.
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     dns: &'a dyn TxtLookup,
     asked: RefCell<Vec<(String, Result<AtName, String>)>>,
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(dns: &'a dyn TxtLookup) -> Walker<'a> {
+    pub(crate) fn new(dns: &'a dyn TxtLookup) -> Walker<'a> {
         Walker { dns, asked: RefCell::new(Vec::new()) }
     }
 
     /// What `_dmarc.<name>` holds; `Err` on a temporary failure.
-    pub fn at(&self, name: &str) -> Result<AtName, String> {
+    pub(crate) fn at(&self, name: &str) -> Result<AtName, String> {
         if let Some((_, a)) = self.asked.borrow().iter().find(|(n, _)| n == name) {
             return a.clone();
         }
@@ -86,7 +86,7 @@ impl<'a> Walker<'a> {
     }
 
     /// The walk from `start`, a lowercase DNS name.
-    pub fn walk(&self, start: &str) -> Walk {
+    pub(crate) fn walk(&self, start: &str) -> Walk {
         let mut w = Walk::default();
         for name in names(start) {
             match self.at(name) {

@@ -45,13 +45,10 @@ impl DkHasher {
     }
 
     /// Keeps a copy of the canonical data (for tests and diagnostics).
-    pub fn with_capture(mut self) -> DkHasher {
+    #[cfg(test)]
+    pub(crate) fn with_capture(mut self) -> DkHasher {
         self.capture = Some(Vec::new());
         self
-    }
-
-    pub fn canon(&self) -> Canon {
-        self.canon
     }
 
     /// One header field (name, colon, value with its folding and line ends).
@@ -105,7 +102,7 @@ impl DkHasher {
     }
 
     /// The SHA-1 and, if asked for with [`DkHasher::with_capture`], the canonical data.
-    pub fn finish_with_capture(mut self) -> (Vec<u8>, Option<Vec<u8>>) {
+    pub(crate) fn finish_with_capture(mut self) -> (Vec<u8>, Option<Vec<u8>>) {
         self.begin_body();
         if self.cr_held {
             self.cr_held = false;
@@ -186,7 +183,7 @@ impl DkHasher {
 }
 
 /// One header field canonicalized, with its CRLF, appended to `out`.
-pub fn header_canon(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn header_canon(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
     match canon {
         Canon::Simple => crate::dkim::canon::simple_header(raw, out),
         Canon::Nofws => {
@@ -197,7 +194,7 @@ pub fn header_canon(canon: Canon, raw: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The lowercase name of a field when it is a proper `name:` (no whitespace in the name).
-pub fn field_name(headers: &Headers, i: usize) -> Option<String> {
+pub(crate) fn field_name(headers: &Headers, i: usize) -> Option<String> {
     let f = headers.fields.get(i)?;
     let raw = headers.raw(f);
     let name = headers.name(f);
@@ -214,7 +211,7 @@ pub fn field_name(headers: &Headers, i: usize) -> Option<String> {
 /// (the fields below the signature), or, with `h=`, the listed ones as Mail::DKIM picks them
 /// (RFC 4870 §3.3: all occurrences of a listed name; a name listed n times takes its last n−1
 /// occurrences singly, from the bottom, and the rest at its first mention).
-pub fn select_fields(headers: &Headers, from: usize, h: Option<&[String]>) -> Vec<usize> {
+pub(crate) fn select_fields(headers: &Headers, from: usize, h: Option<&[String]>) -> Vec<usize> {
     let n = headers.fields.len();
     let Some(names) = h else {
         return (from.min(n)..n).collect();

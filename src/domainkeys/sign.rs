@@ -67,7 +67,11 @@ pub fn parse_options(s: &str) -> Result<SignOptions, OptionError> {
 /// The fields to sign, top to bottom, and the h= list (when one is written).
 /// `exclude` (`DKEXCLUDEHEADERS`): names left out (case-insensitive); an exclusion or `-h`/`-r`
 /// makes an h= list so that verifiers hash the same fields.
-pub fn signed_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> (Vec<usize>, Option<Vec<String>>) {
+pub(crate) fn signed_fields(
+    headers: &Headers,
+    o: &SignOptions,
+    exclude: &[String],
+) -> (Vec<usize>, Option<Vec<String>>) {
     let exclude: Vec<String> =
         exclude.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
     if !o.with_h && exclude.is_empty() {
@@ -96,7 +100,7 @@ pub fn signed_fields(headers: &Headers, o: &SignOptions, exclude: &[String]) -> 
 }
 
 /// Signs the SHA-1 digest of the canonical data with an RSA key (PKCS#1 v1.5).
-pub fn sign_digest(key: &SigningKey, digest: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn sign_digest(key: &SigningKey, digest: &[u8]) -> Result<Vec<u8>, String> {
     if key.bits() < MIN_SIGN_BITS {
         return Err(format!("RSA key of {} bits is too short to sign (at least {MIN_SIGN_BITS})", key.bits()));
     }
@@ -111,7 +115,7 @@ pub fn sign_digest(key: &SigningKey, digest: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The complete `DomainKey-Signature:` field, LF-folded, ending in LF.
-pub fn make_field(canon: Canon, selector: &str, domain: &str, h: Option<&[String]>, sig: &[u8]) -> Vec<u8> {
+pub(crate) fn make_field(canon: Canon, selector: &str, domain: &str, h: Option<&[String]>, sig: &[u8]) -> Vec<u8> {
     let mut f = format!("DomainKey-Signature: a=rsa-sha1; q=dns; c={};\n\ts={selector}; d={domain};\n", canon.as_str());
     if let Some(h) = h {
         f.push_str("\th=");

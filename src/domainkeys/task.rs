@@ -27,7 +27,7 @@ pub struct DkSigner {
 
 /// The signing domain: `dkdomain` (`DKDOMAIN`) when the sender's domain is it or below it,
 /// else the domain of `Sender:`, else of `From:`.
-pub fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<String> {
+pub(crate) fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<String> {
     let sender = message_sender(headers).map(|(_, m)| m.domain);
     match (dkdomain.map(str::to_string), sender) {
         (Some(d), Some(s)) if is_same_or_subdomain(&s, &d) => Some(d),
@@ -43,7 +43,7 @@ pub fn signing_domain(dkdomain: Option<&str>, headers: &Headers) -> Option<Strin
 }
 
 /// Why a key cannot sign DomainKeys signatures, if it cannot: RSA of at least 1024 bits.
-pub fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
+pub(crate) fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
     if !matches!(key, SigningKey::Rsa(_)) {
         return Err("DomainKeys needs an RSA key".into());
     }
@@ -56,7 +56,7 @@ pub fn check_key(key: &SigningKey) -> std::result::Result<(), String> {
 impl DkSigner {
     /// A signer with `key` (checked by [`check_key`]) for `domain`, the signed fields of
     /// `headers` hashed now; `exclude` names fields not signed (`DKEXCLUDEHEADERS`).
-    pub fn new(
+    pub(crate) fn new(
         key: SigningKey,
         options: &super::sign::SignOptions,
         selector: String,
@@ -101,13 +101,13 @@ impl Task for DkSigner {
 // ---------------------------------------------------------------------------
 // Verifying
 
-pub struct DkVerifier {
+pub(crate) struct DkVerifier {
     letters: String,
     start: Start,
 }
 
 impl DkVerifier {
-    pub fn new(headers: &Headers, letters: String) -> DkVerifier {
+    pub(crate) fn new(headers: &Headers, letters: String) -> DkVerifier {
         DkVerifier { letters, start: verify::start(headers) }
     }
 }
@@ -140,7 +140,7 @@ impl Task for DkVerifier {
 }
 
 /// `DomainKey-Status: <value>`, with the flags of the key and the domain's policy as a comment.
-pub fn status_field(o: &Verification) -> String {
+pub(crate) fn status_field(o: &Verification) -> String {
     match o.comment() {
         Some(c) => format!("DomainKey-Status: {} ({c})\n", o.outcome.header_value()),
         None => format!("DomainKey-Status: {}\n", o.outcome.header_value()),
@@ -150,13 +150,13 @@ pub fn status_field(o: &Verification) -> String {
 /// The refusal for an outcome, by its letter alone as in qmail-dk ([`super::verify`]): an
 /// uppercase letter refuses permanently, a lowercase one temporarily (uppercase wins when both
 /// are given); no letter lets it through. Testing flags and the `o=` policy change nothing.
-pub fn decide(letters: &str, o: &Verification) -> Option<Refusal> {
+pub(crate) fn decide(letters: &str, o: &Verification) -> Option<Refusal> {
     crate::task::letter_refuses(letters, o.outcome.letter())
         .map(|permanent| Refusal { permanent, text: refusal_text(o.outcome, permanent) })
 }
 
 /// `qmail-dkim: DomainKeys <status>: <meaning> (#5.x.y)`.
-pub fn refusal_text(s: Outcome, permanent: bool) -> String {
+pub(crate) fn refusal_text(s: Outcome, permanent: bool) -> String {
     format!(
         "qmail-dkim: DomainKeys {}: {} (#{}.{})",
         s.header_value(),
@@ -183,7 +183,7 @@ fn log_line(o: &Verification) -> String {
 
 /// The typed result, as the `domainkeys` method of Authentication-Results shows it (RFC 8601
 /// §2.7.1).
-pub fn output(o: &Verification) -> DomainKeysOutput {
+pub(crate) fn output(o: &Verification) -> DomainKeysOutput {
     DomainKeysOutput {
         result: o.outcome.result(),
         letter: o.outcome.letter(),

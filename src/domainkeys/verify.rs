@@ -20,14 +20,14 @@ use base64::Engine;
 /// Key sizes accepted when verifying.
 use crate::dkim::key::{DOMAINKEYS_MAX_VERIFY_BITS as MAX_VERIFY_BITS, DOMAINKEYS_MIN_VERIFY_BITS as MIN_VERIFY_BITS};
 /// A decoded b= of this many bytes or more is not processed (libdomainkeys: NORESOURCE).
-pub const MAX_SIGNATURE_BYTES: usize = 1024;
+pub(crate) const MAX_SIGNATURE_BYTES: usize = 1024;
 /// DomainKey-Signature fields examined per message, from the top: the topmost is verified, the
 /// others only checked for a second signature by the same d=; fields below these are ignored.
-pub const MAX_SIGNATURES: usize = 8;
+pub(crate) const MAX_SIGNATURES: usize = 8;
 
 const SHA1_PREFIX: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
-pub use crate::auth_results::SenderField;
+pub(crate) use crate::auth_results::SenderField;
 
 /// The result of one verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl Verification {
     /// What the key's and the domain's flags say about a message that did not pass, for the
     /// comment of `DomainKey-Status:` and `Authentication-Results:`; fixed words only, so nothing
     /// from the DNS or the message needs quoting. None for a pass or when there is nothing to say.
-    pub fn comment(&self) -> Option<String> {
+    pub(crate) fn comment(&self) -> Option<String> {
         if self.outcome == Outcome::Ok {
             return None;
         }
@@ -317,14 +317,14 @@ fn check_key_and_signature(
 
 /// g=: the local part must match exactly (case-insensitive, as libdomainkeys); each `*` in g=
 /// matches any run of characters (as Mail::DKIM allows).
-pub fn granularity_matches(g: &str, local: &str) -> bool {
+pub(crate) fn granularity_matches(g: &str, local: &str) -> bool {
     Glob::star_only(g).ignore_case().matches(local)
 }
 
 /// Whether the policy is worth reporting for this status: a message that did not pass, with a
 /// DNS that answers (after F the query would wait for the same broken server) and a signature
 /// that could be processed.
-pub fn policy_matters(s: Outcome) -> bool {
+pub(crate) fn policy_matters(s: Outcome) -> bool {
     !matches!(s, Outcome::Ok | Outcome::CantVerify | Outcome::NoResource | Outcome::Internal)
 }
 
@@ -353,7 +353,7 @@ pub fn lookup_policy(o: &mut Verification, headers: &Headers, dns: &dyn TxtLooku
 
 /// RSA PKCS#1 v1.5 verification of a SHA-1 digest (the `rsa` crate: it accepts a digest and
 /// keys under 1024 bits; public-key operations have no timing secret to leak).
-pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, String> {
+pub(crate) fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, String> {
     let n = der::strip_zeros(n);
     let e = der::strip_zeros(e);
     let key = rsa::PublicKey::new_with_size_limits(
@@ -373,7 +373,7 @@ pub fn rsa_sha1_verify(n: &[u8], e: &[u8], digest: &[u8], sig: &[u8]) -> Result<
 /// (modulus, exponent) of an RSA public key in SPKI or PKCS#1 DER, as the INTEGERs hold them.
 /// The key inside a SubjectPublicKeyInfo may itself be either form; deeper nesting is refused
 /// (a loop, not recursion: the record is attacker input).
-pub fn rsa_components(mut key: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn rsa_components(mut key: &[u8]) -> Option<(&[u8], &[u8])> {
     for _ in 0..2 {
         let Some(s) = der::spki(key) else { break };
         if s.trailing || s.algorithm != der::OID_RSA_ENCRYPTION {
@@ -393,7 +393,7 @@ mod tests {
     use super::*;
 
     /// Answers from a table; everything else is NXDOMAIN.
-    pub struct Table(pub Vec<(String, TxtAnswer)>);
+    pub(crate) struct Table(pub Vec<(String, TxtAnswer)>);
 
     impl TxtLookup for Table {
         fn txt(&self, name: &str) -> TxtAnswer {

@@ -126,7 +126,7 @@ fn parse_expand(inner: &[u8], ctx: Context) -> Result<Expand, String> {
 
 impl MacroString {
     /// Whether `p` (the client's validated name, a PTR lookup) is used.
-    pub fn uses_p(&self) -> bool {
+    pub(crate) fn uses_p(&self) -> bool {
         self.pieces.iter().any(|p| matches!(p, Piece::Macro(m) if m.letter == b'p'))
     }
 

@@ -2,7 +2,7 @@
 //!
 //! - [`record`]: the one parser of SPF records (§4.5 selection, §12 grammar);
 //! - [`macros`]: the one parser of macro-strings and their expansion (§7);
-//! - [`eval`]: check_host() (§4, §5, §6) over our [`crate::dns::Resolver`];
+//! - [`verify`]: check_host() (§4, §5, §6) over our [`crate::dns::Resolver`];
 //! - [`task`]: the queue-time task (`SPFVERIFY`).
 //!
 //! **Decision: our own check_host(), not mail-auth's.** mail-auth 0.13.3
@@ -47,13 +47,14 @@
 //! left, §7.3), explanations at most [`macros::MAX_EXPLANATION`] characters. DNS temporary
 //! failures are `temperror`; time is bounded by the resolver's budget.
 
-pub mod eval;
 pub mod macros;
 pub mod record;
-pub mod task;
+pub(crate) mod task;
+pub mod verify;
 
-pub use eval::{check_host, SpfOutput, SpfResult};
-pub use task::{SpfSettings, SpfTask};
+pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
+pub(crate) use task::{SpfSettings, SpfTask};
+pub use verify::check_host;
 
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// The terms that count against the limit of 10 DNS-querying terms (§4.6.4).
-    pub fn queries_dns(&self) -> bool {
+    pub(crate) fn queries_dns(&self) -> bool {
         !matches!(self, Mechanism::All | Mechanism::Ip4(..) | Mechanism::Ip6(..))
     }
 }

@@ -2,7 +2,7 @@
 //! null sender, the HELO name, §2.4), its typed result (`spf=` of Authentication-Results), and a refusal when the letters
 //! say so. The body is not needed.
 
-use super::eval::{check_host, SpfOutput, SpfResult, SpfScope};
+use super::{check_host, SpfOutput, SpfResult, SpfScope};
 use crate::auth_results::MethodOutput;
 use crate::error::Result;
 use crate::task::{letter_refuses, Context, Finished, Refusal, Task};
@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 /// What the plan knows before the message: plain data from the environment and control files.
 #[derive(Debug, Clone, Default)]
-pub struct SpfSettings {
+pub(crate) struct SpfSettings {
     /// `SPFVERIFY`: `F S N T P` refuse fail, softfail, neutral, temperror, permerror
     /// (uppercase permanently, lowercase temporarily; `T` always temporarily); empty: evaluate
     /// and report only.
@@ -23,12 +23,12 @@ pub struct SpfSettings {
     pub host_domain: String,
 }
 
-pub struct SpfTask {
+pub(crate) struct SpfTask {
     settings: SpfSettings,
 }
 
 impl SpfTask {
-    pub fn new(settings: SpfSettings) -> SpfTask {
+    pub(crate) fn new(settings: SpfSettings) -> SpfTask {
         SpfTask { settings }
     }
 }

@@ -1,7 +1,7 @@
 //! check_host() and the task over the in-memory zone.
 
-use super::eval::MAX_DNS_TERMS;
 use super::task::{SpfSettings, SpfTask};
+use super::verify::MAX_DNS_TERMS;
 use super::{check_host, SpfOutput, SpfResult};
 use crate::dns::{Resolver, Zone, ZoneRecord};
 use crate::envelope::Envelope;

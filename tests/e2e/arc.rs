@@ -4,7 +4,9 @@
 
 use crate::common::*;
 use qmail_dkim::arc::seal::ArcSealTask;
-use qmail_dkim::arc::verify::{ArcOutput, ArcResult, ArcVerifyTask, Verifier};
+use qmail_dkim::arc::task::ArcVerifyTask;
+use qmail_dkim::arc::verify::Verifier;
+use qmail_dkim::arc::{ArcOutput, ArcResult};
 use qmail_dkim::auth_results::{MethodOutput, MethodResult, SpfOutput, SpfResult, SpfScope};
 use qmail_dkim::dkim::key::SigningKey;
 use qmail_dkim::dns::{Hickory, Resolver, Servers, TxtLookup};

@@ -1,7 +1,11 @@
 use super::*;
 use crate::dkim::key::{spki_from_pkcs1, SigningKey};
+use crate::dkim::parse::qp_decode;
+use crate::dkim::record::{decode_public_key, rsa_components};
 use crate::dkim::sign::{self, SignParams};
+use crate::dkim::Canonicalization;
 use crate::dns::{Fixed, TxtAnswer, TxtLookup};
+use base64::Engine;
 use std::sync::OnceLock;
 
 /// One TLV: (tag, content, rest).

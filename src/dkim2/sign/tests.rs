@@ -1,7 +1,8 @@
 use super::*;
 use crate::dkim::key::fixture;
 use crate::dkim2::hash::body_digest;
-use crate::dkim2::verify::{tests::verify_bytes, Dkim2Output};
+use crate::dkim2::verify::tests::verify_bytes;
+use crate::dkim2::Dkim2Output;
 use crate::dns::Zone;
 
 const T0: u64 = 1_790_000_000;

@@ -1,3 +1,7 @@
+//! The DKIM signing task: one key, the signatures to make with it, and the body hashers they
+//! share. [`Signer`] needs only plain data (a key, [`SignParams`], the header block and the
+//! body), so any program can sign with it; qmail-dkim makes it in `crate::plan`.
+//!
 //! The DKIM verification task of a run: verify ([`super::verify`]), apply the practice step
 //! and the letters ([`super::policy`]), and write the headers.
 //!
@@ -16,19 +20,123 @@
 //!   of b=>`, one result per signature, `dkim=none` without signatures;
 //! - `X-DKIM-ADSP:` / `X-DKIM-SSP:` when the practice step consulted such a record.
 
+use super::canon::BodyHasher;
+use super::key::{KeyType, SigningKey};
 use super::policy::{self, PracticeRules};
+use super::sign::{self, SignParams};
 use super::verify::{Options, Outcome, Verification, Verifier};
+use super::Algorithm;
 use crate::auth_results::{DkimOutput, MethodOutput};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::log;
 use crate::message::{author_domain, Headers};
 use crate::task::{Context, Finished, Task};
+
+/// A loaded key with the signatures to make with it.
+pub struct Signer {
+    key: SigningKey,
+    params: Vec<SignParams>,
+    /// Per params entry: its body hasher (shared when canonicalization and hash agree).
+    hasher: Vec<usize>,
+    hashers: Vec<BodyHasher>,
+}
+
+/// A key that cannot make a requested signature (an Ed25519 key for rsa-sha256, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {} key cannot make {} signatures (check DKIMSIGNOPTIONS -z)", key.as_str(), algorithm.as_str())]
+pub(crate) struct Unfit {
+    pub key: KeyType,
+    pub algorithm: Algorithm,
+}
+
+impl Signer {
+    /// A signer for `params` (one per signature, `selector` filled in) with `key`.
+    pub(crate) fn new(key: SigningKey, params: Vec<SignParams>) -> Result<Signer, Unfit> {
+        let mut idx = Vec::new();
+        let mut hashers: Vec<BodyHasher> = Vec::new();
+        for p in &params {
+            if !key.fits(p.algorithm) {
+                return Err(Unfit { key: key.key_type(), algorithm: p.algorithm });
+            }
+            let want = (p.canon.body, p.algorithm.hash());
+            let i = match hashers.iter().position(|h| (h.canon(), h.hash_alg()) == want && h.limit().is_none()) {
+                Some(i) => i,
+                None => {
+                    hashers.push(BodyHasher::new(want.0, want.1, None));
+                    hashers.len() - 1
+                }
+            };
+            idx.push(i);
+        }
+        Ok(Signer { key, params, hasher: idx, hashers })
+    }
+
+    /// The selector the signatures are made with (one key, one selector).
+    pub(crate) fn selector(&self) -> Option<&str> {
+        self.params.first().map(|p| p.selector.as_str())
+    }
+
+    /// The DKIM key record of this key, as DNS publishes it: a program can check a signature
+    /// of its own with it, without asking DNS.
+    pub(crate) fn key_record(&self) -> Vec<u8> {
+        use base64::Engine;
+        let p = base64::engine::general_purpose::STANDARD.encode(self.key.public_key_dns());
+        format!("v=DKIM1; k={}; p={p}", self.key.key_type().as_str()).into_bytes()
+    }
+
+    /// Body bytes, in order, in pieces of any size.
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        for h in &mut self.hashers {
+            h.update(data);
+        }
+    }
+
+    /// The `DKIM-Signature` fields for the message with this header block, LF-ended, top
+    /// first; calls `each` with the parameters of every signature made.
+    pub(crate) fn sign(self, headers: &Headers, mut each: impl FnMut(&SignParams)) -> Result<Vec<u8>> {
+        let Signer { key, params, hasher, hashers } = self;
+        let finished: Vec<(Vec<u8>, u64)> = hashers.into_iter().map(BodyHasher::finish).collect();
+        let mut out = Vec::new();
+        for (p, &h) in params.iter().zip(&hasher) {
+            let (hash, len) = &finished[h];
+            let field = sign::sign(headers, p, hash, *len, &key)
+                .map_err(|e| Error::Internal(format!("signing for d={} s={}: {e}", p.domain, p.selector)))?;
+            each(p);
+            out.extend_from_slice(&field);
+        }
+        Ok(out)
+    }
+}
+
+impl Task for Signer {
+    fn body(&mut self, data: &[u8]) {
+        self.update(data);
+    }
+
+    fn finish(self: Box<Self>, ctx: &Context<'_>) -> Result<Finished> {
+        let prepend = self.sign(ctx.queued, |p| {
+            if ctx.verbose {
+                eprintln!("qmail-dkim: signed d={} s={} a={}", p.domain, p.selector, p.algorithm.as_str());
+            }
+            log::note(log::Note::Sig {
+                method: log::Method::Dkim,
+                d: Some(p.domain.clone()),
+                s: Some(p.selector.clone()),
+                a: Some(p.algorithm.as_str().into()),
+                result: "signed",
+                letter: None,
+            });
+        })?;
+        Ok(Finished { prepend, ..Default::default() })
+    }
+}
 
 /// Reads the practice step's settings for an outcome (`DKIMPRACTICE`, `SIGN_PRACTICE`, the
 /// domain lists): `None` when the step is off for it. Called only when the outcome is known, so
 /// the control files are read only then.
-pub type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticeRules>> + Send>;
+pub(crate) type PracticeSource = Box<dyn FnOnce(Outcome) -> Result<Option<PracticeRules>> + Send>;
 
-pub struct VerifyTask {
+pub(crate) struct VerifyTask {
     letters: String,
     verifier: Verifier,
     practice: PracticeSource,
@@ -37,7 +145,13 @@ pub struct VerifyTask {
 impl VerifyTask {
     /// Prepares the verification of a message whose header block is `headers` (before its body);
     /// `letters` are the `DKIMVERIFY` letters that refuse.
-    pub fn new(letters: &str, options: &Options, headers: &Headers, now: u64, practice: PracticeSource) -> VerifyTask {
+    pub(crate) fn new(
+        letters: &str,
+        options: &Options,
+        headers: &Headers,
+        now: u64,
+        practice: PracticeSource,
+    ) -> VerifyTask {
         VerifyTask { letters: letters.to_string(), verifier: Verifier::new(headers, options, now), practice }
     }
 }
@@ -127,7 +241,7 @@ fn log_safe(v: Option<&str>) -> String {
 }
 
 /// `DKIM-Status: <text>` and, when the practice step changed the result, `\t(old=NAME:n)`.
-pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
+pub(crate) fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
     let mut s = format!("DKIM-Status: {}\n", o.status_text());
     if let Some(old) = old {
         s.push_str(&format!("\t(old={}:{})\n", old.name(), old.number()));
@@ -136,12 +250,12 @@ pub fn dkim_status(o: Outcome, old: Option<Outcome>) -> Vec<u8> {
 }
 
 /// `X-DKIM-ADSP: discardable;` and the like.
-pub fn practice_header(name: &str, value: &str) -> Vec<u8> {
+pub(crate) fn practice_header(name: &str, value: &str) -> Vec<u8> {
     format!("{name}: {value}\n").into_bytes()
 }
 
 /// The typed result of each signature, as the `dkim=` parts of Authentication-Results show it.
-pub fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
+pub(crate) fn dkim_outputs(results: Vec<Verification>) -> Vec<DkimOutput> {
     results
         .into_iter()
         .map(|r| DkimOutput {

@@ -10,13 +10,13 @@ use std::net::IpAddr;
 /// Terms that query DNS (include, a, mx, ptr, exists, redirect) per check_host, all records together.
 pub const MAX_DNS_TERMS: u32 = 10;
 /// Lookups answered with no records (NXDOMAIN or NODATA) per check_host.
-pub const MAX_VOID_LOOKUPS: u32 = 2;
+pub(crate) const MAX_VOID_LOOKUPS: u32 = 2;
 /// MX names one `mx` term may look up; more are `permerror`.
 pub const MAX_MX_NAMES: usize = 10;
 /// PTR names one `ptr` term (or the `p` macro) validates; the rest are ignored.
 pub const MAX_PTR_NAMES: usize = 10;
 
-pub use crate::auth_results::{SpfOutput, SpfResult, SpfScope};
+use super::{SpfOutput, SpfResult, SpfScope};
 
 impl From<Qualifier> for SpfResult {
     fn from(q: Qualifier) -> SpfResult {
