@@ -13,7 +13,7 @@
 //! arc, dkim2, dmarc, spf           RFC 8617, DKIM2 (draft), 9989, 7208 at queue time, with tasks
 //! domainkeys                       RFC 4870, with its tasks
 //! keygen                           key generation and record formats (dknewkey)
-//! dkim                             RFC 6376/8463, with policy, sign_task and verify_task
+//! dkim                             RFC 6376/8463, with policy and task
 //! task                             Task, Context, Finished, Refusal
 //! dns, refusal*                    lookups; the refusal conventions
 //! config, headers                  settings (the one reading of the environment), control files
