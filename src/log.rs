@@ -245,14 +245,10 @@ mod tests {
         );
     }
 
-    /// The notes of the verifying tasks come from their typed results: each DKIM signature and
-    /// the message's result; a check's identity only as Authentication-Results shows it.
-    #[test]
-    fn typed_results_make_the_notes() {
-        use crate::auth_results::*;
-        let _ = take();
-        let sig = DkimOutput {
-            result: DkimResult::Pass,
+    /// One DKIM signature of example.com, selector sel, with this result.
+    fn signature(result: crate::auth_results::DkimResult) -> crate::auth_results::DkimOutput {
+        crate::auth_results::DkimOutput {
+            result,
             letter: 'A',
             reason: None,
             domain: Some("example.com".into()),
@@ -260,7 +256,16 @@ mod tests {
             selector: Some("sel".into()),
             algorithm: Some("rsa-sha256".into()),
             b_prefix: None,
-        };
+        }
+    }
+
+    /// The notes of the verifying tasks come from their typed results: each DKIM signature and
+    /// the message's result; a check's identity only as Authentication-Results shows it.
+    #[test]
+    fn typed_results_make_the_notes() {
+        use crate::auth_results::*;
+        let _ = take();
+        let sig = signature(DkimResult::Pass);
         let spf = |identity: &str| SpfOutput {
             result: SpfResult::Fail,
             domain: "example.com".into(),
@@ -293,16 +298,7 @@ mod tests {
     fn second_dkim_signature_and_dkim2_check_keys_do_not_clash() {
         use crate::auth_results::*;
         let _ = take();
-        let sig = |result| DkimOutput {
-            result,
-            letter: 'A',
-            reason: None,
-            domain: Some("example.com".into()),
-            identity: None,
-            selector: Some("sel".into()),
-            algorithm: Some("rsa-sha256".into()),
-            b_prefix: None,
-        };
+        let sig = signature;
         note_output(&MethodOutput::Dkim {
             signatures: vec![sig(DkimResult::Pass), sig(DkimResult::Fail)],
             result: DkimResult::Pass,
